@@ -1,0 +1,75 @@
+//! The node bridge's contract: HTTP/JSON under `/v1` on a unix socket.
+//!
+//! Every driver (qemu, lxc, smartos, sim) serves exactly these types. The backend is the only
+//! client. Version skew is detected through [`BridgeVersion::api_version`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::MachineId;
+use crate::machine::MachineState;
+
+/// The bridge API version this crate describes.
+pub const BRIDGE_API_VERSION: u32 = 1;
+
+/// Hardware facts of a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HostFacts {
+    pub hostname: String,
+    pub cpus: u32,
+    pub memory_mib: u64,
+    /// Space for machine disks on the node's local storage.
+    pub disk_gib: u64,
+}
+
+/// `GET /v1/version`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeVersion {
+    pub api_version: u32,
+    /// The bridge build, e.g. `0.1.0`.
+    pub bridge_version: String,
+    /// `qemu`, `lxc`, `smartos` or `sim`.
+    pub driver: String,
+    /// What this driver can do, e.g. `machines`, `step` (sim only).
+    pub capabilities: Vec<String>,
+    pub host: HostFacts,
+}
+
+/// A machine as its node knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeMachine {
+    pub id: MachineId,
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    pub state: MachineState,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// `POST /v1/machines`. The backend picks the id, which makes the request idempotent: a
+/// retry with the same id and spec answers with the machine already made, never a second one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeMachineCreate {
+    pub id: MachineId,
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+}
+
+/// One line of `GET /v1/events` (newline-delimited JSON, one object per line).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BridgeEvent {
+    /// First line on every stream, so the reader knows the link works.
+    Hello { driver: String },
+    /// A machine was created or changed state.
+    MachineChanged { machine: BridgeMachine },
+    /// A machine was deleted.
+    MachineRemoved { id: MachineId },
+    /// Sent every few seconds when nothing else happens; a silent stream is a dead one.
+    Heartbeat,
+}

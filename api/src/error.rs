@@ -1,0 +1,66 @@
+//! The one error body every API of Corral returns, with a stable machine-readable code.
+//!
+//! The `message` is written for the person at the other end; internal causes (SQL errors,
+//! socket errors) are logged by the server and never appear here.
+
+use serde::{Deserialize, Serialize};
+
+/// Stable error codes. Clients branch on these, never on messages; adding a variant is fine,
+/// renaming one is a breaking change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request could not be parsed (malformed JSON, unknown field, wrong type).
+    InvalidRequest,
+    /// The request parsed but a field breaks a rule; `field` names it.
+    ValidationFailed,
+    /// No session or token, or it expired.
+    Unauthenticated,
+    /// Wrong username or password.
+    LoginFailed,
+    /// The caller may see the resource but not do this to it.
+    Forbidden,
+    /// No such resource, or the caller may not see it.
+    NotFound,
+    /// The resource is in a state that does not allow this (e.g. deleting a running machine).
+    Conflict,
+    /// A resource with this name already exists.
+    AlreadyExists,
+    /// No node has room for the request.
+    InsufficientCapacity,
+    /// The node that holds the resource does not answer.
+    NodeUnreachable,
+    /// Too many requests or a busy resource; retry later.
+    Busy,
+    /// Mutating requests must come from the console's own origin.
+    BadOrigin,
+    /// Something broke on our side; the server log has the cause.
+    Internal,
+}
+
+/// The body of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// A sentence for a human.
+    pub message: String,
+    /// The request field at fault, for `validation_failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), field: None }
+    }
+}
+
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ErrorBody {}

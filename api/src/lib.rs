@@ -1,0 +1,17 @@
+//! Corral's wire types, shared by the backend, the node bridge and the WASM frontend.
+
+pub mod bridge;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod machine;
+pub mod node;
+pub mod paths;
+pub mod session;
+pub mod validate;
+
+pub use error::{ErrorBody, ErrorCode};
+pub use ids::{MachineId, NodeId, TenantId, UserId};
+
+/// Version of the backend's REST API (`/api/v1`).
+pub const API_VERSION: &str = "v1";

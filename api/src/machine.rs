@@ -1,0 +1,119 @@
+//! Machines as the backend serves them, and the inputs that change them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{MachineId, NodeId, TenantId};
+
+/// The life cycle of a machine. Transitional states end in `-ing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MachineState {
+    Creating,
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    Rebooting,
+    Deleting,
+    /// The driver gave up on it (e.g. the hypervisor process died).
+    Failed,
+    /// Its node does not answer, so nobody knows.
+    Unknown,
+    /// The backend knew it but its node no longer lists it.
+    Lost,
+}
+
+impl MachineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Stopped => "stopped",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Rebooting => "rebooting",
+            Self::Deleting => "deleting",
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+            Self::Lost => "lost",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub const ALL: [MachineState; 10] = [
+        Self::Creating,
+        Self::Stopped,
+        Self::Starting,
+        Self::Running,
+        Self::Stopping,
+        Self::Rebooting,
+        Self::Deleting,
+        Self::Failed,
+        Self::Unknown,
+        Self::Lost,
+    ];
+
+    /// Whether the machine is between two resting states.
+    pub fn is_transitional(self) -> bool {
+        matches!(self, Self::Creating | Self::Starting | Self::Stopping | Self::Rebooting | Self::Deleting)
+    }
+}
+
+impl std::fmt::Display for MachineState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A machine as the backend shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Machine {
+    pub id: MachineId,
+    pub name: String,
+    /// `None` for an *unmanaged* machine: found on a node, owned by no tenant.
+    pub tenant_id: Option<TenantId>,
+    pub node_id: NodeId,
+    pub node_name: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    pub state: MachineState,
+    /// Created through Corral (true) or found on a node behind its back (false).
+    pub managed: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339; the last time its state or spec changed.
+    pub updated_at: String,
+}
+
+/// Input of `POST /api/v1/machines`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MachineCreate {
+    pub name: String,
+    /// Defaults to the caller's first tenant.
+    #[serde(default)]
+    pub tenant_id: Option<TenantId>,
+    /// Defaults to the node with the most room.
+    #[serde(default)]
+    pub node_id: Option<NodeId>,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+}
+
+/// Query of `DELETE /api/v1/machines/{id}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct MachineDeleteQuery {
+    /// Delete even when running (the machine is powered off first).
+    #[serde(default)]
+    pub force: bool,
+}

@@ -1,0 +1,45 @@
+//! URL builders for the backend's REST API and the bridge API, so no caller formats a route
+//! by hand.
+
+use crate::ids::{MachineId, NodeId};
+
+pub const SESSION: &str = "/api/v1/session";
+pub const MACHINES: &str = "/api/v1/machines";
+pub const NODES: &str = "/api/v1/nodes";
+pub const EVENTS: &str = "/api/v1/events";
+pub const OPENAPI: &str = "/api/v1/openapi.json";
+
+pub fn machine(id: MachineId) -> String {
+    format!("{MACHINES}/{id}")
+}
+
+/// `action` is `start`, `stop` or `reboot`.
+pub fn machine_action(id: MachineId, action: &str) -> String {
+    format!("{MACHINES}/{id}/{action}")
+}
+
+pub fn node(id: NodeId) -> String {
+    format!("{NODES}/{id}")
+}
+
+/// Paths of the node bridge's API.
+pub mod bridge {
+    use crate::ids::MachineId;
+
+    pub const VERSION: &str = "/v1/version";
+    pub const MACHINES: &str = "/v1/machines";
+    pub const EVENTS: &str = "/v1/events";
+
+    pub fn machine(id: MachineId) -> String {
+        format!("{MACHINES}/{id}")
+    }
+
+    pub fn machine_action(id: MachineId, action: &str) -> String {
+        format!("{MACHINES}/{id}/{action}")
+    }
+
+    /// Sim driver only: finish the machine's pending transition now.
+    pub fn sim_step(id: MachineId) -> String {
+        format!("/v1/sim/machines/{id}/step")
+    }
+}

@@ -1,0 +1,163 @@
+//! Field rules shared by the server (which enforces them) and the UI forms (which show them
+//! before a request is sent). A rule lives here once.
+
+use crate::machine::MachineCreate;
+
+/// A field that breaks a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
+
+pub const NAME_MAX_LEN: usize = 63;
+pub const VCPUS_MIN: u32 = 1;
+pub const VCPUS_MAX: u32 = 256;
+pub const MEMORY_MIB_MIN: u64 = 64;
+pub const MEMORY_MIB_MAX: u64 = 4 * 1024 * 1024;
+pub const DISK_GIB_MIN: u64 = 1;
+pub const DISK_GIB_MAX: u64 = 64 * 1024;
+pub const USERNAME_MAX_LEN: usize = 64;
+
+/// A machine name is a DNS label: 1–63 of `a-z`, `0-9` and `-`, starting with a letter and
+/// not ending with `-`. It becomes a hostname, a file name and a URL segment, so no other
+/// characters are allowed.
+pub fn machine_name(name: &str) -> Result<(), FieldError> {
+    let err = |m: &str| Err(FieldError::new("name", m));
+    if name.is_empty() {
+        return err("a name is required");
+    }
+    if name.len() > NAME_MAX_LEN {
+        return Err(FieldError::new(
+            "name",
+            format!("at most {NAME_MAX_LEN} characters (this one has {})", name.chars().count()),
+        ));
+    }
+    if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return err("only lowercase letters, digits and '-'");
+    }
+    if !name.as_bytes()[0].is_ascii_lowercase() {
+        return err("must start with a lowercase letter");
+    }
+    if name.ends_with('-') {
+        return err("must not end with '-'");
+    }
+    Ok(())
+}
+
+pub fn vcpus(n: u32) -> Result<(), FieldError> {
+    if !(VCPUS_MIN..=VCPUS_MAX).contains(&n) {
+        return Err(FieldError::new("vcpus", format!("between {VCPUS_MIN} and {VCPUS_MAX}")));
+    }
+    Ok(())
+}
+
+pub fn memory_mib(n: u64) -> Result<(), FieldError> {
+    if !(MEMORY_MIB_MIN..=MEMORY_MIB_MAX).contains(&n) {
+        return Err(FieldError::new(
+            "memory_mib",
+            format!("between {MEMORY_MIB_MIN} and {MEMORY_MIB_MAX} MiB"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn disk_gib(n: u64) -> Result<(), FieldError> {
+    if !(DISK_GIB_MIN..=DISK_GIB_MAX).contains(&n) {
+        return Err(FieldError::new("disk_gib", format!("between {DISK_GIB_MIN} and {DISK_GIB_MAX} GiB")));
+    }
+    Ok(())
+}
+
+/// Every rule of a create request, first failure first (the order of the form's fields).
+pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
+    machine_name(&req.name)?;
+    vcpus(req.vcpus)?;
+    memory_mib(req.memory_mib)?;
+    disk_gib(req.disk_gib)
+}
+
+/// A username: 1–64 of `a-z`, `0-9`, `.`, `_`, `-`, starting with a letter.
+pub fn username(name: &str) -> Result<(), FieldError> {
+    let ok = !name.is_empty()
+        && name.len() <= USERNAME_MAX_LEN
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "username",
+            format!("1–{USERNAME_MAX_LEN} of a-z, 0-9, '.', '_', '-', starting with a letter"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_names() {
+        for good in ["a", "web-1", "db01", &"a".repeat(63)] {
+            assert_eq!(machine_name(good), Ok(()), "{good}");
+        }
+        for bad in ["", "-a", "1abc", "Web", "a_b", "a b", "a-", "ä", "a/b", "a.b", &"a".repeat(64)] {
+            let e = machine_name(bad).unwrap_err();
+            assert_eq!(e.field, "name", "{bad}");
+        }
+    }
+
+    #[test]
+    fn too_long_name_says_by_how_much() {
+        let e = machine_name(&"x".repeat(70)).unwrap_err();
+        assert!(e.message.contains("70"), "{}", e.message);
+    }
+
+    #[test]
+    fn sizes_have_bounds() {
+        assert!(vcpus(0).is_err());
+        assert!(vcpus(1).is_ok());
+        assert!(vcpus(VCPUS_MAX + 1).is_err());
+        assert!(memory_mib(63).is_err());
+        assert!(memory_mib(128).is_ok());
+        assert!(disk_gib(0).is_err());
+        assert!(disk_gib(DISK_GIB_MAX + 1).is_err());
+    }
+
+    #[test]
+    fn create_reports_the_first_bad_field() {
+        let req = MachineCreate {
+            name: "ok".into(),
+            tenant_id: None,
+            node_id: None,
+            vcpus: 0,
+            memory_mib: 1,
+            disk_gib: 1,
+        };
+        assert_eq!(machine_create(&req).unwrap_err().field, "vcpus");
+    }
+
+    #[test]
+    fn usernames() {
+        assert!(username("admin").is_ok());
+        assert!(username("j.doe_2").is_ok());
+        assert!(username("").is_err());
+        assert!(username("Admin").is_err());
+        assert!(username("1x").is_err());
+    }
+
+    #[test]
+    fn request_types_refuse_unknown_fields() {
+        let json = r#"{"name":"a","vcpus":1,"memory_mib":128,"disk_gib":1,"colour":"red"}"#;
+        assert!(serde_json::from_str::<MachineCreate>(json).is_err());
+        let json = r#"{"name":"a","vcpus":-1,"memory_mib":128,"disk_gib":1}"#;
+        assert!(serde_json::from_str::<MachineCreate>(json).is_err());
+    }
+}

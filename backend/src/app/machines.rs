@@ -1,0 +1,222 @@
+//! Machine operations: list, get, create, delete and power, with their rules.
+//!
+//! Create writes the row first (`creating`) and then asks the node, so a crash in between
+//! leaves a row the reconciler can explain rather than a VM nobody knows. If the node refuses
+//! or cannot be reached, the row is removed again: a failed create leaves nothing behind.
+//! The node request is retried with the same machine id, which the bridge treats as the
+//! idempotency key, so a retry after a cut link never makes a second machine.
+
+use corral_api::bridge::BridgeMachineCreate;
+use corral_api::event::Event;
+use corral_api::machine::{Machine, MachineCreate, MachineState};
+use corral_api::session::Role;
+use corral_api::{ErrorCode, MachineId};
+use hyper::StatusCode;
+
+use super::placement::{self, Demand};
+use crate::auth::Actor;
+use crate::db::is_unique_violation;
+use crate::error::ApiError;
+use crate::nodes::{BridgeClient, NodeError};
+use crate::state::AppState;
+use crate::store::{machines, nodes};
+
+/// How often a create is sent again when the link fails before the node answers.
+const CREATE_ATTEMPTS: u32 = 3;
+
+pub async fn machine_list(state: &AppState, actor: &Actor) -> Result<Vec<Machine>, ApiError> {
+    Ok(machines::machine_list(&state.db, &actor.visibility()).await?)
+}
+
+/// The machine if the caller may see it; 404 otherwise, the same as if it did not exist.
+pub async fn machine_get(state: &AppState, actor: &Actor, id: MachineId) -> Result<Machine, ApiError> {
+    match machines::machine_get(&state.db, id).await? {
+        Some(m) if actor.may_see(&m) => Ok(m),
+        _ => Err(ApiError::NotFound(format!("machine {id}"))),
+    }
+}
+
+pub async fn machine_create(
+    state: &AppState,
+    actor: &Actor,
+    req: MachineCreate,
+) -> Result<Machine, ApiError> {
+    corral_api::validate::machine_create(&req)?;
+    let tenant_id = match req.tenant_id {
+        Some(t) => t,
+        None => actor
+            .me
+            .memberships
+            .iter()
+            .find(|m| m.role == Role::Owner)
+            .or(actor.me.memberships.first())
+            .map(|m| m.tenant_id)
+            .ok_or_else(|| ApiError::Forbidden("you belong to no tenant".into()))?,
+    };
+    match actor.role_in(Some(tenant_id)) {
+        None => return Err(ApiError::NotFound(format!("tenant {tenant_id}"))),
+        Some(r) if r < Role::Owner => {
+            return Err(ApiError::Forbidden("creating machines needs the owner role".into()));
+        }
+        Some(_) => {}
+    }
+
+    let demand = Demand { vcpus: req.vcpus, memory_mib: req.memory_mib, disk_gib: req.disk_gib };
+    let all_nodes = nodes::node_list(&state.db).await?;
+    let node = match req.node_id {
+        Some(id) => {
+            let n = all_nodes
+                .iter()
+                .find(|n| n.id == id)
+                .ok_or_else(|| ApiError::NotFound(format!("node {id}")))?;
+            if let Some(why) = placement::shortfall(n, demand) {
+                return Err(ApiError::InsufficientCapacity(why));
+            }
+            n
+        }
+        None => placement::place(&all_nodes, demand).map_err(ApiError::InsufficientCapacity)?,
+    };
+    let client = client_of(state, node.id, &node.name)?;
+
+    let id = MachineId::new_random();
+    let new = machines::NewMachine {
+        id,
+        name: req.name.clone(),
+        tenant_id,
+        node_id: node.id,
+        vcpus: req.vcpus,
+        memory_mib: req.memory_mib,
+        disk_gib: req.disk_gib,
+    };
+    machines::machine_insert(&state.db, &new).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            ApiError::AlreadyExists(format!("this tenant already has a machine named {:?}", req.name))
+        } else {
+            e.into()
+        }
+    })?;
+
+    let bridge_req = BridgeMachineCreate {
+        id,
+        name: req.name,
+        vcpus: req.vcpus,
+        memory_mib: req.memory_mib,
+        disk_gib: req.disk_gib,
+    };
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        match client.machine_create(&bridge_req).await {
+            Err(e) if e.is_link_failure() && attempt < CREATE_ATTEMPTS => {
+                tracing::warn!(machine = %id, attempt, error = %e, "create did not reach the node; retrying");
+                tokio::time::sleep(state.tuning.backoff_min * attempt).await;
+            }
+            other => break other,
+        }
+    };
+    match result {
+        Ok(b) => {
+            let m = machines::machine_sync(&state.db, node.id, &b).await?;
+            let m = match m {
+                Some(m) => m,
+                None => machines::machine_get(&state.db, id)
+                    .await?
+                    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("machine {id} vanished")))?,
+            };
+            state.publish(Event::MachineUpdated { machine: m.clone() });
+            Ok(m)
+        }
+        Err(e) => {
+            // The node refused, or never answered after retries: take the row back out so
+            // nothing half-made is left. (If the node did make it after all, the reconciler
+            // will show it as unmanaged rather than lose it.)
+            machines::machine_delete(&state.db, id).await?;
+            Err(node_error(&node.name, e))
+        }
+    }
+}
+
+pub async fn machine_delete(
+    state: &AppState,
+    actor: &Actor,
+    id: MachineId,
+    force: bool,
+) -> Result<Machine, ApiError> {
+    let m = machine_get(state, actor, id).await?;
+    actor.require_machine(&m, Role::Owner)?;
+    if m.state == MachineState::Lost {
+        // Its node no longer has it: there is nothing to ask, only the record to drop.
+        machines::machine_delete(&state.db, id).await?;
+        state.publish(Event::MachineRemoved { id });
+        return Ok(Machine { state: MachineState::Deleting, ..m });
+    }
+    let client = client_of(state, m.node_id, &m.node_name)?;
+    match client.machine_delete(id, force).await {
+        Ok(b) => Ok(apply_bridge(state, &m, &b).await?),
+        Err(NodeError::Api { body, .. }) if body.code == ErrorCode::NotFound => {
+            machines::machine_delete(&state.db, id).await?;
+            state.publish(Event::MachineRemoved { id });
+            Ok(Machine { state: MachineState::Deleting, ..m })
+        }
+        Err(e) => Err(node_error(&m.node_name, e)),
+    }
+}
+
+/// `action` is `start`, `stop` or `reboot`.
+pub async fn machine_power(
+    state: &AppState,
+    actor: &Actor,
+    id: MachineId,
+    action: &str,
+) -> Result<Machine, ApiError> {
+    let m = machine_get(state, actor, id).await?;
+    actor.require_machine(&m, Role::Operator)?;
+    let client = client_of(state, m.node_id, &m.node_name)?;
+    let b = client.machine_power(id, action).await.map_err(|e| node_error(&m.node_name, e))?;
+    apply_bridge(state, &m, &b).await
+}
+
+async fn apply_bridge(
+    state: &AppState,
+    m: &Machine,
+    b: &corral_api::bridge::BridgeMachine,
+) -> Result<Machine, ApiError> {
+    match machines::machine_sync(&state.db, m.node_id, b).await? {
+        Some(changed) => {
+            state.publish(Event::MachineUpdated { machine: changed.clone() });
+            Ok(changed)
+        }
+        None => Ok(Machine { state: b.state, ..m.clone() }),
+    }
+}
+
+fn client_of(state: &AppState, node: corral_api::NodeId, name: &str) -> Result<BridgeClient, ApiError> {
+    state.nodes.get(node).ok_or_else(|| ApiError::NodeUnreachable {
+        node: name.to_string(),
+        reason: "no link configured".into(),
+    })
+}
+
+/// Maps a node's answer to ours: its refusals keep their meaning, link failures become 503.
+fn node_error(node: &str, e: NodeError) -> ApiError {
+    match e {
+        NodeError::Api { status, body } => match body.code {
+            ErrorCode::Conflict => ApiError::Conflict(body.message),
+            ErrorCode::InsufficientCapacity => {
+                ApiError::InsufficientCapacity(format!("{node}: {}", body.message))
+            }
+            ErrorCode::NotFound => ApiError::NotFound(body.message),
+            ErrorCode::ValidationFailed => {
+                ApiError::Validation { field: body.field.unwrap_or_default(), message: body.message }
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                ApiError::NodeUnreachable { node: node.to_string(), reason: body.message }
+            }
+            _ => ApiError::internal(anyhow::anyhow!("node {node} answered {status}: {}", body.message)),
+        },
+        NodeError::Protocol(msg) => ApiError::internal(anyhow::anyhow!("node {node}: {msg}")),
+        e @ (NodeError::Unreachable(_) | NodeError::Timeout(_)) => {
+            ApiError::NodeUnreachable { node: node.to_string(), reason: e.to_string() }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! App logic: what the routes ask for, without HTTP types. Each function takes the caller
+//! (`Actor`), checks what it may do, and keeps the database, the nodes and the browsers'
+//! event stream in step.
+
+pub mod bootstrap;
+pub mod machines;
+pub mod placement;

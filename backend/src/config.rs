@@ -1,0 +1,87 @@
+//! The backend's command line: `corral serve`, `corral init`, `corral password-reset`,
+//! `corral openapi`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "corral", version, about = "Corral: a web console for hypervisor nodes")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the console.
+    Serve(ServeArgs),
+    /// Create the database and the first admin (printing its password once), then exit.
+    Init(DbArgs),
+    /// Give a user a new random password and print it.
+    PasswordReset {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long, default_value = "admin")]
+        username: String,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Where the SQLite database and the SSH key live.
+    #[arg(long, env = "CORRAL_DATA_DIR", default_value = ".corral/data")]
+    pub data_dir: PathBuf,
+
+    /// `sqlite:…` or `postgres://…`; defaults to `<data-dir>/corral.db`.
+    #[arg(long, env = "CORRAL_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl DbArgs {
+    pub fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("corral.db").display()))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    #[arg(long, env = "CORRAL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// The origin browsers use, e.g. `https://corral.example.com`; defaults to the request's
+    /// own host.
+    #[arg(long, env = "CORRAL_PUBLIC_ORIGIN")]
+    pub public_origin: Option<String>,
+
+    /// The built frontend (index.html and pkg/).
+    #[arg(long, env = "CORRAL_FRONTEND_DIR")]
+    pub frontend_dir: Option<PathBuf>,
+
+    /// A node on this machine: `name=unix:/path/to/bridge.sock`. Repeatable.
+    #[arg(long = "node", value_parser = parse_node)]
+    pub nodes: Vec<(String, String)>,
+
+    /// Seconds between full listings of each node.
+    #[arg(long, default_value = "30")]
+    pub resync_secs: u64,
+
+    /// Mark the session cookie Secure (when served over TLS).
+    #[arg(long)]
+    pub secure_cookie: bool,
+}
+
+fn parse_node(s: &str) -> Result<(String, String), String> {
+    let (name, addr) = s.split_once('=').ok_or("expected name=unix:/path")?;
+    corral_api::validate::machine_name(name).map_err(|e| format!("node name: {}", e.message))?;
+    crate::nodes::transport::from_address(addr)?;
+    Ok((name.to_string(), addr.to_string()))
+}

@@ -1,0 +1,104 @@
+//! `ApiError`: the backend's one error type and its mapping to status codes and the shared
+//! error body. The internal cause of an `Internal` error is logged here, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use corral_api::{ErrorBody, ErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    #[error("log in first")]
+    Unauthenticated,
+    #[error("wrong username or password")]
+    LoginFailed,
+    #[error("{0}")]
+    Forbidden(String),
+    /// Also for what exists but the caller may not see (404, not 403).
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InsufficientCapacity(String),
+    #[error("node {node} is unreachable: {reason}")]
+    NodeUnreachable { node: String, reason: String },
+    #[error("this request must come from the console's own origin")]
+    BadOrigin,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::Validation { .. } => ErrorCode::ValidationFailed,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::LoginFailed => ErrorCode::LoginFailed,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            Self::InsufficientCapacity(_) => ErrorCode::InsufficientCapacity,
+            Self::NodeUnreachable { .. } => ErrorCode::NodeUnreachable,
+            Self::BadOrigin => ErrorCode::BadOrigin,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthenticated | Self::LoginFailed => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::BadOrigin => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) | Self::AlreadyExists(_) => StatusCode::CONFLICT,
+            Self::InsufficientCapacity(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Self::NodeUnreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<corral_api::validate::FieldError> for ApiError {
+    fn from(e: corral_api::validate::FieldError) -> Self {
+        Self::Validation { field: e.field.to_string(), message: e.message }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(error = ?cause, "request failed");
+        }
+        let mut body = ErrorBody::new(self.code(), self.to_string());
+        if let Self::Validation { field, message } = &self {
+            body.field = Some(field.clone());
+            body.message = format!("{field}: {message}");
+        }
+        let mut resp = (self.status(), axum::Json(body)).into_response();
+        if matches!(self, Self::NodeUnreachable { .. }) {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,13 @@
+//! Corral's control plane: tenants, users, sessions and machines, kept in step with the
+//! node bridges, served as a REST API, an events websocket and the built frontend.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod nodes;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod store;

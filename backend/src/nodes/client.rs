@@ -1,0 +1,174 @@
+//! A typed client for the bridge's `/v1` API over any `Transport`.
+//!
+//! Each request opens its own stream (cheap on a unix socket, a channel on SSH), so one slow
+//! request never holds up another. Every request has a deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeVersion};
+use corral_api::{ErrorBody, MachineId, paths};
+use futures::Stream;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+
+use super::transport::Transport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The link failed: nothing answered, or the connection broke mid-way.
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The bridge answered with an error.
+    #[error("{} ({status})", body.message)]
+    Api { status: StatusCode, body: ErrorBody },
+    /// The bridge answered something we cannot read (version skew?).
+    #[error("unreadable answer: {0}")]
+    Protocol(String),
+}
+
+impl NodeError {
+    /// Whether the request may not have reached the bridge (so a retry is the way to know).
+    pub fn is_link_failure(&self) -> bool {
+        matches!(self, Self::Unreachable(_) | Self::Timeout(_))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BridgeClient {
+    transport: Arc<dyn Transport>,
+    timeout: Duration,
+}
+
+type Body = Full<Bytes>;
+
+impl BridgeClient {
+    pub fn new(transport: Arc<dyn Transport>, timeout: Duration) -> Self {
+        Self { transport, timeout }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, NodeError> {
+        let stream =
+            self.transport.connect().await.map_err(|e| NodeError::Unreachable(format!("connecting: {e}")))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| NodeError::Unreachable(format!("handshake: {e}")))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "bridge connection ended");
+            }
+        });
+        let mut req = Request::builder().method(method).uri(path).header("host", "bridge");
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req
+            .body(Body::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| NodeError::Protocol(e.to_string()))?;
+        sender.send_request(req).await.map_err(|e| NodeError::Unreachable(format!("request: {e}")))
+    }
+
+    /// One request, its whole answer read, all within the deadline.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, T), NodeError> {
+        let work = async {
+            let resp = self.send(method, path, body).await?;
+            let status = resp.status();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| NodeError::Unreachable(format!("reading answer: {e}")))?
+                .to_bytes();
+            if !status.is_success() {
+                let body = serde_json::from_slice::<ErrorBody>(&bytes)
+                    .map_err(|_| NodeError::Protocol(format!("status {status} without error body")))?;
+                return Err(NodeError::Api { status, body });
+            }
+            let value = if bytes.is_empty() {
+                serde_json::from_slice(b"null")
+            } else {
+                serde_json::from_slice(&bytes)
+            }
+            .map_err(|e| NodeError::Protocol(e.to_string()))?;
+            Ok((status, value))
+        };
+        tokio::time::timeout(self.timeout, work).await.map_err(|_| NodeError::Timeout(self.timeout))?
+    }
+
+    pub async fn version(&self) -> Result<BridgeVersion, NodeError> {
+        Ok(self.call(Method::GET, paths::bridge::VERSION, None).await?.1)
+    }
+
+    pub async fn machine_list(&self) -> Result<Vec<BridgeMachine>, NodeError> {
+        Ok(self.call(Method::GET, paths::bridge::MACHINES, None).await?.1)
+    }
+
+    pub async fn machine_create(&self, req: &BridgeMachineCreate) -> Result<BridgeMachine, NodeError> {
+        let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
+        Ok(self.call(Method::POST, paths::bridge::MACHINES, Some(body)).await?.1)
+    }
+
+    pub async fn machine_delete(&self, id: MachineId, force: bool) -> Result<BridgeMachine, NodeError> {
+        let path = format!("{}?force={force}", paths::bridge::machine(id));
+        Ok(self.call(Method::DELETE, &path, None).await?.1)
+    }
+
+    /// `action` is `start`, `stop` or `reboot`.
+    pub async fn machine_power(&self, id: MachineId, action: &str) -> Result<BridgeMachine, NodeError> {
+        let path = paths::bridge::machine_action(id, action);
+        Ok(self.call(Method::POST, &path, Some(b"{}".to_vec())).await?.1)
+    }
+
+    /// Opens the event stream. The first event is `hello`; the stream ends when the link
+    /// breaks. Only opening is bounded by the deadline; the reader must watch for silence.
+    pub async fn events(
+        &self,
+    ) -> Result<impl Stream<Item = Result<BridgeEvent, NodeError>> + Send + 'static, NodeError> {
+        let resp = tokio::time::timeout(self.timeout, self.send(Method::GET, paths::bridge::EVENTS, None))
+            .await
+            .map_err(|_| NodeError::Timeout(self.timeout))??;
+        if !resp.status().is_success() {
+            return Err(NodeError::Protocol(format!("events: status {}", resp.status())));
+        }
+        let body = resp.into_body();
+        Ok(futures::stream::unfold((body, Vec::<u8>::new()), |(mut body, mut buf)| async move {
+            loop {
+                if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    let ev = serde_json::from_slice::<BridgeEvent>(&line[..line.len() - 1])
+                        .map_err(|e| NodeError::Protocol(format!("event: {e}")));
+                    return Some((ev, (body, buf)));
+                }
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            buf.extend_from_slice(&data);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        return Some((
+                            Err(NodeError::Unreachable(format!("event stream: {e}"))),
+                            (body, Vec::new()),
+                        ));
+                    }
+                    None => return None,
+                }
+            }
+        }))
+    }
+}

@@ -1,0 +1,162 @@
+//! One task per node keeps the database in step with what the node says exists.
+//!
+//! The loop: ask the version (the node is `online`), open the event stream, list every
+//! machine and reconcile, then apply events as they come and list again every
+//! `resync_interval` in case one was missed. When the link fails — a refused connection, an
+//! event stream that ends or falls silent — the node turns `unreachable` and its machines
+//! `unknown` (never a stale `running`), and the task reconnects with exponential backoff and
+//! jitter.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use corral_api::NodeId;
+use corral_api::bridge::{BridgeEvent, BridgeMachine};
+use corral_api::event::Event;
+use corral_api::machine::MachineState;
+use futures::StreamExt;
+use rand::Rng;
+
+use super::client::{BridgeClient, NodeError};
+use crate::state::AppState;
+use crate::store::{machines, nodes};
+
+pub fn spawn(state: AppState, node: NodeId, client: BridgeClient) {
+    tokio::spawn(async move {
+        let mut failures: u32 = 0;
+        loop {
+            let err = match link(&state, node, &client, &mut failures).await {
+                Ok(()) => "event stream ended".to_string(),
+                Err(e) => e,
+            };
+            failures = failures.saturating_add(1);
+            if let Err(e) = mark_unreachable(&state, node, &err).await {
+                tracing::error!(%node, error = %e, "recording unreachable node");
+            }
+            tokio::time::sleep(backoff(&state, failures)).await;
+        }
+    });
+}
+
+fn backoff(state: &AppState, failures: u32) -> Duration {
+    let t = &state.tuning;
+    let exp = t.backoff_min.saturating_mul(1u32 << failures.min(16).saturating_sub(1));
+    let capped = exp.min(t.backoff_max);
+    // Up to 25% jitter so a fleet of nodes does not reconnect in lockstep.
+    let jitter = rand::thread_rng().gen_range(0.0..0.25);
+    capped.mul_f64(1.0 + jitter)
+}
+
+/// Runs one connected session with the node until the link fails; the error says why.
+async fn link(
+    state: &AppState,
+    node: NodeId,
+    client: &BridgeClient,
+    failures: &mut u32,
+) -> Result<(), String> {
+    let version = client.version().await.map_err(|e| e.to_string())?;
+    let mut events = std::pin::pin!(client.events().await.map_err(|e| e.to_string())?);
+    // Only after the stream is open: a listing taken before it could miss a change made in
+    // between; one taken after cannot.
+    nodes::node_set_online(&state.db, node, &version).await.map_err(|e| e.to_string())?;
+    publish_node(state, node).await;
+    reconcile(state, node, client).await.map_err(|e| e.to_string())?;
+    *failures = 0;
+    tracing::info!(%node, driver = %version.driver, "node online");
+
+    let mut resync = tokio::time::interval(state.tuning.resync_interval);
+    resync.reset();
+    loop {
+        tokio::select! {
+            next = tokio::time::timeout(state.tuning.silence_timeout, events.next()) => {
+                match next {
+                    Err(_) => return Err(format!("no word from the node in {:?}", state.tuning.silence_timeout)),
+                    Ok(None) => return Ok(()),
+                    Ok(Some(Err(e))) => return Err(e.to_string()),
+                    Ok(Some(Ok(ev))) => apply(state, node, ev).await.map_err(|e| e.to_string())?,
+                }
+            }
+            _ = resync.tick() => {
+                reconcile(state, node, client).await.map_err(|e| e.to_string())?;
+                nodes::node_touch(&state.db, node).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}
+
+async fn apply(state: &AppState, node: NodeId, ev: BridgeEvent) -> Result<(), sqlx::Error> {
+    match ev {
+        BridgeEvent::Hello { .. } | BridgeEvent::Heartbeat => {}
+        BridgeEvent::MachineChanged { machine } => sync_one(state, node, &machine).await?,
+        BridgeEvent::MachineRemoved { id } => {
+            if machines::machine_delete(&state.db, id).await? {
+                state.publish(Event::MachineRemoved { id });
+                publish_node(state, node).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn sync_one(state: &AppState, node: NodeId, m: &BridgeMachine) -> Result<(), sqlx::Error> {
+    if let Some(changed) = machines::machine_sync(&state.db, node, m).await? {
+        state.publish(Event::MachineUpdated { machine: changed });
+        publish_node(state, node).await;
+    }
+    Ok(())
+}
+
+/// Makes the database agree with a full listing of the node.
+pub async fn reconcile(state: &AppState, node: NodeId, client: &BridgeClient) -> Result<(), NodeError> {
+    let listed = client.machine_list().await?;
+    let db_err = |e: sqlx::Error| NodeError::Protocol(format!("database: {e}"));
+    let seen: HashSet<_> = listed.iter().map(|m| m.id).collect();
+    for m in &listed {
+        sync_one(state, node, m).await.map_err(db_err)?;
+    }
+    for known in machines::machines_of_node(&state.db, node).await.map_err(db_err)? {
+        if seen.contains(&known.id) {
+            continue;
+        }
+        match known.state {
+            // Its create request may still be on the way to the node; the create path
+            // cleans up after itself if it fails.
+            MachineState::Creating => {}
+            // Gone as asked, or never ours: forget it.
+            _ if known.state == MachineState::Deleting || !known.managed => {
+                machines::machine_delete(&state.db, known.id).await.map_err(db_err)?;
+                state.publish(Event::MachineRemoved { id: known.id });
+            }
+            MachineState::Lost => {}
+            _ => {
+                if let Some(m) = machines::machine_set_state(&state.db, known.id, MachineState::Lost)
+                    .await
+                    .map_err(db_err)?
+                {
+                    tracing::warn!(machine = %m.id, %node, "machine vanished from its node");
+                    state.publish(Event::MachineUpdated { machine: m });
+                }
+            }
+        }
+    }
+    publish_node(state, node).await;
+    Ok(())
+}
+
+async fn mark_unreachable(state: &AppState, node: NodeId, error: &str) -> Result<(), sqlx::Error> {
+    tracing::warn!(%node, error, "node unreachable");
+    nodes::node_set_unreachable(&state.db, node, error).await?;
+    for m in machines::machines_mark_unknown(&state.db, node).await? {
+        state.publish(Event::MachineUpdated { machine: m });
+    }
+    publish_node(state, node).await;
+    Ok(())
+}
+
+async fn publish_node(state: &AppState, node: NodeId) {
+    match nodes::node_get(&state.db, node).await {
+        Ok(Some(node)) => state.publish(Event::NodeUpdated { node }),
+        Ok(None) => {}
+        Err(e) => tracing::error!(%node, error = %e, "reading node"),
+    }
+}

@@ -1,0 +1,112 @@
+//! `/api/v1/machines`: list, get, create, delete, start, stop, reboot.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use corral_api::machine::{Machine, MachineCreate, MachineDeleteQuery};
+use corral_api::{ErrorBody, MachineId};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{Json, Path, Query};
+use crate::app::machines as app;
+use crate::auth::Actor;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(machine_list, machine_create))
+        .routes(routes!(machine_get, machine_delete))
+        .routes(routes!(machine_start))
+        .routes(routes!(machine_stop))
+        .routes(routes!(machine_reboot))
+}
+
+/// Machines the caller may see.
+#[utoipa::path(get, path = "/api/v1/machines", tag = "machines",
+    responses((status = 200, body = Vec<Machine>), (status = 401, body = ErrorBody)))]
+async fn machine_list(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<Machine>>> {
+    Ok(Json(app::machine_list(&state, &actor).await?))
+}
+
+/// One machine.
+#[utoipa::path(get, path = "/api/v1/machines/{id}", tag = "machines",
+    params(("id" = MachineId, Path)),
+    responses((status = 200, body = Machine), (status = 404, body = ErrorBody)))]
+async fn machine_get(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<MachineId>,
+) -> ApiResult<Json<Machine>> {
+    Ok(Json(app::machine_get(&state, &actor, id).await?))
+}
+
+/// Create a machine on the node with room for it (or the one named). Answers at once with
+/// the machine `creating`; its state changes arrive on the events socket.
+#[utoipa::path(post, path = "/api/v1/machines", tag = "machines", request_body = MachineCreate,
+    responses((status = 201, body = Machine), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody), (status = 507, body = ErrorBody)))]
+async fn machine_create(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(req): Json<MachineCreate>,
+) -> ApiResult<Response> {
+    let m = app::machine_create(&state, &actor, req).await?;
+    Ok((StatusCode::CREATED, Json(m)).into_response())
+}
+
+/// Delete a machine and its disks. Refused while it runs unless `force`.
+#[utoipa::path(delete, path = "/api/v1/machines/{id}", tag = "machines",
+    params(("id" = MachineId, Path), MachineDeleteQuery),
+    responses((status = 202, body = Machine), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn machine_delete(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<MachineId>,
+    Query(q): Query<MachineDeleteQuery>,
+) -> ApiResult<Response> {
+    let m = app::machine_delete(&state, &actor, id, q.force).await?;
+    Ok((StatusCode::ACCEPTED, Json(m)).into_response())
+}
+
+async fn power(state: AppState, actor: Actor, id: MachineId, action: &str) -> ApiResult<Response> {
+    let m = app::machine_power(&state, &actor, id, action).await?;
+    Ok((StatusCode::ACCEPTED, Json(m)).into_response())
+}
+
+/// Power a machine on.
+#[utoipa::path(post, path = "/api/v1/machines/{id}/start", tag = "machines",
+    params(("id" = MachineId, Path)),
+    responses((status = 202, body = Machine), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn machine_start(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<MachineId>,
+) -> ApiResult<Response> {
+    power(state, actor, id, "start").await
+}
+
+/// Shut a machine down.
+#[utoipa::path(post, path = "/api/v1/machines/{id}/stop", tag = "machines",
+    params(("id" = MachineId, Path)),
+    responses((status = 202, body = Machine), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn machine_stop(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<MachineId>,
+) -> ApiResult<Response> {
+    power(state, actor, id, "stop").await
+}
+
+/// Reboot a running machine.
+#[utoipa::path(post, path = "/api/v1/machines/{id}/reboot", tag = "machines",
+    params(("id" = MachineId, Path)),
+    responses((status = 202, body = Machine), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn machine_reboot(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<MachineId>,
+) -> ApiResult<Response> {
+    power(state, actor, id, "reboot").await
+}

@@ -1,0 +1,104 @@
+//! The HTTP surface: `/api/v1/…` (with its OpenAPI document), `/healthz`, and the built
+//! frontend for every other path.
+
+mod events;
+pub mod extract;
+mod machines;
+mod nodes;
+mod session;
+
+use std::path::Path;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::origin_check;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::sessions::DbSessionStore;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Corral", description = "Web console for hypervisor nodes", version = "1"),
+    tags(
+        (name = "session", description = "Logging in and out"),
+        (name = "machines", description = "Virtual machines and zones"),
+        (name = "nodes", description = "Hypervisor nodes"),
+        (name = "events", description = "Live updates")
+    )
+)]
+struct ApiDoc;
+
+/// The API routes and their OpenAPI document, built together so neither can drift.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(session::router())
+        .merge(machines::router())
+        .merge(nodes::router())
+        .merge(events::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document as checked in at `docs/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut s = api().1.to_pretty_json().unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Options of the router that are not app state.
+#[derive(Clone, Debug, Default)]
+pub struct RouterOptions {
+    /// Mark the session cookie `Secure` (behind TLS).
+    pub secure_cookie: bool,
+    /// Where the built frontend is; `None` serves the API only.
+    pub frontend_dir: Option<std::path::PathBuf>,
+}
+
+pub fn build_router(state: AppState, opts: &RouterOptions) -> Router {
+    let (api, doc) = api();
+    let doc = doc.to_pretty_json().unwrap_or_default();
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name("corral_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(opts.secure_cookie)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
+    let api = api
+        .route(
+            corral_api::paths::OPENAPI,
+            get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc) }),
+        )
+        .route("/api/{*rest}", axum::routing::any(|| async { ApiError::NotFound("route".into()) }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), origin_check))
+        .layer(sessions);
+    let router = Router::new().merge(api).route("/healthz", get(healthz));
+    let router = match &opts.frontend_dir {
+        Some(dir) => router.fallback_service(frontend(dir)),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// The SPA: files as they are, and `index.html` for every client-side route.
+fn frontend(dir: &Path) -> ServeDir<ServeFile> {
+    ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match sqlx::query("SELECT 1").execute(&state.db).await {
+        Ok(_) => "ok\n".into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}

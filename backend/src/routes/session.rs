@@ -1,0 +1,59 @@
+//! `/api/v1/session`: log in, see who you are, log out.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use corral_api::ErrorBody;
+use corral_api::session::{LoginRequest, Me};
+use tower_sessions::Session;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::Json;
+use crate::auth::{self, Actor, SESSION_USER_KEY};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::users;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(session_get, session_create, session_delete))
+}
+
+/// The logged-in user.
+#[utoipa::path(get, path = "/api/v1/session", tag = "session",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+async fn session_get(actor: Actor) -> Json<Me> {
+    Json(actor.me)
+}
+
+/// Log in. The session id is replaced on success, so an id planted before login is useless.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginRequest,
+    responses((status = 200, body = Me), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn session_create(
+    State(state): State<AppState>,
+    session: Session,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Json<Me>> {
+    let user = users::user_by_username(&state.db, &req.username).await?;
+    let user = match user {
+        Some(u) if !u.disabled && auth::password_verify(&req.password, &u.password_hash) => u,
+        Some(_) => return Err(ApiError::LoginFailed),
+        None => {
+            auth::password_verify_dummy(&req.password);
+            return Err(ApiError::LoginFailed);
+        }
+    };
+    let session_err = |e: tower_sessions::session::Error| ApiError::internal(anyhow::anyhow!("session: {e}"));
+    session.cycle_id().await.map_err(session_err)?;
+    session.insert(SESSION_USER_KEY, user.id).await.map_err(session_err)?;
+    let actor = Actor::load(&state, user.id).await?.ok_or(ApiError::LoginFailed)?;
+    tracing::info!(user = %actor.username, "login");
+    Ok(Json(actor.me))
+}
+
+/// Log out: the session ends on the server, not only in the browser.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+    responses((status = 204, description = "logged out")))]
+async fn session_delete(session: Session) -> ApiResult<StatusCode> {
+    session.flush().await.map_err(|e| ApiError::internal(anyhow::anyhow!("session: {e}")))?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,78 @@
+//! Starting the console: database, first admin, node links, then the HTTP server.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::app::bootstrap;
+use crate::config::ServeArgs;
+use crate::nodes::{BridgeClient, reconciler, transport};
+use crate::routes::{RouterOptions, build_router};
+use crate::state::{AppState, Tuning};
+use crate::store::nodes;
+use crate::store::sessions::DbSessionStore;
+
+/// Registers configured nodes, builds a client for every known node and starts its
+/// reconciler.
+pub async fn start_node_links(state: &AppState, configured: &[(String, String)]) -> anyhow::Result<()> {
+    for (name, address) in configured {
+        nodes::node_upsert(&state.db, name, address).await?;
+    }
+    for n in nodes::node_addresses(&state.db).await? {
+        match transport::from_address(&n.address) {
+            Ok(t) => {
+                let client = BridgeClient::new(t, state.tuning.bridge_timeout);
+                state.nodes.insert(n.id, client.clone());
+                reconciler::spawn(state.clone(), n.id, client);
+            }
+            Err(e) => tracing::error!(node = %n.name, error = %e, "cannot reach node"),
+        }
+    }
+    Ok(())
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.db.data_dir)
+        .with_context(|| format!("creating {}", args.db.data_dir.display()))?;
+    let db = crate::db::connect(&args.db.url()).await?;
+    if let Some(password) = bootstrap::ensure_admin(&db).await? {
+        println!("corral: first start: log in as `{}` with password {password}", bootstrap::ADMIN_USERNAME);
+        println!("corral: this password is shown only once; `corral password-reset` sets a new one");
+    }
+    let tuning =
+        Tuning { resync_interval: Duration::from_secs(args.resync_secs.max(1)), ..Tuning::default() };
+    let state = AppState::new(db.clone(), args.public_origin.clone(), tuning);
+    start_node_links(&state, &args.nodes).await?;
+
+    let store = DbSessionStore::new(db);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "removing expired sessions");
+            }
+        }
+    });
+
+    let opts = RouterOptions { secure_cookie: args.secure_cookie, frontend_dir: args.frontend_dir.clone() };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tracing::info!(%url, "corral listening");
+    println!("corral: listening on {url}");
+    axum::serve(listener, build_router(state, &opts)).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,75 @@
+//! `AppState`: what every route and background task shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use corral_api::NodeId;
+use corral_api::event::Event;
+use tokio::sync::broadcast;
+
+use crate::db::Db;
+use crate::nodes::BridgeClient;
+
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    /// Deadline of one request to a bridge.
+    pub bridge_timeout: Duration,
+    /// How often a full listing double-checks the event stream.
+    pub resync_interval: Duration,
+    /// A bridge's event stream silent this long is taken for dead (heartbeats come every 5 s).
+    pub silence_timeout: Duration,
+    /// Reconnect backoff bounds.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            bridge_timeout: Duration::from_secs(10),
+            resync_interval: Duration::from_secs(30),
+            silence_timeout: Duration::from_secs(15),
+            backoff_min: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub nodes: NodeClients,
+    /// Changes for browsers; the events websocket filters them per user.
+    pub events: broadcast::Sender<Event>,
+    /// The console's public origin (`http://127.0.0.1:8080`); mutating requests and
+    /// websockets from any other origin are refused. `None` accepts the request's own host.
+    pub public_origin: Option<String>,
+    pub tuning: Tuning,
+}
+
+impl AppState {
+    pub fn new(db: Db, public_origin: Option<String>, tuning: Tuning) -> Self {
+        let (events, _) = broadcast::channel(4096);
+        Self { db, nodes: NodeClients::default(), events, public_origin, tuning }
+    }
+
+    /// Announces a change to browsers. Nobody listening is fine.
+    pub fn publish(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// The client of each known node.
+#[derive(Clone, Default)]
+pub struct NodeClients(Arc<RwLock<HashMap<NodeId, BridgeClient>>>);
+
+impl NodeClients {
+    pub fn get(&self, id: NodeId) -> Option<BridgeClient> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
+
+    pub fn insert(&self, id: NodeId, client: BridgeClient) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(id, client);
+    }
+}

@@ -1,0 +1,184 @@
+//! Machines: the backend's record of who owns what where, kept in step with the bridges.
+
+use corral_api::bridge::BridgeMachine;
+use corral_api::machine::{Machine, MachineState};
+use corral_api::{MachineId, NodeId, TenantId};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{bool_col, opt_parse_col, parse_col, to_i64, u32_col, u64_col};
+use crate::db::{Db, now};
+
+const SELECT: &str = "SELECT m.id, m.name, m.tenant_id, m.node_id, n.name AS node_name, \
+    m.vcpus, m.memory_mib, m.disk_gib, m.state, m.managed, m.created_at, m.updated_at \
+    FROM machines m JOIN nodes n ON n.id = m.node_id";
+
+fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
+    let state: String = r.try_get("state")?;
+    Ok(Machine {
+        id: parse_col(r, "id")?,
+        name: r.try_get("name")?,
+        tenant_id: opt_parse_col(r, "tenant_id")?,
+        node_id: parse_col(r, "node_id")?,
+        node_name: r.try_get("node_name")?,
+        vcpus: u32_col(r, "vcpus")?,
+        memory_mib: u64_col(r, "memory_mib")?,
+        disk_gib: u64_col(r, "disk_gib")?,
+        state: MachineState::parse(&state).unwrap_or(MachineState::Unknown),
+        managed: bool_col(r, "managed")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Which machines a caller may see.
+#[derive(Clone, Debug)]
+pub enum Visibility {
+    All,
+    Tenants(Vec<TenantId>),
+}
+
+pub async fn machine_list(db: &Db, vis: &Visibility) -> Result<Vec<Machine>, sqlx::Error> {
+    let rows = match vis {
+        Visibility::All => sqlx::query(&format!("{SELECT} ORDER BY m.name, m.id")).fetch_all(db).await?,
+        Visibility::Tenants(ids) if ids.is_empty() => Vec::new(),
+        Visibility::Tenants(ids) => {
+            let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("{SELECT} WHERE m.tenant_id IN ({}) ORDER BY m.name, m.id", marks.join(", "));
+            let mut q = sqlx::query(&sql);
+            for id in ids {
+                q = q.bind(id.to_string());
+            }
+            q.fetch_all(db).await?
+        }
+    };
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn machine_get(db: &Db, id: MachineId) -> Result<Option<Machine>, sqlx::Error> {
+    sqlx::query(&format!("{SELECT} WHERE m.id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+pub async fn machines_of_node(db: &Db, node: NodeId) -> Result<Vec<Machine>, sqlx::Error> {
+    let rows =
+        sqlx::query(&format!("{SELECT} WHERE m.node_id = $1")).bind(node.to_string()).fetch_all(db).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// A new managed machine, before its node has been asked to make it.
+#[derive(Clone, Debug)]
+pub struct NewMachine {
+    pub id: MachineId,
+    pub name: String,
+    pub tenant_id: TenantId,
+    pub node_id: NodeId,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+}
+
+/// Fails with a unique violation when the tenant already has a machine of this name.
+pub async fn machine_insert(db: &Db, m: &NewMachine) -> Result<(), sqlx::Error> {
+    let t = now();
+    sqlx::query(
+        "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, state, \
+         managed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'creating', 1, $8, $8)",
+    )
+    .bind(m.id.to_string())
+    .bind(&m.name)
+    .bind(m.tenant_id.to_string())
+    .bind(m.node_id.to_string())
+    .bind(i64::from(m.vcpus))
+    .bind(to_i64(m.memory_mib))
+    .bind(to_i64(m.disk_gib))
+    .bind(t)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn machine_delete(db: &Db, id: MachineId) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM machines WHERE id = $1").bind(id.to_string()).execute(db).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Sets the state; returns the machine if it changed.
+pub async fn machine_set_state(
+    db: &Db,
+    id: MachineId,
+    state: MachineState,
+) -> Result<Option<Machine>, sqlx::Error> {
+    let done = sqlx::query("UPDATE machines SET state = $1, updated_at = $2 WHERE id = $3 AND state <> $1")
+        .bind(state.as_str())
+        .bind(now())
+        .bind(id.to_string())
+        .execute(db)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    machine_get(db, id).await
+}
+
+/// Takes the node's word for a machine: updates the row, or adds an *unmanaged* one if the
+/// backend has never heard of it. Returns the machine if anything changed.
+pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Option<Machine>, sqlx::Error> {
+    let t = now();
+    let updated = sqlx::query(
+        "UPDATE machines SET node_id = $1, vcpus = $2, memory_mib = $3, disk_gib = $4, \
+         state = $5, updated_at = $6 WHERE id = $7 AND (node_id <> $1 OR vcpus <> $2 OR \
+         memory_mib <> $3 OR disk_gib <> $4 OR state <> $5)",
+    )
+    .bind(node.to_string())
+    .bind(i64::from(b.vcpus))
+    .bind(to_i64(b.memory_mib))
+    .bind(to_i64(b.disk_gib))
+    .bind(b.state.as_str())
+    .bind(&t)
+    .bind(b.id.to_string())
+    .execute(db)
+    .await?;
+    if updated.rows_affected() > 0 {
+        return machine_get(db, b.id).await;
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, state, \
+         managed, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(b.id.to_string())
+    .bind(&b.name)
+    .bind(node.to_string())
+    .bind(i64::from(b.vcpus))
+    .bind(to_i64(b.memory_mib))
+    .bind(to_i64(b.disk_gib))
+    .bind(b.state.as_str())
+    .bind(&b.created_at)
+    .bind(&t)
+    .execute(db)
+    .await?;
+    if inserted.rows_affected() > 0 {
+        return machine_get(db, b.id).await;
+    }
+    Ok(None)
+}
+
+/// Marks every machine of a node `unknown` (its node stopped answering); returns those that
+/// changed.
+pub async fn machines_mark_unknown(db: &Db, node: NodeId) -> Result<Vec<Machine>, sqlx::Error> {
+    let mut changed = Vec::new();
+    for m in machines_of_node(db, node).await? {
+        if m.state == MachineState::Lost {
+            continue;
+        }
+        if let Some(m) = machine_set_state(db, m.id, MachineState::Unknown).await? {
+            changed.push(m);
+        }
+    }
+    Ok(changed)
+}

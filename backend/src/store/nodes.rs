@@ -1,0 +1,154 @@
+//! Nodes: where they are, how the link is, what they report, and what is allocated on them.
+
+use std::collections::HashMap;
+
+use corral_api::NodeId;
+use corral_api::bridge::{BridgeVersion, HostFacts};
+use corral_api::node::{Node, NodeStatus, NodeUsage};
+use sqlx::Row;
+
+use super::{parse_col, u32_col, u64_col};
+use crate::db::{Db, now};
+
+/// Adds the node if no node has this name, else updates its address. Returns its id.
+pub async fn node_upsert(db: &Db, name: &str, address: &str) -> Result<NodeId, sqlx::Error> {
+    if let Some(row) =
+        sqlx::query("SELECT id FROM nodes WHERE name = $1").bind(name).fetch_optional(db).await?
+    {
+        let id: NodeId = parse_col(&row, "id")?;
+        sqlx::query("UPDATE nodes SET address = $1 WHERE id = $2")
+            .bind(address)
+            .bind(id.to_string())
+            .execute(db)
+            .await?;
+        return Ok(id);
+    }
+    let id = NodeId::new_random();
+    sqlx::query(
+        "INSERT INTO nodes (id, name, address, status, capabilities, created_at) \
+         VALUES ($1, $2, $3, 'connecting', '[]', $4)",
+    )
+    .bind(id.to_string())
+    .bind(name)
+    .bind(address)
+    .bind(now())
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+pub async fn node_set_online(db: &Db, id: NodeId, v: &BridgeVersion) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE nodes SET status = 'online', driver = $1, capabilities = $2, host = $3, \
+         last_error = NULL, last_seen_at = $4 WHERE id = $5",
+    )
+    .bind(&v.driver)
+    .bind(serde_json::to_string(&v.capabilities).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&v.host).ok())
+    .bind(now())
+    .bind(id.to_string())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks the link up again without new facts (a heartbeat or event arrived).
+pub async fn node_touch(db: &Db, id: NodeId) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE nodes SET last_seen_at = $1 WHERE id = $2")
+        .bind(now())
+        .bind(id.to_string())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn node_set_unreachable(db: &Db, id: NodeId, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE nodes SET status = 'unreachable', last_error = $1 WHERE id = $2")
+        .bind(error)
+        .bind(id.to_string())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A node's address, for building its client.
+#[derive(Clone, Debug)]
+pub struct NodeAddress {
+    pub id: NodeId,
+    pub name: String,
+    pub address: String,
+}
+
+pub async fn node_addresses(db: &Db) -> Result<Vec<NodeAddress>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, name, address FROM nodes ORDER BY name").fetch_all(db).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(NodeAddress {
+                id: parse_col(r, "id")?,
+                name: r.try_get("name")?,
+                address: r.try_get("address")?,
+            })
+        })
+        .collect()
+}
+
+/// Every node with its usage (machines that still hold resources: not `lost`).
+pub async fn node_list(db: &Db) -> Result<Vec<Node>, sqlx::Error> {
+    node_query(db, None).await
+}
+
+pub async fn node_get(db: &Db, id: NodeId) -> Result<Option<Node>, sqlx::Error> {
+    Ok(node_query(db, Some(id)).await?.pop())
+}
+
+async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Error> {
+    let usage_rows = sqlx::query(
+        "SELECT node_id, COUNT(*) AS machines, COALESCE(SUM(vcpus), 0) AS vcpus, \
+         COALESCE(SUM(memory_mib), 0) AS memory_mib, COALESCE(SUM(disk_gib), 0) AS disk_gib \
+         FROM machines WHERE state <> 'lost' GROUP BY node_id",
+    )
+    .fetch_all(db)
+    .await?;
+    let mut usage: HashMap<NodeId, NodeUsage> = HashMap::new();
+    for r in &usage_rows {
+        usage.insert(
+            parse_col(r, "node_id")?,
+            NodeUsage {
+                machines: u32_col(r, "machines")?,
+                vcpus: u32_col(r, "vcpus")?,
+                memory_mib: u64_col(r, "memory_mib")?,
+                disk_gib: u64_col(r, "disk_gib")?,
+            },
+        );
+    }
+    let cols = "id, name, address, status, driver, capabilities, host, last_error, last_seen_at";
+    let rows = match only {
+        Some(id) => {
+            sqlx::query(&format!("SELECT {cols} FROM nodes WHERE id = $1"))
+                .bind(id.to_string())
+                .fetch_all(db)
+                .await?
+        }
+        None => sqlx::query(&format!("SELECT {cols} FROM nodes ORDER BY name")).fetch_all(db).await?,
+    };
+    rows.iter()
+        .map(|r| {
+            let id: NodeId = parse_col(r, "id")?;
+            let status: String = r.try_get("status")?;
+            let caps: String = r.try_get("capabilities")?;
+            let host: Option<String> = r.try_get("host")?;
+            Ok(Node {
+                id,
+                name: r.try_get("name")?,
+                address: r.try_get("address")?,
+                status: NodeStatus::parse(&status).unwrap_or(NodeStatus::Unreachable),
+                driver: r.try_get("driver")?,
+                capabilities: serde_json::from_str(&caps).unwrap_or_default(),
+                host: host.and_then(|h| serde_json::from_str::<HostFacts>(&h).ok()),
+                usage: usage.remove(&id).unwrap_or_default(),
+                last_error: r.try_get("last_error")?,
+                last_seen_at: r.try_get("last_seen_at")?,
+            })
+        })
+        .collect()
+}

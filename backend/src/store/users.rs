@@ -1,0 +1,126 @@
+//! Users, tenants and memberships.
+
+use corral_api::session::{Membership, Role};
+use corral_api::{TenantId, UserId};
+use sqlx::Row;
+
+use super::{bool_col, parse_col};
+use crate::db::{Db, now};
+
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub id: UserId,
+    pub username: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+}
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: parse_col(row, "id")?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        is_admin: bool_col(row, "is_admin")?,
+        disabled: bool_col(row, "disabled")?,
+    })
+}
+
+const USER_COLS: &str = "id, username, password_hash, is_admin, disabled";
+
+pub async fn user_count(db: &Db) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(db).await?.try_get("n")
+}
+
+pub async fn user_by_username(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE username = $1"))
+        .bind(username)
+        .fetch_optional(db)
+        .await?
+        .map(|r| user_from_row(&r))
+        .transpose()
+}
+
+pub async fn user_by_id(db: &Db, id: UserId) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?
+        .map(|r| user_from_row(&r))
+        .transpose()
+}
+
+pub async fn user_create(
+    db: &Db,
+    username: &str,
+    password_hash: &str,
+    is_admin: bool,
+) -> Result<UserId, sqlx::Error> {
+    let id = UserId::new_random();
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, is_admin, disabled, created_at) \
+         VALUES ($1, $2, $3, $4, 0, $5)",
+    )
+    .bind(id.to_string())
+    .bind(username)
+    .bind(password_hash)
+    .bind(i64::from(is_admin))
+    .bind(now())
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+/// Returns whether the user exists.
+pub async fn user_set_password(db: &Db, username: &str, password_hash: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+        .bind(password_hash)
+        .bind(username)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn tenant_create(db: &Db, name: &str) -> Result<TenantId, sqlx::Error> {
+    let id = TenantId::new_random();
+    sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(id.to_string())
+        .bind(name)
+        .bind(now())
+        .execute(db)
+        .await?;
+    Ok(id)
+}
+
+pub async fn membership_set(db: &Db, user: UserId, tenant: TenantId, role: Role) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO memberships (user_id, tenant_id, role) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id, tenant_id) DO UPDATE SET role = excluded.role",
+    )
+    .bind(user.to_string())
+    .bind(tenant.to_string())
+    .bind(role.as_str())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn memberships_of(db: &Db, user: UserId) -> Result<Vec<Membership>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT m.tenant_id, t.name, m.role FROM memberships m \
+         JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY t.name",
+    )
+    .bind(user.to_string())
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get("role")?;
+            Ok(Membership {
+                tenant_id: parse_col(r, "tenant_id")?,
+                tenant_name: r.try_get("name")?,
+                role: Role::parse(&role).unwrap_or(Role::Viewer),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,59 @@
+//! The bridge's configuration, from the command line or the environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DriverKind {
+    /// An in-memory hypervisor for tests of the control plane.
+    Sim,
+}
+
+#[derive(Clone, Debug, Parser)]
+#[command(name = "corral-bridge", version, about = "Corral node bridge")]
+pub struct BridgeConfig {
+    /// Unix socket to serve the API on (created mode 0660; a stale one is replaced).
+    #[arg(long, env = "CORRAL_BRIDGE_SOCKET")]
+    pub socket: PathBuf,
+
+    /// Where machine specs, disks and images live.
+    #[arg(long, env = "CORRAL_BRIDGE_DATA_DIR")]
+    pub data_dir: PathBuf,
+
+    #[arg(long, value_enum, default_value = "sim", env = "CORRAL_BRIDGE_DRIVER")]
+    pub driver: DriverKind,
+
+    /// Name reported in host facts (defaults to the system's hostname).
+    #[arg(long)]
+    pub hostname: Option<String>,
+
+    /// Sim: how long each transition (create, start, stop, reboot, delete) takes.
+    #[arg(long, default_value = "500", value_parser = parse_millis)]
+    pub sim_delay_ms: Duration,
+
+    /// Sim: transitions wait for `POST /v1/sim/machines/{id}/step` instead of a timer.
+    #[arg(long)]
+    pub sim_step: bool,
+
+    /// Sim: CPUs the pretend host offers.
+    #[arg(long, default_value = "16")]
+    pub sim_cpus: u32,
+
+    /// Sim: memory the pretend host offers.
+    #[arg(long, default_value = "65536")]
+    pub sim_memory_mib: u64,
+
+    /// Sim: disk the pretend host offers.
+    #[arg(long, default_value = "1024")]
+    pub sim_disk_gib: u64,
+
+    /// Seconds between heartbeats on the event stream.
+    #[arg(long, default_value = "5000", value_parser = parse_millis)]
+    pub heartbeat_ms: Duration,
+}
+
+fn parse_millis(s: &str) -> Result<Duration, String> {
+    s.parse::<u64>().map(Duration::from_millis).map_err(|e| e.to_string())
+}

@@ -1,0 +1,60 @@
+//! The `Driver` trait: what a kind of host (qemu, lxc, smartos, sim) must do for the bridge.
+//!
+//! Drivers own their machines' state and announce every change on a broadcast channel; the
+//! `/v1/events` stream is nothing but that channel.
+
+pub mod sim;
+
+use async_trait::async_trait;
+use corral_api::MachineId;
+use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, HostFacts};
+use tokio::sync::broadcast;
+
+use crate::error::BridgeError;
+
+/// A power action on a machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerAction {
+    Start,
+    Stop,
+    Reboot,
+}
+
+impl PowerAction {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "start" => Some(Self::Start),
+            "stop" => Some(Self::Stop),
+            "reboot" => Some(Self::Reboot),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a create made something new or found the same machine already there (a retry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    New,
+    Existing,
+}
+
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// `sim`, `qemu`, …
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> Vec<String>;
+    fn host_facts(&self) -> HostFacts;
+    /// Changes to machines, in order. A receiver that lags has missed events and must list.
+    fn subscribe(&self) -> broadcast::Receiver<BridgeEvent>;
+
+    async fn machine_list(&self) -> Vec<BridgeMachine>;
+    async fn machine_get(&self, id: MachineId) -> Result<BridgeMachine, BridgeError>;
+    /// Idempotent on `req.id`: the same id and spec again answers `Created::Existing`; the same
+    /// id with another spec is a conflict.
+    async fn machine_create(&self, req: BridgeMachineCreate)
+    -> Result<(BridgeMachine, Created), BridgeError>;
+    /// Starts removal; refused while the machine runs unless `force`.
+    async fn machine_delete(&self, id: MachineId, force: bool) -> Result<BridgeMachine, BridgeError>;
+    /// Starts a power action. Asking for the state a machine is in (or going to) is a no-op.
+    async fn machine_power(&self, id: MachineId, action: PowerAction) -> Result<BridgeMachine, BridgeError>;
+}

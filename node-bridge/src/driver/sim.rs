@@ -1,0 +1,442 @@
+//! The sim driver: an in-memory hypervisor with real state transitions, delays, capacity
+//! limits and spec files on disk, for testing the control plane at scale.
+//!
+//! Each transition (create, start, stop, reboot, delete) puts the machine in a transitional
+//! state and completes after `delay`, or, in step mode, when a test calls [`SimDriver::step`].
+//! A generation number per machine makes a stale timer harmless when a newer transition has
+//! started since.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use corral_api::MachineId;
+use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, HostFacts};
+use corral_api::machine::MachineState;
+use tokio::sync::broadcast;
+
+use super::{Created, Driver, PowerAction};
+use crate::error::BridgeError;
+use crate::store::MachineStore;
+use crate::time_fmt::now_rfc3339;
+
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub delay: Duration,
+    /// Transitions wait for `step` instead of a timer.
+    pub step_mode: bool,
+    pub host: HostFacts,
+}
+
+struct SimMachine {
+    record: BridgeMachine,
+    generation: u64,
+}
+
+struct Inner {
+    machines: HashMap<MachineId, SimMachine>,
+    next_generation: u64,
+}
+
+#[derive(Clone)]
+pub struct SimDriver {
+    config: SimConfig,
+    store: MachineStore,
+    inner: Arc<Mutex<Inner>>,
+    events: broadcast::Sender<BridgeEvent>,
+}
+
+impl SimDriver {
+    /// Loads the machines of a previous run. One caught mid-transition (the bridge died
+    /// during it) is finished at once: in the sim, the "guest" carried on without us.
+    pub fn open(config: SimConfig, store: MachineStore) -> std::io::Result<Self> {
+        let mut machines = HashMap::new();
+        for mut record in store.load_all()? {
+            if record.state == MachineState::Deleting {
+                store.remove(record.id)?;
+                continue;
+            }
+            if let Some(done) = settled_state(record.state) {
+                record.state = done;
+                store.save(&record)?;
+            }
+            machines.insert(record.id, SimMachine { record, generation: 0 });
+        }
+        let (events, _) = broadcast::channel(1024);
+        Ok(Self {
+            config,
+            store,
+            inner: Arc::new(Mutex::new(Inner { machines, next_generation: 1 })),
+            events,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; carry on with it.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Finishes the machine's pending transition now (step mode, or a test in a hurry).
+    pub fn step(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
+        let generation = {
+            let inner = self.lock();
+            let m = inner.machines.get(&id).ok_or(BridgeError::MachineNotFound(id))?;
+            if settled_state(m.record.state).is_none() && m.record.state != MachineState::Deleting {
+                return Err(BridgeError::Conflict(format!(
+                    "machine {id} has no pending transition (it is {})",
+                    m.record.state
+                )));
+            }
+            m.generation
+        };
+        self.complete(id, generation)?;
+        match self.lock().machines.get(&id) {
+            Some(m) => Ok(m.record.clone()),
+            // A finished delete: the machine is gone, report it as it went.
+            None => Err(BridgeError::MachineNotFound(id)),
+        }
+    }
+
+    /// Puts a machine into `state` under a new generation, persists it, announces it and arms
+    /// the timer that completes the transition.
+    fn begin(
+        &self,
+        inner: &mut Inner,
+        id: MachineId,
+        state: MachineState,
+    ) -> Result<BridgeMachine, BridgeError> {
+        let generation = inner.next_generation;
+        inner.next_generation += 1;
+        let m = inner.machines.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        let before = m.record.state;
+        m.record.state = state;
+        if let Err(e) = self.store.save(&m.record) {
+            m.record.state = before;
+            return Err(e.into());
+        }
+        m.generation = generation;
+        let record = m.record.clone();
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+        if !self.config.step_mode {
+            let this = self.clone();
+            let delay = self.config.delay;
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Err(e) = this.complete(id, generation) {
+                    tracing::warn!(%id, error = %e, "sim transition did not complete");
+                }
+            });
+        }
+        Ok(record)
+    }
+
+    /// Completes the transition of `generation`, if it is still the machine's current one.
+    fn complete(&self, id: MachineId, generation: u64) -> Result<(), BridgeError> {
+        let mut inner = self.lock();
+        let Some(m) = inner.machines.get_mut(&id) else { return Ok(()) };
+        if m.generation != generation {
+            return Ok(());
+        }
+        if m.record.state == MachineState::Deleting {
+            self.store.remove(id)?;
+            inner.machines.remove(&id);
+            let _ = self.events.send(BridgeEvent::MachineRemoved { id });
+            return Ok(());
+        }
+        let Some(done) = settled_state(m.record.state) else { return Ok(()) };
+        m.record.state = done;
+        self.store.save(&m.record)?;
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: m.record.clone() });
+        Ok(())
+    }
+
+    fn allocated(inner: &Inner) -> (u32, u64, u64) {
+        inner.machines.values().fold((0, 0, 0), |(c, m, d), x| {
+            (c + x.record.vcpus, m + x.record.memory_mib, d + x.record.disk_gib)
+        })
+    }
+}
+
+/// Where a transitional state lands; `None` for resting states (and `Deleting`, which ends in
+/// removal).
+fn settled_state(state: MachineState) -> Option<MachineState> {
+    match state {
+        MachineState::Creating | MachineState::Stopping => Some(MachineState::Stopped),
+        MachineState::Starting | MachineState::Rebooting => Some(MachineState::Running),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Driver for SimDriver {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        let mut caps = vec!["machines".to_string()];
+        if self.config.step_mode {
+            caps.push("step".to_string());
+        }
+        caps
+    }
+
+    fn host_facts(&self) -> HostFacts {
+        self.config.host.clone()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<BridgeEvent> {
+        self.events.subscribe()
+    }
+
+    async fn machine_list(&self) -> Vec<BridgeMachine> {
+        let mut list: Vec<_> = self.lock().machines.values().map(|m| m.record.clone()).collect();
+        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        list
+    }
+
+    async fn machine_get(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
+        self.lock().machines.get(&id).map(|m| m.record.clone()).ok_or(BridgeError::MachineNotFound(id))
+    }
+
+    async fn machine_create(
+        &self,
+        req: BridgeMachineCreate,
+    ) -> Result<(BridgeMachine, Created), BridgeError> {
+        let mut inner = self.lock();
+        if let Some(existing) = inner.machines.get(&req.id) {
+            let r = &existing.record;
+            let same = r.name == req.name
+                && r.vcpus == req.vcpus
+                && r.memory_mib == req.memory_mib
+                && r.disk_gib == req.disk_gib;
+            return if same {
+                Ok((r.clone(), Created::Existing))
+            } else {
+                Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
+            };
+        }
+        let host = &self.config.host;
+        let (cpus, mem, disk) = Self::allocated(&inner);
+        if cpus + req.vcpus > host.cpus {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "needs {} vCPUs, {} of {} free",
+                req.vcpus,
+                host.cpus.saturating_sub(cpus),
+                host.cpus
+            )));
+        }
+        if mem + req.memory_mib > host.memory_mib {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "needs {} MiB of memory, {} of {} MiB free",
+                req.memory_mib,
+                host.memory_mib.saturating_sub(mem),
+                host.memory_mib
+            )));
+        }
+        if disk + req.disk_gib > host.disk_gib {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "needs {} GiB of disk, {} of {} GiB free",
+                req.disk_gib,
+                host.disk_gib.saturating_sub(disk),
+                host.disk_gib
+            )));
+        }
+        let record = BridgeMachine {
+            id: req.id,
+            name: req.name,
+            vcpus: req.vcpus,
+            memory_mib: req.memory_mib,
+            disk_gib: req.disk_gib,
+            state: MachineState::Creating,
+            created_at: now_rfc3339(),
+        };
+        inner.machines.insert(record.id, SimMachine { record, generation: 0 });
+        match self.begin(&mut inner, req.id, MachineState::Creating) {
+            Ok(m) => Ok((m, Created::New)),
+            Err(e) => {
+                // Nothing half-made stays behind: not in memory, not on disk.
+                inner.machines.remove(&req.id);
+                let _ = self.store.remove(req.id);
+                Err(e)
+            }
+        }
+    }
+
+    async fn machine_delete(&self, id: MachineId, force: bool) -> Result<BridgeMachine, BridgeError> {
+        let mut inner = self.lock();
+        let m = inner.machines.get(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        match m.record.state {
+            MachineState::Deleting => Ok(m.record.clone()),
+            MachineState::Stopped | MachineState::Failed => {
+                self.begin(&mut inner, id, MachineState::Deleting)
+            }
+            MachineState::Creating => {
+                Err(BridgeError::Conflict(format!("machine {id} is still being created")))
+            }
+            _ if force => self.begin(&mut inner, id, MachineState::Deleting),
+            state => Err(BridgeError::Conflict(format!(
+                "machine {id} is {state}; stop it first or delete with force"
+            ))),
+        }
+    }
+
+    async fn machine_power(&self, id: MachineId, action: PowerAction) -> Result<BridgeMachine, BridgeError> {
+        use MachineState as S;
+        let mut inner = self.lock();
+        let m = inner.machines.get(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        let state = m.record.state;
+        let next = match (action, state) {
+            (PowerAction::Start, S::Running | S::Starting | S::Rebooting) => None,
+            (PowerAction::Start, S::Stopped | S::Failed) => Some(S::Starting),
+            (PowerAction::Stop, S::Stopped | S::Stopping) => None,
+            (PowerAction::Stop, S::Running | S::Starting | S::Rebooting) => Some(S::Stopping),
+            (PowerAction::Reboot, S::Rebooting) => None,
+            (PowerAction::Reboot, S::Running) => Some(S::Rebooting),
+            _ => {
+                return Err(BridgeError::Conflict(format!(
+                    "cannot {} machine {id} while it is {state}",
+                    match action {
+                        PowerAction::Start => "start",
+                        PowerAction::Stop => "stop",
+                        PowerAction::Reboot => "reboot",
+                    }
+                )));
+            }
+        };
+        match next {
+            None => Ok(m.record.clone()),
+            Some(next) => self.begin(&mut inner, id, next),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn driver(dir: &std::path::Path, step_mode: bool) -> SimDriver {
+        SimDriver::open(
+            SimConfig {
+                delay: Duration::from_millis(10),
+                step_mode,
+                host: HostFacts { hostname: "t".into(), cpus: 4, memory_mib: 1024, disk_gib: 10 },
+            },
+            MachineStore::open(dir).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn create_req(name: &str, vcpus: u32) -> BridgeMachineCreate {
+        BridgeMachineCreate {
+            id: MachineId::new_random(),
+            name: name.into(),
+            vcpus,
+            memory_mib: 128,
+            disk_gib: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn step_mode_walks_the_life_cycle() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = driver(tmp.path(), true);
+        let mut events = d.subscribe();
+        let req = create_req("a", 1);
+        let id = req.id;
+        let (m, created) = d.machine_create(req).await.unwrap();
+        assert_eq!((m.state, created), (MachineState::Creating, Created::New));
+        assert_eq!(d.step(id).unwrap().state, MachineState::Stopped);
+        assert_eq!(d.machine_power(id, PowerAction::Start).await.unwrap().state, MachineState::Starting);
+        assert_eq!(d.step(id).unwrap().state, MachineState::Running);
+        assert!(matches!(d.machine_delete(id, false).await, Err(BridgeError::Conflict(_))));
+        assert_eq!(d.machine_power(id, PowerAction::Reboot).await.unwrap().state, MachineState::Rebooting);
+        assert_eq!(d.step(id).unwrap().state, MachineState::Running);
+        d.machine_power(id, PowerAction::Stop).await.unwrap();
+        assert_eq!(d.step(id).unwrap().state, MachineState::Stopped);
+        assert!(matches!(d.step(id), Err(BridgeError::Conflict(_))));
+        assert_eq!(d.machine_delete(id, false).await.unwrap().state, MachineState::Deleting);
+        assert!(matches!(d.step(id), Err(BridgeError::MachineNotFound(_))));
+        assert!(d.machine_list().await.is_empty());
+        assert!(!tmp.path().join("machines").join(id.to_string()).exists());
+
+        let mut seen = Vec::new();
+        while let Ok(ev) = events.try_recv() {
+            seen.push(match ev {
+                BridgeEvent::MachineChanged { machine } => machine.state.as_str().to_string(),
+                BridgeEvent::MachineRemoved { .. } => "removed".into(),
+                other => format!("{other:?}"),
+            });
+        }
+        assert_eq!(
+            seen,
+            [
+                "creating",
+                "stopped",
+                "starting",
+                "running",
+                "rebooting",
+                "running",
+                "stopping",
+                "stopped",
+                "deleting",
+                "removed"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn timers_complete_transitions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = driver(tmp.path(), false);
+        let req = create_req("a", 1);
+        let id = req.id;
+        d.machine_create(req).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(d.machine_get(id).await.unwrap().state, MachineState::Stopped);
+    }
+
+    #[tokio::test]
+    async fn create_is_idempotent_on_id_and_refuses_another_spec() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = driver(tmp.path(), true);
+        let req = create_req("a", 1);
+        d.machine_create(req.clone()).await.unwrap();
+        let (_, again) = d.machine_create(req.clone()).await.unwrap();
+        assert_eq!(again, Created::Existing);
+        let other = BridgeMachineCreate { vcpus: 2, ..req };
+        assert!(matches!(d.machine_create(other).await, Err(BridgeError::Conflict(_))));
+        assert_eq!(d.machine_list().await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn capacity_is_enforced_with_a_reason() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = driver(tmp.path(), true);
+        d.machine_create(create_req("a", 3)).await.unwrap();
+        let err = d.machine_create(create_req("b", 2)).await.unwrap_err();
+        let BridgeError::InsufficientCapacity(msg) = err else { panic!("{err:?}") };
+        assert!(msg.contains("1 of 4"), "{msg}");
+        assert_eq!(d.machine_list().await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_restart_finds_machines_and_finishes_interrupted_transitions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (create_req("a", 1), create_req("b", 1));
+        {
+            let d = driver(tmp.path(), true);
+            d.machine_create(a.clone()).await.unwrap();
+            d.step(a.id).unwrap();
+            d.machine_power(a.id, PowerAction::Start).await.unwrap();
+            d.machine_create(b.clone()).await.unwrap();
+            d.step(b.id).unwrap();
+            d.machine_delete(b.id, false).await.unwrap();
+        }
+        let d = driver(tmp.path(), true);
+        let list = d.machine_list().await;
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].id, list[0].state), (a.id, MachineState::Running));
+    }
+}

@@ -1,0 +1,59 @@
+//! The bridge's one error type, mapped to the shared error body.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use corral_api::{ErrorBody, ErrorCode, MachineId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("{field}: {message}")]
+    Validation { field: &'static str, message: String },
+    #[error("machine {0} not found")]
+    MachineNotFound(MachineId),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InsufficientCapacity(String),
+    #[error("not found")]
+    RouteNotFound,
+    /// A host-side failure; its cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<corral_api::validate::FieldError> for BridgeError {
+    fn from(e: corral_api::validate::FieldError) -> Self {
+        Self::Validation { field: e.field, message: e.message }
+    }
+}
+
+impl From<std::io::Error> for BridgeError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl IntoResponse for BridgeError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+            Self::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
+            Self::MachineNotFound(_) | Self::RouteNotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            Self::InsufficientCapacity(_) => {
+                (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::InsufficientCapacity)
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error = ?cause, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
+            }
+        };
+        let mut body = ErrorBody::new(code, self.to_string());
+        if let Self::Validation { field, .. } = &self {
+            body.field = Some((*field).to_string());
+        }
+        (status, axum::Json(body)).into_response()
+    }
+}

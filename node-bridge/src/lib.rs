@@ -1,0 +1,11 @@
+//! The Corral node bridge: one per node, an HTTP API on a unix socket over a `Driver`.
+
+pub mod config;
+pub mod driver;
+pub mod error;
+pub mod server;
+pub mod store;
+mod time_fmt;
+
+pub use config::{BridgeConfig, DriverKind};
+pub use error::BridgeError;

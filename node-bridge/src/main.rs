@@ -1,0 +1,79 @@
+//! `corral-bridge`: serve one node's machines on a unix socket.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use corral_api::bridge::HostFacts;
+use corral_bridge::driver::sim::{SimConfig, SimDriver};
+use corral_bridge::server::{BridgeState, build_router};
+use corral_bridge::store::MachineStore;
+use corral_bridge::{BridgeConfig, DriverKind};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = BridgeConfig::parse();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let store = MachineStore::open(&config.data_dir).context("opening machine store")?;
+    let hostname = config.hostname.clone().unwrap_or_else(system_hostname);
+
+    let state = match config.driver {
+        DriverKind::Sim => {
+            let sim = SimDriver::open(
+                SimConfig {
+                    delay: config.sim_delay_ms,
+                    step_mode: config.sim_step,
+                    host: HostFacts {
+                        hostname,
+                        cpus: config.sim_cpus,
+                        memory_mib: config.sim_memory_mib,
+                        disk_gib: config.sim_disk_gib,
+                    },
+                },
+                store,
+            )
+            .context("loading sim machines")?;
+            BridgeState { driver: Arc::new(sim.clone()), sim: Some(sim), heartbeat: config.heartbeat_ms }
+        }
+    };
+
+    // A socket file left by a previous run would make bind fail; nobody else may own this path.
+    match std::fs::remove_file(&config.socket) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing stale {}", config.socket.display()));
+        }
+        _ => {}
+    }
+    if let Some(parent) = config.socket.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let listener = tokio::net::UnixListener::bind(&config.socket)
+        .with_context(|| format!("binding {}", config.socket.display()))?;
+    std::fs::set_permissions(&config.socket, std::fs::Permissions::from_mode(0o660))?;
+    tracing::info!(socket = %config.socket.display(), driver = ?config.driver, "bridge listening");
+
+    axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,192 @@
+//! The bridge's `/v1` routes: the contract every driver serves.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /v1/version` | api version, driver, capabilities, host facts |
+//! | `GET /v1/machines` | every machine on the node |
+//! | `POST /v1/machines` | create (idempotent on the id the backend chose) |
+//! | `GET /v1/machines/{id}` | one machine |
+//! | `DELETE /v1/machines/{id}?force=` | start removal |
+//! | `POST /v1/machines/{id}/{start,stop,reboot}` | power actions |
+//! | `GET /v1/events` | newline-delimited JSON of `BridgeEvent`s |
+//! | `POST /v1/sim/machines/{id}/step` | sim driver only |
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use corral_api::MachineId;
+use corral_api::bridge::{BRIDGE_API_VERSION, BridgeEvent, BridgeMachineCreate, BridgeVersion};
+use futures::StreamExt;
+use serde::Deserialize;
+
+use crate::driver::sim::SimDriver;
+use crate::driver::{Created, Driver, PowerAction};
+use crate::error::BridgeError;
+
+#[derive(Clone)]
+pub struct BridgeState {
+    pub driver: Arc<dyn Driver>,
+    /// Set only when the sim driver runs; enables `/v1/sim/…`.
+    pub sim: Option<SimDriver>,
+    pub heartbeat: Duration,
+}
+
+/// `axum::Json` that answers malformed input with our error body.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(BridgeError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(BridgeError))]
+pub struct Path<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(BridgeError))]
+pub struct Query<T>(pub T);
+
+impl From<JsonRejection> for BridgeError {
+    fn from(r: JsonRejection) -> Self {
+        BridgeError::InvalidRequest(r.body_text())
+    }
+}
+impl From<PathRejection> for BridgeError {
+    fn from(r: PathRejection) -> Self {
+        BridgeError::InvalidRequest(r.body_text())
+    }
+}
+impl From<QueryRejection> for BridgeError {
+    fn from(r: QueryRejection) -> Self {
+        BridgeError::InvalidRequest(r.body_text())
+    }
+}
+
+pub fn build_router(state: BridgeState) -> Router {
+    let mut router = Router::new()
+        .route("/v1/version", get(version_get))
+        .route("/v1/machines", get(machine_list).post(machine_create))
+        .route("/v1/machines/{id}", get(machine_get).delete(machine_delete))
+        .route("/v1/machines/{id}/{action}", post(machine_power))
+        .route("/v1/events", get(events_stream));
+    if state.sim.is_some() {
+        router = router.route("/v1/sim/machines/{id}/step", post(sim_step));
+    }
+    router.fallback(|| async { BridgeError::RouteNotFound }).with_state(state)
+}
+
+async fn version_get(State(s): State<BridgeState>) -> Json<BridgeVersion> {
+    Json(BridgeVersion {
+        api_version: BRIDGE_API_VERSION,
+        bridge_version: env!("CARGO_PKG_VERSION").to_string(),
+        driver: s.driver.name().to_string(),
+        capabilities: s.driver.capabilities(),
+        host: s.driver.host_facts(),
+    })
+}
+
+async fn machine_list(State(s): State<BridgeState>) -> Response {
+    Json(s.driver.machine_list().await).into_response()
+}
+
+async fn machine_get(
+    State(s): State<BridgeState>,
+    Path(id): Path<MachineId>,
+) -> Result<Response, BridgeError> {
+    Ok(Json(s.driver.machine_get(id).await?).into_response())
+}
+
+async fn machine_create(
+    State(s): State<BridgeState>,
+    Json(req): Json<BridgeMachineCreate>,
+) -> Result<Response, BridgeError> {
+    corral_api::validate::machine_name(&req.name)?;
+    corral_api::validate::vcpus(req.vcpus)?;
+    corral_api::validate::memory_mib(req.memory_mib)?;
+    corral_api::validate::disk_gib(req.disk_gib)?;
+    let (machine, created) = s.driver.machine_create(req).await?;
+    let status = match created {
+        Created::New => StatusCode::CREATED,
+        Created::Existing => StatusCode::OK,
+    };
+    Ok((status, Json(machine)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn machine_delete(
+    State(s): State<BridgeState>,
+    Path(id): Path<MachineId>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<Response, BridgeError> {
+    let m = s.driver.machine_delete(id, q.force).await?;
+    Ok((StatusCode::ACCEPTED, Json(m)).into_response())
+}
+
+async fn machine_power(
+    State(s): State<BridgeState>,
+    Path((id, action)): Path<(MachineId, String)>,
+) -> Result<Response, BridgeError> {
+    let action = PowerAction::parse(&action).ok_or(BridgeError::RouteNotFound)?;
+    let m = s.driver.machine_power(id, action).await?;
+    Ok((StatusCode::ACCEPTED, Json(m)).into_response())
+}
+
+async fn sim_step(State(s): State<BridgeState>, Path(id): Path<MachineId>) -> Result<Response, BridgeError> {
+    let sim = s.sim.as_ref().ok_or(BridgeError::RouteNotFound)?;
+    match sim.step(id) {
+        Ok(m) => Ok(Json(m).into_response()),
+        // The step finished a delete: nothing left to show.
+        Err(BridgeError::MachineNotFound(_)) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Newline-delimited JSON: `hello`, then every change, with heartbeats in the quiet. A reader
+/// that falls behind is cut off (it has lost events and must list again), never slowed down.
+async fn events_stream(State(s): State<BridgeState>) -> Response {
+    let hello = BridgeEvent::Hello { driver: s.driver.name().to_string() };
+    let mut tick = tokio::time::interval(s.heartbeat);
+    tick.reset(); // the first tick would fire at once; hello already says we are alive
+    let changes = futures::stream::unfold((s.driver.subscribe(), tick), |(mut rx, mut tick)| async move {
+        let ev = tokio::select! {
+            r = rx.recv() => match r {
+                Ok(ev) => ev,
+                // Lagged: events were lost, so end the stream; Closed: the driver is gone.
+                Err(_) => return None,
+            },
+            _ = tick.tick() => BridgeEvent::Heartbeat,
+        };
+        Some((ev, (rx, tick)))
+    });
+    let lines = futures::stream::once(async { hello })
+        .chain(changes)
+        .map(|ev| Ok::<_, Infallible>(Bytes::from(ndjson_line(&ev))));
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(lines))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn ndjson_line(ev: &BridgeEvent) -> Vec<u8> {
+    let mut line = serde_json::to_vec(ev).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
