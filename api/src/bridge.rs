@@ -1,7 +1,8 @@
 //! The node bridge's contract: HTTP/JSON under `/v1` on a unix socket.
 //!
 //! Every driver (qemu, lxc, smartos, sim) serves exactly these types. The backend is the only
-//! client. Version skew is detected through [`BridgeVersion::api_version`].
+//! client. [`BridgeVersion::api_version`] names the contract a bridge speaks; the backend
+//! refuses a bridge whose version it does not know.
 
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,6 @@ pub enum BridgeEvent {
     MachineChanged { machine: BridgeMachine },
     /// A machine was deleted.
     MachineRemoved { id: MachineId },
-    /// Sent every few seconds when nothing else happens; a silent stream is a dead one.
+    /// Sent on a fixed timer; a stream silent for several periods is a dead one.
     Heartbeat,
 }

@@ -16,6 +16,7 @@ macro_rules! id_type {
 
         impl $name {
             /// A fresh random id.
+            #[cfg(feature = "random")]
             pub fn new_random() -> Self {
                 Self(Uuid::new_v4())
             }

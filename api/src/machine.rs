@@ -97,7 +97,7 @@ pub struct Machine {
 #[serde(deny_unknown_fields)]
 pub struct MachineCreate {
     pub name: String,
-    /// Defaults to the caller's first tenant.
+    /// Defaults to the first tenant the caller owns (else the first they belong to).
     #[serde(default)]
     pub tenant_id: Option<TenantId>,
     /// Defaults to the node with the most room.

@@ -32,7 +32,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// Where the SQLite database and the SSH key live.
+    /// Where the SQLite database lives.
     #[arg(long, env = "CORRAL_DATA_DIR", default_value = ".corral/data")]
     pub data_dir: PathBuf,
 

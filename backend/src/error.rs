@@ -30,6 +30,8 @@ pub enum ApiError {
     NodeUnreachable { node: String, reason: String },
     #[error("this request must come from the console's own origin")]
     BadOrigin,
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -48,6 +50,7 @@ impl ApiError {
             Self::InsufficientCapacity(_) => ErrorCode::InsufficientCapacity,
             Self::NodeUnreachable { .. } => ErrorCode::NodeUnreachable,
             Self::BadOrigin => ErrorCode::BadOrigin,
+            Self::MethodNotAllowed => ErrorCode::InvalidRequest,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -62,6 +65,7 @@ impl ApiError {
             Self::Conflict(_) | Self::AlreadyExists(_) => StatusCode::CONFLICT,
             Self::InsufficientCapacity(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::NodeUnreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

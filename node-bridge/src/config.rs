@@ -49,7 +49,7 @@ pub struct BridgeConfig {
     #[arg(long, default_value = "1024")]
     pub sim_disk_gib: u64,
 
-    /// Seconds between heartbeats on the event stream.
+    /// Milliseconds between heartbeats on the event stream.
     #[arg(long, default_value = "5000", value_parser = parse_millis)]
     pub heartbeat_ms: Duration,
 }

@@ -18,6 +18,8 @@ pub enum BridgeError {
     InsufficientCapacity(String),
     #[error("not found")]
     RouteNotFound,
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
     /// A host-side failure; its cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -42,6 +44,7 @@ impl IntoResponse for BridgeError {
             Self::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
             Self::MachineNotFound(_) | Self::RouteNotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest),
             Self::InsufficientCapacity(_) => {
                 (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::InsufficientCapacity)
             }

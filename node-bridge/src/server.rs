@@ -84,7 +84,10 @@ pub fn build_router(state: BridgeState) -> Router {
     if state.sim.is_some() {
         router = router.route("/v1/sim/machines/{id}/step", post(sim_step));
     }
-    router.fallback(|| async { BridgeError::RouteNotFound }).with_state(state)
+    router
+        .fallback(|| async { BridgeError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { BridgeError::MethodNotAllowed })
+        .with_state(state)
 }
 
 async fn version_get(State(s): State<BridgeState>) -> Json<BridgeVersion> {

@@ -205,9 +205,15 @@ fn node_error(node: &str, e: NodeError) -> ApiError {
             ErrorCode::InsufficientCapacity => {
                 ApiError::InsufficientCapacity(format!("{node}: {}", body.message))
             }
-            ErrorCode::NotFound => ApiError::NotFound(body.message),
+            // The bridge's messages are whole sentences; strip what our own variants add.
+            ErrorCode::NotFound => {
+                ApiError::NotFound(body.message.trim_end_matches(" not found").to_string())
+            }
             ErrorCode::ValidationFailed => {
-                ApiError::Validation { field: body.field.unwrap_or_default(), message: body.message }
+                let field = body.field.unwrap_or_default();
+                let message =
+                    body.message.strip_prefix(&format!("{field}: ")).unwrap_or(&body.message).to_string();
+                ApiError::Validation { field, message }
             }
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {
                 ApiError::NodeUnreachable { node: node.to_string(), reason: body.message }

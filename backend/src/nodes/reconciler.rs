@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use corral_api::NodeId;
-use corral_api::bridge::{BridgeEvent, BridgeMachine};
+use corral_api::bridge::{BRIDGE_API_VERSION, BridgeEvent, BridgeMachine};
 use corral_api::event::Event;
 use corral_api::machine::MachineState;
 use futures::StreamExt;
@@ -20,6 +20,16 @@ use rand::Rng;
 use super::client::{BridgeClient, NodeError};
 use crate::state::AppState;
 use crate::store::{machines, nodes};
+
+/// How long a `creating` row may wait for its node to list the machine.
+const CREATE_GRACE: Duration = Duration::from_secs(120);
+
+fn older_than(rfc3339: &str, age: Duration) -> bool {
+    let fmt = &time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(rfc3339, fmt)
+        .map(|t| time::OffsetDateTime::now_utc() - t > age)
+        .unwrap_or(true)
+}
 
 pub fn spawn(state: AppState, node: NodeId, client: BridgeClient) {
     tokio::spawn(async move {
@@ -55,6 +65,12 @@ async fn link(
     failures: &mut u32,
 ) -> Result<(), String> {
     let version = client.version().await.map_err(|e| e.to_string())?;
+    if version.api_version != BRIDGE_API_VERSION {
+        return Err(format!(
+            "bridge speaks API version {}, this backend speaks {BRIDGE_API_VERSION}",
+            version.api_version
+        ));
+    }
     let mut events = std::pin::pin!(client.events().await.map_err(|e| e.to_string())?);
     // Only after the stream is open: a listing taken before it could miss a change made in
     // between; one taken after cannot.
@@ -120,8 +136,14 @@ pub async fn reconcile(state: &AppState, node: NodeId, client: &BridgeClient) ->
         }
         match known.state {
             // Its create request may still be on the way to the node; the create path
-            // cleans up after itself if it fails.
-            MachineState::Creating => {}
+            // cleans up after itself if it fails. A row older than the grace period is a
+            // create whose backend died before asking the node: nothing exists to keep.
+            MachineState::Creating if !older_than(&known.created_at, CREATE_GRACE) => {}
+            MachineState::Creating => {
+                tracing::warn!(machine = %known.id, %node, "dropping a create that never reached its node");
+                machines::machine_delete(&state.db, known.id).await.map_err(db_err)?;
+                state.publish(Event::MachineRemoved { id: known.id });
+            }
             // Gone as asked, or never ours: forget it.
             _ if known.state == MachineState::Deleting || !known.managed => {
                 machines::machine_delete(&state.db, known.id).await.map_err(db_err)?;

@@ -33,7 +33,7 @@ async fn machine_list(State(state): State<AppState>, actor: Actor) -> ApiResult<
 /// One machine.
 #[utoipa::path(get, path = "/api/v1/machines/{id}", tag = "machines",
     params(("id" = MachineId, Path)),
-    responses((status = 200, body = Machine), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Machine), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn machine_get(
     State(state): State<AppState>,
     actor: Actor,
@@ -45,7 +45,8 @@ async fn machine_get(
 /// Create a machine on the node with room for it (or the one named). Answers at once with
 /// the machine `creating`; its state changes arrive on the events socket.
 #[utoipa::path(post, path = "/api/v1/machines", tag = "machines", request_body = MachineCreate,
-    responses((status = 201, body = Machine), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 201, body = Machine), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody), (status = 507, body = ErrorBody)))]
 async fn machine_create(
     State(state): State<AppState>,
@@ -59,7 +60,8 @@ async fn machine_create(
 /// Delete a machine and its disks. Refused while it runs unless `force`.
 #[utoipa::path(delete, path = "/api/v1/machines/{id}", tag = "machines",
     params(("id" = MachineId, Path), MachineDeleteQuery),
-    responses((status = 202, body = Machine), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Machine), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn machine_delete(
     State(state): State<AppState>,
     actor: Actor,
@@ -78,7 +80,8 @@ async fn power(state: AppState, actor: Actor, id: MachineId, action: &str) -> Ap
 /// Power a machine on.
 #[utoipa::path(post, path = "/api/v1/machines/{id}/start", tag = "machines",
     params(("id" = MachineId, Path)),
-    responses((status = 202, body = Machine), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Machine), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn machine_start(
     State(state): State<AppState>,
     actor: Actor,
@@ -90,7 +93,8 @@ async fn machine_start(
 /// Shut a machine down.
 #[utoipa::path(post, path = "/api/v1/machines/{id}/stop", tag = "machines",
     params(("id" = MachineId, Path)),
-    responses((status = 202, body = Machine), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Machine), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn machine_stop(
     State(state): State<AppState>,
     actor: Actor,
@@ -102,7 +106,8 @@ async fn machine_stop(
 /// Reboot a running machine.
 #[utoipa::path(post, path = "/api/v1/machines/{id}/reboot", tag = "machines",
     params(("id" = MachineId, Path)),
-    responses((status = 202, body = Machine), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Machine), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn machine_reboot(
     State(state): State<AppState>,
     actor: Actor,

@@ -71,7 +71,10 @@ pub fn build_router(state: AppState, opts: &RouterOptions) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
         .with_secure(opts.secure_cookie)
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)))
+        // Without this the expiry is written only at login, and "12 h idle" would become
+        // "12 h after login".
+        .with_always_save(true);
     let api = api
         .route(
             corral_api::paths::OPENAPI,
@@ -85,7 +88,7 @@ pub fn build_router(state: AppState, opts: &RouterOptions) -> Router {
         Some(dir) => router.fallback_service(frontend(dir)),
         None => router,
     };
-    router.with_state(state)
+    router.method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed }).with_state(state)
 }
 
 /// The SPA: files as they are, and `index.html` for every client-side route.

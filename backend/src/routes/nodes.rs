@@ -26,7 +26,7 @@ async fn node_list(State(state): State<AppState>, _actor: Actor) -> ApiResult<Js
 /// One node.
 #[utoipa::path(get, path = "/api/v1/nodes/{id}", tag = "nodes",
     params(("id" = NodeId, Path)),
-    responses((status = 200, body = Node), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Node), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn node_get(
     State(state): State<AppState>,
     _actor: Actor,

@@ -173,7 +173,9 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
 pub async fn machines_mark_unknown(db: &Db, node: NodeId) -> Result<Vec<Machine>, sqlx::Error> {
     let mut changed = Vec::new();
     for m in machines_of_node(db, node).await? {
-        if m.state == MachineState::Lost {
+        // A lost machine is already accounted for; a create or delete in flight keeps its
+        // state so that, when the node returns, the reconciler can finish the story.
+        if matches!(m.state, MachineState::Lost | MachineState::Creating | MachineState::Deleting) {
             continue;
         }
         if let Some(m) = machine_set_state(db, m.id, MachineState::Unknown).await? {

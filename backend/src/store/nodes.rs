@@ -52,7 +52,7 @@ pub async fn node_set_online(db: &Db, id: NodeId, v: &BridgeVersion) -> Result<(
     Ok(())
 }
 
-/// Marks the link up again without new facts (a heartbeat or event arrived).
+/// Records that the node answered (after each full listing).
 pub async fn node_touch(db: &Db, id: NodeId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE nodes SET last_seen_at = $1 WHERE id = $2")
         .bind(now())
@@ -103,8 +103,11 @@ pub async fn node_get(db: &Db, id: NodeId) -> Result<Option<Node>, sqlx::Error> 
 
 async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Error> {
     let usage_rows = sqlx::query(
-        "SELECT node_id, COUNT(*) AS machines, COALESCE(SUM(vcpus), 0) AS vcpus, \
-         COALESCE(SUM(memory_mib), 0) AS memory_mib, COALESCE(SUM(disk_gib), 0) AS disk_gib \
+        // PostgreSQL sums BIGINTs into NUMERIC, which the Any driver cannot read: cast back.
+        "SELECT node_id, CAST(COUNT(*) AS BIGINT) AS machines, \
+         CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS vcpus, \
+         CAST(COALESCE(SUM(memory_mib), 0) AS BIGINT) AS memory_mib, \
+         CAST(COALESCE(SUM(disk_gib), 0) AS BIGINT) AS disk_gib \
          FROM machines WHERE state <> 'lost' GROUP BY node_id",
     )
     .fetch_all(db)

@@ -1,0 +1,202 @@
+//! A backend under test: its router over a fresh SQLite database, linked to a real sim
+//! bridge served on a unix socket in this process.
+
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use corral::routes::{RouterOptions, build_router};
+use corral::state::{AppState, Tuning};
+use corral_api::NodeId;
+use corral_api::bridge::HostFacts;
+use corral_api::node::{Node, NodeStatus};
+use corral_bridge::driver::sim::{SimConfig, SimDriver};
+use corral_bridge::server::BridgeState;
+use corral_bridge::store::MachineStore;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub admin_password: String,
+    pub sim: SimDriver,
+    pub node_id: NodeId,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+pub fn fast_tuning() -> Tuning {
+    Tuning {
+        bridge_timeout: Duration::from_secs(5),
+        resync_interval: Duration::from_millis(500),
+        silence_timeout: Duration::from_secs(5),
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(300),
+    }
+}
+
+/// Serves a sim bridge on `socket` in this process.
+pub async fn serve_sim_bridge(dir: &std::path::Path, socket: &std::path::Path, cpus: u32) -> SimDriver {
+    let sim = SimDriver::open(
+        SimConfig {
+            delay: Duration::from_millis(30),
+            step_mode: false,
+            host: HostFacts { hostname: "sim".into(), cpus, memory_mib: 8192, disk_gib: 100 },
+        },
+        MachineStore::open(dir).unwrap(),
+    )
+    .unwrap();
+    let state = BridgeState {
+        driver: Arc::new(sim.clone()),
+        sim: Some(sim.clone()),
+        heartbeat: Duration::from_secs(1),
+    };
+    let listener = tokio::net::UnixListener::bind(socket).unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, corral_bridge::server::build_router(state)).await.unwrap();
+    });
+    sim
+}
+
+impl TestApp {
+    /// On a fresh SQLite database.
+    pub async fn start() -> TestApp {
+        Self::start_on(None).await
+    }
+
+    /// On the database at `url` (which must be empty), or a fresh SQLite one.
+    pub async fn start_on(url: Option<String>) -> TestApp {
+        let data = tempfile::tempdir().unwrap();
+        let bridge_dir = tempfile::tempdir().unwrap();
+        let socket = bridge_dir.path().join("bridge.sock");
+        let sim = serve_sim_bridge(bridge_dir.path(), &socket, 8).await;
+
+        let url =
+            url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data.path().join("corral.db").display()));
+        let db = corral::db::connect(&url).await.unwrap();
+        let admin_password = corral::app::bootstrap::ensure_admin(&db).await.unwrap().unwrap();
+        let state = AppState::new(db, None, fast_tuning());
+        let address = format!("unix:{}", socket.display());
+        corral::server::start_node_links(&state, &[("node-1".into(), address)]).await.unwrap();
+        let node_id = corral::store::nodes::node_list(&state.db).await.unwrap()[0].id;
+        let router = build_router(state.clone(), &RouterOptions::default());
+        let app = TestApp { router, state, admin_password, sim, node_id, _dirs: (data, bridge_dir) };
+        app.wait_for(|| async { app.node().await.status == NodeStatus::Online }).await;
+        app
+    }
+
+    pub async fn node(&self) -> Node {
+        corral::store::nodes::node_get(&self.state.db, self.node_id).await.unwrap().unwrap()
+    }
+
+    /// Polls `check` every 20 ms for up to 10 s.
+    pub async fn wait_for<F, Fut>(&self, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..500 {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("condition not met within 10 s");
+    }
+
+    pub async fn call(&self, method: &str, uri: &str, cookie: Option<&str>, body: Option<&str>) -> Resp {
+        self.call_with(method, uri, cookie, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: &str,
+        uri: &str,
+        cookie: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = Request::builder().method(method).uri(uri).header("host", "corral.test");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Resp { status, headers, body }
+    }
+
+    /// Logs in and returns the `cookie` header value to send.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let body = serde_json::json!({ "username": username, "password": password }).to_string();
+        let resp = self.call("POST", "/api/v1/session", None, Some(&body)).await;
+        assert_eq!(resp.status, StatusCode::OK, "{:?}", resp.body);
+        session_cookie(&resp.headers).expect("login sets a session cookie")
+    }
+
+    pub async fn login_admin(&self) -> String {
+        self.login("admin", &self.admin_password.clone()).await
+    }
+
+    /// Creates a user with a role in a new tenant; returns (cookie, tenant id).
+    pub async fn user_in_new_tenant(
+        &self,
+        username: &str,
+        role: corral_api::session::Role,
+    ) -> (String, corral_api::TenantId) {
+        use corral::store::users;
+        let hash = corral::auth::password_hash("pw-for-tests").unwrap();
+        let user = users::user_create(&self.state.db, username, &hash, false).await.unwrap();
+        let tenant = users::tenant_create(&self.state.db, &format!("t-{username}")).await.unwrap();
+        users::membership_set(&self.state.db, user, tenant, role).await.unwrap();
+        (self.login(username, "pw-for-tests").await, tenant)
+    }
+
+    pub async fn machine_state(&self, cookie: &str, id: &str) -> String {
+        let r = self.call("GET", &format!("/api/v1/machines/{id}"), Some(cookie), None).await;
+        r.body["state"].as_str().unwrap_or("").to_string()
+    }
+
+    pub async fn wait_state(&self, cookie: &str, id: &str, state: &str) {
+        self.wait_for(|| async { self.machine_state(cookie, id).await == state }).await;
+    }
+}
+
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("corral_session="))
+        .map(|v| v.split(';').next().unwrap_or("").to_string())
+}

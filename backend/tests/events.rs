@@ -1,0 +1,83 @@
+//! The events websocket over a real TCP listener: a user sees changes to their own machines
+//! and not to other tenants'; a session is required and the Origin must be ours.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use corral_api::event::Event;
+use corral_api::session::Role;
+use futures::StreamExt;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+async fn serve(app: &TestApp) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("127.0.0.1:{}", addr.port())
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(host: &str, cookie: Option<&str>, origin: &str) -> Result<Socket, tungstenite::Error> {
+    let mut req = format!("ws://{host}/api/v1/events").into_client_request().unwrap();
+    if let Some(c) = cookie {
+        req.headers_mut().insert("cookie", c.parse().unwrap());
+    }
+    req.headers_mut().insert("origin", origin.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.map(|(ws, _)| ws)
+}
+
+/// Machine events received within `window`, as (name, state).
+async fn machine_events(ws: &mut Socket, window: Duration) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        if let Message::Text(t) = msg
+            && let Ok(Event::MachineUpdated { machine }) = serde_json::from_str::<Event>(&t)
+        {
+            seen.push((machine.name, machine.state.as_str().to_string()));
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn users_see_their_machines_change_and_nothing_of_others() {
+    let app = TestApp::start().await;
+    let host = serve(&app).await;
+    let origin = format!("http://{host}");
+    let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let (sam, _) = app.user_in_new_tenant("sam", Role::Owner).await;
+    let mut olive_ws = open(&host, Some(&olive), &origin).await.unwrap();
+    let mut sam_ws = open(&host, Some(&sam), &origin).await.unwrap();
+
+    let body =
+        serde_json::json!({ "name": "olives-vm", "vcpus": 1, "memory_mib": 128, "disk_gib": 1 }).to_string();
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&body)).await;
+    assert_eq!(r.status, axum::http::StatusCode::CREATED);
+
+    let seen = machine_events(&mut olive_ws, Duration::from_millis(800)).await;
+    assert!(seen.contains(&("olives-vm".into(), "stopped".into())), "{seen:?}");
+    let seen = machine_events(&mut sam_ws, Duration::from_millis(300)).await;
+    assert!(seen.is_empty(), "sam saw {seen:?}");
+}
+
+#[tokio::test]
+async fn the_socket_needs_a_session_and_our_origin() {
+    let app = TestApp::start().await;
+    let host = serve(&app).await;
+    let admin = app.login_admin().await;
+    match open(&host, None, &format!("http://{host}")).await {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
+        other => panic!("expected 401, got {:?}", other.map(|_| "a socket")),
+    }
+    match open(&host, Some(&admin), "http://evil.example").await {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| "a socket")),
+    }
+    assert!(open(&host, Some(&admin), &format!("http://{host}")).await.is_ok());
+}

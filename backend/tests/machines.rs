@@ -1,0 +1,220 @@
+//! Machines through the router, against a real sim bridge: the life cycle, bad input that
+//! changes nothing, visibility across tenants, unmanaged machines, and the Origin check.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::TestApp;
+use corral_api::session::Role;
+use corral_bridge::driver::Driver;
+
+fn create(name: &str, vcpus: i64, memory: i64, disk: i64) -> String {
+    serde_json::json!({ "name": name, "vcpus": vcpus, "memory_mib": memory, "disk_gib": disk }).to_string()
+}
+
+#[tokio::test]
+async fn create_start_stop_delete() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&create("web-1", 2, 512, 10))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["state"], "creating");
+    assert_eq!(r.body["managed"], true);
+    assert_eq!(r.body["node_name"], "node-1");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    app.wait_state(&admin, &id, "stopped").await;
+
+    let r = app.call("POST", &format!("/api/v1/machines/{id}/start"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    app.wait_state(&admin, &id, "running").await;
+
+    let r = app.call("DELETE", &format!("/api/v1/machines/{id}"), Some(&admin), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "conflict"), "running: refused without force");
+
+    let r = app.call("POST", &format!("/api/v1/machines/{id}/reboot"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    app.wait_state(&admin, &id, "running").await;
+    app.call("POST", &format!("/api/v1/machines/{id}/stop"), Some(&admin), None).await;
+    app.wait_state(&admin, &id, "stopped").await;
+
+    // The node's usage counts the machine while it exists.
+    let r = app.call("GET", "/api/v1/nodes", Some(&admin), None).await;
+    assert_eq!(r.body[0]["usage"]["vcpus"], 2);
+
+    let r = app.call("DELETE", &format!("/api/v1/machines/{id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    app.wait_for(|| async {
+        app.call("GET", &format!("/api/v1/machines/{id}"), Some(&admin), None).await.status
+            == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(app.sim.machine_list().await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let long = "a".repeat(64);
+    let cases = [
+        ("{\"name\":", StatusCode::BAD_REQUEST, "invalid_request"),
+        (
+            r#"{"name":"a","vcpus":1,"memory_mib":128,"disk_gib":1,"gpu":true}"#,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (&create("neg", -1, 128, 1), StatusCode::BAD_REQUEST, "invalid_request"),
+        (&create("neg", 1, -128, 1), StatusCode::BAD_REQUEST, "invalid_request"),
+        (&create(&long, 1, 128, 1), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (&create("Web 1", 1, 128, 1), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (&create("web/../1", 1, 128, 1), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (&create("web", 0, 128, 1), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (&create("web", 1, 1, 1), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (&create("web", 1, 128, 0), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (&create("web", 64, 128, 1), StatusCode::INSUFFICIENT_STORAGE, "insufficient_capacity"),
+        ("[]", StatusCode::BAD_REQUEST, "invalid_request"),
+    ];
+    for (body, status, code) in cases {
+        let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(body)).await;
+        assert_eq!((r.status, r.code()), (status, code), "{body}: {:?}", r.body);
+        assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&create(&long, 1, 128, 1))).await;
+    assert_eq!(r.body["field"], "name");
+    assert!(r.body["message"].as_str().unwrap().contains("64"), "says how long it was: {:?}", r.body);
+
+    // A form post (not JSON) is refused too.
+    let r = app
+        .call_with(
+            "POST",
+            "/api/v1/machines",
+            Some(&admin),
+            None,
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let unknown = corral_api::MachineId::new_random();
+    for (method, path) in [
+        ("GET", format!("/api/v1/machines/{unknown}")),
+        ("POST", format!("/api/v1/machines/{unknown}/start")),
+        ("DELETE", format!("/api/v1/machines/{unknown}")),
+        ("GET", format!("/api/v1/nodes/{unknown}")),
+        ("GET", "/api/v1/no-such-thing".into()),
+    ] {
+        let r = app.call(method, &path, Some(&admin), None).await;
+        assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"), "{method} {path}");
+    }
+    let r = app.call("GET", "/api/v1/machines/not-an-id", Some(&admin), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_request"));
+    let r = app.call("PUT", "/api/v1/machines", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    let r = app.call("GET", "/api/v1/machines", Some(&admin), None).await;
+    assert_eq!(r.body, serde_json::json!([]), "the database is unchanged");
+    assert!(app.sim.machine_list().await.is_empty(), "the bridge is unchanged");
+}
+
+#[tokio::test]
+async fn names_are_unique_per_tenant() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&create("db", 1, 128, 1))).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&create("db", 1, 128, 1))).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "already_exists"));
+    assert_eq!(app.sim.machine_list().await.len(), 1);
+}
+
+#[tokio::test]
+async fn other_tenants_see_404_and_viewers_may_not_act() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (owner, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let (stranger, _) = app.user_in_new_tenant("sam", Role::Owner).await;
+
+    let r = app.call("POST", "/api/v1/machines", Some(&owner), Some(&create("mine", 1, 128, 1))).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["tenant_id"], tenant.to_string());
+    let id = r.body["id"].as_str().unwrap().to_string();
+
+    let r = app.call("GET", &format!("/api/v1/machines/{id}"), Some(&stranger), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "not 403: its existence is not told");
+    let r = app.call("POST", &format!("/api/v1/machines/{id}/start"), Some(&stranger), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app.call("GET", "/api/v1/machines", Some(&stranger), None).await;
+    assert_eq!(r.body, serde_json::json!([]));
+    let r = app.call("GET", "/api/v1/machines", Some(&admin), None).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1, "admins see every tenant");
+
+    // A viewer in the owner's tenant sees it but may not power it.
+    let hash = corral::auth::password_hash("pw-for-tests").unwrap();
+    let viewer = corral::store::users::user_create(&app.state.db, "vic", &hash, false).await.unwrap();
+    corral::store::users::membership_set(&app.state.db, viewer, tenant, Role::Viewer).await.unwrap();
+    let vic = app.login("vic", "pw-for-tests").await;
+    let r = app.call("GET", &format!("/api/v1/machines/{id}"), Some(&vic), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.call("POST", &format!("/api/v1/machines/{id}/start"), Some(&vic), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"));
+    let r = app.call("POST", "/api/v1/machines", Some(&vic), Some(&create("nope", 1, 128, 1))).await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"));
+}
+
+#[tokio::test]
+async fn a_machine_made_behind_our_back_shows_as_unmanaged_to_admins_only() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (owner, _) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let id = corral_api::MachineId::new_random();
+    app.sim
+        .machine_create(corral_api::bridge::BridgeMachineCreate {
+            id,
+            name: "stray".into(),
+            vcpus: 1,
+            memory_mib: 128,
+            disk_gib: 1,
+        })
+        .await
+        .unwrap();
+    let path = format!("/api/v1/machines/{id}");
+    app.wait_for(|| async { app.call("GET", &path, Some(&admin), None).await.status == StatusCode::OK })
+        .await;
+    let r = app.call("GET", &path, Some(&admin), None).await;
+    assert_eq!(r.body["managed"], false);
+    assert_eq!(r.body["tenant_id"], serde_json::Value::Null);
+    let r = app.call("GET", &path, Some(&owner), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn cross_origin_writes_are_refused_before_anything_happens() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let evil = [("origin", "http://evil.example")];
+    let r =
+        app.call_with("POST", "/api/v1/machines", Some(&admin), Some(&create("x", 1, 128, 1)), &evil).await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "bad_origin"));
+    assert!(app.sim.machine_list().await.is_empty());
+
+    let ours = [("origin", "http://corral.test")];
+    let r =
+        app.call_with("POST", "/api/v1/machines", Some(&admin), Some(&create("x", 1, 128, 1)), &ours).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    // Reads are not checked: a cross-site page cannot read the answer anyway.
+    let r = app.call_with("GET", "/api/v1/machines", Some(&admin), None, &evil).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn requests_without_a_session_get_401() {
+    let app = TestApp::start().await;
+    for (method, path) in
+        [("GET", "/api/v1/machines"), ("POST", "/api/v1/machines"), ("GET", "/api/v1/nodes")]
+    {
+        let body = (method == "POST").then(|| create("x", 1, 128, 1));
+        let r = app.call(method, path, None, body.as_deref()).await;
+        assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{method} {path}");
+    }
+    assert!(app.sim.machine_list().await.is_empty());
+}

@@ -1,0 +1,72 @@
+//! Logging in and out through the router: wrong passwords, cookies, id cycling, logout.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{TestApp, session_cookie};
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_clear_401() {
+    let app = TestApp::start().await;
+    for (user, pw) in [("admin", "wrong"), ("nobody", "wrong")] {
+        let body = serde_json::json!({ "username": user, "password": pw }).to_string();
+        let r = app.call("POST", "/api/v1/session", None, Some(&body)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.code(), "login_failed");
+        assert_eq!(r.body["message"], "wrong username or password");
+        assert!(session_cookie(&r.headers).is_none(), "no session for a failed login");
+    }
+}
+
+#[tokio::test]
+async fn session_cookie_is_http_only_and_strict() {
+    let app = TestApp::start().await;
+    let body = serde_json::json!({ "username": "admin", "password": app.admin_password }).to_string();
+    let r = app.call("POST", "/api/v1/session", None, Some(&body)).await;
+    let raw = r.headers.get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(raw.contains("HttpOnly"), "{raw}");
+    assert!(raw.contains("SameSite=Strict"), "{raw}");
+    assert_eq!(r.body["username"], "admin");
+    assert_eq!(r.body["is_admin"], true);
+}
+
+#[tokio::test]
+async fn me_needs_a_session_and_logout_ends_it_on_the_server() {
+    let app = TestApp::start().await;
+    let r = app.call("GET", "/api/v1/session", None, None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+
+    let cookie = app.login_admin().await;
+    let r = app.call("GET", "/api/v1/session", Some(&cookie), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["memberships"][0]["tenant_name"], "default");
+
+    let r = app.call("DELETE", "/api/v1/session", Some(&cookie), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // The same cookie, replayed after logout, is worth nothing.
+    let r = app.call("GET", "/api/v1/session", Some(&cookie), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn login_cycles_the_session_id() {
+    let app = TestApp::start().await;
+    let first = app.login_admin().await;
+    let body = serde_json::json!({ "username": "admin", "password": app.admin_password }).to_string();
+    let r = app.call("POST", "/api/v1/session", Some(&first), Some(&body)).await;
+    let second = session_cookie(&r.headers).expect("a new id");
+    assert_ne!(first, second);
+    let r = app.call("GET", "/api/v1/session", Some(&first), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the old id no longer works");
+    let r = app.call("GET", "/api/v1/session", Some(&second), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn malformed_login_bodies_get_400() {
+    let app = TestApp::start().await;
+    for body in ["{", r#"{"username":"admin"}"#, r#"{"username":"admin","password":"x","otp":1}"#] {
+        let r = app.call("POST", "/api/v1/session", None, Some(body)).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_request"), "{body}");
+    }
+}

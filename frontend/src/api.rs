@@ -1,0 +1,107 @@
+//! The typed client of the backend's REST API, over the shared `corral-api` types.
+//!
+//! Every call returns `Result<T, ClientError>`; an error body from the server keeps its code
+//! and message so pages can show exactly what the server said.
+
+use corral_api::machine::{Machine, MachineCreate};
+use corral_api::node::Node;
+use corral_api::session::{LoginRequest, Me};
+use corral_api::{ErrorBody, ErrorCode, MachineId, paths};
+use gloo_net::http::{Request, Response};
+use serde::de::DeserializeOwned;
+
+/// What went wrong with a request, in words for the user.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    Api { status: u16, body: ErrorBody },
+    /// The request never got an answer (network down, server gone).
+    Network(String),
+    /// The answer was not what we expected.
+    Decode(String),
+}
+
+impl ClientError {
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(self, Self::Api { body, .. } if body.code == ErrorCode::Unauthenticated)
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Api { body, .. } => f.write_str(&body.message),
+            Self::Network(e) => write!(f, "the console cannot be reached ({e})"),
+            Self::Decode(e) => write!(f, "unexpected answer from the console ({e})"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+type Result<T> = std::result::Result<T, ClientError>;
+
+async fn read<T: DeserializeOwned>(resp: Response) -> Result<T> {
+    let status = resp.status();
+    if resp.ok() {
+        return resp.json::<T>().await.map_err(|e| ClientError::Decode(e.to_string()));
+    }
+    match resp.json::<ErrorBody>().await {
+        Ok(body) => Err(ClientError::Api { status, body }),
+        Err(_) => Err(ClientError::Api {
+            status,
+            body: ErrorBody::new(ErrorCode::Internal, format!("the console answered {status}")),
+        }),
+    }
+}
+
+async fn read_empty(resp: Response) -> Result<()> {
+    if resp.ok() { Ok(()) } else { read::<serde_json::Value>(resp).await.map(|_| ()) }
+}
+
+fn net(e: gloo_net::Error) -> ClientError {
+    ClientError::Network(e.to_string())
+}
+
+async fn get<T: DeserializeOwned>(url: &str) -> Result<T> {
+    read(Request::get(url).send().await.map_err(net)?).await
+}
+
+async fn post<B: serde::Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T> {
+    let req = Request::post(url).json(body).map_err(net)?;
+    read(req.send().await.map_err(net)?).await
+}
+
+pub async fn session_get() -> Result<Me> {
+    get(paths::SESSION).await
+}
+
+pub async fn session_create(username: String, password: String) -> Result<Me> {
+    post(paths::SESSION, &LoginRequest { username, password }).await
+}
+
+pub async fn session_delete() -> Result<()> {
+    read_empty(Request::delete(paths::SESSION).send().await.map_err(net)?).await
+}
+
+pub async fn machine_list() -> Result<Vec<Machine>> {
+    get(paths::MACHINES).await
+}
+
+pub async fn machine_create(req: &MachineCreate) -> Result<Machine> {
+    post(paths::MACHINES, req).await
+}
+
+/// `action` is `start`, `stop` or `reboot`.
+pub async fn machine_power(id: MachineId, action: &str) -> Result<Machine> {
+    post(&paths::machine_action(id, action), &serde_json::json!({})).await
+}
+
+pub async fn machine_delete(id: MachineId, force: bool) -> Result<Machine> {
+    let url = format!("{}?force={force}", paths::machine(id));
+    read(Request::delete(&url).send().await.map_err(net)?).await
+}
+
+pub async fn node_list() -> Result<Vec<Node>> {
+    get(paths::NODES).await
+}

@@ -1,0 +1,105 @@
+//! The app shell: routes, the login gate, and the page frame (header, navigation, link state).
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::components::{A, Outlet, ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::api;
+use crate::live::{LinkState, Live, use_live};
+use crate::pages::dashboard::Dashboard;
+use crate::pages::login::Login;
+use crate::pages::machines::{MachineCreatePage, MachineDetail, MachineList};
+use crate::theme::ThemeToggle;
+
+#[component]
+pub fn App() -> impl IntoView {
+    let live = Live::new();
+    provide_context(live);
+    // Whether we know yet if a session exists; pages wait for it instead of flashing login.
+    let checked = RwSignal::new(false);
+    spawn_local(async move {
+        if let Ok(me) = api::session_get().await {
+            live.logged_in(me);
+        }
+        checked.set(true);
+    });
+
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <main class="page"><h1>"Not found"</h1><A href="/">"Back to the dashboard"</A></main> }>
+                <Route path=path!("/login") view=Login/>
+                <ParentRoute path=path!("") view=move || view! { <Shell checked/> }>
+                    <Route path=path!("") view=Dashboard/>
+                    <Route path=path!("machines") view=MachineList/>
+                    <Route path=path!("machines/new") view=MachineCreatePage/>
+                    <Route path=path!("machines/:id") view=MachineDetail/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The frame of every page behind the login.
+#[component]
+fn Shell(checked: RwSignal<bool>) -> impl IntoView {
+    let live = use_live();
+    // Forgetting the user is enough: the gate below then redirects to the login page.
+    let logout = move |_| {
+        spawn_local(async move {
+            // Even if the server cannot be told, forget the user here.
+            let _ = api::session_delete().await;
+            live.logged_out();
+        });
+    };
+    view! {
+        <Show when=move || checked.get() fallback=|| view! { <p class="page muted">"Loading…"</p> }>
+            <Show when=move || live.me.with(Option::is_some) fallback=|| view! { <Redirect path="/login"/> }>
+                <header class="topbar">
+                    <A href="/" attr:class="brand">"Corral"</A>
+                    <nav>
+                        <A href="/" exact=true>"Dashboard"</A>
+                        <A href="/machines">"Machines"</A>
+                    </nav>
+                    <span class="spacer"></span>
+                    <LinkIndicator/>
+                    <ThemeToggle/>
+                    <span class="user" data-test="current-user">
+                        {move || live.me.with(|m| m.as_ref().map(|m| m.username.clone()).unwrap_or_default())}
+                    </span>
+                    <button class="btn ghost" data-test="logout" on:click=logout>"Log out"</button>
+                </header>
+                <Show when=move || live.refresh_error.with(Option::is_some)>
+                    <div class="banner warn" role="status">
+                        "Could not refresh: " {move || live.refresh_error.get().unwrap_or_default()}
+                        " — showing the last data received."
+                    </div>
+                </Show>
+                <main class="page"><Outlet/></main>
+            </Show>
+        </Show>
+    }
+}
+
+/// Says honestly whether what is on screen is live.
+#[component]
+fn LinkIndicator() -> impl IntoView {
+    let live = use_live();
+    let (class, text, title) = (
+        move || match live.link.get() {
+            LinkState::Live => "link live",
+            LinkState::Connecting => "link connecting",
+            LinkState::Reconnecting => "link down",
+        },
+        move || match live.link.get() {
+            LinkState::Live => "live",
+            LinkState::Connecting => "connecting…",
+            LinkState::Reconnecting => "reconnecting…",
+        },
+        move || match live.link.get() {
+            LinkState::Live => "Updates arrive as they happen",
+            _ => "Not receiving updates; what you see may be stale",
+        },
+    );
+    view! { <span class=class title=title data-test="link-state">{text}</span> }
+}

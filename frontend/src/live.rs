@@ -1,0 +1,201 @@
+//! App-wide live state, provided as context: who is logged in, the machines and nodes they
+//! may see, and the events websocket that keeps them current without reloading.
+//!
+//! Lists are fetched once, then patched by events. When the socket drops, the lists are kept
+//! (marked stale by the link indicator), and on reconnect they are fetched afresh, since
+//! events sent while disconnected are lost. A failed refresh keeps the last good data.
+
+use std::cell::{Cell, RefCell};
+
+use corral_api::event::Event;
+use corral_api::machine::Machine;
+use corral_api::node::Node;
+use corral_api::session::Me;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+use crate::api;
+
+/// The events socket, as the header shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    Connecting,
+    Live,
+    Reconnecting,
+}
+
+#[derive(Clone, Copy)]
+pub struct Live {
+    pub me: RwSignal<Option<Me>>,
+    pub machines: RwSignal<Option<Vec<Machine>>>,
+    pub nodes: RwSignal<Option<Vec<Node>>>,
+    pub link: RwSignal<LinkState>,
+    /// The last refresh failed; the lists shown are the last good ones.
+    pub refresh_error: RwSignal<Option<String>>,
+}
+
+thread_local! {
+    static SOCKET: RefCell<Option<WebSocket>> = const { RefCell::new(None) };
+    static ATTEMPTS: Cell<u32> = const { Cell::new(0) };
+}
+
+pub fn use_live() -> Live {
+    expect_context::<Live>()
+}
+
+impl Live {
+    pub fn new() -> Self {
+        Self {
+            me: RwSignal::new(None),
+            machines: RwSignal::new(None),
+            nodes: RwSignal::new(None),
+            link: RwSignal::new(LinkState::Connecting),
+            refresh_error: RwSignal::new(None),
+        }
+    }
+
+    /// Logged in: remember who, load the lists, open the socket.
+    pub fn logged_in(self, me: Me) {
+        self.me.set(Some(me));
+        self.refresh();
+        self.connect();
+    }
+
+    /// Logged out (or the session ended): forget everything the user could see.
+    pub fn logged_out(self) {
+        self.me.set(None);
+        self.machines.set(None);
+        self.nodes.set(None);
+        SOCKET.with(|s| {
+            if let Some(ws) = s.borrow_mut().take() {
+                let _ = ws.close();
+            }
+        });
+    }
+
+    pub fn refresh(self) {
+        spawn_local(async move {
+            let (machines, nodes) = (api::machine_list().await, api::node_list().await);
+            match (machines, nodes) {
+                (Ok(m), Ok(n)) => {
+                    self.machines.set(Some(m));
+                    self.nodes.set(Some(n));
+                    self.refresh_error.set(None);
+                }
+                (Err(e), _) | (_, Err(e)) if e.is_unauthenticated() => self.logged_out(),
+                (Err(e), _) | (_, Err(e)) => self.refresh_error.set(Some(e.to_string())),
+            }
+        });
+    }
+
+    pub fn machine(self, id: corral_api::MachineId) -> Option<Machine> {
+        self.machines.with(|ms| ms.as_ref().and_then(|ms| ms.iter().find(|m| m.id == id).cloned()))
+    }
+
+    /// Puts a machine the server just returned into the list (before its event arrives).
+    pub fn upsert_machine(self, m: Machine) {
+        self.apply(Event::MachineUpdated { machine: m });
+    }
+
+    pub fn apply(self, ev: Event) {
+        match ev {
+            Event::MachineUpdated { machine } => self.machines.update(|ms| {
+                if let Some(ms) = ms {
+                    match ms.iter_mut().find(|m| m.id == machine.id) {
+                        Some(old) => *old = machine,
+                        None => {
+                            ms.push(machine);
+                            ms.sort_by(|a, b| a.name.cmp(&b.name));
+                        }
+                    }
+                }
+            }),
+            Event::MachineRemoved { id } => self.machines.update(|ms| {
+                if let Some(ms) = ms {
+                    ms.retain(|m| m.id != id);
+                }
+            }),
+            Event::NodeUpdated { node } => self.nodes.update(|ns| {
+                if let Some(ns) = ns {
+                    match ns.iter_mut().find(|n| n.id == node.id) {
+                        Some(old) => *old = node,
+                        None => ns.push(node),
+                    }
+                }
+            }),
+        }
+    }
+
+    fn connect(self) {
+        let Some(url) = events_url() else { return };
+        let Ok(ws) = WebSocket::new(&url) else {
+            self.schedule_reconnect();
+            return;
+        };
+        // The closures live as long as the socket; a socket is made once per (re)connect, so
+        // leaking them costs a few bytes per reconnect and saves tracking their lifetimes.
+        let on_open = Closure::<dyn FnMut()>::new(move || {
+            ATTEMPTS.with(|a| a.set(0));
+            self.link.set(LinkState::Live);
+            // Events sent before the socket opened are lost: fetch to be sure.
+            self.refresh();
+        });
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                match serde_json::from_str::<Event>(&text) {
+                    Ok(ev) => self.apply(ev),
+                    Err(err) => leptos::logging::warn!("unreadable event: {err}"),
+                }
+            }
+        });
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_e: CloseEvent| {
+            SOCKET.with(|s| s.borrow_mut().take());
+            if self.me.get_untracked().is_some() {
+                self.link.set(LinkState::Reconnecting);
+                self.schedule_reconnect();
+            }
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        on_open.forget();
+        on_message.forget();
+        on_close.forget();
+        SOCKET.with(|s| *s.borrow_mut() = Some(ws));
+    }
+
+    /// Reconnects after 0.5 s, 1 s, 2 s … up to 15 s. A session that ended shows as a
+    /// refresh that says so, which sends the user to the login page.
+    fn schedule_reconnect(self) {
+        let n = ATTEMPTS.with(|a| {
+            let n = a.get();
+            a.set(n.saturating_add(1));
+            n
+        });
+        let delay = (500u64 << n.min(5)).min(15_000);
+        set_timeout(
+            move || {
+                if self.me.get_untracked().is_none() {
+                    return;
+                }
+                spawn_local(async move {
+                    match api::session_get().await {
+                        Ok(_) => self.connect(),
+                        Err(e) if e.is_unauthenticated() => self.logged_out(),
+                        Err(_) => self.schedule_reconnect(),
+                    }
+                });
+            },
+            std::time::Duration::from_millis(delay),
+        );
+    }
+}
+
+fn events_url() -> Option<String> {
+    let loc = web_sys::window()?.location();
+    let scheme = if loc.protocol().ok()? == "https:" { "wss" } else { "ws" };
+    Some(format!("{scheme}://{}{}", loc.host().ok()?, corral_api::paths::EVENTS))
+}

@@ -1,0 +1,133 @@
+//! The create form. Fields are checked with the same validators the server uses, as you type,
+//! and the server's answer (a taken name, no room on any node) is shown beside the form.
+
+use corral_api::NodeId;
+use corral_api::machine::MachineCreate;
+use corral_api::node::NodeStatus;
+use corral_api::validate;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::use_navigate;
+
+use crate::api;
+use crate::components::ErrorBanner;
+use crate::live::use_live;
+
+/// A numeric field: what was typed, and what it parses to.
+fn parse_num<T: std::str::FromStr>(s: &str, field: &str) -> Result<T, String> {
+    s.trim().parse::<T>().map_err(|_| format!("{field}: a whole number, please"))
+}
+
+#[component]
+pub fn MachineCreatePage() -> impl IntoView {
+    let live = use_live();
+    let navigate = use_navigate();
+    let name = RwSignal::new(String::new());
+    let vcpus = RwSignal::new("1".to_string());
+    let memory = RwSignal::new("512".to_string());
+    let disk = RwSignal::new("10".to_string());
+    let node = RwSignal::new(String::new());
+    let touched = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+
+    let name_err = move || validate::machine_name(&name.get()).err().map(|e| e.message);
+    let vcpus_err = move || match parse_num::<u32>(&vcpus.get(), "vCPUs") {
+        Ok(n) => validate::vcpus(n).err().map(|e| e.message),
+        Err(e) => Some(e),
+    };
+    let memory_err = move || match parse_num::<u64>(&memory.get(), "memory") {
+        Ok(n) => validate::memory_mib(n).err().map(|e| e.message),
+        Err(e) => Some(e),
+    };
+    let disk_err = move || match parse_num::<u64>(&disk.get(), "disk") {
+        Ok(n) => validate::disk_gib(n).err().map(|e| e.message),
+        Err(e) => Some(e),
+    };
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        touched.set(true);
+        let req = (|| -> Result<MachineCreate, String> {
+            let req = MachineCreate {
+                name: name.get_untracked(),
+                tenant_id: None,
+                node_id: node.get_untracked().parse::<NodeId>().ok(),
+                vcpus: parse_num(&vcpus.get_untracked(), "vCPUs")?,
+                memory_mib: parse_num(&memory.get_untracked(), "memory")?,
+                disk_gib: parse_num(&disk.get_untracked(), "disk")?,
+            };
+            validate::machine_create(&req).map_err(|e| format!("{}: {}", e.field, e.message))?;
+            Ok(req)
+        })();
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => {
+                error.set(Some(e));
+                return;
+            }
+        };
+        busy.set(true);
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            match api::machine_create(&req).await {
+                Ok(m) => {
+                    error.set(None);
+                    let id = m.id;
+                    live.upsert_machine(m);
+                    navigate(&format!("/machines/{id}"), Default::default());
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+
+    let hint = move |err: Box<dyn Fn() -> Option<String> + Send + Sync>| {
+        view! { <span class="field-error">{move || if touched.get() { err() } else { None }}</span> }
+    };
+
+    view! {
+        <h1>"New machine"</h1>
+        <form class="card form" on:submit=submit.clone() on:input=move |_| touched.set(true) novalidate>
+            <label>"Name"
+                <input data-test="create-name" placeholder="web-1" maxlength="80" autofocus
+                    prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+                {hint(Box::new(name_err))}
+                <span class="help">"Lowercase letters, digits and '-', starting with a letter; at most 63."</span>
+            </label>
+            <div class="row">
+                <label>"vCPUs"
+                    <input data-test="create-vcpus" inputmode="numeric" prop:value=move || vcpus.get()
+                        on:input=move |ev| vcpus.set(event_target_value(&ev))/>
+                    {hint(Box::new(vcpus_err))}
+                </label>
+                <label>"Memory (MiB)"
+                    <input data-test="create-memory" inputmode="numeric" prop:value=move || memory.get()
+                        on:input=move |ev| memory.set(event_target_value(&ev))/>
+                    {hint(Box::new(memory_err))}
+                </label>
+                <label>"Disk (GiB)"
+                    <input data-test="create-disk" inputmode="numeric" prop:value=move || disk.get()
+                        on:input=move |ev| disk.set(event_target_value(&ev))/>
+                    {hint(Box::new(disk_err))}
+                </label>
+            </div>
+            <label>"Node"
+                <select data-test="create-node" on:change=move |ev| node.set(event_target_value(&ev))>
+                    <option value="">"Any node with room"</option>
+                    {move || live.nodes.get().unwrap_or_default().into_iter()
+                        .filter(|n| n.status == NodeStatus::Online)
+                        .map(|n| view! { <option value=n.id.to_string()>{n.name}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <ErrorBanner error=error/>
+            <div class="actions">
+                <button class="btn primary" type="submit" data-test="create-submit" disabled=move || busy.get()>
+                    {move || if busy.get() { "Creating…" } else { "Create" }}
+                </button>
+            </div>
+        </form>
+    }
+}

@@ -1,0 +1,126 @@
+//! One machine: its summary, live state, and power and delete actions.
+
+use corral_api::MachineId;
+use corral_api::machine::{Machine, MachineState};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::components::{A, Redirect};
+use leptos_router::hooks::use_params_map;
+
+use crate::api;
+use crate::components::{ErrorBanner, StateBadge};
+use crate::live::use_live;
+
+#[component]
+pub fn MachineDetail() -> impl IntoView {
+    let live = use_live();
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<MachineId>().ok()));
+    let machine = Memo::new(move |_| id().and_then(|id| live.machine(id)));
+
+    view! {
+        {move || match (live.machines.with(Option::is_some), machine.get()) {
+            (false, _) => view! { <p class="muted">"Loading…"</p> }.into_any(),
+            (true, None) => view! {
+                <h1>"Machine not found"</h1>
+                <p class="muted" data-test="machine-gone">"It does not exist, was deleted, or you may not see it."</p>
+                <A href="/machines">"All machines"</A>
+            }.into_any(),
+            (true, Some(m)) => view! { <MachineView id=m.id machine=machine/> }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn MachineView(id: MachineId, machine: Memo<Option<Machine>>) -> impl IntoView {
+    let live = use_live();
+    let deleted = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let confirming = RwSignal::new(false);
+    let state =
+        Signal::derive(move || machine.with(|m| m.as_ref().map_or(MachineState::Unknown, |m| m.state)));
+    let field =
+        move |f: fn(&Machine) -> String| move || machine.with(|m| m.as_ref().map(f).unwrap_or_default());
+
+    let power = move |action: &'static str| {
+        move |_| {
+            busy.set(true);
+            spawn_local(async move {
+                match api::machine_power(id, action).await {
+                    Ok(m) => {
+                        error.set(None);
+                        live.upsert_machine(m);
+                    }
+                    Err(e) => error.set(Some(e.to_string())),
+                }
+                busy.set(false);
+            });
+        }
+    };
+    let delete = move |_| {
+        busy.set(true);
+        let force = !matches!(
+            state.get_untracked(),
+            MachineState::Stopped | MachineState::Failed | MachineState::Lost
+        );
+        spawn_local(async move {
+            match api::machine_delete(id, force).await {
+                Ok(m) => {
+                    confirming.set(false);
+                    error.set(None);
+                    live.upsert_machine(m);
+                    deleted.set(true);
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+    let can = move |ok: fn(MachineState) -> bool| move || busy.get() || !ok(state.get());
+
+    view! {
+        <Show when=move || deleted.get()><Redirect path="/machines"/></Show>
+        <div class="page-head">
+            <h1 data-test="machine-name">{field(|m| m.name.clone())}</h1>
+            <StateBadge state=state/>
+        </div>
+        <div class="actions">
+            <button class="btn" data-test="action-start" on:click=power("start")
+                disabled=can(|s| matches!(s, MachineState::Stopped | MachineState::Failed))>"Start"</button>
+            <button class="btn" data-test="action-stop" on:click=power("stop")
+                disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Rebooting))>"Stop"</button>
+            <button class="btn" data-test="action-reboot" on:click=power("reboot")
+                disabled=can(|s| s == MachineState::Running)>"Reboot"</button>
+            <button class="btn danger" data-test="action-delete" on:click=move |_| confirming.set(true)
+                disabled=can(|s| !matches!(s, MachineState::Creating | MachineState::Deleting | MachineState::Unknown))>"Delete…"</button>
+        </div>
+        <Show when=move || confirming.get()>
+            <div class="card confirm" role="alertdialog" aria-labelledby="confirm-title">
+                <p id="confirm-title"><strong>{move || format!("Delete {}?", field(|m| m.name.clone())())}</strong></p>
+                <p>"Its disks are removed. This cannot be undone."
+                    {move || (!matches!(state.get(), MachineState::Stopped | MachineState::Failed | MachineState::Lost))
+                        .then_some(" It is not stopped, so it will be powered off first.")}
+                </p>
+                <button class="btn danger" data-test="confirm-delete" on:click=delete disabled=move || busy.get()>"Delete"</button>
+                <button class="btn ghost" data-test="cancel-delete" on:click=move |_| confirming.set(false)>"Cancel"</button>
+            </div>
+        </Show>
+        <ErrorBanner error=error/>
+        <dl class="card summary">
+            <dt>"Node"</dt><dd>{field(|m| m.node_name.clone())}</dd>
+            <dt>"vCPUs"</dt><dd>{field(|m| m.vcpus.to_string())}</dd>
+            <dt>"Memory"</dt><dd>{field(|m| format!("{} MiB", m.memory_mib))}</dd>
+            <dt>"Disk"</dt><dd>{field(|m| format!("{} GiB", m.disk_gib))}</dd>
+            <dt>"Managed"</dt><dd>{field(|m| if m.managed { "yes".into() } else { "no — found on the node, owned by no tenant".into() })}</dd>
+            <dt>"Created"</dt><dd>{field(|m| m.created_at.clone())}</dd>
+            <dt>"Last change"</dt><dd>{field(|m| m.updated_at.clone())}</dd>
+            <dt>"Id"</dt><dd class="mono">{id.to_string()}</dd>
+        </dl>
+        {move || match state.get() {
+            MachineState::Unknown => Some(view! { <p class="banner warn">"Its node is not answering, so its state is unknown."</p> }),
+            MachineState::Lost => Some(view! { <p class="banner warn">"Its node no longer lists it. Delete it to drop the record."</p> }),
+            _ => None,
+        }}
+    }
+}

@@ -1,0 +1,76 @@
+//! The machine list: live states, a text filter and a state filter.
+
+use corral_api::machine::{Machine, MachineState};
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::components::StateBadge;
+use crate::live::use_live;
+
+#[component]
+pub fn MachineList() -> impl IntoView {
+    let live = use_live();
+    let text = RwSignal::new(String::new());
+    let state = RwSignal::new(String::new());
+    let shown = move || {
+        let (text, state) = (text.get().to_lowercase(), state.get());
+        live.machines.with(|ms| {
+            ms.as_ref().map(|ms| {
+                ms.iter()
+                    .filter(|m| state.is_empty() || m.state.as_str() == state)
+                    .filter(|m| {
+                        text.is_empty()
+                            || m.name.contains(&text)
+                            || m.node_name.to_lowercase().contains(&text)
+                    })
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+        })
+    };
+    view! {
+        <div class="page-head">
+            <h1>"Machines"</h1>
+            <A href="/machines/new" attr:class="btn primary" attr:data-test="new-machine">"New machine"</A>
+        </div>
+        <div class="filters">
+            <input type="search" placeholder="Filter by name or node" data-test="filter-text" aria-label="Filter by name or node"
+                prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))/>
+            <select data-test="filter-state" aria-label="Filter by state" on:change=move |ev| state.set(event_target_value(&ev))>
+                <option value="">"Any state"</option>
+                {MachineState::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.as_str()}</option> }).collect_view()}
+            </select>
+        </div>
+        {move || match shown() {
+            None => view! { <p class="muted">"Loading machines…"</p> }.into_any(),
+            Some(list) if list.is_empty() => view! {
+                <p class="muted" data-test="empty">"No machines match. Create one with “New machine”."</p>
+            }.into_any(),
+            Some(list) => view! {
+                <table class="table" data-test="machine-table">
+                    <thead><tr><th>"Name"</th><th>"State"</th><th>"Node"</th><th>"vCPUs"</th><th>"Memory"</th><th>"Disk"</th></tr></thead>
+                    <tbody>{list.into_iter().map(|m| view! { <MachineRow m=m/> }).collect_view()}</tbody>
+                </table>
+            }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn MachineRow(m: Machine) -> impl IntoView {
+    let state = m.state;
+    let (name, href) = (m.name.clone(), format!("/machines/{}", m.id));
+    view! {
+        <tr data-test="machine-row" data-name=m.name.clone()>
+            <td>
+                <A href=href>{name}</A>
+                {(!m.managed).then(|| view! { <span class="tag" title="Found on the node; owned by no tenant">"unmanaged"</span> })}
+            </td>
+            <td><StateBadge state=Signal::stored(state)/></td>
+            <td>{m.node_name.clone()}</td>
+            <td>{m.vcpus}</td>
+            <td>{format!("{} MiB", m.memory_mib)}</td>
+            <td>{format!("{} GiB", m.disk_gib)}</td>
+        </tr>
+    }
+}

@@ -1,0 +1,9 @@
+//! Machines: the list, one machine, and the create form.
+
+mod create;
+mod detail;
+mod list;
+
+pub use create::MachineCreatePage;
+pub use detail::MachineDetail;
+pub use list::MachineList;

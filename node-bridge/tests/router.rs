@@ -1,0 +1,167 @@
+//! The bridge's `/v1` routes through `oneshot`: statuses, bodies, and bad input refused with
+//! the error body while nothing changes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use corral_api::bridge::{BridgeMachine, BridgeVersion, HostFacts};
+use corral_api::machine::MachineState;
+use corral_api::{ErrorBody, ErrorCode, MachineId};
+use corral_bridge::driver::sim::{SimConfig, SimDriver};
+use corral_bridge::server::{BridgeState, build_router};
+use corral_bridge::store::MachineStore;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+struct Fixture {
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimDriver::open(
+        SimConfig {
+            delay: Duration::from_millis(10),
+            step_mode: true,
+            host: HostFacts { hostname: "n1".into(), cpus: 4, memory_mib: 2048, disk_gib: 20 },
+        },
+        MachineStore::open(dir.path()).unwrap(),
+    )
+    .unwrap();
+    let state =
+        BridgeState { driver: Arc::new(sim.clone()), sim: Some(sim), heartbeat: Duration::from_secs(5) };
+    Fixture { router: build_router(state), _dir: dir }
+}
+
+async fn call(f: &Fixture, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
+    let resp = f.router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    (status, resp.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+fn create_body(id: MachineId, name: &str, vcpus: u32) -> String {
+    format!(r#"{{"id":"{id}","name":"{name}","vcpus":{vcpus},"memory_mib":256,"disk_gib":2}}"#)
+}
+
+async fn machine_count(f: &Fixture) -> usize {
+    let (_, body) = call(f, "GET", "/v1/machines", None).await;
+    serde_json::from_slice::<Vec<BridgeMachine>>(&body).unwrap().len()
+}
+
+#[tokio::test]
+async fn version_reports_driver_capabilities_and_host() {
+    let f = fixture();
+    let (status, body) = call(&f, "GET", "/v1/version", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: BridgeVersion = serde_json::from_slice(&body).unwrap();
+    assert_eq!((v.api_version, v.driver.as_str()), (1, "sim"));
+    assert!(v.capabilities.contains(&"step".to_string()));
+    assert_eq!(v.host.cpus, 4);
+}
+
+#[tokio::test]
+async fn create_then_retry_is_one_machine() {
+    let f = fixture();
+    let id = MachineId::new_random();
+    let (status, body) = call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 1))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let m: BridgeMachine = serde_json::from_slice(&body).unwrap();
+    assert_eq!((m.id, m.state), (id, MachineState::Creating));
+    let (status, _) = call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 1))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 2))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(serde_json::from_slice::<ErrorBody>(&body).unwrap().code, ErrorCode::Conflict);
+    assert_eq!(machine_count(&f).await, 1);
+}
+
+#[tokio::test]
+async fn life_cycle_through_routes() {
+    let f = fixture();
+    let id = MachineId::new_random();
+    call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 1))).await;
+    let step = format!("/v1/sim/machines/{id}/step");
+    let (s, _) = call(&f, "POST", &step, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body) = call(&f, "POST", &format!("/v1/machines/{id}/start"), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(serde_json::from_slice::<BridgeMachine>(&body).unwrap().state, MachineState::Starting);
+    call(&f, "POST", &step, None).await;
+    let (s, body) = call(&f, "DELETE", &format!("/v1/machines/{id}"), None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}", String::from_utf8_lossy(&body));
+    let (s, _) = call(&f, "DELETE", &format!("/v1/machines/{id}?force=true"), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, _) = call(&f, "POST", &step, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(machine_count(&f).await, 0);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_error_body_and_changes_nothing() {
+    let f = fixture();
+    let id = MachineId::new_random();
+    let cases: Vec<(String, StatusCode, ErrorCode)> = vec![
+        ("{not json".into(), StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+        (
+            format!(r#"{{"id":"{id}","name":"a","vcpus":1,"memory_mib":256,"disk_gib":2,"x":1}}"#),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            format!(r#"{{"id":"{id}","name":"a","vcpus":-1,"memory_mib":256,"disk_gib":2}}"#),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+        ),
+        (create_body(id, "Bad Name", 1), StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
+        (create_body(id, &"a".repeat(64), 1), StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
+        (create_body(id, "a", 0), StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
+        (create_body(id, "a", 5), StatusCode::INSUFFICIENT_STORAGE, ErrorCode::InsufficientCapacity),
+    ];
+    for (body, want_status, want_code) in cases {
+        let (status, resp) = call(&f, "POST", "/v1/machines", Some(&body)).await;
+        let err: ErrorBody = serde_json::from_slice(&resp).unwrap();
+        assert_eq!((status, err.code), (want_status, want_code), "{body} -> {}", err.message);
+        assert!(!err.message.is_empty());
+    }
+    assert_eq!(machine_count(&f).await, 0);
+
+    let unknown = MachineId::new_random();
+    let (s, _) = call(&f, "GET", &format!("/v1/machines/{unknown}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(&f, "POST", &format!("/v1/machines/{unknown}/start"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(&f, "GET", "/v1/machines/not-a-uuid", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = call(&f, "POST", &format!("/v1/machines/{unknown}/explode"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = call(&f, "PUT", "/v1/machines", None).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(serde_json::from_slice::<ErrorBody>(&body).unwrap().code, ErrorCode::InvalidRequest);
+}
+
+#[tokio::test]
+async fn event_stream_starts_with_hello_and_carries_changes() {
+    let f = fixture();
+    let req = Request::get("/v1/events").body(Body::empty()).unwrap();
+    let resp = f.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"{\"type\":\"hello\",\"driver\":\"sim\"}\n");
+
+    let id = MachineId::new_random();
+    call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 1))).await;
+    let next = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let line = std::str::from_utf8(&next).unwrap();
+    assert!(line.starts_with("{\"type\":\"machine_changed\"") && line.ends_with('\n'), "{line}");
+    assert!(line.contains(&id.to_string()) && line.contains("\"creating\""), "{line}");
+}

@@ -1,0 +1,92 @@
+# Shared steps of scripts/up.sh and scripts/test.sh: install what is missing, build once.
+# Every step checks before it acts, so a second run is quick and changes nothing.
+
+WASM_BINDGEN_VERSION=0.2.130
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ensure_apt pkg...: installs the Debian packages that are not installed yet.
+ensure_apt() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+    # Not --locked: its lockfile names a crate version the registry lacks.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --quiet
+  fi
+}
+
+ensure_npm() {
+  if [ ! -x "$ROOT/node_modules/.bin/wasm-opt" ]; then
+    say "installing npm packages"
+    (cd "$ROOT" && npm install --no-audit --no-fund --silent)
+  fi
+}
+
+# Builds the wasm app into frontend/dist (index.html, corral.css, pkg/).
+build_frontend() {
+  say "building the frontend"
+  local dist="$ROOT/frontend/dist"
+  (cd "$ROOT/frontend" && cargo build --quiet --target wasm32-unknown-unknown --release)
+  local wasm="$ROOT/frontend/target/wasm32-unknown-unknown/release/corral-frontend.wasm"
+  local stamp="$dist/pkg/.built-from"
+  # wasm-bindgen and wasm-opt take ~20 s: skip them when the wasm did not change.
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(sha256sum "$wasm" | cut -d' ' -f1)" ]; then
+    rm -rf "$dist/pkg" && mkdir -p "$dist/pkg"
+    wasm-bindgen --target web --no-typescript --out-name corral_frontend --out-dir "$dist/pkg" "$wasm"
+    "$ROOT/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+      --enable-sign-ext --enable-reference-types --enable-multivalue \
+      "$dist/pkg/corral_frontend_bg.wasm" -o "$dist/pkg/corral_frontend_bg.wasm"
+    sha256sum "$wasm" | cut -d' ' -f1 > "$stamp"
+  fi
+  cp "$ROOT/frontend/index.html" "$dist/index.html"
+  cp "$ROOT/style/corral.css" "$dist/corral.css"
+}
+
+# Builds the native binaries and test binaries in one go (dev profile, shared by up and test).
+build_native() {
+  say "building corral and corral-bridge"
+  (cd "$ROOT" && cargo build --quiet --workspace --bins)
+}
+
+# Starts a throwaway PostgreSQL on a free loopback port and exports CORRAL_TEST_POSTGRES_URL.
+# PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
+PG_DIR=""
+start_postgres() {
+  local bin; bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [ -x "$bin/initdb" ] || { echo "PostgreSQL not found under /usr/lib/postgresql" >&2; return 1; }
+  PG_DIR="$(mktemp -d /tmp/corral-pg.XXXXXX)"
+  local as=()
+  if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$PG_DIR"; as=(runuser -u postgres --); fi
+  local port; port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  "${as[@]}" "$bin/initdb" -D "$PG_DIR/data" -A trust -U postgres >/dev/null
+  "${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off" start >/dev/null
+  export CORRAL_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  export CORRAL_REQUIRE_POSTGRES=1
+}
+
+stop_postgres() {
+  [ -n "$PG_DIR" ] && [ -d "$PG_DIR/data" ] || return 0
+  local bin; bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  local as=(); [ "$(id -u)" -eq 0 ] && as=(runuser -u postgres --)
+  "${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Brings the whole console up on this machine: installs what is missing, builds, starts one
+# local node bridge and the backend on 127.0.0.1, and prints the URL and the admin login.
+# Run it again at any time: it rebuilds what changed and restarts both processes.
+#
+#   CORRAL_PORT=8080 (default)   the port to listen on
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+PORT="${CORRAL_PORT:-8080}"
+STATE="$ROOT/.corral"
+RUN="$STATE/run"
+LOGS="$STATE/logs"
+mkdir -p "$RUN" "$LOGS" "$STATE/data" "$STATE/node-local"
+
+ensure_apt curl
+ensure_rust
+ensure_npm
+build_frontend
+build_native
+
+stop() { # stop <name>: ends a process we started before, if it still runs.
+  local pidfile="$RUN/$1.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$pidfile"
+}
+stop backend
+stop bridge
+
+say "starting the local node bridge"
+setsid "$ROOT/target/debug/corral-bridge" --socket "$RUN/bridge.sock" --data-dir "$STATE/node-local" \
+  --driver sim >>"$LOGS/bridge.log" 2>&1 < /dev/null &
+echo $! > "$RUN/bridge.pid"
+
+first_login="$("$ROOT/target/debug/corral" init --data-dir "$STATE/data" 2>>"$LOGS/backend.log")"
+
+say "starting the backend"
+setsid "$ROOT/target/debug/corral" serve --data-dir "$STATE/data" --listen "127.0.0.1:$PORT" \
+  --frontend-dir "$ROOT/frontend/dist" --node "local=unix:$RUN/bridge.sock" \
+  >>"$LOGS/backend.log" 2>&1 < /dev/null &
+echo $! > "$RUN/backend.pid"
+
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  kill -0 "$(cat "$RUN/backend.pid")" 2>/dev/null || { echo "the backend exited; see $LOGS/backend.log" >&2; tail -n 20 "$LOGS/backend.log" >&2; exit 1; }
+  sleep 0.1
+done
+
+echo
+echo "  Corral is up:  http://127.0.0.1:$PORT"
+case "$first_login" in
+  "admin password: "*)
+    echo "  Log in as:     admin / ${first_login#admin password: }"
+    echo "                 (shown once; keep it somewhere safe)";;
+  *)
+    echo "  Log in as:     admin, with the password printed the first time this ran."
+    echo "                 Forgot it? target/debug/corral password-reset --data-dir .corral/data";;
+esac
+echo "  Logs:          $LOGS/   Stop: kill \$(cat .corral/run/*.pid)"
