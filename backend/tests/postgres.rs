@@ -34,7 +34,8 @@ async fn machine_life_cycle_on_postgres() {
     let Some(url) = fresh_database().await else { return };
     let app = TestApp::start_on(Some(url)).await;
     let admin = app.login_admin().await;
-    let body = serde_json::json!({ "name": "pg-1", "vcpus": 2, "memory_mib": 256, "disk_gib": 3 }).to_string();
+    let body =
+        serde_json::json!({ "name": "pg-1", "vcpus": 2, "memory_mib": 256, "disk_gib": 3 }).to_string();
     let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let id = r.body["id"].as_str().unwrap().to_string();
@@ -54,7 +55,8 @@ async fn machine_life_cycle_on_postgres() {
     let r = app.call("DELETE", &format!("/api/v1/machines/{id}?force=true"), Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     app.wait_for(|| async {
-        app.call("GET", &format!("/api/v1/machines/{id}"), Some(&admin), None).await.status == StatusCode::NOT_FOUND
+        app.call("GET", &format!("/api/v1/machines/{id}"), Some(&admin), None).await.status
+            == StatusCode::NOT_FOUND
     })
     .await;
 

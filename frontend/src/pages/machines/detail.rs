@@ -4,8 +4,8 @@ use corral_api::MachineId;
 use corral_api::machine::{Machine, MachineState};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::components::{A, Redirect};
-use leptos_router::hooks::use_params_map;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::api;
 use crate::components::{ErrorBanner, StateBadge};
@@ -17,6 +17,15 @@ pub fn MachineDetail() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<MachineId>().ok()));
     let machine = Memo::new(move |_| id().and_then(|id| live.machine(id)));
+    // Set by a successful delete. The navigation lives here, not in the machine's view, which
+    // unmounts as soon as the machine's removal arrives on the events socket.
+    let deleted = RwSignal::new(false);
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if deleted.get() {
+            navigate("/machines", Default::default());
+        }
+    });
 
     view! {
         {move || match (live.machines.with(Option::is_some), machine.get()) {
@@ -26,15 +35,14 @@ pub fn MachineDetail() -> impl IntoView {
                 <p class="muted" data-test="machine-gone">"It does not exist, was deleted, or you may not see it."</p>
                 <A href="/machines">"All machines"</A>
             }.into_any(),
-            (true, Some(m)) => view! { <MachineView id=m.id machine=machine/> }.into_any(),
+            (true, Some(m)) => view! { <MachineView id=m.id machine=machine deleted=deleted/> }.into_any(),
         }}
     }
 }
 
 #[component]
-fn MachineView(id: MachineId, machine: Memo<Option<Machine>>) -> impl IntoView {
+fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<bool>) -> impl IntoView {
     let live = use_live();
-    let deleted = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let confirming = RwSignal::new(false);
@@ -80,7 +88,6 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>) -> impl IntoView {
     let can = move |ok: fn(MachineState) -> bool| move || busy.get() || !ok(state.get());
 
     view! {
-        <Show when=move || deleted.get()><Redirect path="/machines"/></Show>
         <div class="page-head">
             <h1 data-test="machine-name">{field(|m| m.name.clone())}</h1>
             <StateBadge state=state/>

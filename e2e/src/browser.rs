@@ -1,0 +1,120 @@
+//! Headless Chromium through Debian's chromedriver, driven by fantoccini.
+//!
+//! Chromium runs with a fresh profile and every background service off: this machine has no
+//! network beyond loopback, and a browser phoning home would only slow the tests.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+
+pub struct Browser {
+    pub client: Client,
+    /// Killed on drop, so a failing test leaves no chromedriver (and Chromium) behind.
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Browser {
+    pub async fn start() -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver (Debian package chromium-driver)");
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        let client = loop {
+            // chromedriver is on loopback: plain HTTP, no TLS stack.
+            let mut builder = ClientBuilder::new(HttpConnector::new());
+            match builder.capabilities(caps.clone()).connect(&url).await {
+                Ok(c) => break c,
+                Err(e) if start.elapsed() < Duration::from_secs(20) => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("chromedriver did not answer: {e}"),
+            }
+        };
+        Browser { client, driver, _profile: profile }
+    }
+
+    pub fn css(sel: &str) -> Locator<'_> {
+        Locator::Css(sel)
+    }
+
+    /// Waits for an element, up to 15 s.
+    pub async fn find(&self, sel: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(sel))
+            .await
+            .unwrap_or_else(|e| panic!("no element {sel}: {e}"))
+    }
+
+    /// Waits until the element's text satisfies `ok`, up to 15 s.
+    pub async fn wait_text(&self, sel: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            if let Ok(el) = self.client.find(Locator::Css(sel)).await
+                && let Ok(text) = el.text().await
+                && ok(&text)
+            {
+                return text;
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "text of {sel} never matched");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until no element matches `sel`, up to 15 s.
+    pub async fn wait_gone(&self, sel: &str) {
+        let start = Instant::now();
+        while !self.client.find_all(Locator::Css(sel)).await.unwrap_or_default().is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(15), "{sel} never went away");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Saves a screenshot as `e2e/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = crate::root().join("e2e/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Ends the browser session cleanly (dropping kills the driver either way).
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}

@@ -1,0 +1,214 @@
+//! Fixtures for end-to-end tests: real `corral` and `corral-bridge` processes on loopback,
+//! and a cookie-keeping HTTP client speaking the shared API types.
+
+pub mod browser;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use corral_api::machine::Machine;
+use corral_api::node::Node;
+use serde::de::DeserializeOwned;
+
+/// The workspace's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// A binary built by `cargo build --workspace --bins`.
+pub fn bin(name: &str) -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+/// Polls `check` every 50 ms until it is true or `timeout` passes.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// A `corral-bridge` process with the sim driver.
+pub struct BridgeProc {
+    pub name: String,
+    pub socket: PathBuf,
+    data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl BridgeProc {
+    pub fn start(dir: &Path, name: &str) -> BridgeProc {
+        let mut b = BridgeProc {
+            name: name.to_string(),
+            socket: dir.join(format!("{name}.sock")),
+            data_dir: dir.join(name),
+            child: None,
+        };
+        b.restart();
+        b
+    }
+
+    /// Starts it (again), waiting until its socket accepts connections.
+    pub fn restart(&mut self) {
+        let child = Command::new(bin("corral-bridge"))
+            .args(["--socket", &self.socket.display().to_string()])
+            .args(["--data-dir", &self.data_dir.display().to_string()])
+            .args(["--driver", "sim", "--sim-delay-ms", "150", "--heartbeat-ms", "500"])
+            .args(["--hostname", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting corral-bridge");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(10), "bridge {} did not come up", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `kill -9`: no goodbye, as when a node dies.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn address(&self) -> String {
+        format!("unix:{}", self.socket.display())
+    }
+
+    /// A client straight to this bridge, bypassing the backend (to act behind its back).
+    pub fn client(&self) -> corral::nodes::BridgeClient {
+        let transport = corral::nodes::transport::from_address(&self.address()).unwrap();
+        corral::nodes::BridgeClient::new(transport, Duration::from_secs(5))
+    }
+}
+
+impl Drop for BridgeProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A `corral serve` process on a free loopback port.
+pub struct BackendProc {
+    pub url: String,
+    pub admin_password: String,
+    child: Child,
+}
+
+impl BackendProc {
+    pub fn start(data_dir: &Path, bridges: &[&BridgeProc], frontend: Option<&Path>) -> BackendProc {
+        let mut cmd = Command::new(bin("corral"));
+        cmd.arg("serve")
+            .args(["--data-dir", &data_dir.display().to_string()])
+            .args(["--listen", "127.0.0.1:0", "--resync-secs", "2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for b in bridges {
+            cmd.args(["--node", &format!("{}={}", b.name, b.address())]);
+        }
+        if let Some(dir) = frontend {
+            cmd.args(["--frontend-dir", &dir.display().to_string()]);
+        }
+        let mut child = cmd.spawn().expect("starting corral");
+        let stdout = child.stdout.take().expect("stdout");
+        let (mut url, mut password) = (None, None);
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("reading corral's output");
+            if let Some(rest) = line.split_once("with password ") {
+                password = Some(rest.1.trim().to_string());
+            }
+            if let Some(rest) = line.strip_prefix("corral: listening on ") {
+                url = Some(rest.trim().to_string());
+                break;
+            }
+        }
+        BackendProc {
+            url: url.expect("corral printed its URL"),
+            admin_password: password.expect("a fresh data dir prints the admin password"),
+            child,
+        }
+    }
+}
+
+impl Drop for BackendProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A logged-in API client.
+pub struct Api {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+#[derive(Debug)]
+pub struct ApiResp {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Api {
+    pub async fn login(base: &str, username: &str, password: &str) -> Api {
+        let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let api = Api { base: base.to_string(), http };
+        let r = api
+            .send(
+                "POST",
+                "/api/v1/session",
+                Some(serde_json::json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login: {:?}", r.body);
+        api
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> ApiResp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        ApiResp { status, body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null) }
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> T {
+        let r = self.send("GET", path, None).await;
+        assert_eq!(r.status, 200, "GET {path}: {:?}", r.body);
+        serde_json::from_value(r.body).unwrap()
+    }
+
+    pub async fn machines(&self) -> Vec<Machine> {
+        self.get("/api/v1/machines").await
+    }
+
+    pub async fn nodes(&self) -> Vec<Node> {
+        self.get("/api/v1/nodes").await
+    }
+
+    pub async fn machine(&self, id: corral_api::MachineId) -> Option<Machine> {
+        self.machines().await.into_iter().find(|m| m.id == id)
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test of Corral: formatting and lints, unit and router tests, PostgreSQL tests
+# against a throwaway server, then the end-to-end group (real processes, headless Chromium)
+# one test at a time. Installs what is missing first; a second run only rebuilds what changed.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+started=$SECONDS
+
+ensure_apt curl chromium chromium-driver postgresql
+ensure_rust
+ensure_npm
+
+say "checking formatting"
+cargo fmt --all --check
+(cd frontend && cargo fmt --check)
+
+build_frontend
+say "building binaries and tests (once, shared by every stage)"
+cargo build --quiet --workspace --bins --tests
+
+say "lints"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+(cd frontend && cargo clippy --quiet --target wasm32-unknown-unknown --release -- -D warnings)
+
+start_postgres
+trap stop_postgres EXIT
+
+say "unit, router and database tests"
+cargo test --quiet --workspace --exclude corral-e2e
+
+say "end-to-end tests: processes on loopback and headless Chromium, one at a time"
+cargo test --quiet -p corral-e2e -- --test-threads=1
+
+say "all tests passed in $((SECONDS - started)) s"
