@@ -20,6 +20,31 @@ ensure_apt() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# QEMU from Debian. qemu-system-x86 must match qemu-utils' version: where a newer qemu-utils
+# came from backports, apt would remove it (taking qemu-img away), so both are pinned to the
+# emulator's version in one transaction.
+ensure_qemu() {
+  if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null; then
+    say "installing QEMU"
+    local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq || true
+    local v; v="$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --allow-downgrades \
+      qemu-system-x86 "qemu-utils=$v" >/dev/null
+  fi
+  # What scripts/build-tiny-image.sh builds the guest from.
+  ensure_apt busybox-static syslinux syslinux-common mtools dosfstools
+}
+
+# Builds the tiny guest image if it is missing or older than its script.
+TINY_IMAGE="$ROOT/.corral/images/tiny.qcow2"
+build_tiny_image() {
+  if [ ! -f "$TINY_IMAGE" ] || [ "$ROOT/scripts/build-tiny-image.sh" -nt "$TINY_IMAGE" ]; then
+    say "building the tiny guest image"
+  fi
+  bash "$ROOT/scripts/build-tiny-image.sh" "$TINY_IMAGE"
+}
+
 ensure_rust() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then

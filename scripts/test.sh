@@ -8,8 +8,11 @@ cd "$ROOT"
 started=$SECONDS
 
 ensure_apt curl chromium chromium-driver postgresql
+ensure_qemu
 ensure_rust
 ensure_npm
+build_tiny_image
+export CORRAL_TINY_IMAGE="$TINY_IMAGE"
 
 say "checking formatting"
 cargo fmt --all --check
@@ -29,7 +32,7 @@ trap stop_postgres EXIT
 say "unit, router and database tests"
 cargo test --quiet --workspace --exclude corral-e2e
 
-say "end-to-end tests: processes on loopback and headless Chromium, one at a time"
+say "end-to-end tests: processes on loopback, real QEMU guests and headless Chromium, one at a time"
 cargo test --quiet -p corral-e2e -- --test-threads=1
 
 say "all tests passed in $((SECONDS - started)) s"

@@ -34,6 +34,41 @@ pub struct BridgeVersion {
     /// What this driver can do, e.g. `machines`, `step` (sim only).
     pub capabilities: Vec<String>,
     pub host: HostFacts,
+    /// How guests are accelerated (`kvm`, `tcg`) and why; `None` for drivers without guests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator: Option<Accelerator>,
+}
+
+/// The hardware acceleration a node's hypervisor uses, and why it was chosen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Accelerator {
+    pub name: String,
+    pub reason: String,
+}
+
+/// A disk image on a node, ready to create machines from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BridgeImage {
+    /// The file name in the node's image store, e.g. `tiny.qcow2`.
+    pub name: String,
+    /// `qcow2`, `raw` or `iso`.
+    pub format: String,
+    /// Bytes on disk.
+    pub size_bytes: u64,
+    /// The size a guest sees.
+    pub virtual_size_bytes: u64,
+    pub sha256: String,
+}
+
+/// `POST /v1/images`: copy a file on the node into its image store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeImageImport {
+    pub name: String,
+    /// An absolute path on the node.
+    pub source_path: String,
 }
 
 /// A machine as its node knows it.
@@ -44,6 +79,9 @@ pub struct BridgeMachine {
     pub vcpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
+    /// The image its disk was made from; `None` for a blank disk.
+    #[serde(default)]
+    pub image: Option<String>,
     pub state: MachineState,
     /// RFC 3339.
     pub created_at: String,
@@ -59,6 +97,9 @@ pub struct BridgeMachineCreate {
     pub vcpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
+    /// Make the disk a copy-on-write overlay of this image (else a blank disk).
+    #[serde(default)]
+    pub image: Option<String>,
 }
 
 /// One line of `GET /v1/events` (newline-delimited JSON, one object per line).

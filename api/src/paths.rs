@@ -29,6 +29,11 @@ pub mod bridge {
     pub const VERSION: &str = "/v1/version";
     pub const MACHINES: &str = "/v1/machines";
     pub const EVENTS: &str = "/v1/events";
+    pub const IMAGES: &str = "/v1/images";
+
+    pub fn image(name: &str) -> String {
+        format!("{IMAGES}/{name}")
+    }
 
     pub fn machine(id: MachineId) -> String {
         format!("{MACHINES}/{id}")

@@ -83,6 +83,27 @@ pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
     disk_gib(req.disk_gib)
 }
 
+pub const IMAGE_NAME_MAX_LEN: usize = 100;
+
+/// An image name is a plain file name: 1–100 of `a-z`, `A-Z`, `0-9`, `.`, `_`, `-`, not
+/// starting with `.` (so never `..` or a hidden file), ending in `.qcow2`, `.raw`, `.img` or
+/// `.iso`.
+pub fn image_name(name: &str) -> Result<(), FieldError> {
+    let chars_ok = !name.is_empty()
+        && name.len() <= IMAGE_NAME_MAX_LEN
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let ext_ok = [".qcow2", ".raw", ".img", ".iso"].iter().any(|e| name.ends_with(e));
+    if chars_ok && ext_ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "image",
+            "a file name of letters, digits, '.', '_', '-' ending in .qcow2, .raw, .img or .iso",
+        ))
+    }
+}
+
 /// A username: 1–64 of `a-z`, `0-9`, `.`, `_`, `-`, starting with a letter.
 pub fn username(name: &str) -> Result<(), FieldError> {
     let ok = !name.is_empty()
@@ -142,6 +163,15 @@ mod tests {
             disk_gib: 1,
         };
         assert_eq!(machine_create(&req).unwrap_err().field, "vcpus");
+    }
+
+    #[test]
+    fn image_names() {
+        assert!(image_name("tiny.qcow2").is_ok());
+        assert!(image_name("debian-12_x86.iso").is_ok());
+        for bad in ["", ".hidden.qcow2", "../x.qcow2", "a/b.qcow2", "noext", "x.exe"] {
+            assert!(image_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

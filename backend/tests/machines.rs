@@ -174,6 +174,7 @@ async fn a_machine_made_behind_our_back_shows_as_unmanaged_to_admins_only() {
             vcpus: 1,
             memory_mib: 128,
             disk_gib: 1,
+            image: None,
         })
         .await
         .unwrap();

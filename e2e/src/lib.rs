@@ -46,16 +46,24 @@ where
 pub struct BridgeProc {
     pub name: String,
     pub socket: PathBuf,
-    data_dir: PathBuf,
+    pub data_dir: PathBuf,
+    driver_args: Vec<String>,
     child: Option<Child>,
 }
 
 impl BridgeProc {
+    /// A bridge with the sim driver.
     pub fn start(dir: &Path, name: &str) -> BridgeProc {
+        Self::start_with(dir, name, &["--driver", "sim", "--sim-delay-ms", "150"])
+    }
+
+    /// A bridge with the given driver arguments.
+    pub fn start_with(dir: &Path, name: &str, driver_args: &[&str]) -> BridgeProc {
         let mut b = BridgeProc {
             name: name.to_string(),
             socket: dir.join(format!("{name}.sock")),
             data_dir: dir.join(name),
+            driver_args: driver_args.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
         b.restart();
@@ -67,10 +75,11 @@ impl BridgeProc {
         let child = Command::new(bin("corral-bridge"))
             .args(["--socket", &self.socket.display().to_string()])
             .args(["--data-dir", &self.data_dir.display().to_string()])
-            .args(["--driver", "sim", "--sim-delay-ms", "150", "--heartbeat-ms", "500"])
+            .args(&self.driver_args)
+            .args(["--heartbeat-ms", "500"])
             .args(["--hostname", &self.name])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(self.data_dir.with_extension("log")).expect("bridge log"))
             .spawn()
             .expect("starting corral-bridge");
         self.child = Some(child);

@@ -100,6 +100,7 @@ async fn two_bridges_a_life_cycle_and_a_bridge_that_dies_and_returns() {
             vcpus: 1,
             memory_mib: 128,
             disk_gib: 1,
+            image: None,
         })
         .await
         .unwrap();

@@ -9,6 +9,8 @@ use clap::{Parser, ValueEnum};
 pub enum DriverKind {
     /// An in-memory hypervisor for tests of the control plane.
     Sim,
+    /// QEMU/KVM virtual machines (TCG where KVM cannot run guests).
+    Qemu,
 }
 
 #[derive(Clone, Debug, Parser)]
@@ -48,6 +50,23 @@ pub struct BridgeConfig {
     /// Sim: disk the pretend host offers.
     #[arg(long, default_value = "1024")]
     pub sim_disk_gib: u64,
+
+    /// Qemu: the accelerator. `auto` takes KVM only when it can really run guests.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: crate::host::AccelChoice,
+
+    /// Qemu: the emulator binary.
+    #[arg(long, default_value = "qemu-system-x86_64")]
+    pub qemu_binary: String,
+
+    /// Qemu: the disk tool.
+    #[arg(long, default_value = "qemu-img")]
+    pub qemu_img: String,
+
+    /// Qemu: seconds a guest may take to shut down after the power button before it is
+    /// forced off.
+    #[arg(long, default_value = "30")]
+    pub stop_timeout_secs: u64,
 
     /// Milliseconds between heartbeats on the event stream.
     #[arg(long, default_value = "5000", value_parser = parse_millis)]

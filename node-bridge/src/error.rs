@@ -12,6 +12,14 @@ pub enum BridgeError {
     Validation { field: &'static str, message: String },
     #[error("machine {0} not found")]
     MachineNotFound(MachineId),
+    #[error("image {0} not found")]
+    ImageNotFound(String),
+    /// Another operation holds the machine (e.g. a snapshot in progress).
+    #[error("{0}")]
+    Busy(String),
+    /// A host command failed in a way the operator can act on; the detail is shown.
+    #[error("{0}")]
+    Host(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -42,8 +50,15 @@ impl IntoResponse for BridgeError {
         let (status, code) = match &self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
             Self::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
-            Self::MachineNotFound(_) | Self::RouteNotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::MachineNotFound(_) | Self::ImageNotFound(_) | Self::RouteNotFound => {
+                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
+            }
             Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy),
+            Self::Host(detail) => {
+                tracing::error!(%detail, "host command failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
+            }
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest),
             Self::InsufficientCapacity(_) => {
                 (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::InsufficientCapacity)

@@ -3,6 +3,9 @@
 pub mod config;
 pub mod driver;
 pub mod error;
+pub mod host;
+pub mod images;
+pub mod qmp;
 pub mod server;
 pub mod store;
 mod time_fmt;

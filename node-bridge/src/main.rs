@@ -1,12 +1,18 @@
 //! `corral-bridge`: serve one node's machines on a unix socket.
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use corral_api::bridge::HostFacts;
+use corral_bridge::driver::Driver;
+use corral_bridge::driver::qemu::{QemuConfig, QemuDriver};
 use corral_bridge::driver::sim::{SimConfig, SimDriver};
+use corral_bridge::host::{self, HostExec, RealExec};
+use corral_bridge::images::ImageStore;
 use corral_bridge::server::{BridgeState, build_router};
 use corral_bridge::store::MachineStore;
 use corral_bridge::{BridgeConfig, DriverKind};
@@ -22,9 +28,12 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let store = MachineStore::open(&config.data_dir).context("opening machine store")?;
+    let exec: Arc<dyn HostExec> = Arc::new(RealExec);
+    let images =
+        ImageStore::open(&config.data_dir, exec.clone(), &config.qemu_img).context("opening image store")?;
     let hostname = config.hostname.clone().unwrap_or_else(system_hostname);
 
-    let state = match config.driver {
+    let (driver, sim): (Arc<dyn Driver>, _) = match config.driver {
         DriverKind::Sim => {
             let sim = SimDriver::open(
                 SimConfig {
@@ -40,9 +49,31 @@ async fn main() -> anyhow::Result<()> {
                 store,
             )
             .context("loading sim machines")?;
-            BridgeState { driver: Arc::new(sim.clone()), sim: Some(sim), heartbeat: config.heartbeat_ms }
+            (Arc::new(sim.clone()), Some(sim))
+        }
+        DriverKind::Qemu => {
+            let accel = host::choose_accel(config.accel, Path::new("/sys"), Path::new("/dev/kvm"));
+            tracing::info!(accel = accel.name, reason = %accel.reason, "accelerator");
+            let (cpus, memory_mib) = host::cpus_and_memory_mib();
+            let (_, disk_total) = host::disk_space(&config.data_dir)?;
+            let qemu = QemuDriver::open(
+                QemuConfig {
+                    accel,
+                    qemu_binary: config.qemu_binary.clone(),
+                    qemu_img: config.qemu_img.clone(),
+                    stop_timeout: Duration::from_secs(config.stop_timeout_secs),
+                    host: HostFacts { hostname, cpus, memory_mib, disk_gib: disk_total >> 30 },
+                },
+                store,
+                images.clone(),
+                exec,
+            )
+            .await
+            .context("loading qemu machines")?;
+            (Arc::new(qemu), None)
         }
     };
+    let state = BridgeState { driver, images, sim, heartbeat: config.heartbeat_ms };
 
     // A socket file left by a previous run would make bind fail; nobody else may own this path.
     match std::fs::remove_file(&config.socket) {

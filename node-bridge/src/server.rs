@@ -9,6 +9,8 @@
 //! | `DELETE /v1/machines/{id}?force=` | start removal |
 //! | `POST /v1/machines/{id}/{start,stop,reboot}` | power actions |
 //! | `GET /v1/events` | newline-delimited JSON of `BridgeEvent`s |
+//! | `GET /v1/images`, `POST /v1/images` | the image store: list, import a file on the node |
+//! | `GET /v1/images/{name}`, `DELETE /v1/images/{name}` | one image (delete refused while used) |
 //! | `POST /v1/sim/machines/{id}/step` | sim driver only |
 
 use std::convert::Infallible;
@@ -23,17 +25,21 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use corral_api::MachineId;
-use corral_api::bridge::{BRIDGE_API_VERSION, BridgeEvent, BridgeMachineCreate, BridgeVersion};
+use corral_api::bridge::{
+    BRIDGE_API_VERSION, BridgeEvent, BridgeImageImport, BridgeMachineCreate, BridgeVersion,
+};
 use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::driver::sim::SimDriver;
 use crate::driver::{Created, Driver, PowerAction};
 use crate::error::BridgeError;
+use crate::images::ImageStore;
 
 #[derive(Clone)]
 pub struct BridgeState {
     pub driver: Arc<dyn Driver>,
+    pub images: ImageStore,
     /// Set only when the sim driver runs; enables `/v1/sim/…`.
     pub sim: Option<SimDriver>,
     pub heartbeat: Duration,
@@ -80,7 +86,9 @@ pub fn build_router(state: BridgeState) -> Router {
         .route("/v1/machines", get(machine_list).post(machine_create))
         .route("/v1/machines/{id}", get(machine_get).delete(machine_delete))
         .route("/v1/machines/{id}/{action}", post(machine_power))
-        .route("/v1/events", get(events_stream));
+        .route("/v1/events", get(events_stream))
+        .route("/v1/images", get(image_list).post(image_import))
+        .route("/v1/images/{name}", get(image_get).delete(image_delete));
     if state.sim.is_some() {
         router = router.route("/v1/sim/machines/{id}/step", post(sim_step));
     }
@@ -97,6 +105,7 @@ async fn version_get(State(s): State<BridgeState>) -> Json<BridgeVersion> {
         driver: s.driver.name().to_string(),
         capabilities: s.driver.capabilities(),
         host: s.driver.host_facts(),
+        accelerator: s.driver.accelerator(),
     })
 }
 
@@ -119,6 +128,13 @@ async fn machine_create(
     corral_api::validate::vcpus(req.vcpus)?;
     corral_api::validate::memory_mib(req.memory_mib)?;
     corral_api::validate::disk_gib(req.disk_gib)?;
+    if let Some(image) = &req.image {
+        corral_api::validate::image_name(image)?;
+        s.images.get(image).map_err(|_| BridgeError::Validation {
+            field: "image",
+            message: format!("this node has no image named {image}"),
+        })?;
+    }
     let (machine, created) = s.driver.machine_create(req).await?;
     let status = match created {
         Created::New => StatusCode::CREATED,
@@ -150,6 +166,41 @@ async fn machine_power(
     let action = PowerAction::parse(&action).ok_or(BridgeError::RouteNotFound)?;
     let m = s.driver.machine_power(id, action).await?;
     Ok((StatusCode::ACCEPTED, Json(m)).into_response())
+}
+
+async fn image_list(State(s): State<BridgeState>) -> Result<Response, BridgeError> {
+    Ok(Json(s.images.list()?).into_response())
+}
+
+async fn image_get(State(s): State<BridgeState>, Path(name): Path<String>) -> Result<Response, BridgeError> {
+    Ok(Json(s.images.get(&name)?).into_response())
+}
+
+async fn image_import(
+    State(s): State<BridgeState>,
+    Json(req): Json<BridgeImageImport>,
+) -> Result<Response, BridgeError> {
+    let image = s.images.import(&req.name, std::path::Path::new(&req.source_path)).await?;
+    Ok((StatusCode::CREATED, Json(image)).into_response())
+}
+
+async fn image_delete(
+    State(s): State<BridgeState>,
+    Path(name): Path<String>,
+) -> Result<Response, BridgeError> {
+    let users: Vec<String> = s
+        .driver
+        .machine_list()
+        .await
+        .into_iter()
+        .filter(|m| m.image.as_deref() == Some(name.as_str()))
+        .map(|m| m.name)
+        .collect();
+    if !users.is_empty() {
+        return Err(BridgeError::Conflict(format!("image {name} is used by {}", users.join(", "))));
+    }
+    s.images.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn sim_step(State(s): State<BridgeState>, Path(id): Path<MachineId>) -> Result<Response, BridgeError> {

@@ -27,6 +27,11 @@ impl MachineStore {
         Ok(Self { dir })
     }
 
+    /// The directory holding every machine's directory.
+    pub fn root(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn machine_dir(&self, id: MachineId) -> PathBuf {
         self.dir.join(id.to_string())
     }
@@ -87,6 +92,7 @@ mod tests {
             vcpus: 1,
             memory_mib: 128,
             disk_gib: 1,
+            image: None,
             state: MachineState::Stopped,
             created_at: "2026-01-01T00:00:00Z".into(),
         }

@@ -11,6 +11,8 @@ use corral_api::bridge::{BridgeMachine, BridgeVersion, HostFacts};
 use corral_api::machine::MachineState;
 use corral_api::{ErrorBody, ErrorCode, MachineId};
 use corral_bridge::driver::sim::{SimConfig, SimDriver};
+use corral_bridge::host::RealExec;
+use corral_bridge::images::ImageStore;
 use corral_bridge::server::{BridgeState, build_router};
 use corral_bridge::store::MachineStore;
 use http_body_util::BodyExt;
@@ -23,6 +25,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
+    let images = ImageStore::open(dir.path(), Arc::new(RealExec), "qemu-img").unwrap();
     let sim = SimDriver::open(
         SimConfig {
             delay: Duration::from_millis(10),
@@ -32,8 +35,12 @@ fn fixture() -> Fixture {
         MachineStore::open(dir.path()).unwrap(),
     )
     .unwrap();
-    let state =
-        BridgeState { driver: Arc::new(sim.clone()), sim: Some(sim), heartbeat: Duration::from_secs(5) };
+    let state = BridgeState {
+        driver: Arc::new(sim.clone()),
+        images,
+        sim: Some(sim),
+        heartbeat: Duration::from_secs(5),
+    };
     Fixture { router: build_router(state), _dir: dir }
 }
 

@@ -102,6 +102,7 @@ pub async fn machine_create(
         vcpus: req.vcpus,
         memory_mib: req.memory_mib,
         disk_gib: req.disk_gib,
+        image: None,
     };
     let mut attempt = 0;
     let result = loop {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeVersion};
+use corral_api::bridge::{
+    BridgeEvent, BridgeImage, BridgeImageImport, BridgeMachine, BridgeMachineCreate, BridgeVersion,
+};
 use corral_api::{ErrorBody, MachineId, paths};
 use futures::Stream;
 use http_body_util::{BodyExt, Full};
@@ -132,6 +134,24 @@ impl BridgeClient {
     pub async fn machine_power(&self, id: MachineId, action: &str) -> Result<BridgeMachine, NodeError> {
         let path = paths::bridge::machine_action(id, action);
         Ok(self.call(Method::POST, &path, Some(b"{}".to_vec())).await?.1)
+    }
+
+    pub async fn machine_get(&self, id: MachineId) -> Result<BridgeMachine, NodeError> {
+        Ok(self.call(Method::GET, &paths::bridge::machine(id), None).await?.1)
+    }
+
+    pub async fn image_list(&self) -> Result<Vec<BridgeImage>, NodeError> {
+        Ok(self.call(Method::GET, paths::bridge::IMAGES, None).await?.1)
+    }
+
+    pub async fn image_import(&self, req: &BridgeImageImport) -> Result<BridgeImage, NodeError> {
+        let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
+        Ok(self.call(Method::POST, paths::bridge::IMAGES, Some(body)).await?.1)
+    }
+
+    pub async fn image_delete(&self, name: &str) -> Result<(), NodeError> {
+        let _: serde_json::Value = self.call(Method::DELETE, &paths::bridge::image(name), None).await?.1;
+        Ok(())
     }
 
     /// Opens the event stream. The first event is `hello`; the stream ends when the link

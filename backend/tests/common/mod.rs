@@ -63,8 +63,12 @@ pub async fn serve_sim_bridge(dir: &std::path::Path, socket: &std::path::Path, c
         MachineStore::open(dir).unwrap(),
     )
     .unwrap();
+    let images =
+        corral_bridge::images::ImageStore::open(dir, Arc::new(corral_bridge::host::RealExec), "qemu-img")
+            .unwrap();
     let state = BridgeState {
         driver: Arc::new(sim.clone()),
+        images,
         sim: Some(sim.clone()),
         heartbeat: Duration::from_secs(1),
     };

@@ -3,6 +3,7 @@
 //! Drivers own their machines' state and announce every change on a broadcast channel; the
 //! `/v1/events` stream is nothing but that channel.
 
+pub mod qemu;
 pub mod sim;
 
 use async_trait::async_trait;
@@ -16,7 +17,10 @@ use crate::error::BridgeError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PowerAction {
     Start,
+    /// ACPI power button; forced off if the guest has not stopped after a timeout.
     Stop,
+    /// Off at once, like pulling the plug.
+    ForceStop,
     Reboot,
 }
 
@@ -25,6 +29,7 @@ impl PowerAction {
         match s {
             "start" => Some(Self::Start),
             "stop" => Some(Self::Stop),
+            "force-stop" => Some(Self::ForceStop),
             "reboot" => Some(Self::Reboot),
             _ => None,
         }
@@ -44,6 +49,10 @@ pub trait Driver: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn capabilities(&self) -> Vec<String>;
     fn host_facts(&self) -> HostFacts;
+    /// How guests are accelerated; `None` where there are no real guests.
+    fn accelerator(&self) -> Option<corral_api::bridge::Accelerator> {
+        None
+    }
     /// Changes to machines, in order. A receiver that lags has missed events and must list.
     fn subscribe(&self) -> broadcast::Receiver<BridgeEvent>;
 

@@ -210,7 +210,8 @@ impl Driver for SimDriver {
             let same = r.name == req.name
                 && r.vcpus == req.vcpus
                 && r.memory_mib == req.memory_mib
-                && r.disk_gib == req.disk_gib;
+                && r.disk_gib == req.disk_gib
+                && r.image == req.image;
             return if same {
                 Ok((r.clone(), Created::Existing))
             } else {
@@ -249,6 +250,7 @@ impl Driver for SimDriver {
             vcpus: req.vcpus,
             memory_mib: req.memory_mib,
             disk_gib: req.disk_gib,
+            image: req.image,
             state: MachineState::Creating,
             created_at: now_rfc3339(),
         };
@@ -290,8 +292,10 @@ impl Driver for SimDriver {
         let next = match (action, state) {
             (PowerAction::Start, S::Running | S::Starting | S::Rebooting) => None,
             (PowerAction::Start, S::Stopped | S::Failed) => Some(S::Starting),
-            (PowerAction::Stop, S::Stopped | S::Stopping) => None,
-            (PowerAction::Stop, S::Running | S::Starting | S::Rebooting) => Some(S::Stopping),
+            (PowerAction::Stop | PowerAction::ForceStop, S::Stopped | S::Stopping) => None,
+            (PowerAction::Stop | PowerAction::ForceStop, S::Running | S::Starting | S::Rebooting) => {
+                Some(S::Stopping)
+            }
             (PowerAction::Reboot, S::Rebooting) => None,
             (PowerAction::Reboot, S::Running) => Some(S::Rebooting),
             _ => {
@@ -299,7 +303,7 @@ impl Driver for SimDriver {
                     "cannot {} machine {id} while it is {state}",
                     match action {
                         PowerAction::Start => "start",
-                        PowerAction::Stop => "stop",
+                        PowerAction::Stop | PowerAction::ForceStop => "stop",
                         PowerAction::Reboot => "reboot",
                     }
                 )));
@@ -335,6 +339,7 @@ mod tests {
             vcpus,
             memory_mib: 128,
             disk_gib: 1,
+            image: None,
         }
     }
 

@@ -1,0 +1,223 @@
+//! The qemu driver on real QEMU (TCG) with the tiny guest: a VM boots from a copy-on-write
+//! overlay of the image and answers on its serial line; it survives `kill -9` of its bridge
+//! and is re-adopted; the ACPI power button stops it; a QEMU that dies while the bridge is
+//! away is noticed; a QEMU that cannot start says why; delete leaves no files.
+//!
+//! Needs the tiny image: `scripts/test.sh` builds it and sets `CORRAL_TINY_IMAGE`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use corral::nodes::{BridgeClient, NodeError};
+use corral_api::bridge::{BridgeImageImport, BridgeMachineCreate};
+use corral_api::machine::MachineState;
+use corral_api::{ErrorCode, MachineId};
+use corral_e2e::{BridgeProc, root, wait_until};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+fn tiny_image() -> PathBuf {
+    let path = std::env::var_os("CORRAL_TINY_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".corral/images/tiny.qcow2"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-tiny-image.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn qemu_bridge(dir: &Path) -> BridgeProc {
+    BridgeProc::start_with(dir, "q", &["--driver", "qemu", "--accel", "tcg", "--stop-timeout-secs", "20"])
+}
+
+async fn wait_state(c: &BridgeClient, id: MachineId, want: MachineState, within: Duration) {
+    wait_until(&format!("machine to be {want}"), within, || async {
+        c.machine_get(id).await.is_ok_and(|m| m.state == want)
+    })
+    .await;
+}
+
+/// The guest's serial console, read until `needle` shows up.
+struct Serial(UnixStream, Vec<u8>);
+
+impl Serial {
+    async fn open(dir: &Path) -> Serial {
+        Serial(UnixStream::connect(dir.join("serial.sock")).await.expect("serial socket"), Vec::new())
+    }
+
+    async fn expect(&mut self, needle: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&self.1).contains(needle) {
+            match tokio::time::timeout_at(deadline, self.0.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.1.extend_from_slice(&buf[..n]),
+                _ => panic!("{needle:?} never came; serial said: {}", String::from_utf8_lossy(&self.1)),
+            }
+        }
+        self.1.clear();
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.0.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+    }
+}
+
+/// Alive and not a zombie (a daemonized QEMU's parent may be slow to reap it).
+fn qemu_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bridge = qemu_bridge(dir.path());
+    let c = bridge.client();
+    let v = c.version().await.unwrap();
+    assert_eq!(v.driver, "qemu");
+    assert_eq!(v.accelerator.as_ref().map(|a| a.name.as_str()), Some("tcg"));
+
+    let image = c
+        .image_import(&BridgeImageImport {
+            name: "tiny.qcow2".into(),
+            source_path: tiny_image().display().to_string(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(image.format, "qcow2");
+    assert_eq!(image.sha256.len(), 64);
+
+    let id = MachineId::new_random();
+    let req = BridgeMachineCreate {
+        id,
+        name: "tiny".into(),
+        vcpus: 1,
+        memory_mib: 192,
+        disk_gib: 1,
+        image: Some("tiny.qcow2".into()),
+    };
+    let m = c.machine_create(&req).await.unwrap();
+    assert_eq!(m.state, MachineState::Stopped);
+    let vm_dir = bridge.data_dir.join("machines").join(id.to_string());
+    let disk = std::fs::metadata(vm_dir.join("disk.qcow2")).unwrap();
+    assert!(disk.len() < 1 << 20, "an overlay, not a copy: {} bytes", disk.len());
+
+    // An image in use cannot be deleted.
+    match c.image_delete("tiny.qcow2").await {
+        Err(NodeError::Api { body, .. }) => assert_eq!(body.code, ErrorCode::Conflict),
+        other => panic!("{other:?}"),
+    }
+
+    // Boot and talk to the shell on the serial line.
+    assert_eq!(c.machine_power(id, "start").await.unwrap().state, MachineState::Running);
+    let mut serial = Serial::open(&vm_dir).await;
+    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    serial.send("echo answer-$((6*7))").await;
+    serial.expect("answer-42", Duration::from_secs(10)).await;
+
+    // kill -9 the bridge: the guest runs on, and the new bridge adopts it.
+    let pid: u32 = std::fs::read_to_string(vm_dir.join("qemu.pid")).unwrap().trim().parse().unwrap();
+    bridge.kill9();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(qemu_alive(pid), "the guest died with its bridge");
+    serial.send("echo still-$((40+2))").await;
+    serial.expect("still-42", Duration::from_secs(10)).await;
+    bridge.restart();
+    let c = bridge.client();
+    assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Running);
+
+    // The power button stops it (the tiny guest powers off on it).
+    assert_eq!(c.machine_power(id, "stop").await.unwrap().state, MachineState::Stopping);
+    wait_state(&c, id, MachineState::Stopped, Duration::from_secs(20)).await;
+    assert!(!qemu_alive(pid));
+    assert!(!vm_dir.join("qemu.pid").exists(), "runtime files are cleaned");
+
+    // A QEMU that dies while the bridge is away is noticed when it returns.
+    c.machine_power(id, "start").await.unwrap();
+    let pid: u32 = std::fs::read_to_string(vm_dir.join("qemu.pid")).unwrap().trim().parse().unwrap();
+    bridge.kill9();
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    wait_until("qemu to die", Duration::from_secs(5), || async { !qemu_alive(pid) }).await;
+    bridge.restart();
+    let c = bridge.client();
+    assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Stopped);
+
+    // Force stop is immediate.
+    c.machine_power(id, "start").await.unwrap();
+    c.machine_power(id, "force-stop").await.unwrap();
+    wait_state(&c, id, MachineState::Stopped, Duration::from_secs(5)).await;
+
+    // A QEMU that cannot start says why, and leaves the machine stopped and clean.
+    let good = std::fs::read(vm_dir.join("disk.qcow2")).unwrap();
+    std::fs::write(vm_dir.join("disk.qcow2"), b"this is not a qcow2 image").unwrap();
+    match c.machine_power(id, "start").await {
+        Err(NodeError::Api { body, .. }) => {
+            assert!(body.message.contains("QEMU did not start"), "{}", body.message);
+            assert!(
+                body.message.to_lowercase().contains("qcow2"),
+                "the stderr tail is shown: {}",
+                body.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Stopped);
+    assert!(!vm_dir.join("qemu.pid").exists());
+    std::fs::write(vm_dir.join("disk.qcow2"), good).unwrap();
+
+    // Delete removes every file; then the image can go too.
+    c.machine_delete(id, false).await.unwrap();
+    assert!(!vm_dir.exists(), "nothing is left of the machine");
+    assert!(c.machine_list().await.unwrap().is_empty());
+    c.image_delete("tiny.qcow2").await.unwrap();
+    assert!(c.image_list().await.unwrap().is_empty());
+}
+
+/// The error body of a refused request.
+fn code<T: std::fmt::Debug>(r: Result<T, NodeError>) -> (ErrorCode, Option<String>, String) {
+    match r {
+        Err(NodeError::Api { body, .. }) => (body.code, body.field, body.message),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_creates_are_refused_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = qemu_bridge(dir.path());
+    let c = bridge.client();
+    let base = |image: Option<&str>, memory_mib: u64, disk_gib: u64| BridgeMachineCreate {
+        id: MachineId::new_random(),
+        name: "x".into(),
+        vcpus: 1,
+        memory_mib,
+        disk_gib,
+        image: image.map(String::from),
+    };
+    let (c1, f1, _) = code(c.machine_create(&base(Some("nope.qcow2"), 128, 1)).await);
+    assert_eq!((c1, f1.as_deref()), (ErrorCode::ValidationFailed, Some("image")));
+    let (c2, _, m2) = code(c.machine_create(&base(None, 4 * 1024 * 1024, 1)).await);
+    assert_eq!(c2, ErrorCode::InsufficientCapacity, "{m2}");
+    let (c3, _, m3) = code(c.machine_create(&base(None, 128, 60_000)).await);
+    assert_eq!(c3, ErrorCode::InsufficientCapacity, "{m3}");
+    assert!(m3.contains("does not fit"), "{m3}");
+
+    // A corrupt image is refused at import, and leaves no partial file.
+    let junk = dir.path().join("junk.qcow2");
+    std::fs::write(&junk, b"QFI\xfbnot really").unwrap();
+    let (c4, _, m4) = code(
+        c.image_import(&BridgeImageImport {
+            name: "junk.qcow2".into(),
+            source_path: junk.display().to_string(),
+        })
+        .await,
+    );
+    assert_eq!(c4, ErrorCode::ValidationFailed, "{m4}");
+    let leftovers: Vec<_> = std::fs::read_dir(bridge.data_dir.join("images")).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(c.machine_list().await.unwrap().is_empty());
+    let machines: Vec<_> = std::fs::read_dir(bridge.data_dir.join("machines")).unwrap().collect();
+    assert!(machines.is_empty(), "no machine directories: {machines:?}");
+}

@@ -1,0 +1,568 @@
+//! The qemu driver: one `qemu-system-x86_64` per VM on the node's local storage, controlled
+//! over QMP.
+//!
+//! State comes from the processes, not from memory: a VM runs while its QEMU does. Each
+//! running VM has a monitor task holding its QMP connection; when QEMU exits (guest powered
+//! off, forced stop, crash) the connection closes and the monitor records the VM `stopped`.
+//! A restarted bridge re-adopts running VMs through their pid file and QMP socket, and
+//! notices those whose QEMU died while it was away.
+//!
+//! Operations on one VM are serialized by its own lock, so a slow stop of one VM never holds
+//! up another.
+
+pub mod launch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use corral_api::MachineId;
+use corral_api::bridge::{Accelerator, BridgeEvent, BridgeMachine, BridgeMachineCreate, HostFacts};
+use corral_api::machine::MachineState;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use self::launch::{VmPaths, disk_create_args, qemu_args};
+use super::{Created, Driver, PowerAction};
+use crate::error::BridgeError;
+use crate::host::{Accel, HostExec};
+use crate::images::ImageStore;
+use crate::qmp::{Qmp, QmpError};
+use crate::store::MachineStore;
+use crate::time_fmt::now_rfc3339;
+
+#[derive(Clone, Debug)]
+pub struct QemuConfig {
+    pub accel: Accel,
+    pub qemu_binary: String,
+    pub qemu_img: String,
+    /// How long a guest may take to honour the ACPI power button before it is forced off.
+    pub stop_timeout: Duration,
+    pub host: HostFacts,
+}
+
+struct Vm {
+    record: BridgeMachine,
+    /// The QMP connection of a running QEMU.
+    qmp: Option<Qmp>,
+    /// Serializes operations on this VM.
+    op: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Clone)]
+pub struct QemuDriver {
+    config: QemuConfig,
+    store: MachineStore,
+    images: ImageStore,
+    exec: Arc<dyn HostExec>,
+    vms: Arc<Mutex<HashMap<MachineId, Vm>>>,
+    events: broadcast::Sender<BridgeEvent>,
+}
+
+const QMP_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl QemuDriver {
+    /// Loads every VM and re-adopts those whose QEMU still runs.
+    pub async fn open(
+        config: QemuConfig,
+        store: MachineStore,
+        images: ImageStore,
+        exec: Arc<dyn HostExec>,
+    ) -> std::io::Result<Self> {
+        let (events, _) = broadcast::channel(1024);
+        let driver = QemuDriver { config, store, images, exec, vms: Arc::default(), events };
+        for mut record in driver.store.load_all()? {
+            let paths = VmPaths::new(driver.store.machine_dir(record.id));
+            // A create or delete cut short by a crash: finish the delete, undo the create.
+            if matches!(record.state, MachineState::Creating | MachineState::Deleting) {
+                tracing::warn!(machine = %record.id, state = %record.state, "removing a half-made or half-deleted machine");
+                driver.kill_if_running(&paths);
+                driver.store.remove(record.id)?;
+                continue;
+            }
+            let adopted = match paths.pid() {
+                Some(pid) if crate::host::process_matches(pid, &paths.qmp().display().to_string()) => {
+                    match Qmp::connect(&paths.qmp(), QMP_TIMEOUT).await {
+                        Ok(qmp) => Some(qmp),
+                        Err(e) => {
+                            tracing::error!(machine = %record.id, pid, error = %e, "QEMU runs but QMP does not answer");
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let was = record.state;
+            record.state = if adopted.is_some() { MachineState::Running } else { MachineState::Stopped };
+            if adopted.is_none() {
+                if matches!(was, MachineState::Running | MachineState::Starting | MachineState::Rebooting) {
+                    tracing::warn!(machine = %record.id, "its QEMU exited while the bridge was away");
+                }
+                paths.clean_runtime();
+            } else {
+                tracing::info!(machine = %record.id, "re-adopted a running VM");
+            }
+            driver.store.save(&record)?;
+            let id = record.id;
+            driver.lock().insert(id, Vm { record, qmp: adopted.clone(), op: Arc::default() });
+            if let Some(qmp) = adopted {
+                driver.spawn_monitor(id, qmp);
+            }
+        }
+        Ok(driver)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<MachineId, Vm>> {
+        self.vms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn paths(&self, id: MachineId) -> VmPaths {
+        VmPaths::new(self.store.machine_dir(id))
+    }
+
+    fn op_lock(&self, id: MachineId) -> Result<Arc<tokio::sync::Mutex<()>>, BridgeError> {
+        self.lock().get(&id).map(|v| v.op.clone()).ok_or(BridgeError::MachineNotFound(id))
+    }
+
+    fn record(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
+        self.lock().get(&id).map(|v| v.record.clone()).ok_or(BridgeError::MachineNotFound(id))
+    }
+
+    fn qmp(&self, id: MachineId) -> Option<Qmp> {
+        self.lock().get(&id).and_then(|v| v.qmp.clone())
+    }
+
+    /// Sets a VM's state, persists it and announces it.
+    fn set_state(&self, id: MachineId, state: MachineState) -> Result<BridgeMachine, BridgeError> {
+        let record = {
+            let mut vms = self.lock();
+            let vm = vms.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
+            if vm.record.state == state {
+                return Ok(vm.record.clone());
+            }
+            vm.record.state = state;
+            vm.record.clone()
+        };
+        self.store.save(&record)?;
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+        Ok(record)
+    }
+
+    /// Follows a running QEMU: resets finish a reboot; the connection closing means QEMU
+    /// exited, so the VM is stopped and its runtime files are cleaned.
+    fn spawn_monitor(&self, id: MachineId, qmp: Qmp) {
+        let this = self.clone();
+        let mut events = qmp.events();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(ev) if ev.event == "RESET" => {
+                        if this.record(id).is_ok_and(|r| r.state == MachineState::Rebooting) {
+                            let _ = this.set_state(id, MachineState::Running);
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+            let deleting = {
+                let mut vms = this.lock();
+                match vms.get_mut(&id) {
+                    Some(vm) => {
+                        vm.qmp = None;
+                        vm.record.state == MachineState::Deleting
+                    }
+                    None => true,
+                }
+            };
+            if !deleting {
+                this.paths(id).clean_runtime();
+                if let Err(e) = this.set_state(id, MachineState::Stopped) {
+                    tracing::error!(machine = %id, error = %e, "recording a stopped VM");
+                }
+                tracing::info!(machine = %id, "QEMU exited");
+            }
+        });
+    }
+
+    /// SIGKILL to a QEMU that is ours, for cleanup paths that cannot wait.
+    fn kill_if_running(&self, paths: &VmPaths) {
+        if let Some(pid) = paths.pid()
+            && crate::host::process_matches(pid, &paths.qmp().display().to_string())
+        {
+            let _ = crate::host::kill_hard(pid);
+        }
+    }
+
+    async fn start(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
+        let record = self.record(id)?;
+        let paths = self.paths(id);
+        paths.clean_runtime();
+        self.set_state(id, MachineState::Starting)?;
+        let args = qemu_args(&record, &paths, self.config.accel.name);
+        let out = match self.exec.run(&self.config.qemu_binary, &args).await {
+            Ok(out) => out,
+            Err(e) => {
+                self.set_state(id, MachineState::Stopped)?;
+                return Err(BridgeError::Host(format!("cannot run {}: {e}", self.config.qemu_binary)));
+            }
+        };
+        if !out.success {
+            self.kill_if_running(&paths);
+            paths.clean_runtime();
+            self.set_state(id, MachineState::Stopped)?;
+            return Err(BridgeError::Host(format!("QEMU did not start: {}", out.stderr_tail())));
+        }
+        let qmp = match Qmp::connect(&paths.qmp(), QMP_TIMEOUT).await {
+            Ok(q) => q,
+            Err(e) => {
+                self.kill_if_running(&paths);
+                paths.clean_runtime();
+                self.set_state(id, MachineState::Stopped)?;
+                return Err(BridgeError::Host(format!("QEMU started but QMP did not answer: {e}")));
+            }
+        };
+        if let Some(vm) = self.lock().get_mut(&id) {
+            vm.qmp = Some(qmp.clone());
+        }
+        self.spawn_monitor(id, qmp);
+        self.set_state(id, MachineState::Running)
+    }
+
+    async fn stop(&self, id: MachineId, force: bool) -> Result<BridgeMachine, BridgeError> {
+        let Some(qmp) = self.qmp(id) else { return self.set_state(id, MachineState::Stopped) };
+        let record = self.set_state(id, MachineState::Stopping)?;
+        if force {
+            quit(&qmp).await;
+            return Ok(record);
+        }
+        if let Err(e) = qmp.execute("system_powerdown", Value::Null).await {
+            tracing::warn!(machine = %id, error = %e, "powerdown failed; forcing");
+            quit(&qmp).await;
+            return Ok(record);
+        }
+        // The guest may ignore the button; after the timeout it is forced off.
+        let timeout = self.config.stop_timeout;
+        let paths = self.paths(id);
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if !qmp.is_closed() {
+                tracing::warn!(machine = %id, ?timeout, "guest ignored the power button; forcing it off");
+                quit(&qmp).await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Some(pid) = paths.pid()
+                    && crate::host::process_matches(pid, &paths.qmp().display().to_string())
+                {
+                    let _ = crate::host::kill_hard(pid);
+                }
+            }
+        });
+        Ok(record)
+    }
+
+    /// Waits until the VM's QEMU has exited (its monitor saw QMP close).
+    async fn wait_stopped(&self, id: MachineId, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if self.qmp(id).is_none() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+}
+
+/// Asks QEMU to exit now; its closing connection is the answer.
+async fn quit(qmp: &Qmp) {
+    match qmp.execute("quit", Value::Null).await {
+        Ok(_) | Err(QmpError::Closed) => {}
+        Err(e) => tracing::warn!(error = %e, "QMP quit failed"),
+    }
+}
+
+#[async_trait]
+impl Driver for QemuDriver {
+    fn name(&self) -> &'static str {
+        "qemu"
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        ["machines", "images", "force-stop"].map(String::from).to_vec()
+    }
+
+    fn host_facts(&self) -> HostFacts {
+        self.config.host.clone()
+    }
+
+    fn accelerator(&self) -> Option<Accelerator> {
+        Some(Accelerator { name: self.config.accel.name.into(), reason: self.config.accel.reason.clone() })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<BridgeEvent> {
+        self.events.subscribe()
+    }
+
+    async fn machine_list(&self) -> Vec<BridgeMachine> {
+        let mut list: Vec<_> = self.lock().values().map(|v| v.record.clone()).collect();
+        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        list
+    }
+
+    async fn machine_get(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
+        self.record(id)
+    }
+
+    async fn machine_create(
+        &self,
+        req: BridgeMachineCreate,
+    ) -> Result<(BridgeMachine, Created), BridgeError> {
+        if let Ok(existing) = self.record(req.id) {
+            let same = existing.name == req.name
+                && existing.vcpus == req.vcpus
+                && existing.memory_mib == req.memory_mib
+                && existing.disk_gib == req.disk_gib
+                && existing.image == req.image;
+            return if same {
+                Ok((existing, Created::Existing))
+            } else {
+                Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
+            };
+        }
+        let host = &self.config.host;
+        let used_mem: u64 = self.lock().values().map(|v| v.record.memory_mib).sum();
+        if used_mem + req.memory_mib > host.memory_mib {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "needs {} MiB of memory, {} of {} MiB unallocated",
+                req.memory_mib,
+                host.memory_mib.saturating_sub(used_mem),
+                host.memory_mib
+            )));
+        }
+        let paths = self.paths(req.id);
+        if !paths.sockets_fit() {
+            return Err(BridgeError::Host(format!(
+                "the data directory's path is too long for unix sockets ({}): use a shorter one",
+                paths.qmp().display()
+            )));
+        }
+        let (free, _) = crate::host::disk_space(self.store.root())?;
+        // The overlay is thin, but it may grow to its full size: refuse what cannot fit.
+        if req.disk_gib << 30 > free {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "a {} GiB disk does not fit the {} GiB free on the node",
+                req.disk_gib,
+                free >> 30
+            )));
+        }
+        let image = match &req.image {
+            Some(name) => {
+                let image = self.images.get(name).map_err(|_| BridgeError::Validation {
+                    field: "image",
+                    message: format!("this node has no image named {name}"),
+                })?;
+                if image.virtual_size_bytes > req.disk_gib << 30 {
+                    return Err(BridgeError::Validation {
+                        field: "disk_gib",
+                        message: format!(
+                            "image {name} is {} MiB; the disk must be at least that big",
+                            image.virtual_size_bytes >> 20
+                        ),
+                    });
+                }
+                Some((self.images.path(name)?, image.format))
+            }
+            None => None,
+        };
+
+        let record = BridgeMachine {
+            id: req.id,
+            name: req.name,
+            vcpus: req.vcpus,
+            memory_mib: req.memory_mib,
+            disk_gib: req.disk_gib,
+            image: req.image,
+            state: MachineState::Creating,
+            created_at: now_rfc3339(),
+        };
+        // The spec is written first, marked `creating`: a crash from here on is undone at
+        // the next start (see `open`).
+        self.store.save(&record)?;
+        self.lock().insert(record.id, Vm { record: record.clone(), qmp: None, op: Arc::default() });
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+
+        let args = disk_create_args(
+            &paths.disk(),
+            record.disk_gib,
+            image.as_ref().map(|(p, f)| (p.as_path(), f.as_str())),
+        );
+        let result = self.exec.run(&self.config.qemu_img, &args).await;
+        let failure = match result {
+            Ok(out) if out.success => None,
+            Ok(out) => Some(format!("creating the disk failed: {}", out.stderr_tail())),
+            Err(e) => Some(format!("cannot run {}: {e}", self.config.qemu_img)),
+        };
+        if let Some(why) = failure {
+            self.lock().remove(&record.id);
+            let _ = self.store.remove(record.id);
+            let _ = self.events.send(BridgeEvent::MachineRemoved { id: record.id });
+            return Err(BridgeError::Host(why));
+        }
+        let record = self.set_state(record.id, MachineState::Stopped)?;
+        Ok((record, Created::New))
+    }
+
+    async fn machine_delete(&self, id: MachineId, force: bool) -> Result<BridgeMachine, BridgeError> {
+        let op = self.op_lock(id)?;
+        let _guard = op.lock().await;
+        let record = self.record(id)?;
+        if let Some(qmp) = self.qmp(id) {
+            if !force {
+                return Err(BridgeError::Conflict(format!(
+                    "machine {id} is {}; stop it first or delete with force",
+                    record.state
+                )));
+            }
+            quit(&qmp).await;
+            if !self.wait_stopped(id, Duration::from_secs(10)).await {
+                self.kill_if_running(&self.paths(id));
+            }
+        }
+        let record = self.set_state(id, MachineState::Deleting)?;
+        self.store.remove(id)?;
+        self.lock().remove(&id);
+        let _ = self.events.send(BridgeEvent::MachineRemoved { id });
+        Ok(record)
+    }
+
+    async fn machine_power(&self, id: MachineId, action: PowerAction) -> Result<BridgeMachine, BridgeError> {
+        let op = self.op_lock(id)?;
+        let _guard = op.lock().await;
+        let record = self.record(id)?;
+        let running = self.qmp(id).is_some();
+        match (action, running) {
+            (PowerAction::Start, true) => Ok(record),
+            (PowerAction::Start, false) => self.start(id).await,
+            (PowerAction::Stop | PowerAction::ForceStop, false) => Ok(record),
+            (PowerAction::Stop, true) if record.state == MachineState::Stopping => Ok(record),
+            (PowerAction::Stop, true) => self.stop(id, false).await,
+            (PowerAction::ForceStop, true) => self.stop(id, true).await,
+            (PowerAction::Reboot, false) => {
+                Err(BridgeError::Conflict(format!("cannot reboot machine {id} while it is {}", record.state)))
+            }
+            (PowerAction::Reboot, true) => {
+                let qmp = self.qmp(id).ok_or(BridgeError::MachineNotFound(id))?;
+                let record = self.set_state(id, MachineState::Rebooting)?;
+                qmp.execute("system_reset", json!({}))
+                    .await
+                    .map_err(|e| BridgeError::Host(format!("reset failed: {e}")))?;
+                Ok(record)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{CmdOutput, FakeExec};
+
+    async fn driver(dir: &std::path::Path, exec: Arc<FakeExec>) -> QemuDriver {
+        let store = MachineStore::open(dir).unwrap();
+        let images = ImageStore::open(dir, exec.clone(), "qemu-img").unwrap();
+        let config = QemuConfig {
+            accel: Accel { name: "tcg", reason: "test".into() },
+            qemu_binary: "qemu-system-x86_64".into(),
+            qemu_img: "qemu-img".into(),
+            stop_timeout: Duration::from_secs(1),
+            host: HostFacts { hostname: "h".into(), cpus: 2, memory_mib: 1024, disk_gib: 10 },
+        };
+        QemuDriver::open(config, store, images, exec).await.unwrap()
+    }
+
+    fn req() -> BridgeMachineCreate {
+        BridgeMachineCreate {
+            id: MachineId::new_random(),
+            name: "a".into(),
+            vcpus: 1,
+            memory_mib: 128,
+            disk_gib: 1,
+            image: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn create_makes_a_disk_and_a_failed_disk_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let exec = Arc::new(FakeExec::default());
+        let d = driver(tmp.path(), exec.clone()).await;
+        let ok = req();
+        let (m, _) = d.machine_create(ok.clone()).await.unwrap();
+        assert_eq!(m.state, MachineState::Stopped);
+        let cmd = exec.commands().pop().unwrap().join(" ");
+        assert!(cmd.starts_with("qemu-img create -q -f qcow2 ") && cmd.ends_with("/disk.qcow2 1G"), "{cmd}");
+
+        exec.answer("qemu-img", CmdOutput::failed("qemu-img: No space left on device"));
+        let bad = req();
+        match d.machine_create(bad.clone()).await {
+            Err(BridgeError::Host(why)) => assert!(why.contains("No space left"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(d.machine_get(bad.id).await.is_err());
+        assert!(!d.store.machine_dir(bad.id).exists(), "no directory left behind");
+        assert_eq!(d.machine_list().await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_qemu_that_exits_at_start_reports_its_stderr_and_stays_stopped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let exec = Arc::new(FakeExec::default());
+        let d = driver(tmp.path(), exec.clone()).await;
+        let r = req();
+        d.machine_create(r.clone()).await.unwrap();
+        exec.answer(
+            "qemu-system-x86_64",
+            CmdOutput::failed(
+                "warning: x\nqemu-system-x86_64: cannot set up guest memory 'pc.ram': Cannot allocate memory",
+            ),
+        );
+        match d.machine_power(r.id, PowerAction::Start).await {
+            Err(BridgeError::Host(why)) => assert!(why.contains("Cannot allocate memory"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.machine_get(r.id).await.unwrap().state, MachineState::Stopped);
+        assert!(!d.paths(r.id).pidfile().exists());
+    }
+
+    #[tokio::test]
+    async fn memory_beyond_the_node_is_refused_with_numbers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = driver(tmp.path(), Arc::new(FakeExec::default())).await;
+        let big = BridgeMachineCreate { memory_mib: 2048, ..req() };
+        match d.machine_create(big).await {
+            Err(BridgeError::InsufficientCapacity(why)) => assert!(why.contains("1024 of 1024"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_restart_undoes_a_half_made_create() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = MachineStore::open(tmp.path()).unwrap();
+        let half = BridgeMachine {
+            id: MachineId::new_random(),
+            name: "half".into(),
+            vcpus: 1,
+            memory_mib: 128,
+            disk_gib: 1,
+            image: None,
+            state: MachineState::Creating,
+            created_at: now_rfc3339(),
+        };
+        store.save(&half).unwrap();
+        let d = driver(tmp.path(), Arc::new(FakeExec::default())).await;
+        assert!(d.machine_list().await.is_empty());
+        assert!(!store.machine_dir(half.id).exists());
+    }
+}
