@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Brings the whole console up on this machine: installs what is missing, builds, starts one
-# local node bridge and the backend on 127.0.0.1, and prints the URL and the admin login.
-# Run it again at any time: it rebuilds what changed and restarts both processes.
+# local node bridge with the qemu driver (with the tiny guest image imported) and the backend
+# on 127.0.0.1, and prints the URL and the admin login.
+# Run it again at any time: it rebuilds what changed and restarts both processes. Guests keep
+# running across a restart: the new bridge adopts them.
 #
 #   CORRAL_PORT=8080 (default)   the port to listen on
+#   CORRAL_ACCEL=auto (default)  the local node's accelerator: auto, kvm or tcg
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -15,8 +18,10 @@ LOGS="$STATE/logs"
 mkdir -p "$RUN" "$LOGS" "$STATE/data" "$STATE/node-local"
 
 ensure_apt curl
+ensure_qemu
 ensure_rust
 ensure_npm
+build_tiny_image
 build_frontend
 build_native
 
@@ -33,8 +38,16 @@ stop bridge
 
 say "starting the local node bridge"
 setsid "$ROOT/target/debug/corral-bridge" --socket "$RUN/bridge.sock" --data-dir "$STATE/node-local" \
-  --driver sim >>"$LOGS/bridge.log" 2>&1 < /dev/null &
+  --driver qemu --accel "${CORRAL_ACCEL:-auto}" >>"$LOGS/bridge.log" 2>&1 < /dev/null &
 echo $! > "$RUN/bridge.pid"
+bridge() { curl -fsS --unix-socket "$RUN/bridge.sock" "http://bridge$1" "${@:2}"; }
+for _ in $(seq 100); do bridge /v1/version >/dev/null 2>&1 && break; sleep 0.1; done
+bridge /v1/version >/dev/null || { echo "the bridge did not start; see $LOGS/bridge.log" >&2; exit 1; }
+if ! bridge /v1/images/tiny.qcow2 >/dev/null 2>&1; then
+  say "importing the tiny guest image into the local node"
+  bridge /v1/images -X POST -H 'content-type: application/json' \
+    -d "{\"name\":\"tiny.qcow2\",\"source_path\":\"$TINY_IMAGE\"}" >/dev/null
+fi
 
 first_login="$("$ROOT/target/debug/corral" init --data-dir "$STATE/data" 2>>"$LOGS/backend.log")"
 

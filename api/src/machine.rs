@@ -82,6 +82,8 @@ pub struct Machine {
     pub vcpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
+    /// The image its disk was made from; `None` for a blank disk.
+    pub image: Option<String>,
     pub state: MachineState,
     /// Created through Corral (true) or found on a node behind its back (false).
     pub managed: bool,
@@ -106,6 +108,19 @@ pub struct MachineCreate {
     pub vcpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
+    /// Make the disk a copy-on-write overlay of this image (see `GET /api/v1/images`); a
+    /// blank disk when absent. Only nodes holding the image are considered.
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+/// An image held by a node, as `GET /api/v1/images` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeImage {
+    pub node_id: NodeId,
+    pub node_name: String,
+    pub image: crate::bridge::BridgeImage,
 }
 
 /// Query of `DELETE /api/v1/machines/{id}`.

@@ -55,6 +55,8 @@ pub struct Node {
     pub capabilities: Vec<String>,
     /// Hardware facts, once known.
     pub host: Option<HostFacts>,
+    /// How its guests are accelerated (`kvm`, `tcg`) and why, once known.
+    pub accelerator: Option<crate::bridge::Accelerator>,
     pub usage: NodeUsage,
     pub last_error: Option<String>,
     /// RFC 3339; the last time the bridge answered.

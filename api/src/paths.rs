@@ -8,12 +8,13 @@ pub const MACHINES: &str = "/api/v1/machines";
 pub const NODES: &str = "/api/v1/nodes";
 pub const EVENTS: &str = "/api/v1/events";
 pub const OPENAPI: &str = "/api/v1/openapi.json";
+pub const IMAGES: &str = "/api/v1/images";
 
 pub fn machine(id: MachineId) -> String {
     format!("{MACHINES}/{id}")
 }
 
-/// `action` is `start`, `stop` or `reboot`.
+/// `action` is `start`, `stop`, `force-stop` or `reboot`.
 pub fn machine_action(id: MachineId, action: &str) -> String {
     format!("{MACHINES}/{id}/{action}")
 }

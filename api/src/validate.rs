@@ -80,7 +80,11 @@ pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
     machine_name(&req.name)?;
     vcpus(req.vcpus)?;
     memory_mib(req.memory_mib)?;
-    disk_gib(req.disk_gib)
+    disk_gib(req.disk_gib)?;
+    match &req.image {
+        Some(image) => image_name(image),
+        None => Ok(()),
+    }
 }
 
 pub const IMAGE_NAME_MAX_LEN: usize = 100;
@@ -161,6 +165,7 @@ mod tests {
             vcpus: 0,
             memory_mib: 1,
             disk_gib: 1,
+            image: None,
         };
         assert_eq!(machine_create(&req).unwrap_err().field, "vcpus");
     }

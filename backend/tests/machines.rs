@@ -219,3 +219,41 @@ async fn requests_without_a_session_get_401() {
     }
     assert!(app.sim.machine_list().await.is_empty());
 }
+
+#[tokio::test]
+async fn images_are_listed_from_nodes_and_steer_placement() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&with_image("a", "nope.qcow2"))).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{:?}", r.body);
+    assert_eq!(r.body["field"], "image");
+    assert!(r.body["message"].as_str().unwrap().contains("no online node holds"), "{:?}", r.body);
+
+    // Put a small raw image on the node, as an operator would.
+    let raw = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(raw.path(), vec![0u8; 1 << 20]).unwrap();
+    let client = app.state.nodes.get(app.node_id).unwrap();
+    let import = corral_api::bridge::BridgeImageImport {
+        name: "blank.raw".into(),
+        source_path: raw.path().display().to_string(),
+    };
+    client.image_import(&import).await.unwrap();
+
+    let r = app.call("GET", "/api/v1/images", Some(&admin), None).await;
+    assert_eq!(r.body[0]["image"]["name"], "blank.raw");
+    assert_eq!(r.body[0]["node_name"], "node-1");
+    assert_eq!(r.body[0]["image"]["format"], "raw");
+
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&with_image("b", "blank.raw"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["image"], "blank.raw");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    app.wait_state(&admin, &id, "stopped").await;
+    let r = app.call("GET", &format!("/api/v1/machines/{id}"), Some(&admin), None).await;
+    assert_eq!(r.body["image"], "blank.raw", "the image survives the round trip through the node");
+}
+
+fn with_image(name: &str, image: &str) -> String {
+    serde_json::json!({ "name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "image": image })
+        .to_string()
+}

@@ -3,7 +3,7 @@
 //! Every call returns `Result<T, ClientError>`; an error body from the server keeps its code
 //! and message so pages can show exactly what the server said.
 
-use corral_api::machine::{Machine, MachineCreate};
+use corral_api::machine::{Machine, MachineCreate, NodeImage};
 use corral_api::node::Node;
 use corral_api::session::{LoginRequest, Me};
 use corral_api::{ErrorBody, ErrorCode, MachineId, paths};
@@ -92,7 +92,7 @@ pub async fn machine_create(req: &MachineCreate) -> Result<Machine> {
     post(paths::MACHINES, req).await
 }
 
-/// `action` is `start`, `stop` or `reboot`.
+/// `action` is `start`, `stop`, `force-stop` or `reboot`.
 pub async fn machine_power(id: MachineId, action: &str) -> Result<Machine> {
     post(&paths::machine_action(id, action), &serde_json::json!({})).await
 }
@@ -104,4 +104,8 @@ pub async fn machine_delete(id: MachineId, force: bool) -> Result<Machine> {
 
 pub async fn node_list() -> Result<Vec<Node>> {
     get(paths::NODES).await
+}
+
+pub async fn image_list() -> Result<Vec<NodeImage>> {
+    get(paths::IMAGES).await
 }

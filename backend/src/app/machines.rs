@@ -62,7 +62,18 @@ pub async fn machine_create(
     }
 
     let demand = Demand { vcpus: req.vcpus, memory_mib: req.memory_mib, disk_gib: req.disk_gib };
-    let all_nodes = nodes::node_list(&state.db).await?;
+    let mut all_nodes = nodes::node_list(&state.db).await?;
+    if let Some(image) = &req.image {
+        // Only nodes that hold the image can make an overlay of it.
+        let holders = super::images::nodes_holding(state, &all_nodes, image).await;
+        all_nodes.retain(|n| holders.contains(&n.id));
+        if all_nodes.is_empty() {
+            return Err(ApiError::Validation {
+                field: "image".into(),
+                message: format!("no online node holds an image named {image}"),
+            });
+        }
+    }
     let node = match req.node_id {
         Some(id) => {
             let n = all_nodes
@@ -87,6 +98,7 @@ pub async fn machine_create(
         vcpus: req.vcpus,
         memory_mib: req.memory_mib,
         disk_gib: req.disk_gib,
+        image: req.image.clone(),
     };
     machines::machine_insert(&state.db, &new).await.map_err(|e| {
         if is_unique_violation(&e) {
@@ -102,7 +114,7 @@ pub async fn machine_create(
         vcpus: req.vcpus,
         memory_mib: req.memory_mib,
         disk_gib: req.disk_gib,
-        image: None,
+        image: req.image,
     };
     let mut attempt = 0;
     let result = loop {
@@ -163,7 +175,7 @@ pub async fn machine_delete(
     }
 }
 
-/// `action` is `start`, `stop` or `reboot`.
+/// `action` is `start`, `stop`, `force-stop` or `reboot`.
 pub async fn machine_power(
     state: &AppState,
     actor: &Actor,

@@ -3,5 +3,6 @@
 //! event stream in step.
 
 pub mod bootstrap;
+pub mod images;
 pub mod machines;
 pub mod placement;

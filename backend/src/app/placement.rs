@@ -75,6 +75,7 @@ mod tests {
             driver: Some("sim".into()),
             capabilities: vec![],
             host: Some(HostFacts { hostname: name.into(), cpus: 8, memory_mib: mem, disk_gib: 100 }),
+            accelerator: None,
             usage: NodeUsage { machines: 1, vcpus: 1, memory_mib: used_mem, disk_gib: 1 },
             last_error: None,
             last_seen_at: None,

@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(machine_get, machine_delete))
         .routes(routes!(machine_start))
         .routes(routes!(machine_stop))
+        .routes(routes!(machine_force_stop))
         .routes(routes!(machine_reboot))
 }
 
@@ -90,7 +91,8 @@ async fn machine_start(
     power(state, actor, id, "start").await
 }
 
-/// Shut a machine down.
+/// Shut a machine down through its ACPI power button; it is forced off if the guest has not
+/// stopped after the node's timeout.
 #[utoipa::path(post, path = "/api/v1/machines/{id}/stop", tag = "machines",
     params(("id" = MachineId, Path)),
     responses((status = 202, body = Machine), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -101,6 +103,19 @@ async fn machine_stop(
     Path(id): Path<MachineId>,
 ) -> ApiResult<Response> {
     power(state, actor, id, "stop").await
+}
+
+/// Power a machine off at once, without asking its guest.
+#[utoipa::path(post, path = "/api/v1/machines/{id}/force-stop", tag = "machines",
+    params(("id" = MachineId, Path)),
+    responses((status = 202, body = Machine), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn machine_force_stop(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<MachineId>,
+) -> ApiResult<Response> {
+    power(state, actor, id, "force-stop").await
 }
 
 /// Reboot a running machine.

@@ -3,6 +3,7 @@
 
 mod events;
 pub mod extract;
+mod images;
 mod machines;
 mod nodes;
 mod session;
@@ -32,7 +33,8 @@ use crate::store::sessions::DbSessionStore;
         (name = "session", description = "Logging in and out"),
         (name = "machines", description = "Virtual machines and zones"),
         (name = "nodes", description = "Hypervisor nodes"),
-        (name = "events", description = "Live updates")
+        (name = "events", description = "Live updates"),
+        (name = "images", description = "Disk images on nodes")
     )
 )]
 struct ApiDoc;
@@ -44,6 +46,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(machines::router())
         .merge(nodes::router())
         .merge(events::router())
+        .merge(images::router())
         .split_for_parts()
 }
 

@@ -10,7 +10,7 @@ use super::{bool_col, opt_parse_col, parse_col, to_i64, u32_col, u64_col};
 use crate::db::{Db, now};
 
 const SELECT: &str = "SELECT m.id, m.name, m.tenant_id, m.node_id, n.name AS node_name, \
-    m.vcpus, m.memory_mib, m.disk_gib, m.state, m.managed, m.created_at, m.updated_at \
+    m.vcpus, m.memory_mib, m.disk_gib, m.image, m.state, m.managed, m.created_at, m.updated_at \
     FROM machines m JOIN nodes n ON n.id = m.node_id";
 
 fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
@@ -24,6 +24,7 @@ fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
         vcpus: u32_col(r, "vcpus")?,
         memory_mib: u64_col(r, "memory_mib")?,
         disk_gib: u64_col(r, "disk_gib")?,
+        image: r.try_get("image")?,
         state: MachineState::parse(&state).unwrap_or(MachineState::Unknown),
         managed: bool_col(r, "managed")?,
         created_at: r.try_get("created_at")?,
@@ -80,14 +81,16 @@ pub struct NewMachine {
     pub vcpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
+    pub image: Option<String>,
 }
 
 /// Fails with a unique violation when the tenant already has a machine of this name.
 pub async fn machine_insert(db: &Db, m: &NewMachine) -> Result<(), sqlx::Error> {
     let t = now();
     sqlx::query(
-        "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, state, \
-         managed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'creating', 1, $8, $8)",
+        "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, image, \
+         state, managed, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 'creating', 1, $8, $8)",
     )
     .bind(m.id.to_string())
     .bind(&m.name)
@@ -97,6 +100,7 @@ pub async fn machine_insert(db: &Db, m: &NewMachine) -> Result<(), sqlx::Error> 
     .bind(to_i64(m.memory_mib))
     .bind(to_i64(m.disk_gib))
     .bind(t)
+    .bind(m.image.as_deref())
     .execute(db)
     .await?;
     Ok(())
@@ -148,8 +152,8 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     }
     let inserted = sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, state, \
-         managed, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9) \
-         ON CONFLICT (id) DO NOTHING",
+         managed, created_at, updated_at, image) \
+         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
     )
     .bind(b.id.to_string())
     .bind(&b.name)
@@ -160,6 +164,7 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     .bind(b.state.as_str())
     .bind(&b.created_at)
     .bind(&t)
+    .bind(b.image.as_deref())
     .execute(db)
     .await?;
     if inserted.rows_affected() > 0 {

@@ -56,6 +56,7 @@ fn NodeCard(node: Node) -> impl IntoView {
             </header>
             <p class="muted small">
                 {node.driver.clone().unwrap_or_else(|| "driver unknown".into())}
+                {node.accelerator.clone().map(|a| view! { " · " <span title=a.reason>{a.name}</span> })}
                 " · " {node.usage.machines} " machines · " {node.address.clone()}
             </p>
             {match facts {

@@ -13,6 +13,9 @@ use crate::api;
 use crate::components::ErrorBanner;
 use crate::live::use_live;
 
+/// The image select's value for a blank disk.
+const BLANK: &str = "-blank-";
+
 /// A numeric field: what was typed, and what it parses to.
 fn parse_num<T: std::str::FromStr>(s: &str, field: &str) -> Result<T, String> {
     s.trim().parse::<T>().map_err(|_| format!("{field}: a whole number, please"))
@@ -27,6 +30,22 @@ pub fn MachineCreatePage() -> impl IntoView {
     let memory = RwSignal::new("512".to_string());
     let disk = RwSignal::new("10".to_string());
     let node = RwSignal::new(String::new());
+    // The images nodes hold, by name; the first is preselected once they arrive.
+    let image = RwSignal::new(String::new());
+    let images = LocalResource::new(api::image_list);
+    let image_names = move || {
+        let mut names: Vec<String> =
+            images.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|i| i.image.name).collect();
+        names.dedup();
+        names
+    };
+    Effect::new(move |_| {
+        if let Some(first) = image_names().first()
+            && image.get_untracked().is_empty()
+        {
+            image.set(first.clone());
+        }
+    });
     let touched = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -56,6 +75,7 @@ pub fn MachineCreatePage() -> impl IntoView {
                 vcpus: parse_num(&vcpus.get_untracked(), "vCPUs")?,
                 memory_mib: parse_num(&memory.get_untracked(), "memory")?,
                 disk_gib: parse_num(&disk.get_untracked(), "disk")?,
+                image: Some(image.get_untracked()).filter(|i| !i.is_empty() && i != BLANK),
             };
             validate::machine_create(&req).map_err(|e| format!("{}: {}", e.field, e.message))?;
             Ok(req)
@@ -113,6 +133,16 @@ pub fn MachineCreatePage() -> impl IntoView {
                     {hint(Box::new(disk_err))}
                 </label>
             </div>
+            <label>"Image"
+                <select data-test="create-image" on:change=move |ev| image.set(event_target_value(&ev))
+                    prop:value=move || image.get()>
+                    {move || image_names().into_iter()
+                        .map(|n| view! { <option value=n.clone()>{n.clone()}</option> })
+                        .collect_view()}
+                    <option value=BLANK>"Blank disk (install from an ISO later)"</option>
+                </select>
+                <span class="help">"The disk starts as a copy-on-write overlay of the image: instant, no full copy."</span>
+            </label>
             <label>"Node"
                 <select data-test="create-node" on:change=move |ev| node.set(event_target_value(&ev))>
                     <option value="">"Any node with room"</option>

@@ -97,6 +97,9 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
                 disabled=can(|s| matches!(s, MachineState::Stopped | MachineState::Failed))>"Start"</button>
             <button class="btn" data-test="action-stop" on:click=power("stop")
                 disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Rebooting))>"Stop"</button>
+            <button class="btn" data-test="action-force-stop" on:click=power("force-stop")
+                title="Power off at once, without asking the guest"
+                disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Stopping | MachineState::Rebooting))>"Force stop"</button>
             <button class="btn" data-test="action-reboot" on:click=power("reboot")
                 disabled=can(|s| s == MachineState::Running)>"Reboot"</button>
             <button class="btn danger" data-test="action-delete" on:click=move |_| confirming.set(true)
@@ -119,6 +122,7 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <dt>"vCPUs"</dt><dd>{field(|m| m.vcpus.to_string())}</dd>
             <dt>"Memory"</dt><dd>{field(|m| format!("{} MiB", m.memory_mib))}</dd>
             <dt>"Disk"</dt><dd>{field(|m| format!("{} GiB", m.disk_gib))}</dd>
+            <dt>"Image"</dt><dd>{field(|m| m.image.clone().unwrap_or_else(|| "none (blank disk)".into()))}</dd>
             <dt>"Managed"</dt><dd>{field(|m| if m.managed { "yes".into() } else { "no — found on the node, owned by no tenant".into() })}</dd>
             <dt>"Created"</dt><dd>{field(|m| m.created_at.clone())}</dd>
             <dt>"Last change"</dt><dd>{field(|m| m.updated_at.clone())}</dd>

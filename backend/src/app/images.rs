@@ -1,0 +1,46 @@
+//! Images live on nodes; the backend asks the nodes rather than keeping a copy that could go
+//! stale. A node that does not answer is left out of the list, not an error for the whole.
+
+use std::collections::HashSet;
+
+use corral_api::NodeId;
+use corral_api::machine::NodeImage;
+use corral_api::node::{Node, NodeStatus};
+use futures::future::join_all;
+
+use crate::auth::Actor;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::nodes;
+
+/// Every image on every online node. Any logged-in user may see them: they choose from them.
+pub async fn image_list(state: &AppState, _actor: &Actor) -> Result<Vec<NodeImage>, ApiError> {
+    let all = nodes::node_list(&state.db).await?;
+    let lists = join_all(all.iter().filter(|n| n.status == NodeStatus::Online).map(|n| async move {
+        let Some(client) = state.nodes.get(n.id) else { return Vec::new() };
+        match client.image_list().await {
+            Ok(images) => images
+                .into_iter()
+                .map(|image| NodeImage { node_id: n.id, node_name: n.name.clone(), image })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(node = %n.name, error = %e, "listing images");
+                Vec::new()
+            }
+        }
+    }))
+    .await;
+    let mut out: Vec<NodeImage> = lists.into_iter().flatten().collect();
+    out.sort_by(|a, b| a.image.name.cmp(&b.image.name).then(a.node_name.cmp(&b.node_name)));
+    Ok(out)
+}
+
+/// The online nodes among `candidates` that hold `image`.
+pub async fn nodes_holding(state: &AppState, candidates: &[Node], image: &str) -> HashSet<NodeId> {
+    let checks = candidates.iter().filter(|n| n.status == NodeStatus::Online).map(|n| async move {
+        let client = state.nodes.get(n.id)?;
+        let images = client.image_list().await.ok()?;
+        images.iter().any(|i| i.name == image).then_some(n.id)
+    });
+    join_all(checks).await.into_iter().flatten().collect()
+}
