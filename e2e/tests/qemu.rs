@@ -14,7 +14,6 @@ use corral_api::machine::MachineState;
 use corral_api::{ErrorCode, MachineId};
 use corral_e2e::{BridgeProc, root, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 
 fn tiny_image() -> PathBuf {
     let path = std::env::var_os("CORRAL_TINY_IMAGE")
@@ -39,28 +38,41 @@ async fn wait_state(c: &BridgeClient, id: MachineId, want: MachineState, within:
     .await;
 }
 
-/// The guest's serial console, read until `needle` shows up.
-struct Serial(UnixStream, Vec<u8>);
+/// The guest's serial console through the bridge, read until `needle` shows up; `seen`
+/// counts every byte, so `offset()` is where a reconnect resumes.
+struct Serial {
+    stream: corral::nodes::client::ConsoleStream,
+    buf: Vec<u8>,
+    offset: u64,
+}
 
 impl Serial {
-    async fn open(dir: &Path) -> Serial {
-        Serial(UnixStream::connect(dir.join("serial.sock")).await.expect("serial socket"), Vec::new())
+    async fn open(c: &BridgeClient, id: MachineId, from: u64) -> Serial {
+        let (offset, stream) = c.serial_stream(id, from).await.expect("serial stream");
+        Serial { stream, buf: Vec::new(), offset }
     }
 
-    async fn expect(&mut self, needle: &str, within: Duration) {
+    /// Reads until `needle`; returns everything up to and including it, keeps the rest.
+    async fn expect(&mut self, needle: &str, within: Duration) -> Vec<u8> {
         let deadline = tokio::time::Instant::now() + within;
         let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&self.1).contains(needle) {
-            match tokio::time::timeout_at(deadline, self.0.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => self.1.extend_from_slice(&buf[..n]),
-                _ => panic!("{needle:?} never came; serial said: {}", String::from_utf8_lossy(&self.1)),
+        loop {
+            if let Some(pos) = self.buf.windows(needle.len()).position(|w| w == needle.as_bytes()) {
+                let rest = self.buf.split_off(pos + needle.len());
+                return std::mem::replace(&mut self.buf, rest);
+            }
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    self.buf.extend_from_slice(&buf[..n]);
+                    self.offset += n as u64;
+                }
+                _ => panic!("{needle:?} never came; serial said: {}", String::from_utf8_lossy(&self.buf)),
             }
         }
-        self.1.clear();
     }
 
     async fn send(&mut self, line: &str) {
-        self.0.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        self.stream.write_all(format!("{line}\n").as_bytes()).await.unwrap();
     }
 }
 
@@ -112,21 +124,45 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
 
     // Boot and talk to the shell on the serial line.
     assert_eq!(c.machine_power(id, "start").await.unwrap().state, MachineState::Running);
-    let mut serial = Serial::open(&vm_dir).await;
+    let mut serial = Serial::open(&c, id, 0).await;
     serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
     serial.send("echo answer-$((6*7))").await;
     serial.expect("answer-42", Duration::from_secs(10)).await;
+
+    // A second viewer from offset 0 gets the boot replayed from the node's history.
+    let mut late = Serial::open(&c, id, 0).await;
+    assert_eq!(late.offset, 0);
+    late.expect("corral-tiny: ready", Duration::from_secs(5)).await;
+    late.expect("answer-42", Duration::from_secs(5)).await;
+    // A reconnect from where the first viewer stopped replays nothing twice.
+    let resume_at = serial.offset;
+    drop(serial);
+    let mut serial = Serial::open(&c, id, resume_at).await;
+    assert_eq!(serial.offset, resume_at);
+    serial.send("echo again-$((6*7))").await;
+    let after = serial.expect("again-42", Duration::from_secs(10)).await;
+    assert!(!String::from_utf8_lossy(&after).contains("answer-42"), "no byte twice");
+
+    // The graphical console answers with an RFB greeting.
+    let mut vnc = c.vnc_stream(id).await.unwrap();
+    let mut greeting = [0u8; 12];
+    vnc.read_exact(&mut greeting).await.unwrap();
+    assert!(greeting.starts_with(b"RFB 003."), "{greeting:?}");
+    drop(vnc);
 
     // kill -9 the bridge: the guest runs on, and the new bridge adopts it.
     let pid: u32 = std::fs::read_to_string(vm_dir.join("qemu.pid")).unwrap().trim().parse().unwrap();
     bridge.kill9();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(qemu_alive(pid), "the guest died with its bridge");
-    serial.send("echo still-$((40+2))").await;
-    serial.expect("still-42", Duration::from_secs(10)).await;
+    drop(serial);
     bridge.restart();
     let c = bridge.client();
     assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Running);
+    let mut serial = Serial::open(&c, id, 0).await;
+    serial.send("echo still-$((40+2))").await;
+    serial.expect("still-42", Duration::from_secs(10)).await;
+    drop(serial);
 
     // The power button stops it (the tiny guest powers off on it).
     assert_eq!(c.machine_power(id, "stop").await.unwrap().state, MachineState::Stopping);

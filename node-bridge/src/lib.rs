@@ -1,11 +1,13 @@
 //! The Corral node bridge: one per node, an HTTP API on a unix socket over a `Driver`.
 
 pub mod config;
+pub mod console;
 pub mod driver;
 pub mod error;
 pub mod host;
 pub mod images;
 pub mod qmp;
+pub mod serial;
 pub mod server;
 pub mod store;
 mod time_fmt;

@@ -9,6 +9,8 @@
 //! | `DELETE /v1/machines/{id}?force=` | start removal |
 //! | `POST /v1/machines/{id}/{start,stop,reboot}` | power actions |
 //! | `GET /v1/events` | newline-delimited JSON of `BridgeEvent`s |
+//! | `GET /v1/machines/{id}/serial?offset=` | serial console: replay, then live (an upgrade) |
+//! | `GET /v1/machines/{id}/vnc` | the VNC byte stream (an upgrade) |
 //! | `GET /v1/images`, `POST /v1/images` | the image store: list, import a file on the node |
 //! | `GET /v1/images/{name}`, `DELETE /v1/images/{name}` | one image (delete refused while used) |
 //! | `POST /v1/sim/machines/{id}/step` | sim driver only |
@@ -87,6 +89,8 @@ pub fn build_router(state: BridgeState) -> Router {
         .route("/v1/machines/{id}", get(machine_get).delete(machine_delete))
         .route("/v1/machines/{id}/{action}", post(machine_power))
         .route("/v1/events", get(events_stream))
+        .route("/v1/machines/{id}/serial", get(crate::console::serial_stream))
+        .route("/v1/machines/{id}/vnc", get(crate::console::vnc_stream))
         .route("/v1/images", get(image_list).post(image_import))
         .route("/v1/images/{name}", get(image_get).delete(image_delete));
     if state.sim.is_some() {

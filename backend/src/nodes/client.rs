@@ -49,6 +49,9 @@ pub struct BridgeClient {
 
 type Body = Full<Bytes>;
 
+/// A console byte stream to a machine, both ways.
+pub type ConsoleStream = TokioIo<hyper::upgrade::Upgraded>;
+
 impl BridgeClient {
     pub fn new(transport: Arc<dyn Transport>, timeout: Duration) -> Self {
         Self { transport, timeout }
@@ -152,6 +155,69 @@ impl BridgeClient {
     pub async fn image_delete(&self, name: &str) -> Result<(), NodeError> {
         let _: serde_json::Value = self.call(Method::DELETE, &paths::bridge::image(name), None).await?.1;
         Ok(())
+    }
+
+    /// Opens a console byte stream (an HTTP upgrade): the answer's headers and the stream.
+    async fn open_stream(&self, path: &str) -> Result<(hyper::HeaderMap, ConsoleStream), NodeError> {
+        let work = async {
+            let stream = self
+                .transport
+                .connect()
+                .await
+                .map_err(|e| NodeError::Unreachable(format!("connecting: {e}")))?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| NodeError::Unreachable(format!("handshake: {e}")))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.with_upgrades().await {
+                    tracing::debug!(error = %e, "console connection ended");
+                }
+            });
+            let req = Request::builder()
+                .method(Method::GET)
+                .uri(path)
+                .header("host", "bridge")
+                .header("connection", "upgrade")
+                .header("upgrade", "corral-stream")
+                .body(Body::new(Bytes::new()))
+                .map_err(|e| NodeError::Protocol(e.to_string()))?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| NodeError::Unreachable(format!("request: {e}")))?;
+            if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+                let status = resp.status();
+                let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let body = serde_json::from_slice::<ErrorBody>(&bytes)
+                    .map_err(|_| NodeError::Protocol(format!("status {status} without error body")))?;
+                return Err(NodeError::Api { status, body });
+            }
+            let headers = resp.headers().clone();
+            let upgraded = hyper::upgrade::on(resp)
+                .await
+                .map_err(|e| NodeError::Unreachable(format!("upgrade: {e}")))?;
+            Ok((headers, TokioIo::new(upgraded)))
+        };
+        tokio::time::timeout(self.timeout, work).await.map_err(|_| NodeError::Timeout(self.timeout))?
+    }
+
+    /// The serial console of a running machine: output from `offset` on (replayed from the
+    /// node's history as far as it reaches), then live; what is written goes to the guest.
+    /// Returns the offset of the first byte the stream carries.
+    pub async fn serial_stream(&self, id: MachineId, offset: u64) -> Result<(u64, ConsoleStream), NodeError> {
+        let path = format!("{}/serial?offset={offset}", paths::bridge::machine(id));
+        let (headers, stream) = self.open_stream(&path).await?;
+        let start = headers
+            .get("x-corral-serial-offset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| NodeError::Protocol("serial stream without its offset".into()))?;
+        Ok((start, stream))
+    }
+
+    /// The VNC byte stream of a running machine (RFB, untouched).
+    pub async fn vnc_stream(&self, id: MachineId) -> Result<ConsoleStream, NodeError> {
+        Ok(self.open_stream(&format!("{}/vnc", paths::bridge::machine(id))).await?.1)
     }
 
     /// Opens the event stream. The first event is `hello`; the stream ends when the link

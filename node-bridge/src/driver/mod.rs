@@ -49,6 +49,16 @@ pub trait Driver: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn capabilities(&self) -> Vec<String>;
     fn host_facts(&self) -> HostFacts;
+    /// The serial console hub of a running machine.
+    fn serial(&self, id: MachineId) -> Result<std::sync::Arc<crate::serial::SerialHub>, BridgeError> {
+        Err(BridgeError::Conflict(format!("machine {id} has no serial console on this driver")))
+    }
+
+    /// The VNC socket of a running machine.
+    fn vnc_socket(&self, id: MachineId) -> Result<std::path::PathBuf, BridgeError> {
+        Err(BridgeError::Conflict(format!("machine {id} has no graphical console on this driver")))
+    }
+
     /// How guests are accelerated; `None` where there are no real guests.
     fn accelerator(&self) -> Option<corral_api::bridge::Accelerator> {
         None

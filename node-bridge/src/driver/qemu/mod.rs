@@ -29,6 +29,7 @@ use crate::error::BridgeError;
 use crate::host::{Accel, HostExec};
 use crate::images::ImageStore;
 use crate::qmp::{Qmp, QmpError};
+use crate::serial::SerialHub;
 use crate::store::MachineStore;
 use crate::time_fmt::now_rfc3339;
 
@@ -46,6 +47,8 @@ struct Vm {
     record: BridgeMachine,
     /// The QMP connection of a running QEMU.
     qmp: Option<Qmp>,
+    /// Its serial console, connected from the start so boot output is kept.
+    serial: Option<Arc<SerialHub>>,
     /// Serializes operations on this VM.
     op: Arc<tokio::sync::Mutex<()>>,
 }
@@ -105,7 +108,12 @@ impl QemuDriver {
             }
             driver.store.save(&record)?;
             let id = record.id;
-            driver.lock().insert(id, Vm { record, qmp: adopted.clone(), op: Arc::default() });
+            // Output while the bridge was away is lost; from here on it is kept again.
+            let serial = match adopted {
+                Some(_) => SerialHub::connect(&paths.serial()).await.ok(),
+                None => None,
+            };
+            driver.lock().insert(id, Vm { record, qmp: adopted.clone(), serial, op: Arc::default() });
             if let Some(qmp) = adopted {
                 driver.spawn_monitor(id, qmp);
             }
@@ -171,6 +179,7 @@ impl QemuDriver {
                 match vms.get_mut(&id) {
                     Some(vm) => {
                         vm.qmp = None;
+                        vm.serial = None;
                         vm.record.state == MachineState::Deleting
                     }
                     None => true,
@@ -214,6 +223,14 @@ impl QemuDriver {
             self.set_state(id, MachineState::Stopped)?;
             return Err(BridgeError::Host(format!("QEMU did not start: {}", out.stderr_tail())));
         }
+        // Serial first: the guest is already running and its first words should be kept.
+        let serial = match SerialHub::connect(&paths.serial()).await {
+            Ok(hub) => Some(hub),
+            Err(e) => {
+                tracing::warn!(machine = %id, error = %e, "serial console not connected");
+                None
+            }
+        };
         let qmp = match Qmp::connect(&paths.qmp(), QMP_TIMEOUT).await {
             Ok(q) => q,
             Err(e) => {
@@ -225,6 +242,7 @@ impl QemuDriver {
         };
         if let Some(vm) = self.lock().get_mut(&id) {
             vm.qmp = Some(qmp.clone());
+            vm.serial = serial;
         }
         self.spawn_monitor(id, qmp);
         self.set_state(id, MachineState::Running)
@@ -294,6 +312,28 @@ impl Driver for QemuDriver {
 
     fn host_facts(&self) -> HostFacts {
         self.config.host.clone()
+    }
+
+    fn serial(&self, id: MachineId) -> Result<Arc<SerialHub>, BridgeError> {
+        let vms = self.lock();
+        let vm = vms.get(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        vm.serial.clone().filter(|h| h.is_live()).ok_or_else(|| {
+            BridgeError::Conflict(format!(
+                "machine {id} is {}; its console needs it running",
+                vm.record.state
+            ))
+        })
+    }
+
+    fn vnc_socket(&self, id: MachineId) -> Result<std::path::PathBuf, BridgeError> {
+        let record = self.record(id)?;
+        if self.qmp(id).is_none() {
+            return Err(BridgeError::Conflict(format!(
+                "machine {id} is {}; its console needs it running",
+                record.state
+            )));
+        }
+        Ok(self.paths(id).vnc())
     }
 
     fn accelerator(&self) -> Option<Accelerator> {
@@ -389,7 +429,8 @@ impl Driver for QemuDriver {
         // The spec is written first, marked `creating`: a crash from here on is undone at
         // the next start (see `open`).
         self.store.save(&record)?;
-        self.lock().insert(record.id, Vm { record: record.clone(), qmp: None, op: Arc::default() });
+        self.lock()
+            .insert(record.id, Vm { record: record.clone(), qmp: None, serial: None, op: Arc::default() });
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
 
         let args = disk_create_args(
