@@ -1,0 +1,163 @@
+//! `corral-bench`: Corral's figures beside their baselines, measured in one run on this
+//! machine. Not a test: it prints a table and asserts nothing.
+//!
+//!   cargo run -p corral-e2e --bin corral-bench [-- --runs N]
+//!
+//! Needs the binaries (`cargo build --workspace --bins`), QEMU and the tiny image (both from
+//! `scripts/test.sh` or `scripts/up.sh`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use corral_api::MachineId;
+use corral_api::bridge::{BridgeImageImport, BridgeMachine, BridgeMachineCreate};
+use corral_api::machine::MachineState;
+use corral_bridge::driver::qemu::launch::{VmPaths, qemu_args};
+use corral_e2e::{BridgeProc, root};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+struct Row {
+    what: &'static str,
+    ours: Vec<Duration>,
+    base_name: &'static str,
+    base: Vec<Duration>,
+    goal: &'static str,
+}
+
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize =
+        std::env::args().skip_while(|a| a != "--runs").nth(1).and_then(|n| n.parse().ok()).unwrap_or(7);
+    let image = std::env::var_os("CORRAL_TINY_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".corral/images/tiny.qcow2"));
+    assert!(image.exists(), "{} is missing: run scripts/build-tiny-image.sh", image.display());
+
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = BridgeProc::start_with(dir.path(), "b", &["--driver", "qemu", "--accel", "tcg"]);
+    let c = bridge.client();
+    c.image_import(&BridgeImageImport {
+        name: "tiny.qcow2".into(),
+        source_path: image.display().to_string(),
+    })
+    .await
+    .unwrap();
+
+    let mut create = Vec::new();
+    let mut start = Vec::new();
+    let mut machines: Vec<BridgeMachine> = Vec::new();
+    for i in 0..runs {
+        let req = BridgeMachineCreate {
+            id: MachineId::new_random(),
+            name: format!("bench-{i}"),
+            vcpus: 1,
+            memory_mib: 128,
+            disk_gib: 1,
+            image: Some("tiny.qcow2".into()),
+        };
+        let t = Instant::now();
+        let m = c.machine_create(&req).await.unwrap();
+        create.push(t.elapsed());
+        assert_eq!(m.state, MachineState::Stopped);
+        let t = Instant::now();
+        let m = c.machine_power(req.id, "start").await.unwrap();
+        start.push(t.elapsed());
+        assert_eq!(m.state, MachineState::Running);
+        c.machine_power(req.id, "force-stop").await.unwrap();
+        machines.push(m);
+    }
+
+    // The same work by hand: qemu-img for the overlay, the same qemu command line, QMP ready.
+    let bare_dir = dir.path().join("bare");
+    let mut bare_create = Vec::new();
+    let mut bare_start = Vec::new();
+    for (i, m) in machines.iter().enumerate() {
+        let vm = VmPaths::new(bare_dir.join(i.to_string()));
+        std::fs::create_dir_all(&vm.dir).unwrap();
+        let t = Instant::now();
+        let ok = std::process::Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+            .arg(&image)
+            .arg(vm.disk())
+            .arg("1G")
+            .status()
+            .unwrap()
+            .success();
+        bare_create.push(t.elapsed());
+        assert!(ok);
+        let t = Instant::now();
+        let ok = std::process::Command::new("qemu-system-x86_64")
+            .args(qemu_args(m, &vm, "tcg"))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "bare qemu did not start");
+        qmp_ready(&vm.qmp()).await;
+        bare_start.push(t.elapsed());
+        if let Some(pid) = vm.pid() {
+            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+
+    let rows = [
+        Row {
+            what: "create from image (overlay)",
+            ours: create,
+            base_name: "qemu-img create -b by hand",
+            base: bare_create,
+            goal: "—",
+        },
+        Row {
+            what: "start → running, QMP ready",
+            ours: start,
+            base_name: "same qemu by hand → QMP ready",
+            base: bare_start,
+            goal: "≤ 1.5×",
+        },
+    ];
+    println!("corral-bench: {runs} runs each, medians, TCG, tiny image ({})", image.display());
+    println!();
+    println!("| measure | corral | baseline | baseline figure | ratio | goal |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        let (o, b) = (median(&r.ours), median(&r.base));
+        println!(
+            "| {} | {} | {} | {} | {:.2}× | {} |",
+            r.what,
+            ms(o),
+            r.base_name,
+            ms(b),
+            o.as_secs_f64() / b.as_secs_f64(),
+            r.goal
+        );
+    }
+    println!();
+    println!("Not measured yet (not built yet): snapshot with RAM vs bare QMP savevm.");
+}
+
+/// Connects to a QMP socket, reads the greeting and completes negotiation.
+async fn qmp_ready(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stream = loop {
+        match tokio::net::UnixStream::connect(path).await {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(2)).await,
+            Err(e) => panic!("bare QMP: {e}"),
+        }
+    };
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    lines.next_line().await.unwrap().expect("greeting");
+    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").await.unwrap();
+    lines.next_line().await.unwrap().expect("capabilities answer");
+}
