@@ -102,6 +102,44 @@ pub struct BridgeMachineCreate {
     pub image: Option<String>,
 }
 
+/// A snapshot of a machine's disk (and RAM, when taken running with `ram`), stored beside the
+/// disk. Snapshots form a tree: each one's parent is the snapshot the machine descended from
+/// when it was taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BridgeSnapshot {
+    pub name: String,
+    pub parent: Option<String>,
+    /// The machine's present state descends from this snapshot.
+    pub current: bool,
+    /// Holds the RAM and device state, so a rollback resumes the running guest.
+    pub ram: bool,
+    /// Bytes of saved RAM and device state.
+    pub vm_state_bytes: u64,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// `POST /v1/machines/{id}/snapshots`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSnapshotCreate {
+    pub name: String,
+    /// Also save RAM and device state (the machine must be running).
+    #[serde(default)]
+    pub ram: bool,
+}
+
+/// `POST /v1/machines/{id}/snapshots/{name}/clone`: a new machine whose disk starts as the
+/// snapshot's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSnapshotClone {
+    pub id: MachineId,
+    pub name: String,
+}
+
 /// One line of `GET /v1/events` (newline-delimited JSON, one object per line).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

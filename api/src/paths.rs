@@ -44,6 +44,19 @@ pub mod bridge {
         format!("{MACHINES}/{id}/{action}")
     }
 
+    pub fn snapshots(id: MachineId) -> String {
+        format!("{MACHINES}/{id}/snapshots")
+    }
+
+    /// `action` is `rollback` or `clone`.
+    pub fn snapshot_action(id: MachineId, name: &str, action: &str) -> String {
+        format!("{MACHINES}/{id}/snapshots/{name}/{action}")
+    }
+
+    pub fn snapshot(id: MachineId, name: &str) -> String {
+        format!("{MACHINES}/{id}/snapshots/{name}")
+    }
+
     /// Sim driver only: finish the machine's pending transition now.
     pub fn sim_step(id: MachineId) -> String {
         format!("/v1/sim/machines/{id}/step")

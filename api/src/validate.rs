@@ -87,6 +87,27 @@ pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
     }
 }
 
+pub const SNAPSHOT_NAME_MAX_LEN: usize = 63;
+
+/// A snapshot name: 1–63 of `a-z`, `A-Z`, `0-9`, `.`, `_`, `-`, starting with a letter or
+/// digit. It is passed to QEMU's monitor, so nothing else is allowed.
+pub fn snapshot_name(name: &str) -> Result<(), FieldError> {
+    let ok = !name.is_empty()
+        && name.len() <= SNAPSHOT_NAME_MAX_LEN
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "name",
+            format!(
+                "1–{SNAPSHOT_NAME_MAX_LEN} of letters, digits, '.', '_', '-', starting with a letter or digit"
+            ),
+        ))
+    }
+}
+
 pub const IMAGE_NAME_MAX_LEN: usize = 100;
 
 /// An image name is a plain file name: 1–100 of `a-z`, `A-Z`, `0-9`, `.`, `_`, `-`, not
@@ -168,6 +189,15 @@ mod tests {
             image: None,
         };
         assert_eq!(machine_create(&req).unwrap_err().field, "vcpus");
+    }
+
+    #[test]
+    fn snapshot_names() {
+        assert!(snapshot_name("before-upgrade").is_ok());
+        assert!(snapshot_name("2026.11.26_1").is_ok());
+        for bad in ["", "-x", "a b", "a;b", "a\nb", &"s".repeat(64)] {
+            assert!(snapshot_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

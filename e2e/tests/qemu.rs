@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use corral::nodes::{BridgeClient, NodeError};
-use corral_api::bridge::{BridgeImageImport, BridgeMachineCreate};
+use corral_api::bridge::{BridgeImageImport, BridgeMachineCreate, BridgeSnapshotCreate};
 use corral_api::machine::MachineState;
 use corral_api::{ErrorCode, MachineId};
 use corral_e2e::{BridgeProc, root, wait_until};
@@ -143,6 +143,65 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     let after = serial.expect("again-42", Duration::from_secs(10)).await;
     assert!(!String::from_utf8_lossy(&after).contains("answer-42"), "no byte twice");
 
+    // Snapshot with RAM, change a file, roll back: the change is gone and the guest runs on.
+    serial.send("echo ORIG-$((1+1)) > /tmp/f").await;
+    let s1 = c.snapshot_create(id, &BridgeSnapshotCreate { name: "s1".into(), ram: true }).await.unwrap();
+    assert!(s1.ram && s1.current && s1.parent.is_none() && s1.vm_state_bytes > 0, "{s1:?}");
+    serial.send("echo CHANGED-$((2+2)) > /tmp/f; cat /tmp/f").await;
+    serial.expect("CHANGED-4", Duration::from_secs(10)).await;
+    let m = c.snapshot_rollback(id, "s1").await.unwrap();
+    assert_eq!(m.state, MachineState::Running);
+    serial.send("cat /tmp/f; echo done-$((3*3))").await;
+    let out = String::from_utf8_lossy(&serial.expect("done-9", Duration::from_secs(10)).await).into_owned();
+    assert!(out.contains("ORIG-2") && !out.contains("CHANGED-4"), "after rollback: {out}");
+
+    // A disk-only snapshot of the running disk hangs below s1; two at once: one is busy.
+    let s2 = c.snapshot_create(id, &BridgeSnapshotCreate { name: "s2".into(), ram: false }).await.unwrap();
+    assert_eq!((s2.parent.as_deref(), s2.ram), (Some("s1"), false));
+    let (s3, s4) = (
+        BridgeSnapshotCreate { name: "s3".into(), ram: true },
+        BridgeSnapshotCreate { name: "s4".into(), ram: true },
+    );
+    let (a, b) = tokio::join!(c.snapshot_create(id, &s3), c.snapshot_create(id, &s4));
+    let busy = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(NodeError::Api { body, .. }) if body.code == ErrorCode::Busy))
+        .count();
+    assert_eq!(busy, 1, "exactly one of two concurrent snapshots is refused as busy: {a:?} / {b:?}");
+    let (c1, f1, _) =
+        code(c.snapshot_create(id, &BridgeSnapshotCreate { name: "bad name".into(), ram: false }).await);
+    assert_eq!((c1, f1.as_deref()), (ErrorCode::ValidationFailed, Some("name")));
+    let (c2, _, _) = code(c.snapshot_rollback(id, "nope").await);
+    assert_eq!(c2, ErrorCode::NotFound);
+    let (c3, _, _) = code(c.snapshot_rollback(id, "s2").await);
+    assert_eq!(c3, ErrorCode::Conflict, "a disk-only snapshot cannot be loaded into a running guest");
+
+    // A clone from s1 is a new machine that boots on its own.
+    let clone_id = MachineId::new_random();
+    let clone = c
+        .snapshot_clone(
+            id,
+            "s1",
+            &corral_api::bridge::BridgeSnapshotClone { id: clone_id, name: "tiny-clone".into() },
+        )
+        .await
+        .unwrap();
+    assert_eq!((clone.state, clone.image.as_deref()), (MachineState::Stopped, Some("tiny.qcow2")));
+    c.machine_power(clone_id, "start").await.unwrap();
+    let mut clone_serial = Serial::open(&c, clone_id, 0).await;
+    clone_serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    drop(clone_serial);
+    c.machine_delete(clone_id, true).await.unwrap();
+    assert!(!bridge.data_dir.join("machines").join(clone_id.to_string()).exists());
+
+    // Deleting s1 re-parents what hung below it.
+    let snaps = c.snapshot_list(id).await.unwrap();
+    let names: Vec<_> = snaps.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.starts_with(&["s1", "s2"]), "{names:?}");
+    c.snapshot_delete(id, "s1").await.unwrap();
+    let snaps = c.snapshot_list(id).await.unwrap();
+    assert!(snaps.iter().all(|s| s.name != "s1" && s.parent.as_deref() != Some("s1")), "{snaps:?}");
+
     // The graphical console answers with an RFB greeting.
     let mut vnc = c.vnc_stream(id).await.unwrap();
     let mut greeting = [0u8; 12];
@@ -169,6 +228,14 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     wait_state(&c, id, MachineState::Stopped, Duration::from_secs(20)).await;
     assert!(!qemu_alive(pid));
     assert!(!vm_dir.join("qemu.pid").exists(), "runtime files are cleaned");
+
+    // Stopped: disk snapshots through qemu-img; RAM state needs a running machine.
+    c.snapshot_create(id, &BridgeSnapshotCreate { name: "cold".into(), ram: false }).await.unwrap();
+    c.snapshot_rollback(id, "cold").await.unwrap();
+    let (c4, f4, _) =
+        code(c.snapshot_create(id, &BridgeSnapshotCreate { name: "warm".into(), ram: true }).await);
+    assert_eq!((c4, f4.as_deref()), (ErrorCode::ValidationFailed, Some("ram")));
+    assert!(c.snapshot_list(id).await.unwrap().iter().any(|s| s.name == "cold" && s.current));
 
     // A QEMU that dies while the bridge is away is noticed when it returns.
     c.machine_power(id, "start").await.unwrap();

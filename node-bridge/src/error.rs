@@ -14,6 +14,8 @@ pub enum BridgeError {
     MachineNotFound(MachineId),
     #[error("image {0} not found")]
     ImageNotFound(String),
+    #[error("snapshot {0} not found")]
+    SnapshotNotFound(String),
     /// Another operation holds the machine (e.g. a snapshot in progress).
     #[error("{0}")]
     Busy(String),
@@ -50,9 +52,10 @@ impl IntoResponse for BridgeError {
         let (status, code) = match &self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
             Self::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
-            Self::MachineNotFound(_) | Self::ImageNotFound(_) | Self::RouteNotFound => {
-                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
-            }
+            Self::MachineNotFound(_)
+            | Self::ImageNotFound(_)
+            | Self::SnapshotNotFound(_)
+            | Self::RouteNotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy),
             Self::Host(detail) => {

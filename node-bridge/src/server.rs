@@ -9,6 +9,8 @@
 //! | `DELETE /v1/machines/{id}?force=` | start removal |
 //! | `POST /v1/machines/{id}/{start,stop,reboot}` | power actions |
 //! | `GET /v1/events` | newline-delimited JSON of `BridgeEvent`s |
+//! | `GET /v1/machines/{id}/snapshots`, `POST …/snapshots` | the snapshot tree; take one |
+//! | `POST …/snapshots/{name}/rollback`, `…/clone`, `DELETE …/snapshots/{name}` | use one |
 //! | `GET /v1/machines/{id}/serial?offset=` | serial console: replay, then live (an upgrade) |
 //! | `GET /v1/machines/{id}/vnc` | the VNC byte stream (an upgrade) |
 //! | `GET /v1/images`, `POST /v1/images` | the image store: list, import a file on the node |
@@ -28,7 +30,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use corral_api::MachineId;
 use corral_api::bridge::{
-    BRIDGE_API_VERSION, BridgeEvent, BridgeImageImport, BridgeMachineCreate, BridgeVersion,
+    BRIDGE_API_VERSION, BridgeEvent, BridgeImageImport, BridgeMachineCreate, BridgeSnapshotClone,
+    BridgeSnapshotCreate, BridgeVersion,
 };
 use futures::StreamExt;
 use serde::Deserialize;
@@ -89,6 +92,10 @@ pub fn build_router(state: BridgeState) -> Router {
         .route("/v1/machines/{id}", get(machine_get).delete(machine_delete))
         .route("/v1/machines/{id}/{action}", post(machine_power))
         .route("/v1/events", get(events_stream))
+        .route("/v1/machines/{id}/snapshots", get(snapshot_list).post(snapshot_create))
+        .route("/v1/machines/{id}/snapshots/{name}", axum::routing::delete(snapshot_delete))
+        .route("/v1/machines/{id}/snapshots/{name}/rollback", post(snapshot_rollback))
+        .route("/v1/machines/{id}/snapshots/{name}/clone", post(snapshot_clone))
         .route("/v1/machines/{id}/serial", get(crate::console::serial_stream))
         .route("/v1/machines/{id}/vnc", get(crate::console::vnc_stream))
         .route("/v1/images", get(image_list).post(image_import))
@@ -170,6 +177,45 @@ async fn machine_power(
     let action = PowerAction::parse(&action).ok_or(BridgeError::RouteNotFound)?;
     let m = s.driver.machine_power(id, action).await?;
     Ok((StatusCode::ACCEPTED, Json(m)).into_response())
+}
+
+async fn snapshot_list(
+    State(s): State<BridgeState>,
+    Path(id): Path<MachineId>,
+) -> Result<Response, BridgeError> {
+    Ok(Json(s.driver.snapshot_list(id).await?).into_response())
+}
+
+async fn snapshot_create(
+    State(s): State<BridgeState>,
+    Path(id): Path<MachineId>,
+    Json(req): Json<BridgeSnapshotCreate>,
+) -> Result<Response, BridgeError> {
+    corral_api::validate::snapshot_name(&req.name)?;
+    Ok((StatusCode::CREATED, Json(s.driver.snapshot_create(id, req).await?)).into_response())
+}
+
+async fn snapshot_rollback(
+    State(s): State<BridgeState>,
+    Path((id, name)): Path<(MachineId, String)>,
+) -> Result<Response, BridgeError> {
+    Ok(Json(s.driver.snapshot_rollback(id, &name).await?).into_response())
+}
+
+async fn snapshot_delete(
+    State(s): State<BridgeState>,
+    Path((id, name)): Path<(MachineId, String)>,
+) -> Result<Response, BridgeError> {
+    s.driver.snapshot_delete(id, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn snapshot_clone(
+    State(s): State<BridgeState>,
+    Path((id, name)): Path<(MachineId, String)>,
+    Json(req): Json<BridgeSnapshotClone>,
+) -> Result<Response, BridgeError> {
+    Ok((StatusCode::CREATED, Json(s.driver.snapshot_clone(id, &name, req).await?)).into_response())
 }
 
 async fn image_list(State(s): State<BridgeState>) -> Result<Response, BridgeError> {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use corral_api::bridge::{
-    BridgeEvent, BridgeImage, BridgeImageImport, BridgeMachine, BridgeMachineCreate, BridgeVersion,
+    BridgeEvent, BridgeImage, BridgeImageImport, BridgeMachine, BridgeMachineCreate, BridgeSnapshot,
+    BridgeSnapshotClone, BridgeSnapshotCreate, BridgeVersion,
 };
 use corral_api::{ErrorBody, MachineId, paths};
 use futures::Stream;
@@ -155,6 +156,40 @@ impl BridgeClient {
     pub async fn image_delete(&self, name: &str) -> Result<(), NodeError> {
         let _: serde_json::Value = self.call(Method::DELETE, &paths::bridge::image(name), None).await?.1;
         Ok(())
+    }
+
+    pub async fn snapshot_list(&self, id: MachineId) -> Result<Vec<BridgeSnapshot>, NodeError> {
+        Ok(self.call(Method::GET, &paths::bridge::snapshots(id), None).await?.1)
+    }
+
+    pub async fn snapshot_create(
+        &self,
+        id: MachineId,
+        req: &BridgeSnapshotCreate,
+    ) -> Result<BridgeSnapshot, NodeError> {
+        let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
+        Ok(self.call(Method::POST, &paths::bridge::snapshots(id), Some(body)).await?.1)
+    }
+
+    pub async fn snapshot_rollback(&self, id: MachineId, name: &str) -> Result<BridgeMachine, NodeError> {
+        let path = paths::bridge::snapshot_action(id, name, "rollback");
+        Ok(self.call(Method::POST, &path, Some(b"{}".to_vec())).await?.1)
+    }
+
+    pub async fn snapshot_delete(&self, id: MachineId, name: &str) -> Result<(), NodeError> {
+        let _: serde_json::Value =
+            self.call(Method::DELETE, &paths::bridge::snapshot(id, name), None).await?.1;
+        Ok(())
+    }
+
+    pub async fn snapshot_clone(
+        &self,
+        id: MachineId,
+        name: &str,
+        req: &BridgeSnapshotClone,
+    ) -> Result<BridgeMachine, NodeError> {
+        let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
+        Ok(self.call(Method::POST, &paths::bridge::snapshot_action(id, name, "clone"), Some(body)).await?.1)
     }
 
     /// Opens a console byte stream (an HTTP upgrade): the answer's headers and the stream.

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use corral_api::MachineId;
-use corral_api::bridge::{BridgeImageImport, BridgeMachine, BridgeMachineCreate};
+use corral_api::bridge::{BridgeImageImport, BridgeMachine, BridgeMachineCreate, BridgeSnapshotCreate};
 use corral_api::machine::MachineState;
 use corral_bridge::driver::qemu::launch::{VmPaths, qemu_args};
 use corral_e2e::{BridgeProc, root};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 struct Row {
     what: &'static str,
@@ -109,6 +109,63 @@ async fn main() {
         }
     }
 
+    // Snapshot with RAM of a booted guest: through the bridge, then HMP savevm by hand on the
+    // same guest image launched the same way. One guest at a time, so they do not compete.
+    let snap_runs = runs.min(5);
+    let m = &machines[0];
+    c.machine_power(m.id, "start").await.unwrap();
+    let (_, mut serial) = c.serial_stream(m.id, 0).await.unwrap();
+    wait_for_text(&mut serial, "corral-tiny: ready").await;
+    let mut snap = Vec::new();
+    for i in 0..snap_runs {
+        let req = BridgeSnapshotCreate { name: format!("b{i}"), ram: true };
+        let t = Instant::now();
+        c.snapshot_create(m.id, &req).await.unwrap();
+        snap.push(t.elapsed());
+    }
+    c.machine_power(m.id, "force-stop").await.unwrap();
+
+    let vm = VmPaths::new(bare_dir.join("snap"));
+    std::fs::create_dir_all(&vm.dir).unwrap();
+    let ok = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        .arg(&image)
+        .arg(vm.disk())
+        .arg("1G")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    assert!(
+        std::process::Command::new("qemu-system-x86_64")
+            .args(qemu_args(m, &vm, "tcg"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut serial = tokio::net::UnixStream::connect(vm.serial()).await.unwrap();
+    wait_for_text(&mut serial, "corral-tiny: ready").await;
+    let (mut qmp_lines, mut qmp_w) = qmp_open(&vm.qmp()).await;
+    let mut bare_snap = Vec::new();
+    for i in 0..snap_runs {
+        let cmd = format!(
+            "{{\"execute\":\"human-monitor-command\",\"arguments\":{{\"command-line\":\"savevm b{i}\"}}}}\n"
+        );
+        let t = Instant::now();
+        qmp_w.write_all(cmd.as_bytes()).await.unwrap();
+        loop {
+            let line = qmp_lines.next_line().await.unwrap().expect("QMP answer");
+            if line.contains("\"return\"") {
+                assert!(!line.to_lowercase().contains("error"), "{line}");
+                break;
+            }
+        }
+        bare_snap.push(t.elapsed());
+    }
+    if let Some(pid) = vm.pid() {
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    }
+
     let rows = [
         Row {
             what: "create from image (overlay)",
@@ -123,6 +180,13 @@ async fn main() {
             base_name: "same qemu by hand → QMP ready",
             base: bare_start,
             goal: "≤ 1.5×",
+        },
+        Row {
+            what: "snapshot with RAM, booted 128 MiB guest",
+            ours: snap,
+            base_name: "HMP savevm over bare QMP",
+            base: bare_snap,
+            goal: "≤ 1.1×",
         },
     ];
     println!("corral-bench: {runs} runs each, medians, TCG, tiny image ({})", image.display());
@@ -141,11 +205,36 @@ async fn main() {
             r.goal
         );
     }
-    println!();
-    println!("Not measured yet (not built yet): snapshot with RAM vs bare QMP savevm.");
 }
 
+/// Reads until `needle` has been seen.
+async fn wait_for_text(stream: &mut (impl tokio::io::AsyncRead + Unpin), needle: &str) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            _ => panic!("the guest never said {needle:?}"),
+        }
+    }
+}
+
+type QmpLines = tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>;
+
 /// Connects to a QMP socket, reads the greeting and completes negotiation.
+async fn qmp_open(path: &Path) -> (QmpLines, tokio::net::unix::OwnedWriteHalf) {
+    let stream = tokio::net::UnixStream::connect(path).await.unwrap();
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    lines.next_line().await.unwrap().expect("greeting");
+    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").await.unwrap();
+    lines.next_line().await.unwrap().expect("capabilities answer");
+    (lines, w)
+}
+
+/// Connects to a QMP socket as soon as it exists, reads the greeting and completes
+/// negotiation.
 async fn qmp_ready(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let stream = loop {

@@ -8,7 +8,10 @@ pub mod sim;
 
 use async_trait::async_trait;
 use corral_api::MachineId;
-use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, HostFacts};
+use corral_api::bridge::{
+    BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeSnapshot, BridgeSnapshotClone,
+    BridgeSnapshotCreate, HostFacts,
+};
 use tokio::sync::broadcast;
 
 use crate::error::BridgeError;
@@ -76,4 +79,46 @@ pub trait Driver: Send + Sync + 'static {
     async fn machine_delete(&self, id: MachineId, force: bool) -> Result<BridgeMachine, BridgeError>;
     /// Starts a power action. Asking for the state a machine is in (or going to) is a no-op.
     async fn machine_power(&self, id: MachineId, action: PowerAction) -> Result<BridgeMachine, BridgeError>;
+
+    /// The machine's snapshots as a tree (parent links, which is current).
+    async fn snapshot_list(&self, id: MachineId) -> Result<Vec<BridgeSnapshot>, BridgeError> {
+        Err(no_snapshots(id))
+    }
+
+    /// Takes a snapshot (with RAM state when asked, on a running machine). At most one
+    /// snapshot operation runs per machine; others get `Busy`.
+    async fn snapshot_create(
+        &self,
+        id: MachineId,
+        req: BridgeSnapshotCreate,
+    ) -> Result<BridgeSnapshot, BridgeError> {
+        let _ = req;
+        Err(no_snapshots(id))
+    }
+
+    /// Returns the machine to a snapshot; a running machine resumes from its RAM state.
+    async fn snapshot_rollback(&self, id: MachineId, name: &str) -> Result<BridgeMachine, BridgeError> {
+        let _ = name;
+        Err(no_snapshots(id))
+    }
+
+    async fn snapshot_delete(&self, id: MachineId, name: &str) -> Result<(), BridgeError> {
+        let _ = name;
+        Err(no_snapshots(id))
+    }
+
+    /// A new, stopped machine whose disk starts as the snapshot's.
+    async fn snapshot_clone(
+        &self,
+        id: MachineId,
+        name: &str,
+        req: BridgeSnapshotClone,
+    ) -> Result<BridgeMachine, BridgeError> {
+        let _ = (name, req);
+        Err(no_snapshots(id))
+    }
+}
+
+fn no_snapshots(id: MachineId) -> BridgeError {
+    BridgeError::Conflict(format!("machine {id} is on a driver without snapshots"))
 }

@@ -11,6 +11,7 @@
 //! up another.
 
 pub mod launch;
+pub mod snapshots;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,12 +19,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use corral_api::MachineId;
-use corral_api::bridge::{Accelerator, BridgeEvent, BridgeMachine, BridgeMachineCreate, HostFacts};
+use corral_api::bridge::{
+    Accelerator, BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeSnapshot, BridgeSnapshotClone,
+    BridgeSnapshotCreate, HostFacts,
+};
 use corral_api::machine::MachineState;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use self::launch::{VmPaths, disk_create_args, qemu_args};
+use self::snapshots::SnapshotMeta;
 use super::{Created, Driver, PowerAction};
 use crate::error::BridgeError;
 use crate::host::{Accel, HostExec};
@@ -51,6 +56,8 @@ struct Vm {
     serial: Option<Arc<SerialHub>>,
     /// Serializes operations on this VM.
     op: Arc<tokio::sync::Mutex<()>>,
+    /// Held by the one snapshot operation allowed at a time.
+    snap: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Clone)]
@@ -113,7 +120,10 @@ impl QemuDriver {
                 Some(_) => SerialHub::connect(&paths.serial()).await.ok(),
                 None => None,
             };
-            driver.lock().insert(id, Vm { record, qmp: adopted.clone(), serial, op: Arc::default() });
+            driver.lock().insert(
+                id,
+                Vm { record, qmp: adopted.clone(), serial, op: Arc::default(), snap: Arc::default() },
+            );
             if let Some(qmp) = adopted {
                 driver.spawn_monitor(id, qmp);
             }
@@ -131,6 +141,33 @@ impl QemuDriver {
 
     fn op_lock(&self, id: MachineId) -> Result<Arc<tokio::sync::Mutex<()>>, BridgeError> {
         self.lock().get(&id).map(|v| v.op.clone()).ok_or(BridgeError::MachineNotFound(id))
+    }
+
+    /// The snapshot lock of a VM, or `Busy` if another snapshot operation holds it.
+    fn snap_guard(&self, id: MachineId) -> Result<tokio::sync::OwnedMutexGuard<()>, BridgeError> {
+        let lock = self.lock().get(&id).map(|v| v.snap.clone()).ok_or(BridgeError::MachineNotFound(id))?;
+        lock.try_lock_owned().map_err(|_| {
+            BridgeError::Busy(format!(
+                "machine {id} has a snapshot operation in progress; try again when it ends"
+            ))
+        })
+    }
+
+    fn snapshot_meta_path(&self, id: MachineId) -> std::path::PathBuf {
+        self.paths(id).dir.join("snapshots.json")
+    }
+
+    /// The metadata, cleaned of snapshots qcow2 no longer has, and the sizes qcow2 reports.
+    async fn snapshot_state(&self, id: MachineId) -> Result<(SnapshotMeta, Vec<(String, u64)>), BridgeError> {
+        let sizes =
+            snapshots::qcow2_snapshots(&*self.exec, &self.config.qemu_img, &self.paths(id).disk()).await?;
+        let mut meta = SnapshotMeta::load(&self.snapshot_meta_path(id));
+        let before = meta.clone();
+        meta.retain_existing(&sizes);
+        if meta != before {
+            meta.save(&self.snapshot_meta_path(id))?;
+        }
+        Ok((meta, sizes))
     }
 
     fn record(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
@@ -429,8 +466,10 @@ impl Driver for QemuDriver {
         // The spec is written first, marked `creating`: a crash from here on is undone at
         // the next start (see `open`).
         self.store.save(&record)?;
-        self.lock()
-            .insert(record.id, Vm { record: record.clone(), qmp: None, serial: None, op: Arc::default() });
+        self.lock().insert(
+            record.id,
+            Vm { record: record.clone(), qmp: None, serial: None, op: Arc::default(), snap: Arc::default() },
+        );
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
 
         let args = disk_create_args(
@@ -501,6 +540,159 @@ impl Driver for QemuDriver {
                 Ok(record)
             }
         }
+    }
+
+    async fn snapshot_list(&self, id: MachineId) -> Result<Vec<BridgeSnapshot>, BridgeError> {
+        self.record(id)?;
+        let (meta, sizes) = self.snapshot_state(id).await?;
+        Ok(meta.view(&sizes))
+    }
+
+    async fn snapshot_create(
+        &self,
+        id: MachineId,
+        req: BridgeSnapshotCreate,
+    ) -> Result<BridgeSnapshot, BridgeError> {
+        corral_api::validate::snapshot_name(&req.name)?;
+        let _snap = self.snap_guard(id)?;
+        let op = self.op_lock(id)?;
+        let _op = op.lock().await;
+        let (mut meta, _) = self.snapshot_state(id).await?;
+        if meta.get(&req.name).is_some() {
+            return Err(BridgeError::Conflict(format!(
+                "machine {id} has a snapshot named {} already",
+                req.name
+            )));
+        }
+        let disk = self.paths(id).disk();
+        match (self.qmp(id), req.ram) {
+            (Some(qmp), true) => snapshots::hmp(&qmp, &format!("savevm {}", req.name)).await?,
+            (Some(qmp), false) => snapshots::disk_only_running(&qmp, "disk0", &req.name).await?,
+            (None, true) => {
+                return Err(BridgeError::Validation {
+                    field: "ram",
+                    message: "RAM state can only be saved from a running machine".into(),
+                });
+            }
+            (None, false) => {
+                snapshots::offline(&*self.exec, &self.config.qemu_img, "-c", &req.name, &disk).await?
+            }
+        }
+        meta.add(&req.name, req.ram, now_rfc3339());
+        meta.save(&self.snapshot_meta_path(id))?;
+        let (meta, sizes) = self.snapshot_state(id).await?;
+        meta.view(&sizes)
+            .into_iter()
+            .find(|s| s.name == req.name)
+            .ok_or_else(|| BridgeError::Host(format!("snapshot {} vanished after it was taken", req.name)))
+    }
+
+    async fn snapshot_rollback(&self, id: MachineId, name: &str) -> Result<BridgeMachine, BridgeError> {
+        let _snap = self.snap_guard(id)?;
+        let op = self.op_lock(id)?;
+        let _op = op.lock().await;
+        let (mut meta, _) = self.snapshot_state(id).await?;
+        let entry = meta.get(name).cloned().ok_or_else(|| BridgeError::SnapshotNotFound(name.to_string()))?;
+        match self.qmp(id) {
+            Some(qmp) if entry.ram => snapshots::hmp(&qmp, &format!("loadvm {name}")).await?,
+            Some(_) => {
+                return Err(BridgeError::Conflict(format!(
+                    "snapshot {name} holds no RAM state: stop the machine to roll its disk back"
+                )));
+            }
+            None => {
+                let disk = self.paths(id).disk();
+                snapshots::offline(&*self.exec, &self.config.qemu_img, "-a", name, &disk).await?;
+            }
+        }
+        meta.current = Some(name.to_string());
+        meta.save(&self.snapshot_meta_path(id))?;
+        self.record(id)
+    }
+
+    async fn snapshot_delete(&self, id: MachineId, name: &str) -> Result<(), BridgeError> {
+        let _snap = self.snap_guard(id)?;
+        let op = self.op_lock(id)?;
+        let _op = op.lock().await;
+        let (mut meta, _) = self.snapshot_state(id).await?;
+        if meta.get(name).is_none() {
+            return Err(BridgeError::SnapshotNotFound(name.to_string()));
+        }
+        match self.qmp(id) {
+            Some(qmp) => snapshots::hmp(&qmp, &format!("delvm {name}")).await?,
+            None => {
+                let disk = self.paths(id).disk();
+                snapshots::offline(&*self.exec, &self.config.qemu_img, "-d", name, &disk).await?;
+            }
+        }
+        meta.remove(name);
+        meta.save(&self.snapshot_meta_path(id))?;
+        Ok(())
+    }
+
+    async fn snapshot_clone(
+        &self,
+        id: MachineId,
+        name: &str,
+        req: BridgeSnapshotClone,
+    ) -> Result<BridgeMachine, BridgeError> {
+        corral_api::validate::machine_name(&req.name)?;
+        let _snap = self.snap_guard(id)?;
+        let source = self.record(id)?;
+        let (meta, _) = self.snapshot_state(id).await?;
+        if meta.get(name).is_none() {
+            return Err(BridgeError::SnapshotNotFound(name.to_string()));
+        }
+        if self.record(req.id).is_ok() {
+            return Err(BridgeError::Conflict(format!("machine {} exists already", req.id)));
+        }
+        let used_mem: u64 = self.lock().values().map(|v| v.record.memory_mib).sum();
+        if used_mem + source.memory_mib > self.config.host.memory_mib {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "the clone needs {} MiB of memory, {} MiB unallocated",
+                source.memory_mib,
+                self.config.host.memory_mib.saturating_sub(used_mem)
+            )));
+        }
+        let record = BridgeMachine {
+            id: req.id,
+            name: req.name,
+            state: MachineState::Creating,
+            created_at: now_rfc3339(),
+            ..source.clone()
+        };
+        self.store.save(&record)?;
+        self.lock().insert(
+            record.id,
+            Vm { record: record.clone(), qmp: None, serial: None, op: Arc::default(), snap: Arc::default() },
+        );
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+
+        // The clone's disk: the snapshot's contents, as an overlay of the same image when
+        // there is one (only what differs from the image is copied).
+        let target = self.paths(record.id).disk();
+        let mut args: Vec<String> =
+            vec!["convert".into(), "-U".into(), "-f".into(), "qcow2".into(), "-O".into(), "qcow2".into()];
+        args.extend(["-l".into(), format!("snapshot.name={name}")]);
+        if let Some(image) = &source.image {
+            let info = self.images.get(image)?;
+            let format = if info.format == "iso" { "raw".to_string() } else { info.format };
+            args.extend(["-B".into(), self.images.path(image)?.display().to_string(), "-F".into(), format]);
+        }
+        args.extend([self.paths(id).disk().display().to_string(), target.display().to_string()]);
+        let out = self.exec.run(&self.config.qemu_img, &args).await;
+        let failure = match out {
+            Ok(o) if o.success => None,
+            Ok(o) => Some(format!("copying snapshot {name} failed: {}", o.stderr_tail())),
+            Err(e) => Some(format!("cannot run {}: {e}", self.config.qemu_img)),
+        };
+        if let Some(why) = failure {
+            self.lock().remove(&record.id);
+            let _ = self.store.remove(record.id);
+            let _ = self.events.send(BridgeEvent::MachineRemoved { id: record.id });
+            return Err(BridgeError::Host(why));
+        }
+        self.set_state(record.id, MachineState::Stopped)
     }
 }
 
