@@ -15,6 +15,8 @@ pub enum MachineState {
     Running,
     Stopping,
     Rebooting,
+    /// Its CPUs are halted; memory and devices are kept.
+    Paused,
     Deleting,
     /// The driver gave up on it (e.g. the hypervisor process died).
     Failed,
@@ -33,6 +35,7 @@ impl MachineState {
             Self::Running => "running",
             Self::Stopping => "stopping",
             Self::Rebooting => "rebooting",
+            Self::Paused => "paused",
             Self::Deleting => "deleting",
             Self::Failed => "failed",
             Self::Unknown => "unknown",
@@ -44,13 +47,14 @@ impl MachineState {
         Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
-    pub const ALL: [MachineState; 10] = [
+    pub const ALL: [MachineState; 11] = [
         Self::Creating,
         Self::Stopped,
         Self::Starting,
         Self::Running,
         Self::Stopping,
         Self::Rebooting,
+        Self::Paused,
         Self::Deleting,
         Self::Failed,
         Self::Unknown,

@@ -31,6 +31,13 @@ async fn create_start_stop_delete() {
     let r = app.call("DELETE", &format!("/api/v1/machines/{id}"), Some(&admin), None).await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "conflict"), "running: refused without force");
 
+    let r = app.call("POST", &format!("/api/v1/machines/{id}/pause"), Some(&admin), None).await;
+    assert_eq!((r.status, r.body["state"].as_str()), (StatusCode::ACCEPTED, Some("paused")));
+    let r = app.call("POST", &format!("/api/v1/machines/{id}/reboot"), Some(&admin), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "conflict"), "no reboot while paused");
+    let r = app.call("POST", &format!("/api/v1/machines/{id}/resume"), Some(&admin), None).await;
+    assert_eq!(r.body["state"], "running");
+
     let r = app.call("POST", &format!("/api/v1/machines/{id}/reboot"), Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     app.wait_state(&admin, &id, "running").await;

@@ -33,6 +33,9 @@ fn every_route_is_documented_with_its_error_body() {
         "/api/v1/events",
         "/api/v1/images",
         "/api/v1/machines/{id}/force-stop",
+        "/api/v1/machines/{id}/reset",
+        "/api/v1/machines/{id}/pause",
+        "/api/v1/machines/{id}/resume",
     ] {
         assert!(paths.contains_key(want), "{want} missing from the OpenAPI document");
     }

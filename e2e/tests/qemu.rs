@@ -202,6 +202,13 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     let snaps = c.snapshot_list(id).await.unwrap();
     assert!(snaps.iter().all(|s| s.name != "s1" && s.parent.as_deref() != Some("s1")), "{snaps:?}");
 
+    // Pause halts the guest; resume lets it answer again.
+    assert_eq!(c.machine_power(id, "pause").await.unwrap().state, MachineState::Paused);
+    assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Paused);
+    assert_eq!(c.machine_power(id, "resume").await.unwrap().state, MachineState::Running);
+    serial.send("echo resumed-$((5*5))").await;
+    serial.expect("resumed-25", Duration::from_secs(10)).await;
+
     // The graphical console answers with an RFB greeting.
     let mut vnc = c.vnc_stream(id).await.unwrap();
     let mut greeting = [0u8; 12];

@@ -92,7 +92,7 @@ pub async fn machine_create(req: &MachineCreate) -> Result<Machine> {
     post(paths::MACHINES, req).await
 }
 
-/// `action` is `start`, `stop`, `force-stop` or `reboot`.
+/// `action` is `start`, `stop`, `force-stop`, `reboot`, `reset`, `pause` or `resume`.
 pub async fn machine_power(id: MachineId, action: &str) -> Result<Machine> {
     post(&paths::machine_action(id, action), &serde_json::json!({})).await
 }

@@ -175,7 +175,7 @@ pub async fn machine_delete(
     }
 }
 
-/// `action` is `start`, `stop`, `force-stop` or `reboot`.
+/// `action` is `start`, `stop`, `force-stop`, `reboot`, `reset`, `pause` or `resume`.
 pub async fn machine_power(
     state: &AppState,
     actor: &Actor,

@@ -22,6 +22,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(machine_stop))
         .routes(routes!(machine_force_stop))
         .routes(routes!(machine_reboot))
+        .routes(routes!(machine_reset))
+        .routes(routes!(machine_pause))
+        .routes(routes!(machine_resume))
 }
 
 /// Machines the caller may see.
@@ -129,4 +132,43 @@ async fn machine_reboot(
     Path(id): Path<MachineId>,
 ) -> ApiResult<Response> {
     power(state, actor, id, "reboot").await
+}
+
+/// Hard-reset a running machine, like its reset button.
+#[utoipa::path(post, path = "/api/v1/machines/{id}/reset", tag = "machines",
+    params(("id" = MachineId, Path)),
+    responses((status = 202, body = Machine), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn machine_reset(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<MachineId>,
+) -> ApiResult<Response> {
+    power(state, actor, id, "reset").await
+}
+
+/// Halt a running machine's CPUs, keeping its memory.
+#[utoipa::path(post, path = "/api/v1/machines/{id}/pause", tag = "machines",
+    params(("id" = MachineId, Path)),
+    responses((status = 202, body = Machine), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn machine_pause(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<MachineId>,
+) -> ApiResult<Response> {
+    power(state, actor, id, "pause").await
+}
+
+/// Let a paused machine run on.
+#[utoipa::path(post, path = "/api/v1/machines/{id}/resume", tag = "machines",
+    params(("id" = MachineId, Path)),
+    responses((status = 202, body = Machine), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn machine_resume(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<MachineId>,
+) -> ApiResult<Response> {
+    power(state, actor, id, "resume").await
 }

@@ -25,15 +25,35 @@ pub enum PowerAction {
     /// Off at once, like pulling the plug.
     ForceStop,
     Reboot,
+    /// A hard reset, like the reset button.
+    Reset,
+    /// Halts the CPUs, keeping memory.
+    Pause,
+    Resume,
 }
 
 impl PowerAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::ForceStop => "force-stop",
+            Self::Reboot => "reboot",
+            Self::Reset => "reset",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "start" => Some(Self::Start),
             "stop" => Some(Self::Stop),
             "force-stop" => Some(Self::ForceStop),
             "reboot" => Some(Self::Reboot),
+            "reset" => Some(Self::Reset),
+            "pause" => Some(Self::Pause),
+            "resume" => Some(Self::Resume),
             _ => None,
         }
     }

@@ -293,19 +293,26 @@ impl Driver for SimDriver {
             (PowerAction::Start, S::Running | S::Starting | S::Rebooting) => None,
             (PowerAction::Start, S::Stopped | S::Failed) => Some(S::Starting),
             (PowerAction::Stop | PowerAction::ForceStop, S::Stopped | S::Stopping) => None,
-            (PowerAction::Stop | PowerAction::ForceStop, S::Running | S::Starting | S::Rebooting) => {
-                Some(S::Stopping)
+            (
+                PowerAction::Stop | PowerAction::ForceStop,
+                S::Running | S::Starting | S::Rebooting | S::Paused,
+            ) => Some(S::Stopping),
+            (PowerAction::Reboot | PowerAction::Reset, S::Rebooting) => None,
+            (PowerAction::Reboot | PowerAction::Reset, S::Running) => Some(S::Rebooting),
+            (PowerAction::Pause, S::Paused) | (PowerAction::Resume, S::Running) => None,
+            (PowerAction::Pause, S::Running) | (PowerAction::Resume, S::Paused) => {
+                // Instant on a real hypervisor too: no transition to wait for.
+                let target = if action == PowerAction::Pause { S::Paused } else { S::Running };
+                let m = inner.machines.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
+                m.record.state = target;
+                self.store.save(&m.record)?;
+                let _ = self.events.send(BridgeEvent::MachineChanged { machine: m.record.clone() });
+                return Ok(m.record.clone());
             }
-            (PowerAction::Reboot, S::Rebooting) => None,
-            (PowerAction::Reboot, S::Running) => Some(S::Rebooting),
             _ => {
                 return Err(BridgeError::Conflict(format!(
                     "cannot {} machine {id} while it is {state}",
-                    match action {
-                        PowerAction::Start => "start",
-                        PowerAction::Stop | PowerAction::ForceStop => "stop",
-                        PowerAction::Reboot => "reboot",
-                    }
+                    action.as_str()
                 )));
             }
         };

@@ -96,12 +96,18 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <button class="btn" data-test="action-start" on:click=power("start")
                 disabled=can(|s| matches!(s, MachineState::Stopped | MachineState::Failed))>"Start"</button>
             <button class="btn" data-test="action-stop" on:click=power("stop")
-                disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Rebooting))>"Stop"</button>
+                disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Rebooting | MachineState::Paused))>"Stop"</button>
             <button class="btn" data-test="action-force-stop" on:click=power("force-stop")
                 title="Power off at once, without asking the guest"
-                disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Stopping | MachineState::Rebooting))>"Force stop"</button>
+                disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Stopping | MachineState::Rebooting | MachineState::Paused))>"Force stop"</button>
             <button class="btn" data-test="action-reboot" on:click=power("reboot")
                 disabled=can(|s| s == MachineState::Running)>"Reboot"</button>
+            <button class="btn" data-test="action-reset" on:click=power("reset") title="A hard reset, like the reset button"
+                disabled=can(|s| s == MachineState::Running)>"Reset"</button>
+            <button class="btn" data-test="action-pause" on:click=power("pause") title="Halt its CPUs, keeping memory"
+                disabled=can(|s| s == MachineState::Running)>"Pause"</button>
+            <button class="btn" data-test="action-resume" on:click=power("resume")
+                disabled=can(|s| s == MachineState::Paused)>"Resume"</button>
             <button class="btn danger" data-test="action-delete" on:click=move |_| confirming.set(true)
                 disabled=can(|s| !matches!(s, MachineState::Creating | MachineState::Deleting | MachineState::Unknown))>"Delete…"</button>
         </div>

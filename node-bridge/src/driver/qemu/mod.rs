@@ -104,7 +104,13 @@ impl QemuDriver {
                 _ => None,
             };
             let was = record.state;
-            record.state = if adopted.is_some() { MachineState::Running } else { MachineState::Stopped };
+            record.state = match &adopted {
+                Some(qmp) => match qmp.query_status().await {
+                    Ok((status, _)) if status == "paused" => MachineState::Paused,
+                    _ => MachineState::Running,
+                },
+                None => MachineState::Stopped,
+            };
             if adopted.is_none() {
                 if matches!(was, MachineState::Running | MachineState::Starting | MachineState::Rebooting) {
                     tracing::warn!(machine = %record.id, "its QEMU exited while the bridge was away");
@@ -526,12 +532,38 @@ impl Driver for QemuDriver {
             (PowerAction::Start, false) => self.start(id).await,
             (PowerAction::Stop | PowerAction::ForceStop, false) => Ok(record),
             (PowerAction::Stop, true) if record.state == MachineState::Stopping => Ok(record),
+            // A paused guest cannot see the power button: it is forced off.
+            (PowerAction::Stop, true) if record.state == MachineState::Paused => self.stop(id, true).await,
             (PowerAction::Stop, true) => self.stop(id, false).await,
             (PowerAction::ForceStop, true) => self.stop(id, true).await,
-            (PowerAction::Reboot, false) => {
-                Err(BridgeError::Conflict(format!("cannot reboot machine {id} while it is {}", record.state)))
+            (PowerAction::Reboot | PowerAction::Reset | PowerAction::Pause | PowerAction::Resume, false) => {
+                Err(BridgeError::Conflict(format!(
+                    "cannot {} machine {id} while it is {}",
+                    action.as_str(),
+                    record.state
+                )))
             }
-            (PowerAction::Reboot, true) => {
+            (PowerAction::Pause, true) => {
+                if record.state == MachineState::Paused {
+                    return Ok(record);
+                }
+                let qmp = self.qmp(id).ok_or(BridgeError::MachineNotFound(id))?;
+                qmp.execute("stop", json!({}))
+                    .await
+                    .map_err(|e| BridgeError::Host(format!("pause failed: {e}")))?;
+                self.set_state(id, MachineState::Paused)
+            }
+            (PowerAction::Resume, true) => {
+                if record.state != MachineState::Paused {
+                    return Ok(record);
+                }
+                let qmp = self.qmp(id).ok_or(BridgeError::MachineNotFound(id))?;
+                qmp.execute("cont", json!({}))
+                    .await
+                    .map_err(|e| BridgeError::Host(format!("resume failed: {e}")))?;
+                self.set_state(id, MachineState::Running)
+            }
+            (PowerAction::Reboot | PowerAction::Reset, true) => {
                 let qmp = self.qmp(id).ok_or(BridgeError::MachineNotFound(id))?;
                 let record = self.set_state(id, MachineState::Rebooting)?;
                 qmp.execute("system_reset", json!({}))
