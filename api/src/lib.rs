@@ -8,6 +8,7 @@ pub mod machine;
 pub mod node;
 pub mod paths;
 pub mod session;
+pub mod snapshot;
 pub mod validate;
 
 pub use error::{ErrorBody, ErrorCode};

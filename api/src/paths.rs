@@ -19,6 +19,19 @@ pub fn machine_action(id: MachineId, action: &str) -> String {
     format!("{MACHINES}/{id}/{action}")
 }
 
+pub fn snapshots(id: MachineId) -> String {
+    format!("{MACHINES}/{id}/snapshots")
+}
+
+pub fn snapshot(id: MachineId, name: &str) -> String {
+    format!("{MACHINES}/{id}/snapshots/{name}")
+}
+
+/// `action` is `rollback` or `clone`.
+pub fn snapshot_action(id: MachineId, name: &str, action: &str) -> String {
+    format!("{MACHINES}/{id}/snapshots/{name}/{action}")
+}
+
 pub fn node(id: NodeId) -> String {
     format!("{NODES}/{id}")
 }

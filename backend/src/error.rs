@@ -32,6 +32,9 @@ pub enum ApiError {
     BadOrigin,
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
+    /// The resource is busy with another operation; retry shortly.
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -51,6 +54,7 @@ impl ApiError {
             Self::NodeUnreachable { .. } => ErrorCode::NodeUnreachable,
             Self::BadOrigin => ErrorCode::BadOrigin,
             Self::MethodNotAllowed => ErrorCode::InvalidRequest,
+            Self::Busy(_) => ErrorCode::Busy,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -66,6 +70,7 @@ impl ApiError {
             Self::InsufficientCapacity(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::NodeUnreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,7 +103,7 @@ impl IntoResponse for ApiError {
             body.message = format!("{field}: {message}");
         }
         let mut resp = (self.status(), axum::Json(body)).into_response();
-        if matches!(self, Self::NodeUnreachable { .. }) {
+        if matches!(self, Self::NodeUnreachable { .. } | Self::Busy(_)) {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         resp

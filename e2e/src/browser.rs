@@ -91,7 +91,15 @@ impl Browser {
             {
                 return text;
             }
-            assert!(start.elapsed() < Duration::from_secs(15), "text of {sel} never matched");
+            if start.elapsed() > Duration::from_secs(15) {
+                // What the page showed instead is the first thing anyone debugging will ask.
+                self.screenshot("failure").await;
+                let body = match self.client.find(Locator::Css("body")).await {
+                    Ok(b) => b.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("text of {sel} never matched; the page says:\n{body}");
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

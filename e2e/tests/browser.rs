@@ -82,3 +82,81 @@ async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
     b.screenshot("07-deleted").await;
     b.close().await;
 }
+
+/// On a qemu node: create a machine from the node's image through the form, start it, take
+/// a snapshot with RAM, roll back to it and clone it, all from the machine page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
+    let frontend = root().join("frontend/dist");
+    assert!(frontend.join("index.html").exists(), "build the frontend first (scripts/test.sh does)");
+    let image = std::env::var_os("CORRAL_TINY_IMAGE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join(".corral/images/tiny.qcow2"));
+    assert!(image.exists(), "{} is missing: run scripts/build-tiny-image.sh", image.display());
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = BridgeProc::start_with(dir.path(), "q", &["--driver", "qemu", "--accel", "tcg"]);
+    bridge
+        .client()
+        .image_import(&corral_api::bridge::BridgeImageImport {
+            name: "tiny.qcow2".into(),
+            source_path: image.display().to_string(),
+        })
+        .await
+        .unwrap();
+    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
+    let b = Browser::start().await;
+
+    b.client.goto(&format!("{}/login", backend.url)).await.unwrap();
+    b.find("[data-test=login-username]").await.send_keys("admin").await.unwrap();
+    b.find("[data-test=login-password]").await.send_keys(&backend.admin_password).await.unwrap();
+    b.find("[data-test=login-submit]").await.click().await.unwrap();
+    b.wait_text("[data-test=node-status]", |t| t == "online").await;
+
+    b.client.goto(&format!("{}/machines/new", backend.url)).await.unwrap();
+    b.wait_text("[data-test=create-image] option", |t| t == "tiny.qcow2").await;
+    b.find("[data-test=create-name]").await.send_keys("vm-snap").await.unwrap();
+    let memory = b.find("[data-test=create-memory]").await;
+    memory.clear().await.unwrap();
+    memory.send_keys("128").await.unwrap();
+    let disk = b.find("[data-test=create-disk]").await;
+    disk.clear().await.unwrap();
+    disk.send_keys("1").await.unwrap();
+    b.find("[data-test=create-submit]").await.click().await.unwrap();
+    b.wait_text("[data-test=state]", |t| t == "stopped").await;
+    b.find("[data-test=action-start]").await.click().await.unwrap();
+    b.wait_text("[data-test=state]", |t| t == "running").await;
+    b.find("[data-test=no-snapshots]").await;
+
+    b.find("[data-test=snapshot-name]").await.send_keys("golden").await.unwrap();
+    b.find("[data-test=snapshot-take]").await.click().await.unwrap();
+    b.wait_text("[data-test=snapshot-row][data-name=golden]", |t| t.contains("current") && t.contains("RAM"))
+        .await;
+    b.find("[data-test=snapshot-name]").await.send_keys("later").await.unwrap();
+    b.find("[data-test=snapshot-take]").await.click().await.unwrap();
+    b.wait_text("[data-test=snapshot-row][data-name=later]", |t| t.contains("current")).await;
+    b.screenshot("08-snapshots").await;
+
+    b.find("[data-test=snapshot-row][data-name=golden] [data-test=snapshot-rollback]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("[data-test=snapshot-confirm-go]").await.click().await.unwrap();
+    b.wait_text("[data-test=snapshot-row][data-name=golden]", |t| t.contains("current")).await;
+    b.wait_text("[data-test=state]", |t| t == "running").await;
+
+    b.find("[data-test=snapshot-row][data-name=golden] [data-test=snapshot-clone]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("[data-test=snapshot-confirm-go]").await.click().await.unwrap();
+    b.wait_text(".banner.ok", |t| t.contains("golden-clone")).await;
+    b.screenshot("09-cloned").await;
+    let api = Api::login(&backend.url, "admin", &backend.admin_password).await;
+    wait_until("the clone in the list", Duration::from_secs(10), || async {
+        api.machines().await.iter().any(|m| m.name == "golden-clone")
+    })
+    .await;
+    b.close().await;
+}

@@ -331,3 +331,72 @@ async fn bad_creates_are_refused_and_leave_nothing() {
     let machines: Vec<_> = std::fs::read_dir(bridge.data_dir.join("machines")).unwrap().collect();
     assert!(machines.is_empty(), "no machine directories: {machines:?}");
 }
+
+/// The console's API over a qemu node: a machine from the image, snapshots taken, listed,
+/// rolled back, cloned into a machine of the same tenant, deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_through_the_console_api() {
+    use corral_e2e::{Api, BackendProc};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = qemu_bridge(dir.path());
+    bridge
+        .client()
+        .image_import(&BridgeImageImport {
+            name: "tiny.qcow2".into(),
+            source_path: tiny_image().display().to_string(),
+        })
+        .await
+        .unwrap();
+    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], None);
+    let api = Api::login(&backend.url, "admin", &backend.admin_password).await;
+    wait_until("the node online", Duration::from_secs(10), || async {
+        api.nodes().await.iter().any(|n| n.status == corral_api::node::NodeStatus::Online)
+    })
+    .await;
+
+    let r = api
+        .send("POST", "/api/v1/machines", Some(json!({"name": "snappy", "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "image": "tiny.qcow2"})))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(api.send("POST", &format!("/api/v1/machines/{id}/start"), None).await.status, 202);
+
+    let snaps = format!("/api/v1/machines/{id}/snapshots");
+    let r = api.send("POST", &snaps, Some(json!({"name": "first", "ram": true}))).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!((r.body["ram"].as_bool(), r.body["current"].as_bool()), (Some(true), Some(true)));
+    let r = api.send("POST", &snaps, Some(json!({"name": "second"}))).await;
+    assert_eq!(r.body["parent"], "first");
+    let r = api.send("POST", &snaps, Some(json!({"name": "no good"}))).await;
+    assert_eq!((r.status, r.body["field"].as_str()), (422, Some("name")));
+
+    let r = api.send("POST", &format!("{snaps}/first/rollback"), None).await;
+    assert_eq!((r.status, r.body["state"].as_str()), (200, Some("running")), "{r:?}");
+    let r = api.send("GET", &snaps, None).await;
+    let current: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["current"] == true)
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(current, vec![json!("first")]);
+
+    let r = api.send("POST", &format!("{snaps}/first/clone"), Some(json!({"name": "snappy-copy"}))).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!((r.body["state"].as_str(), r.body["image"].as_str()), (Some("stopped"), Some("tiny.qcow2")));
+    assert_eq!(
+        r.body["tenant_id"],
+        api.machines().await.iter().find(|m| m.name == "snappy").map(|m| json!(m.tenant_id)).unwrap()
+    );
+    let r = api.send("POST", &format!("{snaps}/first/clone"), Some(json!({"name": "snappy-copy"}))).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("already_exists")));
+
+    assert_eq!(api.send("DELETE", &format!("{snaps}/second"), None).await.status, 204);
+    assert_eq!(api.send("DELETE", &format!("{snaps}/second"), None).await.status, 404);
+    let r = api.send("GET", &snaps, None).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+}

@@ -6,6 +6,7 @@
 use corral_api::machine::{Machine, MachineCreate, NodeImage};
 use corral_api::node::Node;
 use corral_api::session::{LoginRequest, Me};
+use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
 use corral_api::{ErrorBody, ErrorCode, MachineId, paths};
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
@@ -104,6 +105,26 @@ pub async fn machine_delete(id: MachineId, force: bool) -> Result<Machine> {
 
 pub async fn node_list() -> Result<Vec<Node>> {
     get(paths::NODES).await
+}
+
+pub async fn snapshot_list(id: MachineId) -> Result<Vec<Snapshot>> {
+    get(&paths::snapshots(id)).await
+}
+
+pub async fn snapshot_create(id: MachineId, req: &SnapshotCreate) -> Result<Snapshot> {
+    post(&paths::snapshots(id), req).await
+}
+
+pub async fn snapshot_rollback(id: MachineId, name: &str) -> Result<Machine> {
+    post(&paths::snapshot_action(id, name, "rollback"), &serde_json::json!({})).await
+}
+
+pub async fn snapshot_clone(id: MachineId, name: &str, req: &SnapshotClone) -> Result<Machine> {
+    post(&paths::snapshot_action(id, name, "clone"), req).await
+}
+
+pub async fn snapshot_delete(id: MachineId, name: &str) -> Result<()> {
+    read_empty(Request::delete(&paths::snapshot(id, name)).send().await.map_err(net)?).await
 }
 
 pub async fn image_list() -> Result<Vec<NodeImage>> {

@@ -189,7 +189,7 @@ pub async fn machine_power(
     apply_bridge(state, &m, &b).await
 }
 
-async fn apply_bridge(
+pub(crate) async fn apply_bridge(
     state: &AppState,
     m: &Machine,
     b: &corral_api::bridge::BridgeMachine,
@@ -203,7 +203,11 @@ async fn apply_bridge(
     }
 }
 
-fn client_of(state: &AppState, node: corral_api::NodeId, name: &str) -> Result<BridgeClient, ApiError> {
+pub(crate) fn client_of(
+    state: &AppState,
+    node: corral_api::NodeId,
+    name: &str,
+) -> Result<BridgeClient, ApiError> {
     state.nodes.get(node).ok_or_else(|| ApiError::NodeUnreachable {
         node: name.to_string(),
         reason: "no link configured".into(),
@@ -211,10 +215,11 @@ fn client_of(state: &AppState, node: corral_api::NodeId, name: &str) -> Result<B
 }
 
 /// Maps a node's answer to ours: its refusals keep their meaning, link failures become 503.
-fn node_error(node: &str, e: NodeError) -> ApiError {
+pub(crate) fn node_error(node: &str, e: NodeError) -> ApiError {
     match e {
         NodeError::Api { status, body } => match body.code {
             ErrorCode::Conflict => ApiError::Conflict(body.message),
+            ErrorCode::Busy => ApiError::Busy(body.message),
             ErrorCode::InsufficientCapacity => {
                 ApiError::InsufficientCapacity(format!("{node}: {}", body.message))
             }

@@ -6,3 +6,4 @@ pub mod bootstrap;
 pub mod images;
 pub mod machines;
 pub mod placement;
+pub mod snapshots;

@@ -7,6 +7,7 @@ mod images;
 mod machines;
 mod nodes;
 mod session;
+mod snapshots;
 
 use std::path::Path;
 
@@ -34,7 +35,8 @@ use crate::store::sessions::DbSessionStore;
         (name = "machines", description = "Virtual machines and zones"),
         (name = "nodes", description = "Hypervisor nodes"),
         (name = "events", description = "Live updates"),
-        (name = "images", description = "Disk images on nodes")
+        (name = "images", description = "Disk images on nodes"),
+        (name = "snapshots", description = "Snapshots of machines on their node's storage")
     )
 )]
 struct ApiDoc;
@@ -47,6 +49,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(nodes::router())
         .merge(events::router())
         .merge(images::router())
+        .merge(snapshots::router())
         .split_for_parts()
 }
 

@@ -27,15 +27,19 @@ pub fn MachineDetail() -> impl IntoView {
         }
     });
 
+    // Memos, so the page is rebuilt only when the machine appears or goes, not on every
+    // change to any machine (which would throw away what the user is typing).
+    let loaded = Memo::new(move |_| live.machines.with(Option::is_some));
+    let found = Memo::new(move |_| machine.with(|m| m.as_ref().map(|m| m.id)));
     view! {
-        {move || match (live.machines.with(Option::is_some), machine.get()) {
+        {move || match (loaded.get(), found.get()) {
             (false, _) => view! { <p class="muted">"Loading…"</p> }.into_any(),
             (true, None) => view! {
                 <h1>"Machine not found"</h1>
                 <p class="muted" data-test="machine-gone">"It does not exist, was deleted, or you may not see it."</p>
                 <A href="/machines">"All machines"</A>
             }.into_any(),
-            (true, Some(m)) => view! { <MachineView id=m.id machine=machine deleted=deleted/> }.into_any(),
+            (true, Some(mid)) => view! { <MachineView id=mid machine=machine deleted=deleted/> }.into_any(),
         }}
     }
 }
@@ -134,6 +138,7 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <dt>"Last change"</dt><dd>{field(|m| m.updated_at.clone())}</dd>
             <dt>"Id"</dt><dd class="mono">{id.to_string()}</dd>
         </dl>
+        <super::snapshots::SnapshotPanel id=id state=state/>
         {move || match state.get() {
             MachineState::Unknown => Some(view! { <p class="banner warn">"Its node is not answering, so its state is unknown."</p> }),
             MachineState::Lost => Some(view! { <p class="banner warn">"Its node no longer lists it. Delete it to drop the record."</p> }),

@@ -3,6 +3,7 @@
 mod create;
 mod detail;
 mod list;
+mod snapshots;
 
 pub use create::MachineCreatePage;
 pub use detail::MachineDetail;

@@ -1,0 +1,128 @@
+//! Snapshot operations: the node does the work; the backend checks who may, and for a clone
+//! records the new machine in the same tenant (writing the row first and removing it again
+//! if the node refuses, as a create does).
+
+use corral_api::bridge::{BridgeSnapshotClone, BridgeSnapshotCreate};
+use corral_api::event::Event;
+use corral_api::machine::Machine;
+use corral_api::session::Role;
+use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
+use corral_api::{MachineId, validate};
+
+use super::machines::{apply_bridge, client_of, machine_get, node_error};
+use crate::auth::Actor;
+use crate::db::is_unique_violation;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::machines;
+
+fn snapshot_name(name: &str) -> Result<(), ApiError> {
+    validate::snapshot_name(name).map_err(ApiError::from)
+}
+
+pub async fn snapshot_list(
+    state: &AppState,
+    actor: &Actor,
+    id: MachineId,
+) -> Result<Vec<Snapshot>, ApiError> {
+    let m = machine_get(state, actor, id).await?;
+    let client = client_of(state, m.node_id, &m.node_name)?;
+    let list = client.snapshot_list(id).await.map_err(|e| node_error(&m.node_name, e))?;
+    Ok(list.into_iter().map(Snapshot::from).collect())
+}
+
+pub async fn snapshot_create(
+    state: &AppState,
+    actor: &Actor,
+    id: MachineId,
+    req: SnapshotCreate,
+) -> Result<Snapshot, ApiError> {
+    let m = machine_get(state, actor, id).await?;
+    actor.require_machine(&m, Role::Operator)?;
+    snapshot_name(&req.name)?;
+    let client = client_of(state, m.node_id, &m.node_name)?;
+    let s = client
+        .snapshot_create(id, &BridgeSnapshotCreate { name: req.name, ram: req.ram })
+        .await
+        .map_err(|e| node_error(&m.node_name, e))?;
+    Ok(s.into())
+}
+
+pub async fn snapshot_rollback(
+    state: &AppState,
+    actor: &Actor,
+    id: MachineId,
+    name: &str,
+) -> Result<Machine, ApiError> {
+    let m = machine_get(state, actor, id).await?;
+    actor.require_machine(&m, Role::Operator)?;
+    snapshot_name(name)?;
+    let client = client_of(state, m.node_id, &m.node_name)?;
+    let b = client.snapshot_rollback(id, name).await.map_err(|e| node_error(&m.node_name, e))?;
+    apply_bridge(state, &m, &b).await
+}
+
+pub async fn snapshot_delete(
+    state: &AppState,
+    actor: &Actor,
+    id: MachineId,
+    name: &str,
+) -> Result<(), ApiError> {
+    let m = machine_get(state, actor, id).await?;
+    actor.require_machine(&m, Role::Operator)?;
+    snapshot_name(name)?;
+    let client = client_of(state, m.node_id, &m.node_name)?;
+    client.snapshot_delete(id, name).await.map_err(|e| node_error(&m.node_name, e))
+}
+
+/// A new machine from a snapshot, owned by the source's tenant; needs the owner role there.
+pub async fn snapshot_clone(
+    state: &AppState,
+    actor: &Actor,
+    id: MachineId,
+    name: &str,
+    req: SnapshotClone,
+) -> Result<Machine, ApiError> {
+    let m = machine_get(state, actor, id).await?;
+    actor.require_machine(&m, Role::Owner)?;
+    snapshot_name(name)?;
+    validate::machine_name(&req.name)?;
+    let tenant_id =
+        m.tenant_id.ok_or_else(|| ApiError::Conflict("an unmanaged machine cannot be cloned".into()))?;
+    let client = client_of(state, m.node_id, &m.node_name)?;
+    let new_id = MachineId::new_random();
+    let row = machines::NewMachine {
+        id: new_id,
+        name: req.name.clone(),
+        tenant_id,
+        node_id: m.node_id,
+        vcpus: m.vcpus,
+        memory_mib: m.memory_mib,
+        disk_gib: m.disk_gib,
+        image: m.image.clone(),
+    };
+    machines::machine_insert(&state.db, &row).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            ApiError::AlreadyExists(format!("this tenant already has a machine named {:?}", req.name))
+        } else {
+            e.into()
+        }
+    })?;
+    match client.snapshot_clone(id, name, &BridgeSnapshotClone { id: new_id, name: req.name }).await {
+        Ok(b) => {
+            let created = machines::machine_sync(&state.db, m.node_id, &b).await?;
+            let created = match created {
+                Some(c) => c,
+                None => machines::machine_get(&state.db, new_id)
+                    .await?
+                    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("clone {new_id} vanished")))?,
+            };
+            state.publish(Event::MachineUpdated { machine: created.clone() });
+            Ok(created)
+        }
+        Err(e) => {
+            machines::machine_delete(&state.db, new_id).await?;
+            Err(node_error(&m.node_name, e))
+        }
+    }
+}
