@@ -102,6 +102,16 @@ pub struct BridgeMachineCreate {
     pub image: Option<String>,
 }
 
+/// `PATCH /v1/machines/{id}`: rename, or grow the disk of a stopped machine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeMachineUpdate {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub disk_gib: Option<u64>,
+}
+
 /// A snapshot of a machine's disk (and RAM, when taken running with `ram`), stored beside the
 /// disk. Snapshots form a tree: each one's parent is the snapshot the machine descended from
 /// when it was taken.

@@ -118,6 +118,18 @@ pub struct MachineCreate {
     pub image: Option<String>,
 }
 
+/// Input of `PATCH /api/v1/machines/{id}`: rename it, or grow its disk (while stopped).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MachineUpdate {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The new disk size; disks only grow.
+    #[serde(default)]
+    pub disk_gib: Option<u64>,
+}
+
 /// An image held by a node, as `GET /api/v1/images` lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

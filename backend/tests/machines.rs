@@ -264,3 +264,43 @@ fn with_image(name: &str, image: &str) -> String {
     serde_json::json!({ "name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "image": image })
         .to_string()
 }
+
+#[tokio::test]
+async fn rename_and_grow_a_stopped_machine() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let mut ids = Vec::new();
+    for name in ["one", "two"] {
+        let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&create(name, 1, 128, 2))).await;
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        app.wait_state(&admin, id, "stopped").await;
+    }
+    let path = format!("/api/v1/machines/{}", ids[0]);
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"name":"uno","disk_gib":5}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!((r.body["name"].as_str(), r.body["disk_gib"].as_u64()), (Some("uno"), Some(5)));
+    assert_eq!(app.sim.machine_list().await.iter().find(|m| m.name == "uno").map(|m| m.disk_gib), Some(5));
+
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"name":"two"}"#)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "already_exists"));
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"disk_gib":1}"#)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        "disks only grow"
+    );
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"name":"Bad Name"}"#)).await;
+    assert_eq!(r.body["field"], "name");
+    app.call("POST", &format!("{path}/start"), Some(&admin), None).await;
+    app.wait_state(&admin, &ids[0], "running").await;
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"disk_gib":8}"#)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "conflict"), "not while running");
+    let r = app.call("GET", &path, Some(&admin), None).await;
+    assert_eq!(
+        (r.body["name"].as_str(), r.body["disk_gib"].as_u64()),
+        (Some("uno"), Some(5)),
+        "nothing changed"
+    );
+}

@@ -158,5 +158,17 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
         api.machines().await.iter().any(|m| m.name == "golden-clone")
     })
     .await;
+
+    // Settings: a taken name is refused with the server's words; a free one is taken.
+    let name = b.find("[data-test=settings-name]").await;
+    name.clear().await.unwrap();
+    name.send_keys("golden-clone").await.unwrap();
+    b.find("[data-test=settings-save]").await.click().await.unwrap();
+    b.wait_text("[data-test=settings] [data-test=error]", |t| t.contains("already has a machine named"))
+        .await;
+    name.clear().await.unwrap();
+    name.send_keys("vm-renamed").await.unwrap();
+    b.find("[data-test=settings-save]").await.click().await.unwrap();
+    b.wait_text("[data-test=machine-name]", |t| t == "vm-renamed").await;
     b.close().await;
 }

@@ -277,6 +277,27 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     assert!(!vm_dir.join("qemu.pid").exists());
     std::fs::write(vm_dir.join("disk.qcow2"), good).unwrap();
 
+    // A stopped disk grows; it never shrinks.
+    assert_eq!(
+        c.machine_update(id, &corral_api::bridge::BridgeMachineUpdate { name: None, disk_gib: Some(2) })
+            .await
+            .unwrap()
+            .disk_gib,
+        2
+    );
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(vm_dir.join("disk.qcow2"))
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["virtual-size"].as_u64(), Some(2 << 30));
+    let (c5, _, _) = code(
+        c.machine_update(id, &corral_api::bridge::BridgeMachineUpdate { name: None, disk_gib: Some(1) })
+            .await,
+    );
+    assert_eq!(c5, ErrorCode::ValidationFailed);
+
     // Delete removes every file; then the image can go too.
     c.machine_delete(id, false).await.unwrap();
     assert!(!vm_dir.exists(), "nothing is left of the machine");

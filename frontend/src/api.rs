@@ -3,7 +3,7 @@
 //! Every call returns `Result<T, ClientError>`; an error body from the server keeps its code
 //! and message so pages can show exactly what the server said.
 
-use corral_api::machine::{Machine, MachineCreate, NodeImage};
+use corral_api::machine::{Machine, MachineCreate, MachineUpdate, NodeImage};
 use corral_api::node::Node;
 use corral_api::session::{LoginRequest, Me};
 use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
@@ -96,6 +96,11 @@ pub async fn machine_create(req: &MachineCreate) -> Result<Machine> {
 /// `action` is `start`, `stop`, `force-stop`, `reboot`, `reset`, `pause` or `resume`.
 pub async fn machine_power(id: MachineId, action: &str) -> Result<Machine> {
     post(&paths::machine_action(id, action), &serde_json::json!({})).await
+}
+
+pub async fn machine_update(id: MachineId, req: &MachineUpdate) -> Result<Machine> {
+    let req = Request::patch(&paths::machine(id)).json(req).map_err(net)?;
+    read(req.send().await.map_err(net)?).await
 }
 
 pub async fn machine_delete(id: MachineId, force: bool) -> Result<Machine> {

@@ -7,6 +7,7 @@
 //! | `POST /v1/machines` | create (idempotent on the id the backend chose) |
 //! | `GET /v1/machines/{id}` | one machine |
 //! | `DELETE /v1/machines/{id}?force=` | start removal |
+//! | `PATCH /v1/machines/{id}` | rename; grow the disk of a stopped machine |
 //! | `POST /v1/machines/{id}/{start,stop,reboot}` | power actions |
 //! | `GET /v1/events` | newline-delimited JSON of `BridgeEvent`s |
 //! | `GET /v1/machines/{id}/snapshots`, `POST …/snapshots` | the snapshot tree; take one |
@@ -30,8 +31,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use corral_api::MachineId;
 use corral_api::bridge::{
-    BRIDGE_API_VERSION, BridgeEvent, BridgeImageImport, BridgeMachineCreate, BridgeSnapshotClone,
-    BridgeSnapshotCreate, BridgeVersion,
+    BRIDGE_API_VERSION, BridgeEvent, BridgeImageImport, BridgeMachineCreate, BridgeMachineUpdate,
+    BridgeSnapshotClone, BridgeSnapshotCreate, BridgeVersion,
 };
 use futures::StreamExt;
 use serde::Deserialize;
@@ -89,7 +90,7 @@ pub fn build_router(state: BridgeState) -> Router {
     let mut router = Router::new()
         .route("/v1/version", get(version_get))
         .route("/v1/machines", get(machine_list).post(machine_create))
-        .route("/v1/machines/{id}", get(machine_get).delete(machine_delete))
+        .route("/v1/machines/{id}", get(machine_get).delete(machine_delete).patch(machine_update))
         .route("/v1/machines/{id}/{action}", post(machine_power))
         .route("/v1/events", get(events_stream))
         .route("/v1/machines/{id}/snapshots", get(snapshot_list).post(snapshot_create))
@@ -168,6 +169,20 @@ async fn machine_delete(
 ) -> Result<Response, BridgeError> {
     let m = s.driver.machine_delete(id, q.force).await?;
     Ok((StatusCode::ACCEPTED, Json(m)).into_response())
+}
+
+async fn machine_update(
+    State(s): State<BridgeState>,
+    Path(id): Path<MachineId>,
+    Json(req): Json<BridgeMachineUpdate>,
+) -> Result<Response, BridgeError> {
+    if let Some(name) = &req.name {
+        corral_api::validate::machine_name(name)?;
+    }
+    if let Some(disk) = req.disk_gib {
+        corral_api::validate::disk_gib(disk)?;
+    }
+    Ok(Json(s.driver.machine_update(id, req).await?).into_response())
 }
 
 async fn machine_power(

@@ -6,9 +6,9 @@
 //! The node request is retried with the same machine id, which the bridge treats as the
 //! idempotency key, so a retry after a cut link never makes a second machine.
 
-use corral_api::bridge::BridgeMachineCreate;
+use corral_api::bridge::{BridgeMachineCreate, BridgeMachineUpdate};
 use corral_api::event::Event;
-use corral_api::machine::{Machine, MachineCreate, MachineState};
+use corral_api::machine::{Machine, MachineCreate, MachineState, MachineUpdate};
 use corral_api::session::Role;
 use corral_api::{ErrorCode, MachineId};
 use hyper::StatusCode;
@@ -173,6 +173,49 @@ pub async fn machine_delete(
         }
         Err(e) => Err(node_error(&m.node_name, e)),
     }
+}
+
+/// Renames a machine or grows its disk (owners only). The name is checked against the
+/// tenant's other machines before the node is asked, so a taken name changes nothing.
+pub async fn machine_update(
+    state: &AppState,
+    actor: &Actor,
+    id: MachineId,
+    req: MachineUpdate,
+) -> Result<Machine, ApiError> {
+    let m = machine_get(state, actor, id).await?;
+    actor.require_machine(&m, Role::Owner)?;
+    if let Some(name) = &req.name {
+        corral_api::validate::machine_name(name)?;
+        let taken = machines::machine_list(&state.db, &crate::store::machines::Visibility::All)
+            .await?
+            .into_iter()
+            .any(|o| o.id != id && o.tenant_id == m.tenant_id && &o.name == name);
+        if taken {
+            return Err(ApiError::AlreadyExists(format!("this tenant already has a machine named {name:?}")));
+        }
+    }
+    if let Some(disk) = req.disk_gib {
+        corral_api::validate::disk_gib(disk)?;
+    }
+    let client = client_of(state, m.node_id, &m.node_name)?;
+    let b = client
+        .machine_update(id, &BridgeMachineUpdate { name: req.name.clone(), disk_gib: req.disk_gib })
+        .await
+        .map_err(|e| node_error(&m.node_name, e))?;
+    if let Some(name) = &req.name {
+        machines::machine_rename(&state.db, id, name).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                ApiError::AlreadyExists(format!("this tenant already has a machine named {name:?}"))
+            } else {
+                e.into()
+            }
+        })?;
+    }
+    machines::machine_sync(&state.db, m.node_id, &b).await?;
+    let updated = machine_get(state, actor, id).await?;
+    state.publish(Event::MachineUpdated { machine: updated.clone() });
+    Ok(updated)
 }
 
 /// `action` is `start`, `stop`, `force-stop`, `reboot`, `reset`, `pause` or `resume`.

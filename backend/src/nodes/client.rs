@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use corral_api::bridge::{
-    BridgeEvent, BridgeImage, BridgeImageImport, BridgeMachine, BridgeMachineCreate, BridgeSnapshot,
-    BridgeSnapshotClone, BridgeSnapshotCreate, BridgeVersion,
+    BridgeEvent, BridgeImage, BridgeImageImport, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate,
+    BridgeSnapshot, BridgeSnapshotClone, BridgeSnapshotCreate, BridgeVersion,
 };
 use corral_api::{ErrorBody, MachineId, paths};
 use futures::Stream;
@@ -138,6 +138,15 @@ impl BridgeClient {
     pub async fn machine_power(&self, id: MachineId, action: &str) -> Result<BridgeMachine, NodeError> {
         let path = paths::bridge::machine_action(id, action);
         Ok(self.call(Method::POST, &path, Some(b"{}".to_vec())).await?.1)
+    }
+
+    pub async fn machine_update(
+        &self,
+        id: MachineId,
+        req: &BridgeMachineUpdate,
+    ) -> Result<BridgeMachine, NodeError> {
+        let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
+        Ok(self.call(Method::PATCH, &paths::bridge::machine(id), Some(body)).await?.1)
     }
 
     pub async fn machine_get(&self, id: MachineId) -> Result<BridgeMachine, NodeError> {

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use corral_api::machine::{Machine, MachineCreate, MachineDeleteQuery};
+use corral_api::machine::{Machine, MachineCreate, MachineDeleteQuery, MachineUpdate};
 use corral_api::{ErrorBody, MachineId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,7 +17,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(machine_list, machine_create))
-        .routes(routes!(machine_get, machine_delete))
+        .routes(routes!(machine_get, machine_delete, machine_update))
         .routes(routes!(machine_start))
         .routes(routes!(machine_stop))
         .routes(routes!(machine_force_stop))
@@ -59,6 +59,21 @@ async fn machine_create(
 ) -> ApiResult<Response> {
     let m = app::machine_create(&state, &actor, req).await?;
     Ok((StatusCode::CREATED, Json(m)).into_response())
+}
+
+/// Rename a machine, or grow its disk while it is stopped.
+#[utoipa::path(patch, path = "/api/v1/machines/{id}", tag = "machines",
+    params(("id" = MachineId, Path)), request_body = MachineUpdate,
+    responses((status = 200, body = Machine), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody), (status = 507, body = ErrorBody)))]
+async fn machine_update(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<MachineId>,
+    Json(req): Json<MachineUpdate>,
+) -> ApiResult<Json<Machine>> {
+    Ok(Json(app::machine_update(&state, &actor, id, req).await?))
 }
 
 /// Delete a machine and its disks. Refused while it runs unless `force`.

@@ -106,6 +106,17 @@ pub async fn machine_insert(db: &Db, m: &NewMachine) -> Result<(), sqlx::Error> 
     Ok(())
 }
 
+/// Fails with a unique violation when the tenant has another machine of this name.
+pub async fn machine_rename(db: &Db, id: MachineId, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE machines SET name = $1, updated_at = $2 WHERE id = $3")
+        .bind(name)
+        .bind(now())
+        .bind(id.to_string())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn machine_delete(db: &Db, id: MachineId) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM machines WHERE id = $1").bind(id.to_string()).execute(db).await?;
     Ok(done.rows_affected() > 0)

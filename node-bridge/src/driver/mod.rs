@@ -9,8 +9,8 @@ pub mod sim;
 use async_trait::async_trait;
 use corral_api::MachineId;
 use corral_api::bridge::{
-    BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeSnapshot, BridgeSnapshotClone,
-    BridgeSnapshotCreate, HostFacts,
+    BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate, BridgeSnapshot,
+    BridgeSnapshotClone, BridgeSnapshotCreate, HostFacts,
 };
 use tokio::sync::broadcast;
 
@@ -99,6 +99,13 @@ pub trait Driver: Send + Sync + 'static {
     async fn machine_delete(&self, id: MachineId, force: bool) -> Result<BridgeMachine, BridgeError>;
     /// Starts a power action. Asking for the state a machine is in (or going to) is a no-op.
     async fn machine_power(&self, id: MachineId, action: PowerAction) -> Result<BridgeMachine, BridgeError>;
+
+    /// Renames a machine, or grows its disk while it is stopped.
+    async fn machine_update(
+        &self,
+        id: MachineId,
+        req: BridgeMachineUpdate,
+    ) -> Result<BridgeMachine, BridgeError>;
 
     /// The machine's snapshots as a tree (parent links, which is current).
     async fn snapshot_list(&self, id: MachineId) -> Result<Vec<BridgeSnapshot>, BridgeError> {

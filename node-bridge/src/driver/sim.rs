@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use corral_api::MachineId;
-use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, HostFacts};
+use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate, HostFacts};
 use corral_api::machine::MachineState;
 use tokio::sync::broadcast;
 
@@ -158,6 +158,23 @@ impl SimDriver {
     }
 }
 
+/// Disks grow only, and only while the machine is stopped.
+pub(crate) fn check_growth(m: &BridgeMachine, disk_gib: u64) -> Result<(), BridgeError> {
+    if m.state != MachineState::Stopped {
+        return Err(BridgeError::Conflict(format!(
+            "machine {} is {}; stop it to resize its disk",
+            m.id, m.state
+        )));
+    }
+    if disk_gib < m.disk_gib {
+        return Err(BridgeError::Validation {
+            field: "disk_gib",
+            message: format!("disks only grow: this one is {} GiB", m.disk_gib),
+        });
+    }
+    Ok(())
+}
+
 /// Where a transitional state lands; `None` for resting states (and `Deleting`, which ends in
 /// removal).
 fn settled_state(state: MachineState) -> Option<MachineState> {
@@ -282,6 +299,31 @@ impl Driver for SimDriver {
                 "machine {id} is {state}; stop it first or delete with force"
             ))),
         }
+    }
+
+    async fn machine_update(
+        &self,
+        id: MachineId,
+        req: BridgeMachineUpdate,
+    ) -> Result<BridgeMachine, BridgeError> {
+        let mut inner = self.lock();
+        let (_, _, used_disk) = Self::allocated(&inner);
+        let m = inner.machines.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        let mut record = m.record.clone();
+        if let Some(disk) = req.disk_gib {
+            check_growth(&record, disk)?;
+            if used_disk - record.disk_gib + disk > self.config.host.disk_gib {
+                return Err(BridgeError::InsufficientCapacity(format!("{disk} GiB does not fit the node")));
+            }
+            record.disk_gib = disk;
+        }
+        if let Some(name) = req.name {
+            record.name = name;
+        }
+        self.store.save(&record)?;
+        m.record = record.clone();
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+        Ok(record)
     }
 
     async fn machine_power(&self, id: MachineId, action: PowerAction) -> Result<BridgeMachine, BridgeError> {

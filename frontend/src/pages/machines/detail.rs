@@ -1,7 +1,8 @@
 //! One machine: its summary, live state, and power and delete actions.
 
 use corral_api::MachineId;
-use corral_api::machine::{Machine, MachineState};
+use corral_api::machine::{Machine, MachineState, MachineUpdate};
+use corral_api::validate;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
@@ -139,10 +140,76 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <dt>"Id"</dt><dd class="mono">{id.to_string()}</dd>
         </dl>
         <super::snapshots::SnapshotPanel id=id state=state/>
+        <Settings id=id machine=machine state=state/>
         {move || match state.get() {
             MachineState::Unknown => Some(view! { <p class="banner warn">"Its node is not answering, so its state is unknown."</p> }),
             MachineState::Lost => Some(view! { <p class="banner warn">"Its node no longer lists it. Delete it to drop the record."</p> }),
             _ => None,
         }}
+    }
+}
+
+/// Rename, or grow the disk while stopped. Fields start from the machine's present values.
+#[component]
+fn Settings(id: MachineId, machine: Memo<Option<Machine>>, state: Signal<MachineState>) -> impl IntoView {
+    let live = use_live();
+    let current = machine.get_untracked();
+    let name = RwSignal::new(current.as_ref().map(|m| m.name.clone()).unwrap_or_default());
+    let disk = RwSignal::new(current.as_ref().map(|m| m.disk_gib.to_string()).unwrap_or_default());
+    let error = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(false);
+    let busy = RwSignal::new(false);
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(m) = machine.get_untracked() else { return };
+        let new_name = name.get_untracked();
+        let new_disk = match disk.get_untracked().trim().parse::<u64>() {
+            Ok(d) => d,
+            Err(_) => {
+                error.set(Some("Disk: a whole number of GiB, please".into()));
+                return;
+            }
+        };
+        let req = MachineUpdate {
+            name: (new_name != m.name).then_some(new_name),
+            disk_gib: (new_disk != m.disk_gib).then_some(new_disk),
+        };
+        if req.name.is_none() && req.disk_gib.is_none() {
+            return;
+        }
+        if let Some(Err(e)) = req.name.as_deref().map(validate::machine_name) {
+            error.set(Some(format!("Name: {}", e.message)));
+            return;
+        }
+        busy.set(true);
+        spawn_local(async move {
+            match api::machine_update(id, &req).await {
+                Ok(m) => {
+                    error.set(None);
+                    saved.set(true);
+                    live.upsert_machine(m);
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <section class="card settings" data-test="settings">
+            <h2>"Settings"</h2>
+            <form class="inline-form" on:submit=save on:input=move |_| saved.set(false)>
+                <label>"Name"
+                    <input data-test="settings-name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+                </label>
+                <label>"Disk (GiB)"
+                    <input data-test="settings-disk" inputmode="numeric" prop:value=move || disk.get()
+                        on:input=move |ev| disk.set(event_target_value(&ev))
+                        title=move || if state.get() == MachineState::Stopped { "Disks only grow".to_string() } else { "Stop the machine to grow its disk".to_string() }/>
+                </label>
+                <button class="btn" type="submit" data-test="settings-save" disabled=move || busy.get()>"Save"</button>
+                <Show when=move || saved.get()><span class="muted" data-test="settings-saved">"Saved."</span></Show>
+            </form>
+            <ErrorBanner error=error/>
+        </section>
     }
 }

@@ -20,8 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use corral_api::MachineId;
 use corral_api::bridge::{
-    Accelerator, BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeSnapshot, BridgeSnapshotClone,
-    BridgeSnapshotCreate, HostFacts,
+    Accelerator, BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate, BridgeSnapshot,
+    BridgeSnapshotClone, BridgeSnapshotCreate, HostFacts,
 };
 use corral_api::machine::MachineState;
 use serde_json::{Value, json};
@@ -572,6 +572,49 @@ impl Driver for QemuDriver {
                 Ok(record)
             }
         }
+    }
+
+    async fn machine_update(
+        &self,
+        id: MachineId,
+        req: BridgeMachineUpdate,
+    ) -> Result<BridgeMachine, BridgeError> {
+        let op = self.op_lock(id)?;
+        let _op = op.lock().await;
+        let mut record = self.record(id)?;
+        if let Some(disk) = req.disk_gib
+            && disk != record.disk_gib
+        {
+            super::sim::check_growth(&record, disk)?;
+            let (free, _) = crate::host::disk_space(self.store.root())?;
+            if (disk - record.disk_gib) << 30 > free {
+                return Err(BridgeError::InsufficientCapacity(format!(
+                    "growing by {} GiB does not fit the {} GiB free on the node",
+                    disk - record.disk_gib,
+                    free >> 30
+                )));
+            }
+            let args = vec![
+                "resize".into(),
+                "-q".into(),
+                self.paths(id).disk().display().to_string(),
+                format!("{disk}G"),
+            ];
+            let out = self.exec.run(&self.config.qemu_img, &args).await?;
+            if !out.success {
+                return Err(BridgeError::Host(format!("resizing the disk failed: {}", out.stderr_tail())));
+            }
+            record.disk_gib = disk;
+        }
+        if let Some(name) = req.name {
+            record.name = name;
+        }
+        self.store.save(&record)?;
+        if let Some(vm) = self.lock().get_mut(&id) {
+            vm.record = record.clone();
+        }
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+        Ok(record)
     }
 
     async fn snapshot_list(&self, id: MachineId) -> Result<Vec<BridgeSnapshot>, BridgeError> {
