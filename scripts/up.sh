@@ -46,7 +46,9 @@ bridge /v1/version >/dev/null || { echo "the bridge did not start; see $LOGS/bri
 if ! bridge /v1/images/tiny.qcow2 >/dev/null 2>&1; then
   say "importing the tiny guest image into the local node"
   bridge /v1/images -X POST -H 'content-type: application/json' \
-    -d "{\"name\":\"tiny.qcow2\",\"source_path\":\"$TINY_IMAGE\"}" >/dev/null
+    -d "{\"name\":\"tiny.qcow2\",\"source\":\"$TINY_IMAGE\"}" >/dev/null
+  # The import runs as a task; a 10 MB copy takes a moment.
+  for _ in $(seq 100); do bridge /v1/images/tiny.qcow2 >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
 first_login="$("$ROOT/target/debug/corral" init --data-dir "$STATE/data" 2>>"$LOGS/backend.log")"

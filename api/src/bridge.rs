@@ -62,13 +62,18 @@ pub struct BridgeImage {
     pub sha256: String,
 }
 
-/// `POST /v1/images`: copy a file on the node into its image store.
+/// `POST /v1/images`: bring an image into the node's store, from a file on the node or an
+/// http(s) URL. Answered `202` with the task that does it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BridgeImageImport {
     pub name: String,
-    /// An absolute path on the node.
-    pub source_path: String,
+    /// An absolute path on the node, or an `http://` / `https://` URL.
+    pub source: String,
+    /// The expected sha256 (hex); the import fails if the image does not match.
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 /// A machine as its node knows it.
@@ -160,6 +165,8 @@ pub enum BridgeEvent {
     MachineChanged { machine: BridgeMachine },
     /// A machine was deleted.
     MachineRemoved { id: MachineId },
+    /// A task started, moved on, or ended.
+    TaskChanged { task: crate::task::BridgeTask },
     /// Sent on a fixed timer; a stream silent for several periods is a dead one.
     Heartbeat,
 }

@@ -17,4 +17,6 @@ pub enum Event {
     MachineRemoved { id: MachineId },
     /// A node's status, facts or usage changed. Sent to every logged-in user.
     NodeUpdated { node: Node },
+    /// A task started, moved on, or ended.
+    TaskUpdated { task: crate::task::Task },
 }

@@ -53,3 +53,7 @@ id_type!(
     /// A person (or script) who logs in.
     UserId
 );
+id_type!(
+    /// A long operation on a node (an image import, …), followed through its steps.
+    TaskId
+);

@@ -9,10 +9,11 @@ pub mod node;
 pub mod paths;
 pub mod session;
 pub mod snapshot;
+pub mod task;
 pub mod validate;
 
 pub use error::{ErrorBody, ErrorCode};
-pub use ids::{MachineId, NodeId, TenantId, UserId};
+pub use ids::{MachineId, NodeId, TaskId, TenantId, UserId};
 
 /// Version of the backend's REST API (`/api/v1`).
 pub const API_VERSION: &str = "v1";

@@ -130,6 +130,21 @@ pub struct MachineUpdate {
     pub disk_gib: Option<u64>,
 }
 
+/// Input of `POST /api/v1/images` (admins): bring an image into a node's store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ImageImport {
+    pub node_id: NodeId,
+    /// The file name in the node's store, e.g. `debian-12.qcow2`.
+    pub name: String,
+    /// An absolute path on the node, or an `http://` / `https://` URL.
+    pub source: String,
+    /// The expected sha256 (hex), checked before the image is kept.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
 /// An image held by a node, as `GET /api/v1/images` lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -9,6 +9,7 @@ pub const NODES: &str = "/api/v1/nodes";
 pub const EVENTS: &str = "/api/v1/events";
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const IMAGES: &str = "/api/v1/images";
+pub const TASKS: &str = "/api/v1/tasks";
 
 pub fn machine(id: MachineId) -> String {
     format!("{MACHINES}/{id}")
@@ -44,6 +45,11 @@ pub mod bridge {
     pub const MACHINES: &str = "/v1/machines";
     pub const EVENTS: &str = "/v1/events";
     pub const IMAGES: &str = "/v1/images";
+    pub const TASKS: &str = "/v1/tasks";
+
+    pub fn task(id: crate::ids::TaskId) -> String {
+        format!("{TASKS}/{id}")
+    }
 
     pub fn image(name: &str) -> String {
         format!("{IMAGES}/{name}")

@@ -242,9 +242,12 @@ async fn images_are_listed_from_nodes_and_steer_placement() {
     let client = app.state.nodes.get(app.node_id).unwrap();
     let import = corral_api::bridge::BridgeImageImport {
         name: "blank.raw".into(),
-        source_path: raw.path().display().to_string(),
+        source: raw.path().display().to_string(),
+        sha256: None,
     };
-    client.image_import(&import).await.unwrap();
+    let task = client.image_import(&import).await.unwrap();
+    let task = client.task_wait(task.id, std::time::Duration::from_secs(10)).await.unwrap();
+    assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
 
     let r = app.call("GET", "/api/v1/images", Some(&admin), None).await;
     assert_eq!(r.body[0]["image"]["name"], "blank.raw");

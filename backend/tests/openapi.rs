@@ -32,6 +32,8 @@ fn every_route_is_documented_with_its_error_body() {
         "/api/v1/nodes/{id}",
         "/api/v1/events",
         "/api/v1/images",
+        "/api/v1/tasks",
+        "/api/v1/tasks/{id}",
         "/api/v1/machines/{id}/snapshots",
         "/api/v1/machines/{id}/snapshots/{name}",
         "/api/v1/machines/{id}/snapshots/{name}/rollback",

@@ -98,6 +98,18 @@ impl BridgeProc {
         }
     }
 
+    /// Imports an image from a path on this machine and waits for its task to end.
+    pub async fn import_image(&self, name: &str, source: &Path) -> corral_api::task::BridgeTask {
+        let c = self.client();
+        let req = corral_api::bridge::BridgeImageImport {
+            name: name.into(),
+            source: source.display().to_string(),
+            sha256: None,
+        };
+        let task = c.image_import(&req).await.expect("import accepted");
+        c.task_wait(task.id, Duration::from_secs(60)).await.expect("import task ends")
+    }
+
     pub fn address(&self) -> String {
         format!("unix:{}", self.socket.display())
     }
@@ -129,7 +141,7 @@ impl BackendProc {
             .args(["--data-dir", &data_dir.display().to_string()])
             .args(["--listen", "127.0.0.1:0", "--resync-secs", "2"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(data_dir.with_extension("log")).expect("backend log"));
         for b in bridges {
             cmd.args(["--node", &format!("{}={}", b.name, b.address())]);
         }
@@ -220,4 +232,43 @@ impl Api {
     pub async fn machine(&self, id: corral_api::MachineId) -> Option<Machine> {
         self.machines().await.into_iter().find(|m| m.id == id)
     }
+}
+
+/// Serves one file over plain HTTP on loopback at `/<name>` (anything else is 404), for
+/// tests of downloads. Returns the file's URL.
+pub async fn serve_file(path: &Path, name: &str) -> String {
+    let bytes = std::fs::read(path).expect("file to serve");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let wanted = format!("/{name}");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (bytes, wanted) = (bytes.clone(), wanted.clone());
+            tokio::spawn(async move {
+                let mut req = vec![0u8; 4096];
+                let n = sock.read(&mut req).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&req[..n]).to_string();
+                let mut parts = head.split_whitespace();
+                let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                if target != wanted {
+                    let _ = sock
+                        .write_all(
+                            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        )
+                        .await;
+                    return;
+                }
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                    bytes.len()
+                );
+                let _ = sock.write_all(header.as_bytes()).await;
+                if method != "HEAD" {
+                    let _ = sock.write_all(&bytes).await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}/{name}")
 }

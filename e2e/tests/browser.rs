@@ -95,14 +95,8 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
     assert!(image.exists(), "{} is missing: run scripts/build-tiny-image.sh", image.display());
     let dir = tempfile::tempdir().unwrap();
     let bridge = BridgeProc::start_with(dir.path(), "q", &["--driver", "qemu", "--accel", "tcg"]);
-    bridge
-        .client()
-        .image_import(&corral_api::bridge::BridgeImageImport {
-            name: "tiny.qcow2".into(),
-            source_path: image.display().to_string(),
-        })
-        .await
-        .unwrap();
+    let task = bridge.import_image("tiny.qcow2", &image).await;
+    assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
     let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
     let b = Browser::start().await;
 
@@ -112,8 +106,23 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
     b.find("[data-test=login-submit]").await.click().await.unwrap();
     b.wait_text("[data-test=node-status]", |t| t == "online").await;
 
+    // The images page lists the node's image; an admin imports a copy and watches the task.
+    b.client.goto(&format!("{}/images", backend.url)).await.unwrap();
+    b.find("[data-test=image-row][data-name='tiny.qcow2']").await;
+    b.find("[data-test=import-name]").await.send_keys("copy.qcow2").await.unwrap();
+    b.find("[data-test=import-source]").await.send_keys(&image.display().to_string()).await.unwrap();
+    b.find("[data-test=import-submit]").await.click().await.unwrap();
+    b.wait_text("[data-test=import-task] [data-test=task-state]", |t| t == "succeeded").await;
+    b.find("[data-test=image-row][data-name='copy.qcow2']").await;
+    b.screenshot("10-image-imported").await;
+    b.client.goto(&format!("{}/tasks", backend.url)).await.unwrap();
+    b.wait_text("[data-test=task-row][data-target='copy.qcow2'] [data-test=task-state]", |t| {
+        t == "succeeded"
+    })
+    .await;
+
     b.client.goto(&format!("{}/machines/new", backend.url)).await.unwrap();
-    b.wait_text("[data-test=create-image] option", |t| t == "tiny.qcow2").await;
+    b.wait_text("[data-test=create-image] option", |t| t == "copy.qcow2" || t == "tiny.qcow2").await;
     b.find("[data-test=create-name]").await.send_keys("vm-snap").await.unwrap();
     let memory = b.find("[data-test=create-memory]").await;
     memory.clear().await.unwrap();

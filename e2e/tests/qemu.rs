@@ -11,9 +11,24 @@ use std::time::Duration;
 use corral::nodes::{BridgeClient, NodeError};
 use corral_api::bridge::{BridgeImageImport, BridgeMachineCreate, BridgeSnapshotCreate};
 use corral_api::machine::MachineState;
+use corral_api::task::{StepState, TaskState};
 use corral_api::{ErrorCode, MachineId};
-use corral_e2e::{BridgeProc, root, wait_until};
+use corral_e2e::{BridgeProc, root, serve_file, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(bytes)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
 
 fn tiny_image() -> PathBuf {
     let path = std::env::var_os("CORRAL_TINY_IMAGE")
@@ -91,15 +106,48 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     assert_eq!(v.driver, "qemu");
     assert_eq!(v.accelerator.as_ref().map(|a| a.name.as_str()), Some("tcg"));
 
-    let image = c
-        .image_import(&BridgeImageImport {
-            name: "tiny.qcow2".into(),
-            source_path: tiny_image().display().to_string(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(image.format, "qcow2");
-    assert_eq!(image.sha256.len(), 64);
+    // The image comes over HTTP, checked against its sha256, as a task with steps.
+    let url = serve_file(&tiny_image(), "tiny.qcow2").await;
+    let want_sha = sha256_hex(&std::fs::read(tiny_image()).unwrap());
+    let import = |name: &str, source: &str, sha: Option<&str>| BridgeImageImport {
+        name: name.into(),
+        source: source.into(),
+        sha256: sha.map(String::from),
+    };
+    let task = c.image_import(&import("tiny.qcow2", &url, Some(&want_sha))).await.unwrap();
+    assert_eq!(task.kind, "image_import");
+    let task = c.task_wait(task.id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!((task.state, task.progress), (TaskState::Succeeded, 100), "{task:?}");
+    assert!(task.steps.iter().all(|s| s.state == StepState::Done), "{task:?}");
+    assert!(task.log.iter().any(|l| l.contains(&want_sha)), "{:?}", task.log);
+    let image = c.image_list().await.unwrap().pop().unwrap();
+    assert_eq!(
+        (image.name.as_str(), image.format.as_str(), image.sha256.as_str()),
+        ("tiny.qcow2", "qcow2", want_sha.as_str())
+    );
+
+    // A wrong checksum, a missing URL and a taken name fail clearly and leave nothing.
+    let bad_sha = "0".repeat(64);
+    let t = c.image_import(&import("other.qcow2", &url, Some(&bad_sha))).await.unwrap();
+    let t = c.task_wait(t.id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        (t.state, t.error.as_ref().and_then(|e| e.field.as_deref())),
+        (TaskState::Failed, Some("sha256")),
+        "{t:?}"
+    );
+    let missing = url.replace("tiny.qcow2", "nope.qcow2");
+    let t = c.image_import(&import("other.qcow2", &missing, None)).await.unwrap();
+    let t = c.task_wait(t.id, Duration::from_secs(30)).await.unwrap();
+    assert!(
+        t.error.as_ref().is_some_and(|e| e.message.contains("download failed") && e.message.contains("404")),
+        "{t:?}"
+    );
+    let (taken, _, _) = code(c.image_import(&import("tiny.qcow2", &url, None)).await);
+    assert_eq!(taken, ErrorCode::Conflict);
+    assert_eq!(c.image_list().await.unwrap().len(), 1);
+    let files: Vec<_> =
+        std::fs::read_dir(bridge.data_dir.join("images")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 2, "the image and its metadata, no partial files: {files:?}");
 
     let id = MachineId::new_random();
     let req = BridgeMachineCreate {
@@ -338,14 +386,18 @@ async fn bad_creates_are_refused_and_leave_nothing() {
     // A corrupt image is refused at import, and leaves no partial file.
     let junk = dir.path().join("junk.qcow2");
     std::fs::write(&junk, b"QFI\xfbnot really").unwrap();
-    let (c4, _, m4) = code(
+    let t = bridge.import_image("junk.qcow2", &junk).await;
+    assert_eq!(t.state, TaskState::Failed);
+    assert_eq!(t.error.as_ref().map(|e| e.code), Some(ErrorCode::ValidationFailed), "{t:?}");
+    let (c5, f5, _) = code(
         c.image_import(&BridgeImageImport {
-            name: "junk.qcow2".into(),
-            source_path: junk.display().to_string(),
+            name: "x.qcow2".into(),
+            source: "relative/path".into(),
+            sha256: None,
         })
         .await,
     );
-    assert_eq!(c4, ErrorCode::ValidationFailed, "{m4}");
+    assert_eq!((c5, f5.as_deref()), (ErrorCode::ValidationFailed, Some("source")));
     let leftovers: Vec<_> = std::fs::read_dir(bridge.data_dir.join("images")).unwrap().collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(c.machine_list().await.unwrap().is_empty());
@@ -362,20 +414,31 @@ async fn snapshots_through_the_console_api() {
 
     let dir = tempfile::tempdir().unwrap();
     let bridge = qemu_bridge(dir.path());
-    bridge
-        .client()
-        .image_import(&BridgeImageImport {
-            name: "tiny.qcow2".into(),
-            source_path: tiny_image().display().to_string(),
-        })
-        .await
-        .unwrap();
     let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], None);
     let api = Api::login(&backend.url, "admin", &backend.admin_password).await;
     wait_until("the node online", Duration::from_secs(10), || async {
         api.nodes().await.iter().any(|n| n.status == corral_api::node::NodeStatus::Online)
     })
     .await;
+
+    // An admin imports the image through the console; the task is followed there.
+    let node_id = api.nodes().await[0].id;
+    let r = api
+        .send(
+            "POST",
+            "/api/v1/images",
+            Some(json!({"node_id": node_id, "name": "tiny.qcow2", "source": tiny_image()})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{r:?}");
+    let task_path = format!("/api/v1/tasks/{}", r.body["id"].as_str().unwrap());
+    wait_until("the import task to succeed", Duration::from_secs(30), || async {
+        api.send("GET", &task_path, None).await.body["state"] == "succeeded"
+    })
+    .await;
+    let r = api.send("GET", "/api/v1/tasks", None).await;
+    assert_eq!(r.body[0]["kind"], "image_import");
+    assert_eq!(r.body[0]["node_name"], "q");
 
     let r = api
         .send("POST", "/api/v1/machines", Some(json!({"name": "snappy", "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "image": "tiny.qcow2"})))

@@ -3,10 +3,11 @@
 //! Every call returns `Result<T, ClientError>`; an error body from the server keeps its code
 //! and message so pages can show exactly what the server said.
 
-use corral_api::machine::{Machine, MachineCreate, MachineUpdate, NodeImage};
+use corral_api::machine::{ImageImport, Machine, MachineCreate, MachineUpdate, NodeImage};
 use corral_api::node::Node;
 use corral_api::session::{LoginRequest, Me};
 use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
+use corral_api::task::Task;
 use corral_api::{ErrorBody, ErrorCode, MachineId, paths};
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
@@ -130,6 +131,14 @@ pub async fn snapshot_clone(id: MachineId, name: &str, req: &SnapshotClone) -> R
 
 pub async fn snapshot_delete(id: MachineId, name: &str) -> Result<()> {
     read_empty(Request::delete(&paths::snapshot(id, name)).send().await.map_err(net)?).await
+}
+
+pub async fn task_list() -> Result<Vec<Task>> {
+    get(paths::TASKS).await
+}
+
+pub async fn image_import(req: &ImageImport) -> Result<Task> {
+    post(paths::IMAGES, req).await
 }
 
 pub async fn image_list() -> Result<Vec<NodeImage>> {

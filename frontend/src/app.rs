@@ -34,6 +34,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("machines") view=MachineList/>
                     <Route path=path!("machines/new") view=MachineCreatePage/>
                     <Route path=path!("machines/:id") view=MachineDetail/>
+                    <Route path=path!("images") view=crate::pages::images::Images/>
+                    <Route path=path!("tasks") view=crate::pages::tasks::Tasks/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -60,6 +62,8 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
                     <nav>
                         <A href="/" exact=true>"Dashboard"</A>
                         <A href="/machines">"Machines"</A>
+                        <A href="/images">"Images"</A>
+                        <A href="/tasks">"Tasks"</A>
                     </nav>
                     <span class="spacer"></span>
                     <LinkIndicator/>

@@ -11,6 +11,7 @@ use corral_api::event::Event;
 use corral_api::machine::Machine;
 use corral_api::node::Node;
 use corral_api::session::Me;
+use corral_api::task::Task;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
@@ -32,6 +33,8 @@ pub struct Live {
     pub me: RwSignal<Option<Me>>,
     pub machines: RwSignal<Option<Vec<Machine>>>,
     pub nodes: RwSignal<Option<Vec<Node>>>,
+    /// Newest first.
+    pub tasks: RwSignal<Option<Vec<Task>>>,
     pub link: RwSignal<LinkState>,
     /// The last refresh failed; the lists shown are the last good ones.
     pub refresh_error: RwSignal<Option<String>>,
@@ -52,6 +55,7 @@ impl Live {
             me: RwSignal::new(None),
             machines: RwSignal::new(None),
             nodes: RwSignal::new(None),
+            tasks: RwSignal::new(None),
             link: RwSignal::new(LinkState::Connecting),
             refresh_error: RwSignal::new(None),
         }
@@ -69,6 +73,7 @@ impl Live {
         self.me.set(None);
         self.machines.set(None);
         self.nodes.set(None);
+        self.tasks.set(None);
         SOCKET.with(|s| {
             if let Some(ws) = s.borrow_mut().take() {
                 let _ = ws.close();
@@ -78,15 +83,21 @@ impl Live {
 
     pub fn refresh(self) {
         spawn_local(async move {
-            let (machines, nodes) = (api::machine_list().await, api::node_list().await);
-            match (machines, nodes) {
-                (Ok(m), Ok(n)) => {
+            let (machines, nodes, tasks) =
+                (api::machine_list().await, api::node_list().await, api::task_list().await);
+            match (machines, nodes, tasks) {
+                (Ok(m), Ok(n), Ok(t)) => {
                     self.machines.set(Some(m));
                     self.nodes.set(Some(n));
+                    self.tasks.set(Some(t));
                     self.refresh_error.set(None);
                 }
-                (Err(e), _) | (_, Err(e)) if e.is_unauthenticated() => self.logged_out(),
-                (Err(e), _) | (_, Err(e)) => self.refresh_error.set(Some(e.to_string())),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) if e.is_unauthenticated() => {
+                    self.logged_out()
+                }
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                    self.refresh_error.set(Some(e.to_string()))
+                }
             }
         });
     }
@@ -116,6 +127,14 @@ impl Live {
             Event::MachineRemoved { id } => self.machines.update(|ms| {
                 if let Some(ms) = ms {
                     ms.retain(|m| m.id != id);
+                }
+            }),
+            Event::TaskUpdated { task } => self.tasks.update(|ts| {
+                if let Some(ts) = ts {
+                    match ts.iter_mut().find(|t| t.task.id == task.task.id) {
+                        Some(old) => *old = task,
+                        None => ts.insert(0, task),
+                    }
                 }
             }),
             Event::NodeUpdated { node } => self.nodes.update(|ns| {

@@ -47,9 +47,11 @@ impl From<std::io::Error> for BridgeError {
     }
 }
 
-impl IntoResponse for BridgeError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
+impl BridgeError {
+    /// The status and error body this error is answered with (internal causes are logged
+    /// here, never put in the body).
+    pub fn status_and_body(&self) -> (StatusCode, ErrorBody) {
+        let (status, code) = match self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
             Self::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
             Self::MachineNotFound(_)
@@ -57,12 +59,12 @@ impl IntoResponse for BridgeError {
             | Self::SnapshotNotFound(_)
             | Self::RouteNotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest),
             Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy),
             Self::Host(detail) => {
                 tracing::error!(%detail, "host command failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
             }
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest),
             Self::InsufficientCapacity(_) => {
                 (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::InsufficientCapacity)
             }
@@ -72,9 +74,16 @@ impl IntoResponse for BridgeError {
             }
         };
         let mut body = ErrorBody::new(code, self.to_string());
-        if let Self::Validation { field, .. } = &self {
+        if let Self::Validation { field, .. } = self {
             body.field = Some((*field).to_string());
         }
+        (status, body)
+    }
+}
+
+impl IntoResponse for BridgeError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.status_and_body();
         (status, axum::Json(body)).into_response()
     }
 }

@@ -10,6 +10,7 @@ pub mod qmp;
 pub mod serial;
 pub mod server;
 pub mod store;
+pub mod tasks;
 mod time_fmt;
 
 pub use config::{BridgeConfig, DriverKind};

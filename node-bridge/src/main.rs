@@ -73,7 +73,8 @@ async fn main() -> anyhow::Result<()> {
             (Arc::new(qemu), None)
         }
     };
-    let state = BridgeState { driver, images, sim, heartbeat: config.heartbeat_ms };
+    let state =
+        BridgeState { driver, images, tasks: Default::default(), sim, heartbeat: config.heartbeat_ms };
 
     // A socket file left by a previous run would make bind fail; nobody else may own this path.
     match std::fs::remove_file(&config.socket) {

@@ -14,7 +14,8 @@
 //! | `POST …/snapshots/{name}/rollback`, `…/clone`, `DELETE …/snapshots/{name}` | use one |
 //! | `GET /v1/machines/{id}/serial?offset=` | serial console: replay, then live (an upgrade) |
 //! | `GET /v1/machines/{id}/vnc` | the VNC byte stream (an upgrade) |
-//! | `GET /v1/images`, `POST /v1/images` | the image store: list, import a file on the node |
+//! | `GET /v1/images`, `POST /v1/images` | the image store: list; import (202 + task) |
+//! | `GET /v1/tasks`, `GET /v1/tasks/{id}` | recent tasks, with steps, progress and log |
 //! | `GET /v1/images/{name}`, `DELETE /v1/images/{name}` | one image (delete refused while used) |
 //! | `POST /v1/sim/machines/{id}/step` | sim driver only |
 
@@ -29,11 +30,11 @@ use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use corral_api::MachineId;
 use corral_api::bridge::{
     BRIDGE_API_VERSION, BridgeEvent, BridgeImageImport, BridgeMachineCreate, BridgeMachineUpdate,
     BridgeSnapshotClone, BridgeSnapshotCreate, BridgeVersion,
 };
+use corral_api::{MachineId, TaskId};
 use futures::StreamExt;
 use serde::Deserialize;
 
@@ -41,11 +42,13 @@ use crate::driver::sim::SimDriver;
 use crate::driver::{Created, Driver, PowerAction};
 use crate::error::BridgeError;
 use crate::images::ImageStore;
+use crate::tasks::Tasks;
 
 #[derive(Clone)]
 pub struct BridgeState {
     pub driver: Arc<dyn Driver>,
     pub images: ImageStore,
+    pub tasks: Tasks,
     /// Set only when the sim driver runs; enables `/v1/sim/…`.
     pub sim: Option<SimDriver>,
     pub heartbeat: Duration,
@@ -100,6 +103,8 @@ pub fn build_router(state: BridgeState) -> Router {
         .route("/v1/machines/{id}/serial", get(crate::console::serial_stream))
         .route("/v1/machines/{id}/vnc", get(crate::console::vnc_stream))
         .route("/v1/images", get(image_list).post(image_import))
+        .route("/v1/tasks", get(task_list))
+        .route("/v1/tasks/{id}", get(task_get))
         .route("/v1/images/{name}", get(image_get).delete(image_delete));
     if state.sim.is_some() {
         router = router.route("/v1/sim/machines/{id}/step", post(sim_step));
@@ -241,12 +246,29 @@ async fn image_get(State(s): State<BridgeState>, Path(name): Path<String>) -> Re
     Ok(Json(s.images.get(&name)?).into_response())
 }
 
+/// Starts an import and answers `202` with its task; the work goes on in the background.
 async fn image_import(
     State(s): State<BridgeState>,
     Json(req): Json<BridgeImageImport>,
 ) -> Result<Response, BridgeError> {
-    let image = s.images.import(&req.name, std::path::Path::new(&req.source_path)).await?;
-    Ok((StatusCode::CREATED, Json(image)).into_response())
+    if let Some(sha) = &req.sha256
+        && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(BridgeError::Validation { field: "sha256", message: "64 hexadecimal digits".into() });
+    }
+    let claim = s.images.claim(&req.name, &req.source)?;
+    let task = s.tasks.start("image_import", None, &req.name, &["fetch", "verify", "install"]);
+    let snapshot = task.snapshot();
+    tokio::spawn(claim.run(req.sha256, task));
+    Ok((StatusCode::ACCEPTED, Json(snapshot)).into_response())
+}
+
+async fn task_list(State(s): State<BridgeState>) -> Response {
+    Json(s.tasks.list()).into_response()
+}
+
+async fn task_get(State(s): State<BridgeState>, Path(id): Path<TaskId>) -> Result<Response, BridgeError> {
+    s.tasks.get(id).map(|t| Json(t).into_response()).ok_or(BridgeError::RouteNotFound)
 }
 
 async fn image_delete(
@@ -284,16 +306,21 @@ async fn events_stream(State(s): State<BridgeState>) -> Response {
     let hello = BridgeEvent::Hello { driver: s.driver.name().to_string() };
     let mut tick = tokio::time::interval(s.heartbeat);
     tick.reset(); // the first tick would fire at once; hello already says we are alive
-    let changes = futures::stream::unfold((s.driver.subscribe(), tick), |(mut rx, mut tick)| async move {
+    let receivers = (s.driver.subscribe(), s.tasks.subscribe(), tick);
+    let changes = futures::stream::unfold(receivers, |(mut machines, mut tasks, mut tick)| async move {
         let ev = tokio::select! {
-            r = rx.recv() => match r {
+            r = machines.recv() => match r {
                 Ok(ev) => ev,
                 // Lagged: events were lost, so end the stream; Closed: the driver is gone.
                 Err(_) => return None,
             },
+            r = tasks.recv() => match r {
+                Ok(ev) => ev,
+                Err(_) => return None,
+            },
             _ = tick.tick() => BridgeEvent::Heartbeat,
         };
-        Some((ev, (rx, tick)))
+        Some((ev, (machines, tasks, tick)))
     });
     let lines = futures::stream::once(async { hello })
         .chain(changes)

@@ -38,6 +38,7 @@ fn fixture() -> Fixture {
     let state = BridgeState {
         driver: Arc::new(sim.clone()),
         images,
+        tasks: Default::default(),
         sim: Some(sim),
         heartbeat: Duration::from_secs(5),
     };

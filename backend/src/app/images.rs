@@ -4,14 +4,17 @@
 use std::collections::HashSet;
 
 use corral_api::NodeId;
-use corral_api::machine::NodeImage;
+use corral_api::bridge::BridgeImageImport;
+use corral_api::event::Event;
+use corral_api::machine::{ImageImport, NodeImage};
 use corral_api::node::{Node, NodeStatus};
+use corral_api::task::Task;
 use futures::future::join_all;
 
 use crate::auth::Actor;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::nodes;
+use crate::store::{nodes, tasks};
 
 /// Every image on every online node. Any logged-in user may see them: they choose from them.
 pub async fn image_list(state: &AppState, _actor: &Actor) -> Result<Vec<NodeImage>, ApiError> {
@@ -33,6 +36,27 @@ pub async fn image_list(state: &AppState, _actor: &Actor) -> Result<Vec<NodeImag
     let mut out: Vec<NodeImage> = lists.into_iter().flatten().collect();
     out.sort_by(|a, b| a.image.name.cmp(&b.image.name).then(a.node_name.cmp(&b.node_name)));
     Ok(out)
+}
+
+/// Starts an import on a node (admins only) and returns its task, already mirrored.
+pub async fn image_import(state: &AppState, actor: &Actor, req: ImageImport) -> Result<Task, ApiError> {
+    if !actor.is_admin {
+        return Err(ApiError::Forbidden("importing images is for administrators".into()));
+    }
+    corral_api::validate::image_name(&req.name)?;
+    let node = nodes::node_get(&state.db, req.node_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("node {}", req.node_id)))?;
+    let client = super::machines::client_of(state, node.id, &node.name)?;
+    let import = BridgeImageImport { name: req.name, source: req.source, sha256: req.sha256 };
+    let task = client.image_import(&import).await.map_err(|e| super::machines::node_error(&node.name, e))?;
+    // Mirrored now, so the answer can be followed at once even before its event arrives.
+    tasks::task_upsert(&state.db, node.id, &task).await?;
+    let task = tasks::task_get(&state.db, task.id)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("task {} vanished", task.id)))?;
+    state.publish(Event::TaskUpdated { task: task.clone() });
+    Ok(task)
 }
 
 /// The online nodes among `candidates` that hold `image`.

@@ -11,7 +11,8 @@ use corral_api::bridge::{
     BridgeEvent, BridgeImage, BridgeImageImport, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate,
     BridgeSnapshot, BridgeSnapshotClone, BridgeSnapshotCreate, BridgeVersion,
 };
-use corral_api::{ErrorBody, MachineId, paths};
+use corral_api::task::BridgeTask;
+use corral_api::{ErrorBody, MachineId, TaskId, paths};
 use futures::Stream;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
@@ -157,9 +158,33 @@ impl BridgeClient {
         Ok(self.call(Method::GET, paths::bridge::IMAGES, None).await?.1)
     }
 
-    pub async fn image_import(&self, req: &BridgeImageImport) -> Result<BridgeImage, NodeError> {
+    /// Starts an import; the answer is its task.
+    pub async fn image_import(&self, req: &BridgeImageImport) -> Result<BridgeTask, NodeError> {
         let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
         Ok(self.call(Method::POST, paths::bridge::IMAGES, Some(body)).await?.1)
+    }
+
+    pub async fn task_get(&self, id: TaskId) -> Result<BridgeTask, NodeError> {
+        Ok(self.call(Method::GET, &paths::bridge::task(id), None).await?.1)
+    }
+
+    pub async fn task_list(&self) -> Result<Vec<BridgeTask>, NodeError> {
+        Ok(self.call(Method::GET, paths::bridge::TASKS, None).await?.1)
+    }
+
+    /// Follows a task until it ends (polling; the backend itself follows the event stream).
+    pub async fn task_wait(&self, id: TaskId, within: Duration) -> Result<BridgeTask, NodeError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let t = self.task_get(id).await?;
+            if t.state != corral_api::task::TaskState::Running {
+                return Ok(t);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(NodeError::Timeout(within));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn image_delete(&self, name: &str) -> Result<(), NodeError> {

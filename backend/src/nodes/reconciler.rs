@@ -10,16 +10,17 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use corral_api::NodeId;
 use corral_api::bridge::{BRIDGE_API_VERSION, BridgeEvent, BridgeMachine};
 use corral_api::event::Event;
 use corral_api::machine::MachineState;
+use corral_api::task::{BridgeTask, TaskState};
+use corral_api::{ErrorBody, ErrorCode, NodeId};
 use futures::StreamExt;
 use rand::Rng;
 
 use super::client::{BridgeClient, NodeError};
 use crate::state::AppState;
-use crate::store::{machines, nodes};
+use crate::store::{machines, nodes, tasks};
 
 /// How long a `creating` row may wait for its node to list the machine.
 const CREATE_GRACE: Duration = Duration::from_secs(120);
@@ -76,7 +77,8 @@ async fn link(
     // between; one taken after cannot.
     nodes::node_set_online(&state.db, node, &version).await.map_err(|e| e.to_string())?;
     publish_node(state, node).await;
-    reconcile(state, node, client).await.map_err(|e| e.to_string())?;
+    tolerate_db(node, reconcile(state, node, client).await)?;
+    tolerate_db(node, reconcile_tasks(state, node, client).await)?;
     *failures = 0;
     tracing::info!(%node, driver = %version.driver, "node online");
 
@@ -89,14 +91,43 @@ async fn link(
                     Err(_) => return Err(format!("no word from the node in {:?}", state.tuning.silence_timeout)),
                     Ok(None) => return Ok(()),
                     Ok(Some(Err(e))) => return Err(e.to_string()),
-                    Ok(Some(Ok(ev))) => apply(state, node, ev).await.map_err(|e| e.to_string())?,
+                    Ok(Some(Ok(ev))) => {
+                        if let Err(e) = apply(state, node, ev).await {
+                            tracing::error!(%node, error = %e, "recording a node event failed");
+                        }
+                    }
                 }
             }
             _ = resync.tick() => {
-                reconcile(state, node, client).await.map_err(|e| e.to_string())?;
-                nodes::node_touch(&state.db, node).await.map_err(|e| e.to_string())?;
+                tolerate_db(node, reconcile(state, node, client).await)?;
+                if let Err(e) = nodes::node_touch(&state.db, node).await {
+                    tracing::error!(%node, error = %e, "recording that the node answered failed");
+                }
             }
         }
+    }
+}
+
+/// What can go wrong while reconciling: the node (the link is broken: reconnect) or our own
+/// database (the link is fine: reconnecting would not help, and marking the node
+/// unreachable would tell users a falsehood about their machines).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// Passes node errors up (they end the link) and logs database errors.
+fn tolerate_db(node: NodeId, r: Result<(), ReconcileError>) -> Result<(), String> {
+    match r {
+        Err(ReconcileError::Node(e)) => Err(e.to_string()),
+        Err(ReconcileError::Db(e)) => {
+            tracing::error!(%node, error = %e, "reconciling into the database failed");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
     }
 }
 
@@ -104,12 +135,45 @@ async fn apply(state: &AppState, node: NodeId, ev: BridgeEvent) -> Result<(), sq
     match ev {
         BridgeEvent::Hello { .. } | BridgeEvent::Heartbeat => {}
         BridgeEvent::MachineChanged { machine } => sync_one(state, node, &machine).await?,
+        BridgeEvent::TaskChanged { task } => sync_task(state, node, &task).await?,
         BridgeEvent::MachineRemoved { id } => {
             if machines::machine_delete(&state.db, id).await? {
                 state.publish(Event::MachineRemoved { id });
                 publish_node(state, node).await;
             }
         }
+    }
+    Ok(())
+}
+
+async fn sync_task(state: &AppState, node: NodeId, task: &BridgeTask) -> Result<(), sqlx::Error> {
+    tasks::task_upsert(&state.db, node, task).await?;
+    if let Some(t) = tasks::task_get(&state.db, task.id).await? {
+        state.publish(Event::TaskUpdated { task: t });
+    }
+    Ok(())
+}
+
+/// Brings the node's recent tasks in, and ends those the database thinks run but the node no
+/// longer knows (it restarted during them).
+async fn reconcile_tasks(
+    state: &AppState,
+    node: NodeId,
+    client: &BridgeClient,
+) -> Result<(), ReconcileError> {
+    let listed = client.task_list().await?;
+    for t in &listed {
+        sync_task(state, node, t).await?;
+    }
+    for stale in tasks::running_on(&state.db, node).await? {
+        if listed.iter().any(|t| t.id == stale.task.id) {
+            continue;
+        }
+        let mut t = stale.task;
+        t.state = TaskState::Failed;
+        t.error = Some(ErrorBody::new(ErrorCode::Internal, "the node restarted during this task"));
+        t.finished_at = Some(crate::db::now());
+        sync_task(state, node, &t).await?;
     }
     Ok(())
 }
@@ -123,14 +187,13 @@ async fn sync_one(state: &AppState, node: NodeId, m: &BridgeMachine) -> Result<(
 }
 
 /// Makes the database agree with a full listing of the node.
-pub async fn reconcile(state: &AppState, node: NodeId, client: &BridgeClient) -> Result<(), NodeError> {
+pub async fn reconcile(state: &AppState, node: NodeId, client: &BridgeClient) -> Result<(), ReconcileError> {
     let listed = client.machine_list().await?;
-    let db_err = |e: sqlx::Error| NodeError::Protocol(format!("database: {e}"));
     let seen: HashSet<_> = listed.iter().map(|m| m.id).collect();
     for m in &listed {
-        sync_one(state, node, m).await.map_err(db_err)?;
+        sync_one(state, node, m).await?;
     }
-    for known in machines::machines_of_node(&state.db, node).await.map_err(db_err)? {
+    for known in machines::machines_of_node(&state.db, node).await? {
         if seen.contains(&known.id) {
             continue;
         }
@@ -141,20 +204,17 @@ pub async fn reconcile(state: &AppState, node: NodeId, client: &BridgeClient) ->
             MachineState::Creating if !older_than(&known.created_at, CREATE_GRACE) => {}
             MachineState::Creating => {
                 tracing::warn!(machine = %known.id, %node, "dropping a create that never reached its node");
-                machines::machine_delete(&state.db, known.id).await.map_err(db_err)?;
+                machines::machine_delete(&state.db, known.id).await?;
                 state.publish(Event::MachineRemoved { id: known.id });
             }
             // Gone as asked, or never ours: forget it.
             _ if known.state == MachineState::Deleting || !known.managed => {
-                machines::machine_delete(&state.db, known.id).await.map_err(db_err)?;
+                machines::machine_delete(&state.db, known.id).await?;
                 state.publish(Event::MachineRemoved { id: known.id });
             }
             MachineState::Lost => {}
             _ => {
-                if let Some(m) = machines::machine_set_state(&state.db, known.id, MachineState::Lost)
-                    .await
-                    .map_err(db_err)?
-                {
+                if let Some(m) = machines::machine_set_state(&state.db, known.id, MachineState::Lost).await? {
                     tracing::warn!(machine = %m.id, %node, "machine vanished from its node");
                     state.publish(Event::MachineUpdated { machine: m });
                 }

@@ -8,6 +8,7 @@ mod machines;
 mod nodes;
 mod session;
 mod snapshots;
+mod tasks;
 
 use std::path::Path;
 
@@ -36,7 +37,8 @@ use crate::store::sessions::DbSessionStore;
         (name = "nodes", description = "Hypervisor nodes"),
         (name = "events", description = "Live updates"),
         (name = "images", description = "Disk images on nodes"),
-        (name = "snapshots", description = "Snapshots of machines on their node's storage")
+        (name = "snapshots", description = "Snapshots of machines on their node's storage"),
+        (name = "tasks", description = "Long operations on nodes, followed live")
     )
 )]
 struct ApiDoc;
@@ -50,6 +52,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(images::router())
         .merge(snapshots::router())
+        .merge(tasks::router())
         .split_for_parts()
 }
 

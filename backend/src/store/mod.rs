@@ -4,6 +4,7 @@
 pub mod machines;
 pub mod nodes;
 pub mod sessions;
+pub mod tasks;
 pub mod users;
 
 use std::str::FromStr;

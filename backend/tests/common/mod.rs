@@ -69,6 +69,7 @@ pub async fn serve_sim_bridge(dir: &std::path::Path, socket: &std::path::Path, c
     let state = BridgeState {
         driver: Arc::new(sim.clone()),
         images,
+        tasks: Default::default(),
         sim: Some(sim.clone()),
         heartbeat: Duration::from_secs(1),
     };

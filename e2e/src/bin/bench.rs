@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use corral_api::MachineId;
-use corral_api::bridge::{BridgeImageImport, BridgeMachine, BridgeMachineCreate, BridgeSnapshotCreate};
+use corral_api::bridge::{BridgeMachine, BridgeMachineCreate, BridgeSnapshotCreate};
 use corral_api::machine::MachineState;
 use corral_bridge::driver::qemu::launch::{VmPaths, qemu_args};
 use corral_e2e::{BridgeProc, root};
@@ -46,12 +46,8 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let bridge = BridgeProc::start_with(dir.path(), "b", &["--driver", "qemu", "--accel", "tcg"]);
     let c = bridge.client();
-    c.image_import(&BridgeImageImport {
-        name: "tiny.qcow2".into(),
-        source_path: image.display().to_string(),
-    })
-    .await
-    .unwrap();
+    let task = bridge.import_image("tiny.qcow2", &image).await;
+    assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
 
     let mut create = Vec::new();
     let mut start = Vec::new();

@@ -1,5 +1,7 @@
 //! Pages, grouped by feature.
 
 pub mod dashboard;
+pub mod images;
 pub mod login;
 pub mod machines;
+pub mod tasks;

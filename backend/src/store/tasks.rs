@@ -1,0 +1,90 @@
+//! Tasks mirrored from the nodes: the node's report as JSON, with the columns lists filter on.
+
+use corral_api::task::{BridgeTask, Task, TaskState};
+use corral_api::{NodeId, TaskId};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::machines::Visibility;
+use super::{opt_parse_col, parse_col};
+use crate::db::{Db, now};
+
+const SELECT: &str = "SELECT t.body, t.node_id, n.name AS node_name, m.tenant_id \
+    FROM tasks t JOIN nodes n ON n.id = t.node_id LEFT JOIN machines m ON m.id = t.machine_id";
+
+fn from_row(r: &AnyRow) -> Result<Task, sqlx::Error> {
+    let body: String = r.try_get("body")?;
+    let task: BridgeTask = serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Task {
+        node_id: parse_col(r, "node_id")?,
+        node_name: r.try_get("node_name")?,
+        tenant_id: opt_parse_col(r, "tenant_id")?,
+        task,
+    })
+}
+
+pub async fn task_upsert(db: &Db, node: NodeId, t: &BridgeTask) -> Result<(), sqlx::Error> {
+    let body = serde_json::to_string(t).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO tasks (id, node_id, kind, machine_id, state, body, started_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
+         state = excluded.state, body = excluded.body, updated_at = excluded.updated_at",
+    )
+    .bind(t.id.to_string())
+    .bind(node.to_string())
+    .bind(&t.kind)
+    .bind(t.machine_id.map(|m| m.to_string()))
+    .bind(t.state.as_str())
+    .bind(body)
+    .bind(&t.started_at)
+    .bind(now())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn task_get(db: &Db, id: TaskId) -> Result<Option<Task>, sqlx::Error> {
+    sqlx::query(&format!("{SELECT} WHERE t.id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+/// The newest tasks the caller may see: everything for admins; for others, tasks on
+/// machines of their tenants.
+pub async fn task_list(db: &Db, vis: &Visibility, limit: i64) -> Result<Vec<Task>, sqlx::Error> {
+    let rows = match vis {
+        Visibility::All => {
+            sqlx::query(&format!("{SELECT} ORDER BY t.started_at DESC LIMIT $1"))
+                .bind(limit)
+                .fetch_all(db)
+                .await?
+        }
+        Visibility::Tenants(ids) if ids.is_empty() => Vec::new(),
+        Visibility::Tenants(ids) => {
+            let marks: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "{SELECT} WHERE m.tenant_id IN ({}) ORDER BY t.started_at DESC LIMIT $1",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(limit);
+            for id in ids {
+                q = q.bind(id.to_string());
+            }
+            q.fetch_all(db).await?
+        }
+    };
+    rows.iter().map(from_row).collect()
+}
+
+/// Tasks of a node that the database thinks still run.
+pub async fn running_on(db: &Db, node: NodeId) -> Result<Vec<Task>, sqlx::Error> {
+    let rows = sqlx::query(&format!("{SELECT} WHERE t.node_id = $1 AND t.state = $2"))
+        .bind(node.to_string())
+        .bind(TaskState::Running.as_str())
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
