@@ -11,7 +11,8 @@
 # pressed; prints "corral-tiny: ready" on the serial line; runs shells on ttyS0 and tty1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-OUT="${1:-$ROOT/.corral/images/tiny.qcow2}"
+# Absolute, since the build runs in a scratch directory.
+OUT="$(realpath -m "${1:-$ROOT/.corral/images/tiny.qcow2}")"
 if [ -f "$OUT" ] && [ "$OUT" -nt "$0" ]; then
   exit 0 # built already, by this version of the script
 fi
@@ -72,7 +73,13 @@ hostname corral-tiny
 sleep 0.2
 mount -t vfat -o rw /dev/vda /mnt 2>/dev/null
 ip link set lo up
-ip link set eth0 up 2>/dev/null && udhcpc -q -i eth0 -s /bin/true >/dev/null 2>&1 &
+# QEMU's user-mode network always hands out the same address: set it without a DHCP round.
+# The NIC appears a moment after its module loads.
+for _ in $(seq 30); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1; done
+if ip link set eth0 up 2>/dev/null; then
+  ip addr add 10.0.2.15/24 dev eth0
+  ip route add default via 10.0.2.2
+fi
 # The ACPI power button (QMP system_powerdown) powers off: wait for its first input event.
 pwr=$(awk '/Name="Power Button"/ {f=1} f && /Handlers=/ {for (i = 1; i <= NF; i++) if ($i ~ /^event/) {print $i; exit}}' /proc/bus/input/devices)
 [ -n "$pwr" ] && (dd if=/dev/input/$pwr bs=24 count=1 >/dev/null 2>&1; sync; poweroff -f) &

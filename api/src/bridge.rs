@@ -87,6 +87,9 @@ pub struct BridgeMachine {
     /// The image its disk was made from; `None` for a blank disk.
     #[serde(default)]
     pub image: Option<String>,
+    /// Host ports (on the node's loopback) forwarded to the guest.
+    #[serde(default)]
+    pub port_forwards: Vec<PortForward>,
     pub state: MachineState,
     /// RFC 3339.
     pub created_at: String,
@@ -105,6 +108,24 @@ pub struct BridgeMachineCreate {
     /// Make the disk a copy-on-write overlay of this image (else a blank disk).
     #[serde(default)]
     pub image: Option<String>,
+    #[serde(default)]
+    pub port_forwards: Vec<PortForward>,
+}
+
+/// A port of the node's loopback forwarded to a port of the guest (user-mode networking).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PortForward {
+    /// `tcp` or `udp`.
+    #[serde(default = "tcp")]
+    pub protocol: String,
+    pub host_port: u16,
+    pub guest_port: u16,
+}
+
+fn tcp() -> String {
+    "tcp".into()
 }
 
 /// `PATCH /v1/machines/{id}`: rename, or grow the disk of a stopped machine.

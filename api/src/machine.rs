@@ -88,6 +88,8 @@ pub struct Machine {
     pub disk_gib: u64,
     /// The image its disk was made from; `None` for a blank disk.
     pub image: Option<String>,
+    /// Ports of the node's loopback forwarded to the guest.
+    pub port_forwards: Vec<crate::bridge::PortForward>,
     pub state: MachineState,
     /// Created through Corral (true) or found on a node behind its back (false).
     pub managed: bool,
@@ -116,6 +118,9 @@ pub struct MachineCreate {
     /// blank disk when absent. Only nodes holding the image are considered.
     #[serde(default)]
     pub image: Option<String>,
+    /// Ports of the node's loopback forwarded to the guest (e.g. 2222 → 22 for SSH).
+    #[serde(default)]
+    pub port_forwards: Vec<crate::bridge::PortForward>,
 }
 
 /// Input of `PATCH /api/v1/machines/{id}`: rename it, or grow its disk (while stopped).

@@ -81,6 +81,7 @@ pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
     vcpus(req.vcpus)?;
     memory_mib(req.memory_mib)?;
     disk_gib(req.disk_gib)?;
+    port_forwards(&req.port_forwards)?;
     match &req.image {
         Some(image) => image_name(image),
         None => Ok(()),
@@ -106,6 +107,32 @@ pub fn snapshot_name(name: &str) -> Result<(), FieldError> {
             ),
         ))
     }
+}
+
+pub const PORT_FORWARDS_MAX: usize = 16;
+
+/// Port forwards: at most 16, `tcp` or `udp`, host ports 1024–65535 (no privileged ports),
+/// guest ports 1–65535, no host port twice.
+pub fn port_forwards(list: &[crate::bridge::PortForward]) -> Result<(), FieldError> {
+    let err = |m: String| Err(FieldError::new("port_forwards", m));
+    if list.len() > PORT_FORWARDS_MAX {
+        return err(format!("at most {PORT_FORWARDS_MAX}"));
+    }
+    for (i, f) in list.iter().enumerate() {
+        if f.protocol != "tcp" && f.protocol != "udp" {
+            return err(format!("protocol is tcp or udp, not {:?}", f.protocol));
+        }
+        if f.host_port < 1024 {
+            return err(format!("host port {} is privileged: use 1024–65535", f.host_port));
+        }
+        if f.guest_port == 0 {
+            return err("guest port 0 is not a port".into());
+        }
+        if list[..i].iter().any(|o| o.protocol == f.protocol && o.host_port == f.host_port) {
+            return err(format!("host port {} is forwarded twice", f.host_port));
+        }
+    }
+    Ok(())
 }
 
 pub const IMAGE_NAME_MAX_LEN: usize = 100;
@@ -187,6 +214,7 @@ mod tests {
             memory_mib: 1,
             disk_gib: 1,
             image: None,
+            port_forwards: vec![],
         };
         assert_eq!(machine_create(&req).unwrap_err().field, "vcpus");
     }

@@ -182,6 +182,7 @@ async fn a_machine_made_behind_our_back_shows_as_unmanaged_to_admins_only() {
             memory_mib: 128,
             disk_gib: 1,
             image: None,
+            port_forwards: vec![],
         })
         .await
         .unwrap();

@@ -130,8 +130,15 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
     let disk = b.find("[data-test=create-disk]").await;
     disk.clear().await.unwrap();
     disk.send_keys("1").await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let forwards = b.find("[data-test=create-forwards]").await;
+    forwards.send_keys("80:80").await.unwrap();
+    b.wait_text("label:has([data-test=create-forwards]) .field-error", |t| t.contains("privileged")).await;
+    forwards.clear().await.unwrap();
+    forwards.send_keys(&format!("{port}:22")).await.unwrap();
     b.find("[data-test=create-submit]").await.click().await.unwrap();
     b.wait_text("[data-test=state]", |t| t == "stopped").await;
+    b.wait_text("[data-test=ports]", |t| t == format!("127.0.0.1:{port} → 22/tcp")).await;
     b.find("[data-test=action-start]").await.click().await.unwrap();
     b.wait_text("[data-test=state]", |t| t == "running").await;
     b.find("[data-test=no-snapshots]").await;

@@ -101,6 +101,7 @@ async fn two_bridges_a_life_cycle_and_a_bridge_that_dies_and_returns() {
             memory_mib: 128,
             disk_gib: 1,
             image: None,
+            port_forwards: vec![],
         })
         .await
         .unwrap();

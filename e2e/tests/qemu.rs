@@ -150,6 +150,9 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     assert_eq!(files.len(), 2, "the image and its metadata, no partial files: {files:?}");
 
     let id = MachineId::new_random();
+    let web_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let forward =
+        corral_api::bridge::PortForward { protocol: "tcp".into(), host_port: web_port, guest_port: 8000 };
     let req = BridgeMachineCreate {
         id,
         name: "tiny".into(),
@@ -157,9 +160,14 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
         memory_mib: 192,
         disk_gib: 1,
         image: Some("tiny.qcow2".into()),
+        port_forwards: vec![forward.clone()],
     };
     let m = c.machine_create(&req).await.unwrap();
     assert_eq!(m.state, MachineState::Stopped);
+    // One host port, one guest.
+    let other = BridgeMachineCreate { id: MachineId::new_random(), name: "other".into(), ..req.clone() };
+    let (taken, _, why) = code(c.machine_create(&other).await);
+    assert_eq!(taken, ErrorCode::Conflict, "{why}");
     let vm_dir = bridge.data_dir.join("machines").join(id.to_string());
     let disk = std::fs::metadata(vm_dir.join("disk.qcow2")).unwrap();
     assert!(disk.len() < 1 << 20, "an overlay, not a copy: {} bytes", disk.len());
@@ -176,6 +184,19 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
     serial.send("echo answer-$((6*7))").await;
     serial.expect("answer-42", Duration::from_secs(10)).await;
+
+    // A web server in the guest answers on the forwarded port of the node's loopback.
+    serial
+        .send("mkdir -p /tmp/www && echo hi-from-guest > /tmp/www/index.html && httpd -p 8000 -h /tmp/www")
+        .await;
+    let url = format!("http://127.0.0.1:{web_port}/index.html");
+    wait_until("the guest's web server through the forward", Duration::from_secs(20), || async {
+        match reqwest::get(&url).await {
+            Ok(r) => r.text().await.is_ok_and(|t| t.contains("hi-from-guest")),
+            Err(_) => false,
+        }
+    })
+    .await;
 
     // A second viewer from offset 0 gets the boot replayed from the node's history.
     let mut late = Serial::open(&c, id, 0).await;
@@ -374,6 +395,7 @@ async fn bad_creates_are_refused_and_leave_nothing() {
         memory_mib,
         disk_gib,
         image: image.map(String::from),
+        port_forwards: vec![],
     };
     let (c1, f1, _) = code(c.machine_create(&base(Some("nope.qcow2"), 128, 1)).await);
     assert_eq!((c1, f1.as_deref()), (ErrorCode::ValidationFailed, Some("image")));

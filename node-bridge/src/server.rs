@@ -145,6 +145,7 @@ async fn machine_create(
     corral_api::validate::vcpus(req.vcpus)?;
     corral_api::validate::memory_mib(req.memory_mib)?;
     corral_api::validate::disk_gib(req.disk_gib)?;
+    corral_api::validate::port_forwards(&req.port_forwards)?;
     if let Some(image) = &req.image {
         corral_api::validate::image_name(image)?;
         s.images.get(image).map_err(|_| BridgeError::Validation {

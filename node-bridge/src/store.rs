@@ -93,6 +93,7 @@ mod tests {
             memory_mib: 128,
             disk_gib: 1,
             image: None,
+            port_forwards: vec![],
             state: MachineState::Stopped,
             created_at: "2026-01-01T00:00:00Z".into(),
         }

@@ -115,6 +115,7 @@ pub async fn machine_create(
         memory_mib: req.memory_mib,
         disk_gib: req.disk_gib,
         image: req.image,
+        port_forwards: req.port_forwards,
     };
     let mut attempt = 0;
     let result = loop {

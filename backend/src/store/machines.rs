@@ -10,7 +10,7 @@ use super::{bool_col, opt_parse_col, parse_col, to_i64, u32_col, u64_col};
 use crate::db::{Db, now};
 
 const SELECT: &str = "SELECT m.id, m.name, m.tenant_id, m.node_id, n.name AS node_name, \
-    m.vcpus, m.memory_mib, m.disk_gib, m.image, m.state, m.managed, m.created_at, m.updated_at \
+    m.vcpus, m.memory_mib, m.disk_gib, m.image, m.port_forwards, m.state, m.managed, m.created_at, m.updated_at \
     FROM machines m JOIN nodes n ON n.id = m.node_id";
 
 fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
@@ -25,11 +25,19 @@ fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
         memory_mib: u64_col(r, "memory_mib")?,
         disk_gib: u64_col(r, "disk_gib")?,
         image: r.try_get("image")?,
+        port_forwards: {
+            let json: String = r.try_get("port_forwards")?;
+            serde_json::from_str(&json).unwrap_or_default()
+        },
         state: MachineState::parse(&state).unwrap_or(MachineState::Unknown),
         managed: bool_col(r, "managed")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
+}
+
+fn forwards_json(f: &[corral_api::bridge::PortForward]) -> String {
+    serde_json::to_string(f).unwrap_or_else(|_| "[]".into())
 }
 
 /// Which machines a caller may see.
@@ -146,8 +154,8 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     let t = now();
     let updated = sqlx::query(
         "UPDATE machines SET node_id = $1, vcpus = $2, memory_mib = $3, disk_gib = $4, \
-         state = $5, updated_at = $6 WHERE id = $7 AND (node_id <> $1 OR vcpus <> $2 OR \
-         memory_mib <> $3 OR disk_gib <> $4 OR state <> $5)",
+         state = $5, updated_at = $6, port_forwards = $8 WHERE id = $7 AND (node_id <> $1 OR \
+         vcpus <> $2 OR memory_mib <> $3 OR disk_gib <> $4 OR state <> $5 OR port_forwards <> $8)",
     )
     .bind(node.to_string())
     .bind(i64::from(b.vcpus))
@@ -156,6 +164,7 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     .bind(b.state.as_str())
     .bind(&t)
     .bind(b.id.to_string())
+    .bind(forwards_json(&b.port_forwards))
     .execute(db)
     .await?;
     if updated.rows_affected() > 0 {
@@ -163,8 +172,8 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     }
     let inserted = sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, state, \
-         managed, created_at, updated_at, image) \
-         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+         managed, created_at, updated_at, image, port_forwards) \
+         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
     )
     .bind(b.id.to_string())
     .bind(&b.name)
@@ -176,6 +185,7 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     .bind(&b.created_at)
     .bind(&t)
     .bind(b.image.as_deref())
+    .bind(forwards_json(&b.port_forwards))
     .execute(db)
     .await?;
     if inserted.rows_affected() > 0 {

@@ -60,6 +60,7 @@ async fn main() {
             memory_mib: 128,
             disk_gib: 1,
             image: Some("tiny.qcow2".into()),
+            port_forwards: vec![],
         };
         let t = Instant::now();
         let m = c.machine_create(&req).await.unwrap();

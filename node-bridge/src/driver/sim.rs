@@ -228,7 +228,8 @@ impl Driver for SimDriver {
                 && r.vcpus == req.vcpus
                 && r.memory_mib == req.memory_mib
                 && r.disk_gib == req.disk_gib
-                && r.image == req.image;
+                && r.image == req.image
+                && r.port_forwards == req.port_forwards;
             return if same {
                 Ok((r.clone(), Created::Existing))
             } else {
@@ -268,6 +269,7 @@ impl Driver for SimDriver {
             memory_mib: req.memory_mib,
             disk_gib: req.disk_gib,
             image: req.image,
+            port_forwards: req.port_forwards,
             state: MachineState::Creating,
             created_at: now_rfc3339(),
         };
@@ -389,6 +391,7 @@ mod tests {
             memory_mib: 128,
             disk_gib: 1,
             image: None,
+            port_forwards: vec![],
         }
     }
 

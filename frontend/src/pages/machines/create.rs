@@ -2,6 +2,7 @@
 //! and the server's answer (a taken name, no room on any node) is shown beside the form.
 
 use corral_api::NodeId;
+use corral_api::bridge::PortForward;
 use corral_api::machine::MachineCreate;
 use corral_api::node::NodeStatus;
 use corral_api::validate;
@@ -12,6 +13,24 @@ use leptos_router::hooks::use_navigate;
 use crate::api;
 use crate::components::ErrorBanner;
 use crate::live::use_live;
+
+/// Parses "2222:22, 8080:80/udp" into forwards (tcp unless `/udp`).
+fn parse_forwards(s: &str) -> Result<Vec<PortForward>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (ports, protocol) = match p.split_once('/') {
+                Some((ports, proto)) => (ports, proto.trim().to_string()),
+                None => (p, "tcp".to_string()),
+            };
+            let (host, guest) =
+                ports.split_once(':').ok_or(format!("{p:?}: write host:guest, e.g. 2222:22"))?;
+            let port = |v: &str| v.trim().parse::<u16>().map_err(|_| format!("{p:?}: ports are 1–65535"));
+            Ok(PortForward { protocol, host_port: port(host)?, guest_port: port(guest)? })
+        })
+        .collect()
+}
 
 /// The image select's value for a blank disk.
 const BLANK: &str = "-blank-";
@@ -30,6 +49,11 @@ pub fn MachineCreatePage() -> impl IntoView {
     let memory = RwSignal::new("512".to_string());
     let disk = RwSignal::new("10".to_string());
     let node = RwSignal::new(String::new());
+    let forwards = RwSignal::new(String::new());
+    let forwards_err = move || match parse_forwards(&forwards.get()) {
+        Ok(list) => validate::port_forwards(&list).err().map(|e| e.message),
+        Err(e) => Some(e),
+    };
     // The images nodes hold, by name; the first is preselected once they arrive.
     let image = RwSignal::new(String::new());
     let images = LocalResource::new(api::image_list);
@@ -76,6 +100,7 @@ pub fn MachineCreatePage() -> impl IntoView {
                 memory_mib: parse_num(&memory.get_untracked(), "memory")?,
                 disk_gib: parse_num(&disk.get_untracked(), "disk")?,
                 image: Some(image.get_untracked()).filter(|i| !i.is_empty() && i != BLANK),
+                port_forwards: parse_forwards(&forwards.get_untracked())?,
             };
             validate::machine_create(&req).map_err(|e| format!("{}: {}", e.field, e.message))?;
             Ok(req)
@@ -142,6 +167,12 @@ pub fn MachineCreatePage() -> impl IntoView {
                     <option value=BLANK>"Blank disk (install from an ISO later)"</option>
                 </select>
                 <span class="help">"The disk starts as a copy-on-write overlay of the image: instant, no full copy."</span>
+            </label>
+            <label>"Port forwards"
+                <input data-test="create-forwards" placeholder="2222:22, 8080:80" prop:value=move || forwards.get()
+                    on:input=move |ev| forwards.set(event_target_value(&ev))/>
+                {hint(Box::new(forwards_err))}
+                <span class="help">"Ports of the node's 127.0.0.1 forwarded to the guest, as host:guest (add /udp for UDP)."</span>
             </label>
             <label>"Node"
                 <select data-test="create-node" on:change=move |ev| node.set(event_target_value(&ev))>

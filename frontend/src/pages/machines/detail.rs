@@ -133,6 +133,9 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <dt>"vCPUs"</dt><dd>{field(|m| m.vcpus.to_string())}</dd>
             <dt>"Memory"</dt><dd>{field(|m| format!("{} MiB", m.memory_mib))}</dd>
             <dt>"Disk"</dt><dd>{field(|m| format!("{} GiB", m.disk_gib))}</dd>
+            <dt>"Ports"</dt><dd data-test="ports">{field(|m| if m.port_forwards.is_empty() { "none".into() } else {
+                m.port_forwards.iter().map(|f| format!("127.0.0.1:{} → {}/{}", f.host_port, f.guest_port, f.protocol)).collect::<Vec<_>>().join(", ")
+            })}</dd>
             <dt>"Image"</dt><dd>{field(|m| m.image.clone().unwrap_or_else(|| "none (blank disk)".into()))}</dd>
             <dt>"Managed"</dt><dd>{field(|m| if m.managed { "yes".into() } else { "no — found on the node, owned by no tenant".into() })}</dd>
             <dt>"Created"</dt><dd>{field(|m| m.created_at.clone())}</dd>

@@ -94,12 +94,21 @@ pub fn qemu_args(m: &BridgeMachine, paths: &VmPaths, accel: &str) -> Vec<String>
         "-device".into(),
         "virtio-blk-pci,drive=disk0,bootindex=1".into(),
         "-nic".into(),
-        "user,model=virtio-net-pci".into(),
+        nic(m),
         "-pidfile".into(),
         p(paths.pidfile()),
         "-daemonize".into(),
     ];
     args
+}
+
+/// User-mode networking, with the machine's forwards bound to the node's loopback only.
+fn nic(m: &BridgeMachine) -> String {
+    let mut nic = String::from("user,model=virtio-net-pci");
+    for f in &m.port_forwards {
+        nic.push_str(&format!(",hostfwd={}:127.0.0.1:{}-:{}", f.protocol, f.host_port, f.guest_port));
+    }
+    nic
 }
 
 /// `qemu-img create` arguments: an overlay on `image` (copy-on-write, no copy), or blank.
@@ -128,6 +137,11 @@ mod tests {
             memory_mib: 256,
             disk_gib: 1,
             image: None,
+            port_forwards: vec![corral_api::bridge::PortForward {
+                protocol: "tcp".into(),
+                host_port: 2222,
+                guest_port: 22,
+            }],
             state: MachineState::Stopped,
             created_at: String::new(),
         };
@@ -142,6 +156,7 @@ mod tests {
             "-qmp unix:/d/qmp.sock,server=on,wait=off",
             "file.filename=/d/disk.qcow2",
             "-pidfile /d/qemu.pid -daemonize",
+            "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:2222-:22",
         ] {
             assert!(line.contains(want), "{want} not in {line}");
         }

@@ -406,12 +406,30 @@ impl Driver for QemuDriver {
                 && existing.vcpus == req.vcpus
                 && existing.memory_mib == req.memory_mib
                 && existing.disk_gib == req.disk_gib
-                && existing.image == req.image;
+                && existing.image == req.image
+                && existing.port_forwards == req.port_forwards;
             return if same {
                 Ok((existing, Created::Existing))
             } else {
                 Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
             };
+        }
+        // A host port can be forwarded to one guest only, running or not: two would fight
+        // over it at start.
+        for f in &req.port_forwards {
+            let taken = self.lock().values().find_map(|v| {
+                v.record
+                    .port_forwards
+                    .iter()
+                    .any(|o| o.protocol == f.protocol && o.host_port == f.host_port)
+                    .then(|| v.record.name.clone())
+            });
+            if let Some(other) = taken {
+                return Err(BridgeError::Conflict(format!(
+                    "host port {}/{} is already forwarded to {other}",
+                    f.host_port, f.protocol
+                )));
+            }
         }
         let host = &self.config.host;
         let used_mem: u64 = self.lock().values().map(|v| v.record.memory_mib).sum();
@@ -466,6 +484,7 @@ impl Driver for QemuDriver {
             memory_mib: req.memory_mib,
             disk_gib: req.disk_gib,
             image: req.image,
+            port_forwards: req.port_forwards,
             state: MachineState::Creating,
             created_at: now_rfc3339(),
         };
@@ -732,6 +751,8 @@ impl Driver for QemuDriver {
         let record = BridgeMachine {
             id: req.id,
             name: req.name,
+            // A host port belongs to one guest: the clone gets none of the source's.
+            port_forwards: Vec::new(),
             state: MachineState::Creating,
             created_at: now_rfc3339(),
             ..source.clone()
@@ -797,6 +818,7 @@ mod tests {
             memory_mib: 128,
             disk_gib: 1,
             image: None,
+            port_forwards: vec![],
         }
     }
 
@@ -865,6 +887,7 @@ mod tests {
             memory_mib: 128,
             disk_gib: 1,
             image: None,
+            port_forwards: vec![],
             state: MachineState::Creating,
             created_at: now_rfc3339(),
         };
