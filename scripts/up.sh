@@ -15,7 +15,13 @@ PORT="${CORRAL_PORT:-8080}"
 STATE="$ROOT/.corral"
 RUN="$STATE/run"
 LOGS="$STATE/logs"
-mkdir -p "$RUN" "$LOGS" "$STATE/data" "$STATE/node-local"
+# A VM's sockets live under the node's data dir, and unix socket paths are limited to 107
+# bytes: a deep checkout keeps its VMs under the home directory instead.
+NODE_DATA="$STATE/node-local"
+if [ "${#NODE_DATA}" -gt 45 ]; then
+  NODE_DATA="$HOME/.local/share/corral/node-local"
+fi
+mkdir -p "$RUN" "$LOGS" "$STATE/data" "$NODE_DATA"
 
 ensure_apt curl
 ensure_qemu
@@ -37,7 +43,7 @@ stop backend
 stop bridge
 
 say "starting the local node bridge"
-setsid "$ROOT/target/debug/corral-bridge" --socket "$RUN/bridge.sock" --data-dir "$STATE/node-local" \
+setsid "$ROOT/target/debug/corral-bridge" --socket "$RUN/bridge.sock" --data-dir "$NODE_DATA" \
   --driver qemu --accel "${CORRAL_ACCEL:-auto}" >>"$LOGS/bridge.log" 2>&1 < /dev/null &
 echo $! > "$RUN/bridge.pid"
 bridge() { curl -fsS --unix-socket "$RUN/bridge.sock" "http://bridge$1" "${@:2}"; }
@@ -48,7 +54,8 @@ if ! bridge /v1/images/tiny.qcow2 >/dev/null 2>&1; then
   bridge /v1/images -X POST -H 'content-type: application/json' \
     -d "{\"name\":\"tiny.qcow2\",\"source\":\"$TINY_IMAGE\"}" >/dev/null
   # The import runs as a task; a 10 MB copy takes a moment.
-  for _ in $(seq 100); do bridge /v1/images/tiny.qcow2 >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 300); do bridge /v1/images/tiny.qcow2 >/dev/null 2>&1 && break; sleep 0.1; done
+  bridge /v1/images/tiny.qcow2 >/dev/null || { echo "importing the tiny image failed; see $LOGS/bridge.log" >&2; exit 1; }
 fi
 
 first_login="$("$ROOT/target/debug/corral" init --data-dir "$STATE/data" 2>>"$LOGS/backend.log")"

@@ -10,7 +10,8 @@ use crate::ids::MachineId;
 use crate::machine::MachineState;
 
 /// The bridge API version this crate describes.
-pub const BRIDGE_API_VERSION: u32 = 1;
+/// 2: image import answers with a task; tasks and snapshots exist.
+pub const BRIDGE_API_VERSION: u32 = 2;
 
 /// Hardware facts of a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

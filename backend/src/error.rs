@@ -26,6 +26,9 @@ pub enum ApiError {
     AlreadyExists(String),
     #[error("{0}")]
     InsufficientCapacity(String),
+    /// The node tried and failed; its words are passed on.
+    #[error("node {node}: {message}")]
+    NodeFailed { node: String, message: String },
     #[error("node {node} is unreachable: {reason}")]
     NodeUnreachable { node: String, reason: String },
     #[error("this request must come from the console's own origin")]
@@ -52,6 +55,7 @@ impl ApiError {
             Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Self::InsufficientCapacity(_) => ErrorCode::InsufficientCapacity,
             Self::NodeUnreachable { .. } => ErrorCode::NodeUnreachable,
+            Self::NodeFailed { .. } => ErrorCode::Internal,
             Self::BadOrigin => ErrorCode::BadOrigin,
             Self::MethodNotAllowed => ErrorCode::InvalidRequest,
             Self::Busy(_) => ErrorCode::Busy,
@@ -69,6 +73,7 @@ impl ApiError {
             Self::Conflict(_) | Self::AlreadyExists(_) => StatusCode::CONFLICT,
             Self::InsufficientCapacity(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::NodeUnreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NodeFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

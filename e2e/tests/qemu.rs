@@ -274,6 +274,8 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     // Pause halts the guest; resume lets it answer again.
     assert_eq!(c.machine_power(id, "pause").await.unwrap().state, MachineState::Paused);
     assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Paused);
+    let (paused, _, _) = code(c.machine_power(id, "reboot").await);
+    assert_eq!(paused, ErrorCode::Conflict, "a paused guest is resumed, not reset");
     assert_eq!(c.machine_power(id, "resume").await.unwrap().state, MachineState::Running);
     serial.send("echo resumed-$((5*5))").await;
     serial.expect("resumed-25", Duration::from_secs(10)).await;
@@ -500,6 +502,15 @@ async fn snapshots_through_the_console_api() {
     );
     let r = api.send("POST", &format!("{snaps}/first/clone"), Some(json!({"name": "snappy-copy"}))).await;
     assert_eq!((r.status, r.body["code"].as_str()), (409, Some("already_exists")));
+
+    // Deleting the clone removes it for good: it does not come back as an unmanaged machine.
+    let copy_id = api.machines().await.into_iter().find(|m| m.name == "snappy-copy").unwrap().id;
+    assert_eq!(api.send("DELETE", &format!("/api/v1/machines/{copy_id}"), None).await.status, 202);
+    wait_until("the clone gone", Duration::from_secs(10), || async { api.machine(copy_id).await.is_none() })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(api.machine(copy_id).await.is_none(), "no ghost row after the delete");
+    assert!(api.machines().await.iter().all(|m| m.managed), "nothing unmanaged appeared");
 
     assert_eq!(api.send("DELETE", &format!("{snaps}/second"), None).await.status, 204);
     assert_eq!(api.send("DELETE", &format!("{snaps}/second"), None).await.status, 404);

@@ -198,7 +198,10 @@ impl ImageStore {
     /// Checks an import request before its task starts: the name is free, no other import of
     /// it runs, the source is an absolute path or an http(s) URL. Claims the name.
     pub fn claim(&self, name: &str, source: &str) -> Result<ImportClaim, BridgeError> {
-        let dest = self.path(name)?;
+        let dest = self.path(name).map_err(|e| match e {
+            BridgeError::Validation { message, .. } => BridgeError::Validation { field: "name", message },
+            other => other,
+        })?;
         if dest.exists() {
             return Err(BridgeError::Conflict(format!("an image named {name} exists already")));
         }

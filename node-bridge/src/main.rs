@@ -24,9 +24,11 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config = BridgeConfig::parse();
+    let mut config = BridgeConfig::parse();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    // Absolute, since qemu-img records backing files by the path it is given.
+    config.data_dir = config.data_dir.canonicalize()?;
     let store = MachineStore::open(&config.data_dir).context("opening machine store")?;
     let exec: Arc<dyn HostExec> = Arc::new(RealExec);
     let images =

@@ -119,6 +119,16 @@ impl Qmp {
 
     /// Runs a command and returns its `return` value.
     pub async fn execute(&self, command: &str, arguments: Value) -> Result<Value, QmpError> {
+        self.execute_within(command, arguments, self.timeout).await
+    }
+
+    /// Like `execute`, with its own deadline, for commands that take long (saving RAM).
+    pub async fn execute_within(
+        &self,
+        command: &str,
+        arguments: Value,
+        timeout: Duration,
+    ) -> Result<Value, QmpError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
@@ -143,7 +153,7 @@ impl Qmp {
                 });
             }
         }
-        match tokio::time::timeout(self.timeout, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Err(_) => {
                 self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                 Err(QmpError::Timeout(command.to_string()))

@@ -71,7 +71,7 @@ async fn version_reports_driver_capabilities_and_host() {
     let (status, body) = call(&f, "GET", "/v1/version", None).await;
     assert_eq!(status, StatusCode::OK);
     let v: BridgeVersion = serde_json::from_slice(&body).unwrap();
-    assert_eq!((v.api_version, v.driver.as_str()), (1, "sim"));
+    assert_eq!((v.api_version, v.driver.as_str()), (corral_api::bridge::BRIDGE_API_VERSION, "sim"));
     assert!(v.capabilities.contains(&"step".to_string()));
     assert_eq!(v.host.cpus, 4);
 }

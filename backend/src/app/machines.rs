@@ -164,9 +164,17 @@ pub async fn machine_delete(
         state.publish(Event::MachineRemoved { id });
         return Ok(Machine { state: MachineState::Deleting, ..m });
     }
-    let client = client_of(state, m.node_id, &m.node_name)?;
+    let client = client_of(state, m.node_id, &m.node_name)?.patient();
     match client.machine_delete(id, force).await {
-        Ok(b) => Ok(apply_bridge(state, &m, &b).await?),
+        // Only an update: the node may already have announced the removal, and the row must
+        // not come back as an unmanaged machine.
+        Ok(b) => match machines::machine_set_state(&state.db, id, b.state).await? {
+            Some(changed) => {
+                state.publish(Event::MachineUpdated { machine: changed.clone() });
+                Ok(changed)
+            }
+            None => Ok(Machine { state: b.state, ..m }),
+        },
         Err(NodeError::Api { body, .. }) if body.code == ErrorCode::NotFound => {
             machines::machine_delete(&state.db, id).await?;
             state.publish(Event::MachineRemoved { id });
@@ -277,6 +285,11 @@ pub(crate) fn node_error(node: &str, e: NodeError) -> ApiError {
                     body.message.strip_prefix(&format!("{field}: ")).unwrap_or(&body.message).to_string();
                 ApiError::Validation { field, message }
             }
+            // The node's own failure with a detail an operator can act on (a QEMU that would
+            // not start, a full disk): shown, marked as the node's.
+            ErrorCode::Internal if body.message != "internal error" => {
+                ApiError::NodeFailed { node: node.to_string(), message: body.message }
+            }
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {
                 ApiError::NodeUnreachable { node: node.to_string(), reason: body.message }
             }
@@ -286,5 +299,34 @@ pub(crate) fn node_error(node: &str, e: NodeError) -> ApiError {
         e @ (NodeError::Unreachable(_) | NodeError::Timeout(_)) => {
             ApiError::NodeUnreachable { node: node.to_string(), reason: e.to_string() }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corral_api::ErrorBody;
+
+    #[test]
+    fn a_nodes_own_failure_keeps_its_words_and_link_failures_become_503() {
+        let failed = NodeError::Api {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: ErrorBody::new(ErrorCode::Internal, "QEMU did not start: cannot allocate memory"),
+        };
+        let e = node_error("n1", failed);
+        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(e.to_string(), "node n1: QEMU did not start: cannot allocate memory");
+        let hidden = NodeError::Api {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: ErrorBody::new(ErrorCode::Internal, "internal error"),
+        };
+        assert_eq!(node_error("n1", hidden).status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let cut = node_error("n1", NodeError::Unreachable("connection reset".into()));
+        assert_eq!((cut.status(), cut.code()), (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NodeUnreachable));
+        let busy = NodeError::Api {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: ErrorBody::new(ErrorCode::Busy, "snapshot in progress"),
+        };
+        assert_eq!(node_error("n1", busy).code(), ErrorCode::Busy);
     }
 }

@@ -26,7 +26,7 @@ pub async fn snapshot_list(
     id: MachineId,
 ) -> Result<Vec<Snapshot>, ApiError> {
     let m = machine_get(state, actor, id).await?;
-    let client = client_of(state, m.node_id, &m.node_name)?;
+    let client = client_of(state, m.node_id, &m.node_name)?.patient();
     let list = client.snapshot_list(id).await.map_err(|e| node_error(&m.node_name, e))?;
     Ok(list.into_iter().map(Snapshot::from).collect())
 }
@@ -40,7 +40,7 @@ pub async fn snapshot_create(
     let m = machine_get(state, actor, id).await?;
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(&req.name)?;
-    let client = client_of(state, m.node_id, &m.node_name)?;
+    let client = client_of(state, m.node_id, &m.node_name)?.patient();
     let s = client
         .snapshot_create(id, &BridgeSnapshotCreate { name: req.name, ram: req.ram })
         .await
@@ -57,7 +57,7 @@ pub async fn snapshot_rollback(
     let m = machine_get(state, actor, id).await?;
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(name)?;
-    let client = client_of(state, m.node_id, &m.node_name)?;
+    let client = client_of(state, m.node_id, &m.node_name)?.patient();
     let b = client.snapshot_rollback(id, name).await.map_err(|e| node_error(&m.node_name, e))?;
     apply_bridge(state, &m, &b).await
 }
@@ -71,7 +71,7 @@ pub async fn snapshot_delete(
     let m = machine_get(state, actor, id).await?;
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(name)?;
-    let client = client_of(state, m.node_id, &m.node_name)?;
+    let client = client_of(state, m.node_id, &m.node_name)?.patient();
     client.snapshot_delete(id, name).await.map_err(|e| node_error(&m.node_name, e))
 }
 
@@ -89,7 +89,7 @@ pub async fn snapshot_clone(
     validate::machine_name(&req.name)?;
     let tenant_id =
         m.tenant_id.ok_or_else(|| ApiError::Conflict("an unmanaged machine cannot be cloned".into()))?;
-    let client = client_of(state, m.node_id, &m.node_name)?;
+    let client = client_of(state, m.node_id, &m.node_name)?.patient();
     let new_id = MachineId::new_random();
     let row = machines::NewMachine {
         id: new_id,

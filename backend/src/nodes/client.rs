@@ -51,12 +51,21 @@ pub struct BridgeClient {
 
 type Body = Full<Bytes>;
 
+/// Deadline of requests that copy disks or RAM on the node.
+const LONG_OPERATION: Duration = Duration::from_secs(600);
+
 /// A console byte stream to a machine, both ways.
 pub type ConsoleStream = TokioIo<hyper::upgrade::Upgraded>;
 
 impl BridgeClient {
     pub fn new(transport: Arc<dyn Transport>, timeout: Duration) -> Self {
         Self { transport, timeout }
+    }
+
+    /// The same client with a longer deadline, for operations that copy disks or RAM
+    /// (snapshots, clones, deletes of running machines).
+    pub fn patient(&self) -> Self {
+        Self { transport: self.transport.clone(), timeout: self.timeout.max(LONG_OPERATION) }
     }
 
     async fn send(

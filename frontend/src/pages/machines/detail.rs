@@ -79,10 +79,10 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
         );
         spawn_local(async move {
             match api::machine_delete(id, force).await {
-                Ok(m) => {
+                // No upsert: the removal may have arrived already and must not be undone.
+                Ok(_) => {
                     confirming.set(false);
                     error.set(None);
-                    live.upsert_machine(m);
                     deleted.set(true);
                 }
                 Err(e) => error.set(Some(e.to_string())),

@@ -547,6 +547,9 @@ impl Driver for QemuDriver {
         let record = self.record(id)?;
         let running = self.qmp(id).is_some();
         match (action, running) {
+            (PowerAction::Start, true) if record.state == MachineState::Stopping => {
+                Err(BridgeError::Conflict(format!("machine {id} is stopping; start it once it has stopped")))
+            }
             (PowerAction::Start, true) => Ok(record),
             (PowerAction::Start, false) => self.start(id).await,
             (PowerAction::Stop | PowerAction::ForceStop, false) => Ok(record),
@@ -581,6 +584,13 @@ impl Driver for QemuDriver {
                     .await
                     .map_err(|e| BridgeError::Host(format!("resume failed: {e}")))?;
                 self.set_state(id, MachineState::Running)
+            }
+            (PowerAction::Reboot | PowerAction::Reset, true) if record.state != MachineState::Running => {
+                Err(BridgeError::Conflict(format!(
+                    "cannot {} machine {id} while it is {}",
+                    action.as_str(),
+                    record.state
+                )))
             }
             (PowerAction::Reboot | PowerAction::Reset, true) => {
                 let qmp = self.qmp(id).ok_or(BridgeError::MachineNotFound(id))?;

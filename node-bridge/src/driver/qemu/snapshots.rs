@@ -145,10 +145,14 @@ pub async fn offline(
     }
 }
 
+const HMP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A human monitor command through QMP. HMP reports failure as text, not as a QMP error.
 pub async fn hmp(qmp: &Qmp, command: &str) -> Result<(), BridgeError> {
+    // savevm/loadvm copy all of RAM; on a big guest on slow storage that takes minutes, and
+    // giving up early would release the busy lock while QEMU still works.
     let out = qmp
-        .execute("human-monitor-command", json!({ "command-line": command }))
+        .execute_within("human-monitor-command", json!({ "command-line": command }), HMP_TIMEOUT)
         .await
         .map_err(|e| BridgeError::Host(format!("{command}: {e}")))?;
     let text = out.as_str().unwrap_or("").trim();
