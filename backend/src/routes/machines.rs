@@ -1,4 +1,5 @@
-//! `/api/v1/machines`: list, get, create, delete, start, stop, reboot.
+//! `/api/v1/machines`: list, get, create, update, delete, and the power actions (start, stop,
+//! force-stop, reboot, reset, pause, resume).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -46,8 +47,9 @@ async fn machine_get(
     Ok(Json(app::machine_get(&state, &actor, id).await?))
 }
 
-/// Create a machine on the node with room for it (or the one named). Answers at once with
-/// the machine `creating`; its state changes arrive on the events socket.
+/// Create a machine on the node with room for it (or the one named; with an image, only
+/// nodes holding it). Answers with the machine as its node reports it (`creating` while the
+/// node works, or already `stopped`); later changes arrive on the events socket.
 #[utoipa::path(post, path = "/api/v1/machines", tag = "machines", request_body = MachineCreate,
     responses((status = 201, body = Machine), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),

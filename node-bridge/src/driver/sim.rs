@@ -192,7 +192,8 @@ impl Driver for SimDriver {
     }
 
     fn capabilities(&self) -> Vec<String> {
-        let mut caps = vec!["machines".to_string()];
+        // The image store is the bridge's, whatever the driver; sim machines ignore images.
+        let mut caps = vec!["machines".to_string(), "images".to_string(), "pause".to_string()];
         if self.config.step_mode {
             caps.push("step".to_string());
         }

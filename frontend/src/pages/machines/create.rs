@@ -164,7 +164,7 @@ pub fn MachineCreatePage() -> impl IntoView {
                     {move || image_names().into_iter()
                         .map(|n| view! { <option value=n.clone()>{n.clone()}</option> })
                         .collect_view()}
-                    <option value=BLANK>"Blank disk (install from an ISO later)"</option>
+                    <option value=BLANK>"Blank disk"</option>
                 </select>
                 <span class="help">"The disk starts as a copy-on-write overlay of the image: instant, no full copy."</span>
             </label>

@@ -91,6 +91,15 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
         });
     };
     let can = move |ok: fn(MachineState) -> bool| move || busy.get() || !ok(state.get());
+    // What the machine's node can do, from the capabilities its bridge reports.
+    let node_can = move |capability: &'static str| {
+        let node_id = machine.with(|m| m.as_ref().map(|m| m.node_id));
+        live.nodes.with(|ns| {
+            ns.as_ref().is_some_and(|ns| {
+                ns.iter().any(|n| Some(n.id) == node_id && n.capabilities.iter().any(|c| c == capability))
+            })
+        })
+    };
 
     view! {
         <div class="page-head">
@@ -142,7 +151,9 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <dt>"Last change"</dt><dd>{field(|m| m.updated_at.clone())}</dd>
             <dt>"Id"</dt><dd class="mono">{id.to_string()}</dd>
         </dl>
-        <super::snapshots::SnapshotPanel id=id state=state/>
+        <Show when=move || node_can("snapshots")>
+            <super::snapshots::SnapshotPanel id=id state=state/>
+        </Show>
         <Settings id=id machine=machine state=state/>
         {move || match state.get() {
             MachineState::Unknown => Some(view! { <p class="banner warn">"Its node is not answering, so its state is unknown."</p> }),

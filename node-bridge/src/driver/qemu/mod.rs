@@ -350,7 +350,9 @@ impl Driver for QemuDriver {
     }
 
     fn capabilities(&self) -> Vec<String> {
-        ["machines", "images", "force-stop"].map(String::from).to_vec()
+        ["machines", "images", "snapshots", "consoles", "force-stop", "pause", "port-forwards"]
+            .map(String::from)
+            .to_vec()
     }
 
     fn host_facts(&self) -> HostFacts {
