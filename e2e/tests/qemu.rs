@@ -517,3 +517,48 @@ async fn snapshots_through_the_console_api() {
     let r = api.send("GET", &snaps, None).await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
 }
+
+/// A machine made from an ISO gets a blank disk and boots from the ISO first.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_iso_machine_gets_a_blank_disk_and_boots_from_the_cd_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = qemu_bridge(dir.path());
+    let c = bridge.client();
+    let iso = dir.path().join("installer.iso");
+    std::fs::write(&iso, vec![0u8; 1 << 20]).unwrap();
+    let task = bridge.import_image("installer.iso", &iso).await;
+    assert_eq!(task.state, TaskState::Succeeded, "{task:?}");
+    assert_eq!(c.image_list().await.unwrap()[0].format, "iso");
+
+    let id = MachineId::new_random();
+    let req = BridgeMachineCreate {
+        id,
+        name: "installer".into(),
+        vcpus: 1,
+        memory_mib: 128,
+        disk_gib: 4,
+        image: Some("installer.iso".into()),
+        port_forwards: vec![],
+    };
+    c.machine_create(&req).await.unwrap();
+    let vm_dir = bridge.data_dir.join("machines").join(id.to_string());
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(vm_dir.join("disk.qcow2"))
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert!(info.get("backing-filename").is_none(), "a blank disk, not an overlay of the ISO: {info}");
+    assert_eq!(info["virtual-size"].as_u64(), Some(4 << 30));
+
+    c.machine_power(id, "start").await.unwrap();
+    let pid = std::fs::read_to_string(vm_dir.join("qemu.pid")).unwrap().trim().to_string();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("installer.iso,format=raw,media=cdrom,readonly=on"), "{cmdline}");
+    assert!(cmdline.contains("bootindex=0"), "the CD boots first: {cmdline}");
+    let (used, _, _) = code(c.image_delete("installer.iso").await);
+    assert_eq!(used, ErrorCode::Conflict);
+    c.machine_delete(id, true).await.unwrap();
+    c.image_delete("installer.iso").await.unwrap();
+}

@@ -94,7 +94,7 @@ async fn main() {
         assert!(ok);
         let t = Instant::now();
         let ok = std::process::Command::new("qemu-system-x86_64")
-            .args(qemu_args(m, &vm, "tcg"))
+            .args(qemu_args(m, &vm, "tcg", None))
             .status()
             .unwrap()
             .success();
@@ -135,7 +135,7 @@ async fn main() {
     assert!(ok);
     assert!(
         std::process::Command::new("qemu-system-x86_64")
-            .args(qemu_args(m, &vm, "tcg"))
+            .args(qemu_args(m, &vm, "tcg", None))
             .status()
             .unwrap()
             .success()

@@ -166,7 +166,7 @@ pub fn MachineCreatePage() -> impl IntoView {
                         .collect_view()}
                     <option value=BLANK>"Blank disk"</option>
                 </select>
-                <span class="help">"The disk starts as a copy-on-write overlay of the image: instant, no full copy."</span>
+                <span class="help">"A disk image becomes a copy-on-write overlay (instant, no full copy); an ISO boots as an installer CD in front of a blank disk."</span>
             </label>
             <label>"Port forwards"
                 <input data-test="create-forwards" placeholder="2222:22, 8080:80" prop:value=move || forwards.get()

@@ -56,9 +56,12 @@ impl VmPaths {
 }
 
 /// The arguments of `qemu-system-x86_64` for a machine.
-pub fn qemu_args(m: &BridgeMachine, paths: &VmPaths, accel: &str) -> Vec<String> {
+///
+/// The disk boots first; with an installer `cdrom` attached, the CD boots first and the disk
+/// after it (SeaBIOS moves on when the CD is not bootable).
+pub fn qemu_args(m: &BridgeMachine, paths: &VmPaths, accel: &str, cdrom: Option<&Path>) -> Vec<String> {
     let p = |path: PathBuf| path.display().to_string();
-    let args: Vec<String> = vec![
+    let mut args: Vec<String> = vec![
         "-name".into(),
         format!("guest={},debug-threads=on", m.name),
         "-machine".into(),
@@ -99,6 +102,14 @@ pub fn qemu_args(m: &BridgeMachine, paths: &VmPaths, accel: &str) -> Vec<String>
         p(paths.pidfile()),
         "-daemonize".into(),
     ];
+    if let Some(iso) = cdrom {
+        args.extend([
+            "-drive".into(),
+            format!("file={},format=raw,media=cdrom,readonly=on,if=none,id=cd0", p(iso.to_path_buf())),
+            "-device".into(),
+            "ide-cd,drive=cd0,bus=ide.0,bootindex=0".into(),
+        ]);
+    }
     args
 }
 
@@ -146,7 +157,7 @@ mod tests {
             created_at: String::new(),
         };
         let paths = VmPaths::new("/d".into());
-        let line = qemu_args(&m, &paths, "tcg").join(" ");
+        let line = qemu_args(&m, &paths, "tcg", None).join(" ");
         for want in [
             "-accel tcg",
             "-smp 2",
@@ -160,7 +171,14 @@ mod tests {
         ] {
             assert!(line.contains(want), "{want} not in {line}");
         }
-        assert!(qemu_args(&m, &paths, "kvm").join(" ").contains("-cpu host,-arch-capabilities"));
+        assert!(qemu_args(&m, &paths, "kvm", None).join(" ").contains("-cpu host,-arch-capabilities"));
+        assert!(!line.contains("cdrom"));
+        let with_cd = qemu_args(&m, &paths, "tcg", Some(Path::new("/i/install.iso"))).join(" ");
+        assert!(with_cd.contains("file=/i/install.iso,format=raw,media=cdrom,readonly=on"), "{with_cd}");
+        assert!(
+            with_cd.contains("bootindex=0") && with_cd.contains("bootindex=1"),
+            "CD first, then the disk"
+        );
     }
 
     #[test]

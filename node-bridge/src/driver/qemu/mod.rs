@@ -252,7 +252,21 @@ impl QemuDriver {
         let paths = self.paths(id);
         paths.clean_runtime();
         self.set_state(id, MachineState::Starting)?;
-        let args = qemu_args(&record, &paths, self.config.accel.name);
+        // A machine made from an ISO boots from it (then from its disk).
+        let cdrom = match &record.image {
+            Some(name) => match self.images.get(name) {
+                Ok(i) if i.format == "iso" => Some(self.images.path(name)?),
+                Ok(_) => None,
+                Err(_) => {
+                    self.set_state(id, MachineState::Stopped)?;
+                    return Err(BridgeError::Conflict(format!(
+                        "its installer image {name} is no longer on this node"
+                    )));
+                }
+            },
+            None => None,
+        };
+        let args = qemu_args(&record, &paths, self.config.accel.name, cdrom.as_deref());
         let out = match self.exec.run(&self.config.qemu_binary, &args).await {
             Ok(out) => out,
             Err(e) => {
@@ -465,7 +479,8 @@ impl Driver for QemuDriver {
                     field: "image",
                     message: format!("this node has no image named {name}"),
                 })?;
-                if image.virtual_size_bytes > req.disk_gib << 30 {
+                // An ISO is an installer medium, not the disk: the disk starts blank.
+                if image.format != "iso" && image.virtual_size_bytes > req.disk_gib << 30 {
                     return Err(BridgeError::Validation {
                         field: "disk_gib",
                         message: format!(
@@ -499,11 +514,9 @@ impl Driver for QemuDriver {
         );
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
 
-        let args = disk_create_args(
-            &paths.disk(),
-            record.disk_gib,
-            image.as_ref().map(|(p, f)| (p.as_path(), f.as_str())),
-        );
+        // An installer ISO is attached at start, not used as the disk's backing.
+        let backing = image.as_ref().filter(|(_, f)| f != "iso").map(|(p, f)| (p.as_path(), f.as_str()));
+        let args = disk_create_args(&paths.disk(), record.disk_gib, backing);
         let result = self.exec.run(&self.config.qemu_img, &args).await;
         let failure = match result {
             Ok(out) if out.success => None,
@@ -784,8 +797,15 @@ impl Driver for QemuDriver {
         args.extend(["-l".into(), format!("snapshot.name={name}")]);
         if let Some(image) = &source.image {
             let info = self.images.get(image)?;
-            let format = if info.format == "iso" { "raw".to_string() } else { info.format };
-            args.extend(["-B".into(), self.images.path(image)?.display().to_string(), "-F".into(), format]);
+            // Only a disk image backs the clone; an installer ISO never did.
+            if info.format != "iso" {
+                args.extend([
+                    "-B".into(),
+                    self.images.path(image)?.display().to_string(),
+                    "-F".into(),
+                    info.format,
+                ]);
+            }
         }
         args.extend([self.paths(id).disk().display().to_string(), target.display().to_string()]);
         let out = self.exec.run(&self.config.qemu_img, &args).await;
