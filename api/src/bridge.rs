@@ -139,6 +139,33 @@ pub struct BridgeMachineUpdate {
     pub disk_gib: Option<u64>,
 }
 
+impl BridgeMachineCreate {
+    /// Whether `m` is what this request asks for: a retry of the same create.
+    pub fn matches(&self, m: &BridgeMachine) -> bool {
+        m.name == self.name
+            && m.vcpus == self.vcpus
+            && m.memory_mib == self.memory_mib
+            && m.disk_gib == self.disk_gib
+            && m.image == self.image
+            && m.port_forwards == self.port_forwards
+    }
+
+    /// The machine this request makes, `creating` from `created_at` on.
+    pub fn into_machine(self, created_at: String) -> BridgeMachine {
+        BridgeMachine {
+            id: self.id,
+            name: self.name,
+            vcpus: self.vcpus,
+            memory_mib: self.memory_mib,
+            disk_gib: self.disk_gib,
+            image: self.image,
+            port_forwards: self.port_forwards,
+            state: MachineState::Creating,
+            created_at,
+        }
+    }
+}
+
 /// A snapshot of a machine's disk (and RAM, when taken running with `ram`), stored beside the
 /// disk. Snapshots form a tree: each one's parent is the snapshot the machine descended from
 /// when it was taken.

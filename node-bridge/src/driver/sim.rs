@@ -225,13 +225,7 @@ impl Driver for SimDriver {
         let mut inner = self.lock();
         if let Some(existing) = inner.machines.get(&req.id) {
             let r = &existing.record;
-            let same = r.name == req.name
-                && r.vcpus == req.vcpus
-                && r.memory_mib == req.memory_mib
-                && r.disk_gib == req.disk_gib
-                && r.image == req.image
-                && r.port_forwards == req.port_forwards;
-            return if same {
+            return if req.matches(r) {
                 Ok((r.clone(), Created::Existing))
             } else {
                 Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
@@ -263,24 +257,15 @@ impl Driver for SimDriver {
                 host.disk_gib
             )));
         }
-        let record = BridgeMachine {
-            id: req.id,
-            name: req.name,
-            vcpus: req.vcpus,
-            memory_mib: req.memory_mib,
-            disk_gib: req.disk_gib,
-            image: req.image,
-            port_forwards: req.port_forwards,
-            state: MachineState::Creating,
-            created_at: now_rfc3339(),
-        };
-        inner.machines.insert(record.id, SimMachine { record, generation: 0 });
-        match self.begin(&mut inner, req.id, MachineState::Creating) {
+        let id = req.id;
+        let record = req.into_machine(now_rfc3339());
+        inner.machines.insert(id, SimMachine { record, generation: 0 });
+        match self.begin(&mut inner, id, MachineState::Creating) {
             Ok(m) => Ok((m, Created::New)),
             Err(e) => {
                 // Nothing half-made stays behind: not in memory, not on disk.
-                inner.machines.remove(&req.id);
-                let _ = self.store.remove(req.id);
+                inner.machines.remove(&id);
+                let _ = self.store.remove(id);
                 Err(e)
             }
         }

@@ -238,6 +238,39 @@ impl QemuDriver {
         });
     }
 
+    /// Records a new machine, `creating`, before its disk exists. The spec is written first:
+    /// a crash from here on is undone at the next start (see `open`).
+    fn register_creating(&self, record: BridgeMachine) -> Result<BridgeMachine, BridgeError> {
+        self.store.save(&record)?;
+        let vm =
+            Vm { record: record.clone(), qmp: None, serial: None, op: Arc::default(), snap: Arc::default() };
+        self.lock().insert(record.id, vm);
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+        Ok(record)
+    }
+
+    /// Runs the `qemu-img` that makes a new machine's disk; the machine is then `stopped`,
+    /// or, if it failed, gone again with every file.
+    async fn make_disk(
+        &self,
+        id: MachineId,
+        args: Vec<String>,
+        what: &str,
+    ) -> Result<BridgeMachine, BridgeError> {
+        let failure = match self.exec.run(&self.config.qemu_img, &args).await {
+            Ok(out) if out.success => None,
+            Ok(out) => Some(format!("{what} failed: {}", out.stderr_tail())),
+            Err(e) => Some(format!("cannot run {}: {e}", self.config.qemu_img)),
+        };
+        if let Some(why) = failure {
+            self.lock().remove(&id);
+            let _ = self.store.remove(id);
+            let _ = self.events.send(BridgeEvent::MachineRemoved { id });
+            return Err(BridgeError::Host(why));
+        }
+        self.set_state(id, MachineState::Stopped)
+    }
+
     /// SIGKILL to a QEMU that is ours, for cleanup paths that cannot wait.
     fn kill_if_running(&self, paths: &VmPaths) {
         if let Some(pid) = paths.pid()
@@ -418,13 +451,7 @@ impl Driver for QemuDriver {
         req: BridgeMachineCreate,
     ) -> Result<(BridgeMachine, Created), BridgeError> {
         if let Ok(existing) = self.record(req.id) {
-            let same = existing.name == req.name
-                && existing.vcpus == req.vcpus
-                && existing.memory_mib == req.memory_mib
-                && existing.disk_gib == req.disk_gib
-                && existing.image == req.image
-                && existing.port_forwards == req.port_forwards;
-            return if same {
+            return if req.matches(&existing) {
                 Ok((existing, Created::Existing))
             } else {
                 Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
@@ -494,42 +521,11 @@ impl Driver for QemuDriver {
             None => None,
         };
 
-        let record = BridgeMachine {
-            id: req.id,
-            name: req.name,
-            vcpus: req.vcpus,
-            memory_mib: req.memory_mib,
-            disk_gib: req.disk_gib,
-            image: req.image,
-            port_forwards: req.port_forwards,
-            state: MachineState::Creating,
-            created_at: now_rfc3339(),
-        };
-        // The spec is written first, marked `creating`: a crash from here on is undone at
-        // the next start (see `open`).
-        self.store.save(&record)?;
-        self.lock().insert(
-            record.id,
-            Vm { record: record.clone(), qmp: None, serial: None, op: Arc::default(), snap: Arc::default() },
-        );
-        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
-
+        let record = self.register_creating(req.into_machine(now_rfc3339()))?;
         // An installer ISO is attached at start, not used as the disk's backing.
         let backing = image.as_ref().filter(|(_, f)| f != "iso").map(|(p, f)| (p.as_path(), f.as_str()));
         let args = disk_create_args(&paths.disk(), record.disk_gib, backing);
-        let result = self.exec.run(&self.config.qemu_img, &args).await;
-        let failure = match result {
-            Ok(out) if out.success => None,
-            Ok(out) => Some(format!("creating the disk failed: {}", out.stderr_tail())),
-            Err(e) => Some(format!("cannot run {}: {e}", self.config.qemu_img)),
-        };
-        if let Some(why) = failure {
-            self.lock().remove(&record.id);
-            let _ = self.store.remove(record.id);
-            let _ = self.events.send(BridgeEvent::MachineRemoved { id: record.id });
-            return Err(BridgeError::Host(why));
-        }
-        let record = self.set_state(record.id, MachineState::Stopped)?;
+        let record = self.make_disk(record.id, args, "creating the disk").await?;
         Ok((record, Created::New))
     }
 
@@ -782,12 +778,7 @@ impl Driver for QemuDriver {
             created_at: now_rfc3339(),
             ..source.clone()
         };
-        self.store.save(&record)?;
-        self.lock().insert(
-            record.id,
-            Vm { record: record.clone(), qmp: None, serial: None, op: Arc::default(), snap: Arc::default() },
-        );
-        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+        let record = self.register_creating(record)?;
 
         // The clone's disk: the snapshot's contents, as an overlay of the same image when
         // there is one (only what differs from the image is copied).
@@ -808,19 +799,7 @@ impl Driver for QemuDriver {
             }
         }
         args.extend([self.paths(id).disk().display().to_string(), target.display().to_string()]);
-        let out = self.exec.run(&self.config.qemu_img, &args).await;
-        let failure = match out {
-            Ok(o) if o.success => None,
-            Ok(o) => Some(format!("copying snapshot {name} failed: {}", o.stderr_tail())),
-            Err(e) => Some(format!("cannot run {}: {e}", self.config.qemu_img)),
-        };
-        if let Some(why) = failure {
-            self.lock().remove(&record.id);
-            let _ = self.store.remove(record.id);
-            let _ = self.events.send(BridgeEvent::MachineRemoved { id: record.id });
-            return Err(BridgeError::Host(why));
-        }
-        self.set_state(record.id, MachineState::Stopped)
+        self.make_disk(record.id, args, &format!("copying snapshot {name}")).await
     }
 }
 
