@@ -562,3 +562,79 @@ async fn an_iso_machine_gets_a_blank_disk_and_boots_from_the_cd_first() {
     c.machine_delete(id, true).await.unwrap();
     c.image_delete("installer.iso").await.unwrap();
 }
+
+/// Unmounts the small filesystem even when the test fails.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The node's storage fills up during a snapshot with RAM: the snapshot fails with a reason,
+/// the tree is unchanged, the guest runs on, and once space is back snapshots work again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_during_a_snapshot_leaves_the_machine_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    // Just over 1 GiB, so a 1 GiB disk passes the free-space check; tmpfs costs only what
+    // is written.
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1100m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "this test needs root to mount a small tmpfs as the node's storage");
+    let _mounted = Mounted(small.clone());
+
+    let bridge = qemu_bridge(&small);
+    let c = bridge.client();
+    assert_eq!(bridge.import_image("tiny.qcow2", &tiny_image()).await.state, TaskState::Succeeded);
+    let id = MachineId::new_random();
+    let req = BridgeMachineCreate {
+        id,
+        name: "full".into(),
+        vcpus: 1,
+        memory_mib: 128,
+        disk_gib: 1,
+        image: Some("tiny.qcow2".into()),
+        port_forwards: vec![],
+    };
+    c.machine_create(&req).await.unwrap();
+    c.machine_power(id, "start").await.unwrap();
+    let mut serial = Serial::open(&c, id, 0).await;
+    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+
+    // Fill the node's storage to the last few KiB.
+    let filler = small.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0xa5u8; 1 << 20];
+        while f.write_all(&chunk).is_ok() {}
+        let small_chunk = vec![0xa5u8; 4096];
+        while f.write_all(&small_chunk).is_ok() {}
+    }
+
+    match c.snapshot_create(id, &BridgeSnapshotCreate { name: "nospace".into(), ram: true }).await {
+        Err(NodeError::Api { body, .. }) => {
+            assert!(body.message.to_lowercase().contains("space"), "the reason is given: {}", body.message)
+        }
+        other => panic!("a snapshot on a full disk cannot succeed: {other:?}"),
+    }
+    assert!(c.snapshot_list(id).await.unwrap().is_empty(), "the tree is unchanged");
+    assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Running);
+
+    // Space back: the guest still answers, and snapshots work again.
+    std::fs::remove_file(&filler).unwrap();
+    serial.send("echo alive-$((8*8))").await;
+    serial.expect("alive-64", Duration::from_secs(20)).await;
+    let s = c.snapshot_create(id, &BridgeSnapshotCreate { name: "roomy".into(), ram: true }).await.unwrap();
+    assert!(s.ram && s.current);
+    drop(serial);
+    c.machine_delete(id, true).await.unwrap();
+    drop(bridge);
+}
