@@ -39,6 +39,23 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// The HTTP status this code is answered with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidRequest => 400,
+            Self::ValidationFailed => 422,
+            Self::Unauthenticated | Self::LoginFailed => 401,
+            Self::Forbidden | Self::BadOrigin => 403,
+            Self::NotFound => 404,
+            Self::Conflict | Self::AlreadyExists => 409,
+            Self::InsufficientCapacity => 507,
+            Self::NodeUnreachable | Self::Busy => 503,
+            Self::Internal => 500,
+        }
+    }
+}
+
 /// The body of every error response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -122,8 +122,20 @@ impl BridgeProc {
 }
 
 impl Drop for BridgeProc {
+    /// Kills the bridge and, since guests outlive their bridge by design, every QEMU it
+    /// started: a test must not leave VMs running behind it.
     fn drop(&mut self) {
         self.kill9();
+        let Ok(machines) = std::fs::read_dir(self.data_dir.join("machines")) else { return };
+        for dir in machines.flatten() {
+            let Ok(pid) = std::fs::read_to_string(dir.path().join("qemu.pid")) else { continue };
+            let pid = pid.trim();
+            let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&*dir.path().to_string_lossy()));
+            if ours {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
     }
 }
 

@@ -147,6 +147,12 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
     b.find("[data-test=snapshot-take]").await.click().await.unwrap();
     b.wait_text("[data-test=snapshot-row][data-name=golden]", |t| t.contains("current") && t.contains("RAM"))
         .await;
+    // The snapshot ran as a task on the node; the machine page follows it.
+    b.wait_text(
+        "[data-test=machine-tasks] [data-test=task-row][data-target=golden] [data-test=task-state]",
+        |t| t == "succeeded",
+    )
+    .await;
     b.find("[data-test=snapshot-name]").await.send_keys("later").await.unwrap();
     b.find("[data-test=snapshot-take]").await.click().await.unwrap();
     b.wait_text("[data-test=snapshot-row][data-name=later]", |t| t.contains("current")).await;

@@ -516,6 +516,17 @@ async fn snapshots_through_the_console_api() {
     assert_eq!(api.send("DELETE", &format!("{snaps}/second"), None).await.status, 404);
     let r = api.send("GET", &snaps, None).await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
+
+    // Each snapshot operation ran as a task on the node, mirrored by the console.
+    wait_until("the snapshot tasks in the console's list", Duration::from_secs(10), || async {
+        let r = api.send("GET", "/api/v1/tasks", None).await;
+        let kinds: Vec<String> =
+            r.body.as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap_or("").to_string()).collect();
+        ["image_import", "snapshot_create", "snapshot_rollback", "snapshot_clone", "snapshot_delete"]
+            .iter()
+            .all(|k| kinds.iter().any(|have| have == k))
+    })
+    .await;
 }
 
 /// A machine made from an ISO gets a blank disk and boots from the ISO first.

@@ -207,28 +207,66 @@ async fn snapshot_list(
     Ok(Json(s.driver.snapshot_list(id).await?).into_response())
 }
 
+/// Runs `work` as a task of one step and answers `202` with the task at once. What can be
+/// checked without touching the machine (the name, that it exists) is checked before, so
+/// such mistakes are plain 4xx answers rather than failed tasks.
+fn as_task<F>(s: &BridgeState, kind: &str, machine: MachineId, target: &str, work: F) -> Response
+where
+    F: std::future::Future<Output = Result<String, BridgeError>> + Send + 'static,
+{
+    let task = s.tasks.start(kind, Some(machine), target, &[kind.trim_start_matches("snapshot_")]);
+    let answer = task.snapshot();
+    let step = kind.trim_start_matches("snapshot_").to_string();
+    tokio::spawn(async move {
+        task.step(&step);
+        match work.await {
+            Ok(result) => task.succeed(result),
+            Err(e) => task.fail(&e),
+        }
+    });
+    (StatusCode::ACCEPTED, Json(answer)).into_response()
+}
+
 async fn snapshot_create(
     State(s): State<BridgeState>,
     Path(id): Path<MachineId>,
     Json(req): Json<BridgeSnapshotCreate>,
 ) -> Result<Response, BridgeError> {
     corral_api::validate::snapshot_name(&req.name)?;
-    Ok((StatusCode::CREATED, Json(s.driver.snapshot_create(id, req).await?)).into_response())
+    s.driver.machine_get(id).await?;
+    let (driver, name) = (s.driver.clone(), req.name.clone());
+    Ok(as_task(&s, "snapshot_create", id, &name, async move {
+        let snap = driver.snapshot_create(id, req).await?;
+        Ok(format!("snapshot {} of the disk{}", snap.name, if snap.ram { " and RAM" } else { "" }))
+    }))
 }
 
 async fn snapshot_rollback(
     State(s): State<BridgeState>,
     Path((id, name)): Path<(MachineId, String)>,
 ) -> Result<Response, BridgeError> {
-    Ok(Json(s.driver.snapshot_rollback(id, &name).await?).into_response())
+    corral_api::validate::snapshot_name(&name)?;
+    s.driver.machine_get(id).await?;
+    let driver = s.driver.clone();
+    let target = name.clone();
+    Ok(as_task(&s, "snapshot_rollback", id, &target, async move {
+        driver.snapshot_rollback(id, &name).await?;
+        Ok(format!("back at snapshot {name}"))
+    }))
 }
 
 async fn snapshot_delete(
     State(s): State<BridgeState>,
     Path((id, name)): Path<(MachineId, String)>,
 ) -> Result<Response, BridgeError> {
-    s.driver.snapshot_delete(id, &name).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    corral_api::validate::snapshot_name(&name)?;
+    s.driver.machine_get(id).await?;
+    let driver = s.driver.clone();
+    let target = name.clone();
+    Ok(as_task(&s, "snapshot_delete", id, &target, async move {
+        driver.snapshot_delete(id, &name).await?;
+        Ok(format!("snapshot {name} deleted"))
+    }))
 }
 
 async fn snapshot_clone(
@@ -236,7 +274,15 @@ async fn snapshot_clone(
     Path((id, name)): Path<(MachineId, String)>,
     Json(req): Json<BridgeSnapshotClone>,
 ) -> Result<Response, BridgeError> {
-    Ok((StatusCode::CREATED, Json(s.driver.snapshot_clone(id, &name, req).await?)).into_response())
+    corral_api::validate::snapshot_name(&name)?;
+    corral_api::validate::machine_name(&req.name)?;
+    s.driver.machine_get(id).await?;
+    let driver = s.driver.clone();
+    let target = req.name.clone();
+    Ok(as_task(&s, "snapshot_clone", id, &target, async move {
+        let m = driver.snapshot_clone(id, &name, req).await?;
+        Ok(format!("machine {} ({}) from snapshot {name}", m.name, m.id))
+    }))
 }
 
 async fn image_list(State(s): State<BridgeState>) -> Result<Response, BridgeError> {

@@ -11,9 +11,10 @@ use corral_api::bridge::{
     BridgeEvent, BridgeImage, BridgeImageImport, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate,
     BridgeSnapshot, BridgeSnapshotClone, BridgeSnapshotCreate, BridgeVersion,
 };
-use corral_api::task::BridgeTask;
+use corral_api::task::{BridgeTask, TaskState};
 use corral_api::{ErrorBody, MachineId, TaskId, paths};
 use futures::Stream;
+use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -53,6 +54,22 @@ type Body = Full<Bytes>;
 
 /// Deadline of requests that copy disks or RAM on the node.
 const LONG_OPERATION: Duration = Duration::from_secs(600);
+
+/// A finished task as the answer its node would have given: success, or its error body with
+/// the matching status.
+fn task_outcome(task: BridgeTask) -> Result<BridgeTask, NodeError> {
+    match (&task.state, &task.error) {
+        (TaskState::Failed, Some(body)) => {
+            let status =
+                StatusCode::from_u16(body.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Err(NodeError::Api { status, body: body.clone() })
+        }
+        (TaskState::Failed, None) => {
+            Err(NodeError::Protocol(format!("task {} failed without a reason", task.id)))
+        }
+        _ => Ok(task),
+    }
+}
 
 /// A console byte stream to a machine, both ways.
 pub type ConsoleStream = TokioIo<hyper::upgrade::Upgraded>;
@@ -205,26 +222,45 @@ impl BridgeClient {
         Ok(self.call(Method::GET, &paths::bridge::snapshots(id), None).await?.1)
     }
 
+    /// Starts a snapshot and returns its task at once.
+    pub async fn snapshot_create_task(
+        &self,
+        id: MachineId,
+        req: &BridgeSnapshotCreate,
+    ) -> Result<BridgeTask, NodeError> {
+        let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
+        Ok(self.call(Method::POST, &paths::bridge::snapshots(id), Some(body)).await?.1)
+    }
+
+    /// Takes a snapshot: the node runs it as a task, followed here to its end.
     pub async fn snapshot_create(
         &self,
         id: MachineId,
         req: &BridgeSnapshotCreate,
     ) -> Result<BridgeSnapshot, NodeError> {
-        let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
-        Ok(self.call(Method::POST, &paths::bridge::snapshots(id), Some(body)).await?.1)
+        let task = self.snapshot_create_task(id, req).await?;
+        self.task_finish(task).await?;
+        self.snapshot_list(id)
+            .await?
+            .into_iter()
+            .find(|s| s.name == req.name)
+            .ok_or_else(|| NodeError::Protocol(format!("snapshot {} missing after its task", req.name)))
     }
 
+    /// Rolls back (a task on the node, followed to its end); answers the machine after.
     pub async fn snapshot_rollback(&self, id: MachineId, name: &str) -> Result<BridgeMachine, NodeError> {
         let path = paths::bridge::snapshot_action(id, name, "rollback");
-        Ok(self.call(Method::POST, &path, Some(b"{}".to_vec())).await?.1)
+        let (_, task) = self.call(Method::POST, &path, Some(b"{}".to_vec())).await?;
+        self.task_finish(task).await?;
+        self.machine_get(id).await
     }
 
     pub async fn snapshot_delete(&self, id: MachineId, name: &str) -> Result<(), NodeError> {
-        let _: serde_json::Value =
-            self.call(Method::DELETE, &paths::bridge::snapshot(id, name), None).await?.1;
-        Ok(())
+        let (_, task) = self.call(Method::DELETE, &paths::bridge::snapshot(id, name), None).await?;
+        self.task_finish(task).await.map(|_| ())
     }
 
+    /// Clones a snapshot into the machine `req.id` (a task, followed to its end).
     pub async fn snapshot_clone(
         &self,
         id: MachineId,
@@ -232,7 +268,37 @@ impl BridgeClient {
         req: &BridgeSnapshotClone,
     ) -> Result<BridgeMachine, NodeError> {
         let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
-        Ok(self.call(Method::POST, &paths::bridge::snapshot_action(id, name, "clone"), Some(body)).await?.1)
+        let path = paths::bridge::snapshot_action(id, name, "clone");
+        let (_, task) = self.call(Method::POST, &path, Some(body)).await?;
+        self.task_finish(task).await?;
+        self.machine_get(req.id).await
+    }
+
+    /// Follows a task to its end through the event stream (no polling), within the client's
+    /// deadline. A failed task comes back as the error its node would have answered.
+    pub async fn task_finish(&self, task: BridgeTask) -> Result<BridgeTask, NodeError> {
+        let id = task.id;
+        let work = async {
+            if task.state != TaskState::Running {
+                return task_outcome(task);
+            }
+            let mut events = std::pin::pin!(self.events().await?);
+            // Read only after the stream is open, so the end cannot slip between the two.
+            let now = self.task_get(id).await?;
+            if now.state != TaskState::Running {
+                return task_outcome(now);
+            }
+            while let Some(ev) = events.next().await {
+                if let BridgeEvent::TaskChanged { task } = ev?
+                    && task.id == id
+                    && task.state != TaskState::Running
+                {
+                    return task_outcome(task);
+                }
+            }
+            Err(NodeError::Unreachable(format!("the event stream ended before task {id} did")))
+        };
+        tokio::time::timeout(self.timeout, work).await.map_err(|_| NodeError::Timeout(self.timeout))?
     }
 
     /// Opens a console byte stream (an HTTP upgrade): the answer's headers and the stream.

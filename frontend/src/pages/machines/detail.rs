@@ -155,6 +155,7 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <super::snapshots::SnapshotPanel id=id state=state/>
         </Show>
         <Settings id=id machine=machine state=state/>
+        <MachineTasks id=id/>
         {move || match state.get() {
             MachineState::Unknown => Some(view! { <p class="banner warn">"Its node is not answering, so its state is unknown."</p> }),
             MachineState::Lost => Some(view! { <p class="banner warn">"Its node no longer lists it. Delete it to drop the record."</p> }),
@@ -225,5 +226,30 @@ fn Settings(id: MachineId, machine: Memo<Option<Machine>>, state: Signal<Machine
             </form>
             <ErrorBanner error=error/>
         </section>
+    }
+}
+
+/// The latest tasks on this machine (snapshots, clones, …), live.
+#[component]
+fn MachineTasks(id: MachineId) -> impl IntoView {
+    let live = use_live();
+    let tasks = move || {
+        live.tasks.with(|ts| {
+            ts.as_ref()
+                .map(|ts| {
+                    ts.iter().filter(|t| t.task.machine_id == Some(id)).take(5).cloned().collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    view! {
+        <Show when=move || !tasks().is_empty()>
+            <section class="card settings" data-test="machine-tasks">
+                <h2>"Recent tasks"</h2>
+                <table class="table"><tbody>
+                    {move || tasks().into_iter().map(|t| view! { <crate::pages::tasks::TaskRow t=t/> }).collect_view()}
+                </tbody></table>
+            </section>
+        </Show>
     }
 }

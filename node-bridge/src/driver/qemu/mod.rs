@@ -165,8 +165,13 @@ impl QemuDriver {
 
     /// The metadata, cleaned of snapshots qcow2 no longer has, and the sizes qcow2 reports.
     async fn snapshot_state(&self, id: MachineId) -> Result<(SnapshotMeta, Vec<(String, u64)>), BridgeError> {
-        let sizes =
-            snapshots::qcow2_snapshots(&*self.exec, &self.config.qemu_img, &self.paths(id).disk()).await?;
+        // A running QEMU answers from memory; otherwise qemu-img reads the disk.
+        let sizes = match self.qmp(id) {
+            Some(qmp) => snapshots::running_snapshots(&qmp).await?,
+            None => {
+                snapshots::qcow2_snapshots(&*self.exec, &self.config.qemu_img, &self.paths(id).disk()).await?
+            }
+        };
         let mut meta = SnapshotMeta::load(&self.snapshot_meta_path(id));
         let before = meta.clone();
         meta.retain_existing(&sizes);

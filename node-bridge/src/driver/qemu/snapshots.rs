@@ -127,6 +127,28 @@ pub async fn qcow2_snapshots(
         .unwrap_or_default())
 }
 
+/// The snapshots of a running VM's disk, asked of QEMU itself (no process to spawn).
+pub async fn running_snapshots(qmp: &Qmp) -> Result<Vec<(String, u64)>, BridgeError> {
+    let nodes = qmp
+        .execute("query-named-block-nodes", json!({ "flat": true }))
+        .await
+        .map_err(|e| BridgeError::Host(format!("reading snapshots failed: {e}")))?;
+    let disk = nodes
+        .as_array()
+        .and_then(|list| list.iter().find(|n| n["node-name"] == "disk0"))
+        .ok_or_else(|| BridgeError::Host("QEMU does not report the disk".into()))?;
+    Ok(disk["image"]["snapshots"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|s| {
+                    Some((s["name"].as_str()?.to_string(), s["vm-state-size"].as_u64().unwrap_or(0)))
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// `qemu-img snapshot <flag> <name> <disk>` on a stopped VM: `-c` create, `-a` apply, `-d`
 /// delete.
 pub async fn offline(
