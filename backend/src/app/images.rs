@@ -5,7 +5,6 @@ use std::collections::HashSet;
 
 use corral_api::NodeId;
 use corral_api::bridge::BridgeImageImport;
-use corral_api::event::Event;
 use corral_api::machine::{ImageImport, NodeImage};
 use corral_api::node::{Node, NodeStatus};
 use corral_api::task::Task;
@@ -14,7 +13,7 @@ use futures::future::join_all;
 use crate::auth::Actor;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{nodes, tasks};
+use crate::store::nodes;
 
 /// Every image on every online node. Any logged-in user may see them: they choose from them.
 pub async fn image_list(state: &AppState, _actor: &Actor) -> Result<Vec<NodeImage>, ApiError> {
@@ -51,12 +50,9 @@ pub async fn image_import(state: &AppState, actor: &Actor, req: ImageImport) -> 
     let import = BridgeImageImport { name: req.name, source: req.source, sha256: req.sha256 };
     let task = client.image_import(&import).await.map_err(|e| super::machines::node_error(&node.name, e))?;
     // Mirrored now, so the answer can be followed at once even before its event arrives.
-    tasks::task_upsert(&state.db, node.id, &task).await?;
-    let task = tasks::task_get(&state.db, task.id)
+    crate::nodes::reconciler::sync_task(state, node.id, &task)
         .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("task {} vanished", task.id)))?;
-    state.publish(Event::TaskUpdated { task: task.clone() });
-    Ok(task)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("task {} vanished", task.id)))
 }
 
 /// The online nodes among `candidates` that hold `image`.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use corral_api::bridge::{BRIDGE_API_VERSION, BridgeEvent, BridgeMachine};
 use corral_api::event::Event;
 use corral_api::machine::MachineState;
-use corral_api::task::{BridgeTask, TaskState};
+use corral_api::task::{BridgeTask, Task, TaskState};
 use corral_api::{ErrorBody, ErrorCode, NodeId};
 use futures::StreamExt;
 use rand::Rng;
@@ -135,7 +135,9 @@ async fn apply(state: &AppState, node: NodeId, ev: BridgeEvent) -> Result<(), sq
     match ev {
         BridgeEvent::Hello { .. } | BridgeEvent::Heartbeat => {}
         BridgeEvent::MachineChanged { machine } => sync_one(state, node, &machine).await?,
-        BridgeEvent::TaskChanged { task } => sync_task(state, node, &task).await?,
+        BridgeEvent::TaskChanged { task } => {
+            sync_task(state, node, &task).await?;
+        }
         BridgeEvent::MachineRemoved { id } => {
             if machines::machine_delete(&state.db, id).await? {
                 state.publish(Event::MachineRemoved { id });
@@ -146,12 +148,18 @@ async fn apply(state: &AppState, node: NodeId, ev: BridgeEvent) -> Result<(), sq
     Ok(())
 }
 
-async fn sync_task(state: &AppState, node: NodeId, task: &BridgeTask) -> Result<(), sqlx::Error> {
+/// Records a node's task and tells browsers; returns it as the console shows it.
+pub async fn sync_task(
+    state: &AppState,
+    node: NodeId,
+    task: &BridgeTask,
+) -> Result<Option<Task>, sqlx::Error> {
     tasks::task_upsert(&state.db, node, task).await?;
-    if let Some(t) = tasks::task_get(&state.db, task.id).await? {
-        state.publish(Event::TaskUpdated { task: t });
+    let mirrored = tasks::task_get(&state.db, task.id).await?;
+    if let Some(t) = &mirrored {
+        state.publish(Event::TaskUpdated { task: t.clone() });
     }
-    Ok(())
+    Ok(mirrored)
 }
 
 /// Brings the node's recent tasks in, and ends those the database thinks run but the node no

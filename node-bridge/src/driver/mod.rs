@@ -12,6 +12,7 @@ use corral_api::bridge::{
     BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate, BridgeSnapshot,
     BridgeSnapshotClone, BridgeSnapshotCreate, HostFacts,
 };
+use corral_api::machine::MachineState;
 use tokio::sync::broadcast;
 
 use crate::error::BridgeError;
@@ -144,6 +145,23 @@ pub trait Driver: Send + Sync + 'static {
         let _ = (name, req);
         Err(no_snapshots(id))
     }
+}
+
+/// Disks grow only, and only while the machine is stopped.
+pub fn check_growth(m: &BridgeMachine, disk_gib: u64) -> Result<(), BridgeError> {
+    if m.state != MachineState::Stopped {
+        return Err(BridgeError::Conflict(format!(
+            "machine {} is {}; stop it to resize its disk",
+            m.id, m.state
+        )));
+    }
+    if disk_gib < m.disk_gib {
+        return Err(BridgeError::Validation {
+            field: "disk_gib",
+            message: format!("disks only grow: this one is {} GiB", m.disk_gib),
+        });
+    }
+    Ok(())
 }
 
 fn no_snapshots(id: MachineId) -> BridgeError {

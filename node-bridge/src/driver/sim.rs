@@ -16,7 +16,7 @@ use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, Bridge
 use corral_api::machine::MachineState;
 use tokio::sync::broadcast;
 
-use super::{Created, Driver, PowerAction};
+use super::{Created, Driver, PowerAction, check_growth};
 use crate::error::BridgeError;
 use crate::store::MachineStore;
 use crate::time_fmt::now_rfc3339;
@@ -156,23 +156,6 @@ impl SimDriver {
             (c + x.record.vcpus, m + x.record.memory_mib, d + x.record.disk_gib)
         })
     }
-}
-
-/// Disks grow only, and only while the machine is stopped.
-pub(crate) fn check_growth(m: &BridgeMachine, disk_gib: u64) -> Result<(), BridgeError> {
-    if m.state != MachineState::Stopped {
-        return Err(BridgeError::Conflict(format!(
-            "machine {} is {}; stop it to resize its disk",
-            m.id, m.state
-        )));
-    }
-    if disk_gib < m.disk_gib {
-        return Err(BridgeError::Validation {
-            field: "disk_gib",
-            message: format!("disks only grow: this one is {} GiB", m.disk_gib),
-        });
-    }
-    Ok(())
 }
 
 /// Where a transitional state lands; `None` for resting states (and `Deleting`, which ends in

@@ -243,6 +243,20 @@ impl QemuDriver {
         });
     }
 
+    /// Refuses a new machine whose memory, added to every machine's on the node, would exceed
+    /// the node's.
+    fn memory_room(&self, need_mib: u64) -> Result<(), BridgeError> {
+        let total = self.config.host.memory_mib;
+        let used: u64 = self.lock().values().map(|v| v.record.memory_mib).sum();
+        if used + need_mib > total {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "needs {need_mib} MiB of memory, {} of {total} MiB unallocated",
+                total.saturating_sub(used)
+            )));
+        }
+        Ok(())
+    }
+
     /// Records a new machine, `creating`, before its disk exists. The spec is written first:
     /// a crash from here on is undone at the next start (see `open`).
     fn register_creating(&self, record: BridgeMachine) -> Result<BridgeMachine, BridgeError> {
@@ -479,16 +493,7 @@ impl Driver for QemuDriver {
                 )));
             }
         }
-        let host = &self.config.host;
-        let used_mem: u64 = self.lock().values().map(|v| v.record.memory_mib).sum();
-        if used_mem + req.memory_mib > host.memory_mib {
-            return Err(BridgeError::InsufficientCapacity(format!(
-                "needs {} MiB of memory, {} of {} MiB unallocated",
-                req.memory_mib,
-                host.memory_mib.saturating_sub(used_mem),
-                host.memory_mib
-            )));
-        }
+        self.memory_room(req.memory_mib)?;
         let paths = self.paths(req.id);
         if !paths.sockets_fit() {
             return Err(BridgeError::Host(format!(
@@ -630,7 +635,7 @@ impl Driver for QemuDriver {
         if let Some(disk) = req.disk_gib
             && disk != record.disk_gib
         {
-            super::sim::check_growth(&record, disk)?;
+            super::check_growth(&record, disk)?;
             let (free, _) = crate::host::disk_space(self.store.root())?;
             if (disk - record.disk_gib) << 30 > free {
                 return Err(BridgeError::InsufficientCapacity(format!(
@@ -766,14 +771,7 @@ impl Driver for QemuDriver {
         if self.record(req.id).is_ok() {
             return Err(BridgeError::Conflict(format!("machine {} exists already", req.id)));
         }
-        let used_mem: u64 = self.lock().values().map(|v| v.record.memory_mib).sum();
-        if used_mem + source.memory_mib > self.config.host.memory_mib {
-            return Err(BridgeError::InsufficientCapacity(format!(
-                "the clone needs {} MiB of memory, {} MiB unallocated",
-                source.memory_mib,
-                self.config.host.memory_mib.saturating_sub(used_mem)
-            )));
-        }
+        self.memory_room(source.memory_mib)?;
         let record = BridgeMachine {
             id: req.id,
             name: req.name,
