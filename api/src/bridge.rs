@@ -11,7 +11,8 @@ use crate::machine::MachineState;
 
 /// The bridge API version this crate describes.
 /// 2: image import answers with a task; tasks and snapshots exist.
-pub const BRIDGE_API_VERSION: u32 = 2;
+/// 3: machine create and delete answer with a task; boot order, CD-ROM and host bridges.
+pub const BRIDGE_API_VERSION: u32 = 3;
 
 /// Hardware facts of a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,9 @@ pub struct BridgeVersion {
     /// How guests are accelerated (`kvm`, `tcg`) and why; `None` for drivers without guests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accelerator: Option<Accelerator>,
+    /// Host bridges this node lets guests' NICs join (`host_bridge` of a machine).
+    #[serde(default)]
+    pub host_bridges: Vec<String>,
 }
 
 /// The hardware acceleration a node's hypervisor uses, and why it was chosen.
@@ -91,6 +95,16 @@ pub struct BridgeMachine {
     /// Host ports (on the node's loopback) forwarded to the guest.
     #[serde(default)]
     pub port_forwards: Vec<PortForward>,
+    /// Boot devices in order; empty means the CD (when one is inserted) and then the disk.
+    /// When given, only the listed devices boot.
+    #[serde(default)]
+    pub boot_order: Vec<BootDevice>,
+    /// The ISO image in the machine's CD drive. A machine made from an ISO has it inserted.
+    #[serde(default)]
+    pub cdrom: Option<String>,
+    /// Attach the NIC to this host bridge instead of user-mode networking (no port forwards).
+    #[serde(default)]
+    pub host_bridge: Option<String>,
     pub state: MachineState,
     /// RFC 3339.
     pub created_at: String,
@@ -111,6 +125,37 @@ pub struct BridgeMachineCreate {
     pub image: Option<String>,
     #[serde(default)]
     pub port_forwards: Vec<PortForward>,
+    /// Boot devices in order; empty means the CD (when one is inserted) and then the disk.
+    /// When given, only the listed devices boot.
+    #[serde(default)]
+    pub boot_order: Vec<BootDevice>,
+    /// The ISO image in the machine's CD drive. A machine made from an ISO has it inserted.
+    #[serde(default)]
+    pub cdrom: Option<String>,
+    /// Attach the NIC to this host bridge instead of user-mode networking (no port forwards).
+    #[serde(default)]
+    pub host_bridge: Option<String>,
+}
+
+/// A device a machine can boot from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BootDevice {
+    Disk,
+    Cdrom,
+    /// PXE over the NIC.
+    Network,
+}
+
+impl BootDevice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disk => "disk",
+            Self::Cdrom => "cdrom",
+            Self::Network => "network",
+        }
+    }
 }
 
 /// A port of the node's loopback forwarded to a port of the guest (user-mode networking).
@@ -129,7 +174,9 @@ fn tcp() -> String {
     "tcp".into()
 }
 
-/// `PATCH /v1/machines/{id}`: rename, or grow the disk of a stopped machine.
+/// `PATCH /v1/machines/{id}`: rename, grow the disk of a stopped machine, change the boot
+/// order (from the next boot on), insert an ISO into the CD drive or eject it (also while
+/// running). Absent fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeMachineUpdate {
@@ -137,6 +184,11 @@ pub struct BridgeMachineUpdate {
     pub name: Option<String>,
     #[serde(default)]
     pub disk_gib: Option<u64>,
+    #[serde(default)]
+    pub boot_order: Option<Vec<BootDevice>>,
+    /// `"name.iso"` inserts that image, `null` ejects; absent leaves the drive alone.
+    #[serde(default, deserialize_with = "crate::patch::present", skip_serializing_if = "Option::is_none")]
+    pub cdrom: Option<Option<String>>,
 }
 
 impl BridgeMachineCreate {
@@ -148,6 +200,8 @@ impl BridgeMachineCreate {
             && m.disk_gib == self.disk_gib
             && m.image == self.image
             && m.port_forwards == self.port_forwards
+            && m.boot_order == self.boot_order
+            && m.host_bridge == self.host_bridge
     }
 
     /// The machine this request makes, `creating` from `created_at` on.
@@ -160,6 +214,9 @@ impl BridgeMachineCreate {
             disk_gib: self.disk_gib,
             image: self.image,
             port_forwards: self.port_forwards,
+            boot_order: self.boot_order,
+            cdrom: self.cdrom,
+            host_bridge: self.host_bridge,
             state: MachineState::Creating,
             created_at,
         }

@@ -6,6 +6,7 @@ pub mod event;
 pub mod ids;
 pub mod machine;
 pub mod node;
+pub mod patch;
 pub mod paths;
 pub mod session;
 pub mod snapshot;

@@ -90,6 +90,12 @@ pub struct Machine {
     pub image: Option<String>,
     /// Ports of the node's loopback forwarded to the guest.
     pub port_forwards: Vec<crate::bridge::PortForward>,
+    /// Boot devices in order; empty means the CD (when inserted), then the disk.
+    pub boot_order: Vec<crate::bridge::BootDevice>,
+    /// The ISO image in its CD drive.
+    pub cdrom: Option<String>,
+    /// The host bridge its NIC is on; `None` for user-mode networking.
+    pub host_bridge: Option<String>,
     pub state: MachineState,
     /// Created through Corral (true) or found on a node behind its back (false).
     pub managed: bool,
@@ -121,9 +127,21 @@ pub struct MachineCreate {
     /// Ports of the node's loopback forwarded to the guest (e.g. 2222 → 22 for SSH).
     #[serde(default)]
     pub port_forwards: Vec<crate::bridge::PortForward>,
+    /// Boot devices in order; when given, only these boot. Default: the CD, then the disk.
+    #[serde(default)]
+    pub boot_order: Vec<crate::bridge::BootDevice>,
+    /// An ISO image to insert in the CD drive (a machine made from an ISO has it already).
+    #[serde(default)]
+    pub cdrom: Option<String>,
+    /// Put the NIC on this host bridge of the node instead of user-mode networking; only
+    /// nodes offering it are considered. Excludes port forwards.
+    #[serde(default)]
+    pub host_bridge: Option<String>,
 }
 
-/// Input of `PATCH /api/v1/machines/{id}`: rename it, or grow its disk (while stopped).
+/// Input of `PATCH /api/v1/machines/{id}`: rename it, grow its disk (while stopped), change
+/// its boot order (from the next boot), insert or eject a CD (also while it runs). Absent
+/// fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -133,6 +151,12 @@ pub struct MachineUpdate {
     /// The new disk size; disks only grow.
     #[serde(default)]
     pub disk_gib: Option<u64>,
+    #[serde(default)]
+    pub boot_order: Option<Vec<crate::bridge::BootDevice>>,
+    /// An ISO image name inserts it; `null` ejects the CD.
+    #[serde(default, deserialize_with = "crate::patch::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
+    pub cdrom: Option<Option<String>>,
 }
 
 /// Input of `POST /api/v1/images` (admins): bring an image into a node's store.

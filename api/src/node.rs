@@ -57,6 +57,8 @@ pub struct Node {
     pub host: Option<HostFacts>,
     /// How its guests are accelerated (`kvm`, `tcg`) and why, once known.
     pub accelerator: Option<crate::bridge::Accelerator>,
+    /// Host bridges machines' NICs may join on this node.
+    pub host_bridges: Vec<String>,
     pub usage: NodeUsage,
     pub last_error: Option<String>,
     /// RFC 3339; the last time the bridge answered.

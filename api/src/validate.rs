@@ -82,10 +82,57 @@ pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
     memory_mib(req.memory_mib)?;
     disk_gib(req.disk_gib)?;
     port_forwards(&req.port_forwards)?;
-    match &req.image {
-        Some(image) => image_name(image),
-        None => Ok(()),
+    if let Some(image) = &req.image {
+        image_name(image)?;
     }
+    boot_order(&req.boot_order)?;
+    if let Some(iso) = &req.cdrom {
+        cdrom(iso)?;
+    }
+    network(req.host_bridge.as_deref(), &req.port_forwards)
+}
+
+/// A boot order names each device at most once.
+pub fn boot_order(list: &[crate::bridge::BootDevice]) -> Result<(), FieldError> {
+    for (i, d) in list.iter().enumerate() {
+        if list[..i].contains(d) {
+            return Err(FieldError::new("boot_order", format!("{} is listed twice", d.as_str())));
+        }
+    }
+    Ok(())
+}
+
+/// What goes in a CD drive is an ISO image.
+pub fn cdrom(name: &str) -> Result<(), FieldError> {
+    image_name(name).map_err(|e| FieldError::new("cdrom", e.message))?;
+    if name.ends_with(".iso") {
+        Ok(())
+    } else {
+        Err(FieldError::new("cdrom", "only .iso images go in the CD drive"))
+    }
+}
+
+/// A NIC is on a host bridge (an interface name: 1–15 of letters, digits, `.`, `_`, `-`) or
+/// on user-mode networking with port forwards, not both.
+pub fn network(host_bridge: Option<&str>, forwards: &[crate::bridge::PortForward]) -> Result<(), FieldError> {
+    let Some(bridge) = host_bridge else { return Ok(()) };
+    let ok = !bridge.is_empty()
+        && bridge.len() <= 15
+        && !bridge.starts_with(['.', '-'])
+        && bridge.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !ok {
+        return Err(FieldError::new(
+            "host_bridge",
+            "an interface name: 1–15 of letters, digits, '.', '_', '-'",
+        ));
+    }
+    if !forwards.is_empty() {
+        return Err(FieldError::new(
+            "port_forwards",
+            "a NIC on a host bridge is reached on its own address: port forwards are for user-mode networking",
+        ));
+    }
+    Ok(())
 }
 
 pub const SNAPSHOT_NAME_MAX_LEN: usize = 63;
@@ -215,8 +262,29 @@ mod tests {
             disk_gib: 1,
             image: None,
             port_forwards: vec![],
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: None,
         };
         assert_eq!(machine_create(&req).unwrap_err().field, "vcpus");
+    }
+
+    #[test]
+    fn boot_orders_cds_and_host_bridges() {
+        use crate::bridge::{BootDevice, PortForward};
+        assert!(boot_order(&[]).is_ok());
+        assert!(boot_order(&[BootDevice::Network, BootDevice::Disk]).is_ok());
+        assert_eq!(boot_order(&[BootDevice::Disk, BootDevice::Disk]).unwrap_err().field, "boot_order");
+        assert!(cdrom("debian.iso").is_ok());
+        assert_eq!(cdrom("tiny.qcow2").unwrap_err().field, "cdrom");
+        assert_eq!(cdrom("../x.iso").unwrap_err().field, "cdrom");
+        assert!(network(None, &[]).is_ok());
+        assert!(network(Some("br0"), &[]).is_ok());
+        for bad in ["", "a-very-long-bridge", "br 0", "-br", "br/0"] {
+            assert_eq!(network(Some(bad), &[]).unwrap_err().field, "host_bridge", "{bad}");
+        }
+        let fwd = PortForward { protocol: "tcp".into(), host_port: 2222, guest_port: 22 };
+        assert_eq!(network(Some("br0"), &[fwd]).unwrap_err().field, "port_forwards");
     }
 
     #[test]

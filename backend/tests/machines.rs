@@ -183,6 +183,9 @@ async fn a_machine_made_behind_our_back_shows_as_unmanaged_to_admins_only() {
             disk_gib: 1,
             image: None,
             port_forwards: vec![],
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: None,
         })
         .await
         .unwrap();
@@ -307,4 +310,62 @@ async fn rename_and_grow_a_stopped_machine() {
         (Some("uno"), Some(5)),
         "nothing changed"
     );
+}
+
+/// Boot order, CD and host bridge are kept from create to the node and back, an ISO can be
+/// ejected, and a host bridge no node offers is refused before any node is asked.
+#[tokio::test]
+async fn boot_order_cd_and_host_bridge_round_trip() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let body = serde_json::json!({
+        "name": "net", "vcpus": 1, "memory_mib": 128, "disk_gib": 1,
+        "boot_order": ["network", "disk"], "cdrom": "drivers.iso", "host_bridge": "br0",
+    });
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&body.to_string())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["boot_order"], serde_json::json!(["network", "disk"]));
+    assert_eq!(
+        (r.body["cdrom"].as_str(), r.body["host_bridge"].as_str()),
+        (Some("drivers.iso"), Some("br0"))
+    );
+    let on_node = app.sim.machine_list().await.into_iter().find(|m| m.name == "net").unwrap();
+    assert_eq!(on_node.host_bridge.as_deref(), Some("br0"));
+    assert_eq!(app.node().await.host_bridges, vec!["br0".to_string()]);
+
+    let path = format!("/api/v1/machines/{id}");
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"cdrom":null,"boot_order":[]}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (r.body["cdrom"].clone(), r.body["boot_order"].clone()),
+        (serde_json::Value::Null, serde_json::json!([]))
+    );
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"cdrom":"disk.qcow2"}"#)).await;
+    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("cdrom")));
+
+    let before = app.sim.machine_list().await.len();
+    for (bad, field) in [
+        (
+            serde_json::json!({"name": "x", "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "host_bridge": "br7"}),
+            "host_bridge",
+        ),
+        (
+            serde_json::json!({"name": "x", "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "host_bridge": "br0",
+                "port_forwards": [{"host_port": 2222, "guest_port": 22}]}),
+            "port_forwards",
+        ),
+        (
+            serde_json::json!({"name": "x", "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "boot_order": ["cdrom", "cdrom"]}),
+            "boot_order",
+        ),
+    ] {
+        let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&bad.to_string())).await;
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{bad}"
+        );
+    }
+    assert_eq!(app.sim.machine_list().await.len(), before, "nothing reached the node");
 }

@@ -48,6 +48,8 @@ pub struct BridgeProc {
     pub socket: PathBuf,
     pub data_dir: PathBuf,
     driver_args: Vec<String>,
+    /// A network namespace to run in (for host-bridge tests).
+    netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -59,11 +61,18 @@ impl BridgeProc {
 
     /// A bridge with the given driver arguments.
     pub fn start_with(dir: &Path, name: &str, driver_args: &[&str]) -> BridgeProc {
+        Self::start_in(dir, name, None, driver_args)
+    }
+
+    /// A bridge inside network namespace `netns` (its socket is still on the shared
+    /// filesystem, so clients outside reach it).
+    pub fn start_in(dir: &Path, name: &str, netns: Option<&str>, driver_args: &[&str]) -> BridgeProc {
         let mut b = BridgeProc {
             name: name.to_string(),
             socket: dir.join(format!("{name}.sock")),
             data_dir: dir.join(name),
             driver_args: driver_args.iter().map(|s| s.to_string()).collect(),
+            netns: netns.map(str::to_string),
             child: None,
         };
         b.restart();
@@ -72,7 +81,16 @@ impl BridgeProc {
 
     /// Starts it (again), waiting until its socket accepts connections.
     pub fn restart(&mut self) {
-        let child = Command::new(bin("corral-bridge"))
+        let mut cmd = match &self.netns {
+            // `ip netns exec` enters the namespace and execs the bridge: the child is the bridge.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin("corral-bridge"));
+                c
+            }
+            None => Command::new(bin("corral-bridge")),
+        };
+        let child = cmd
             .args(["--socket", &self.socket.display().to_string()])
             .args(["--data-dir", &self.data_dir.display().to_string()])
             .args(&self.driver_args)

@@ -102,6 +102,9 @@ async fn two_bridges_a_life_cycle_and_a_bridge_that_dies_and_returns() {
             disk_gib: 1,
             image: None,
             port_forwards: vec![],
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: None,
         })
         .await
         .unwrap();

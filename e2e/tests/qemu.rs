@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use corral::nodes::{BridgeClient, NodeError};
-use corral_api::bridge::{BridgeImageImport, BridgeMachineCreate, BridgeSnapshotCreate};
+use corral_api::bridge::{
+    BootDevice, BridgeImageImport, BridgeMachineCreate, BridgeMachineUpdate, BridgeSnapshotCreate,
+};
 use corral_api::machine::MachineState;
 use corral_api::task::{StepState, TaskState};
 use corral_api::{ErrorCode, MachineId};
@@ -91,6 +93,29 @@ impl Serial {
     }
 }
 
+/// A small machine from the tiny image, to be adjusted with `..` by each test.
+fn tiny_machine(name: &str) -> BridgeMachineCreate {
+    BridgeMachineCreate {
+        id: MachineId::new_random(),
+        name: name.into(),
+        vcpus: 1,
+        memory_mib: 128,
+        disk_gib: 1,
+        image: Some("tiny.qcow2".into()),
+        port_forwards: vec![],
+        boot_order: vec![],
+        cdrom: None,
+        host_bridge: None,
+    }
+}
+
+/// Deletes a machine and waits for its task to end.
+async fn delete(c: &BridgeClient, id: MachineId, force: bool) {
+    let task = c.machine_delete(id, force).await.expect("delete accepted");
+    let task = c.task_finish(task).await.expect("delete done");
+    assert_eq!(task.state, TaskState::Succeeded, "{task:?}");
+}
+
 /// Alive and not a zombie (a daemonized QEMU's parent may be slow to reap it).
 fn qemu_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -155,12 +180,9 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
         corral_api::bridge::PortForward { protocol: "tcp".into(), host_port: web_port, guest_port: 8000 };
     let req = BridgeMachineCreate {
         id,
-        name: "tiny".into(),
-        vcpus: 1,
         memory_mib: 192,
-        disk_gib: 1,
-        image: Some("tiny.qcow2".into()),
         port_forwards: vec![forward.clone()],
+        ..tiny_machine("tiny")
     };
     let m = c.machine_create(&req).await.unwrap();
     assert_eq!(m.state, MachineState::Stopped);
@@ -260,7 +282,7 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     let mut clone_serial = Serial::open(&c, clone_id, 0).await;
     clone_serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
     drop(clone_serial);
-    c.machine_delete(clone_id, true).await.unwrap();
+    delete(&c, clone_id, true).await;
     assert!(!bridge.data_dir.join("machines").join(clone_id.to_string()).exists());
 
     // Deleting s1 re-parents what hung below it.
@@ -350,10 +372,13 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
 
     // A stopped disk grows; it never shrinks.
     assert_eq!(
-        c.machine_update(id, &corral_api::bridge::BridgeMachineUpdate { name: None, disk_gib: Some(2) })
-            .await
-            .unwrap()
-            .disk_gib,
+        c.machine_update(
+            id,
+            &corral_api::bridge::BridgeMachineUpdate { disk_gib: Some(2), ..Default::default() }
+        )
+        .await
+        .unwrap()
+        .disk_gib,
         2
     );
     let info = std::process::Command::new("qemu-img")
@@ -364,13 +389,16 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(info["virtual-size"].as_u64(), Some(2 << 30));
     let (c5, _, _) = code(
-        c.machine_update(id, &corral_api::bridge::BridgeMachineUpdate { name: None, disk_gib: Some(1) })
-            .await,
+        c.machine_update(
+            id,
+            &corral_api::bridge::BridgeMachineUpdate { disk_gib: Some(1), ..Default::default() },
+        )
+        .await,
     );
     assert_eq!(c5, ErrorCode::ValidationFailed);
 
     // Delete removes every file; then the image can go too.
-    c.machine_delete(id, false).await.unwrap();
+    delete(&c, id, false).await;
     assert!(!vm_dir.exists(), "nothing is left of the machine");
     assert!(c.machine_list().await.unwrap().is_empty());
     c.image_delete("tiny.qcow2").await.unwrap();
@@ -391,13 +419,10 @@ async fn bad_creates_are_refused_and_leave_nothing() {
     let bridge = qemu_bridge(dir.path());
     let c = bridge.client();
     let base = |image: Option<&str>, memory_mib: u64, disk_gib: u64| BridgeMachineCreate {
-        id: MachineId::new_random(),
-        name: "x".into(),
-        vcpus: 1,
         memory_mib,
         disk_gib,
         image: image.map(String::from),
-        port_forwards: vec![],
+        ..tiny_machine("x")
     };
     let (c1, f1, _) = code(c.machine_create(&base(Some("nope.qcow2"), 128, 1)).await);
     assert_eq!((c1, f1.as_deref()), (ErrorCode::ValidationFailed, Some("image")));
@@ -544,12 +569,9 @@ async fn an_iso_machine_gets_a_blank_disk_and_boots_from_the_cd_first() {
     let id = MachineId::new_random();
     let req = BridgeMachineCreate {
         id,
-        name: "installer".into(),
-        vcpus: 1,
-        memory_mib: 128,
         disk_gib: 4,
         image: Some("installer.iso".into()),
-        port_forwards: vec![],
+        ..tiny_machine("installer")
     };
     c.machine_create(&req).await.unwrap();
     let vm_dir = bridge.data_dir.join("machines").join(id.to_string());
@@ -566,12 +588,140 @@ async fn an_iso_machine_gets_a_blank_disk_and_boots_from_the_cd_first() {
     let pid = std::fs::read_to_string(vm_dir.join("qemu.pid")).unwrap().trim().to_string();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-    assert!(cmdline.contains("installer.iso,format=raw,media=cdrom,readonly=on"), "{cmdline}");
-    assert!(cmdline.contains("bootindex=0"), "the CD boots first: {cmdline}");
+    assert!(cmdline.contains("media=cdrom,readonly=on,format=raw,file="), "{cmdline}");
+    assert!(cmdline.contains("installer.iso"), "{cmdline}");
+    assert!(cmdline.contains("id=cdrom0,bus=ide.0,bootindex=0"), "the CD boots first: {cmdline}");
     let (used, _, _) = code(c.image_delete("installer.iso").await);
-    assert_eq!(used, ErrorCode::Conflict);
-    c.machine_delete(id, true).await.unwrap();
+    assert_eq!(used, ErrorCode::Conflict, "an ISO in a drive is in use");
+
+    // Ejected from the running guest (QMP), the ISO is free to go, and back in it cannot come.
+    let eject = BridgeMachineUpdate { cdrom: Some(None), ..Default::default() };
+    let m = c.machine_update(id, &eject).await.unwrap();
+    assert_eq!((m.cdrom, m.state), (None, MachineState::Running));
+    let insert = BridgeMachineUpdate { cdrom: Some(Some("installer.iso".into())), ..Default::default() };
+    let m = c.machine_update(id, &insert).await.unwrap();
+    assert_eq!(m.cdrom.as_deref(), Some("installer.iso"), "inserted while running");
+    c.machine_update(id, &eject).await.unwrap();
     c.image_delete("installer.iso").await.unwrap();
+    let (gone, _, _) = code(c.machine_update(id, &insert).await);
+    assert_eq!(gone, ErrorCode::ValidationFailed);
+    delete(&c, id, true).await;
+}
+
+/// A boot order that lists an unbootable CD before the disk falls through to the disk; the
+/// tiny guest still comes up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_boot_order_tries_the_cd_then_boots_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = qemu_bridge(dir.path());
+    let c = bridge.client();
+    bridge.import_image("tiny.qcow2", &tiny_image()).await;
+    let iso = dir.path().join("blank.iso");
+    std::fs::write(&iso, vec![0u8; 1 << 20]).unwrap();
+    bridge.import_image("blank.iso", &iso).await;
+    let id = MachineId::new_random();
+    let req = BridgeMachineCreate {
+        id,
+        boot_order: vec![BootDevice::Cdrom, BootDevice::Disk],
+        cdrom: Some("blank.iso".into()),
+        ..tiny_machine("ordered")
+    };
+    c.machine_create(&req).await.unwrap();
+    c.machine_power(id, "start").await.unwrap();
+    let pid = std::fs::read_to_string(bridge.data_dir.join(format!("machines/{id}/qemu.pid"))).unwrap();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("bus=ide.0,bootindex=0") && cmdline.contains("-boot strict=on"), "{cmdline}");
+    let mut serial = Serial::open(&c, id, 0).await;
+    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    drop(serial);
+    delete(&c, id, true).await;
+}
+
+/// A network namespace with a bridge `corbr0` at 10.0.2.2/24 (the tiny guest is 10.0.2.15),
+/// removed with everything in it when dropped.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let ns = Netns(format!("corral-e2e-{}", std::process::id()));
+        let run = |args: &[&str]| {
+            let ok = std::process::Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+            assert!(ok, "ip {} failed (the qemu tests run as root)", args.join(" "));
+        };
+        run(&["netns", "add", &ns.0]);
+        run(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        run(&["-n", &ns.0, "link", "add", "corbr0", "type", "bridge"]);
+        run(&["-n", &ns.0, "addr", "add", "10.0.2.2/24", "dev", "corbr0"]);
+        run(&["-n", &ns.0, "link", "set", "corbr0", "up"]);
+        ns
+    }
+
+    fn ip(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("ip").arg("-n").arg(&self.0).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A NIC on a host bridge: the guest is reached on its own address from the bridge's network
+/// (a namespace the test made), with the MAC fixed by its id; its tap goes when it stops.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nic_on_a_host_bridge_is_reached_on_its_own_address() {
+    let ns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = BridgeProc::start_in(
+        dir.path(),
+        "q",
+        Some(&ns.0),
+        &["--driver", "qemu", "--accel", "tcg", "--stop-timeout-secs", "20", "--host-bridges", "corbr0"],
+    );
+    let c = bridge.client();
+    assert_eq!(c.version().await.unwrap().host_bridges, vec!["corbr0".to_string()]);
+    bridge.import_image("tiny.qcow2", &tiny_image()).await;
+    let id = MachineId::new_random();
+    let req = BridgeMachineCreate { id, host_bridge: Some("corbr0".into()), ..tiny_machine("bridged") };
+    c.machine_create(&req).await.unwrap();
+    c.machine_power(id, "start").await.unwrap();
+    let tap = corral_bridge::driver::qemu::net::tap_name(id);
+    assert!(ns.ip(&["link", "show", &tap]).contains("master corbr0"), "the tap is on the bridge");
+
+    let mut serial = Serial::open(&c, id, 0).await;
+    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    serial
+        .send("mkdir -p /tmp/www && echo hi-on-the-bridge > /tmp/www/index.html && httpd -p 8000 -h /tmp/www")
+        .await;
+    let url = "http://10.0.2.15:8000/";
+    let mut page = String::new();
+    for _ in 0..60 {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.0, "curl", "-s", "--max-time", "2", url])
+            .output()
+            .unwrap();
+        page = String::from_utf8_lossy(&out.stdout).into_owned();
+        if page.contains("hi-on-the-bridge") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(page.contains("hi-on-the-bridge"), "the guest's page over the bridge: {page:?}");
+    let mac = corral_bridge::driver::qemu::net::mac_address(id);
+    assert!(ns.ip(&["neigh", "show", "10.0.2.15"]).contains(&mac), "the guest has its fixed MAC {mac}");
+
+    c.machine_power(id, "force-stop").await.unwrap();
+    wait_state(&c, id, MachineState::Stopped, Duration::from_secs(20)).await;
+    wait_until("the tap to go", Duration::from_secs(10), || async {
+        ns.ip(&["link", "show", &tap]).is_empty()
+    })
+    .await;
+    drop(serial);
+    delete(&c, id, false).await;
+    drop(bridge);
 }
 
 /// Unmounts the small filesystem even when the test fails.
@@ -605,15 +755,7 @@ async fn a_full_disk_during_a_snapshot_leaves_the_machine_usable() {
     let c = bridge.client();
     assert_eq!(bridge.import_image("tiny.qcow2", &tiny_image()).await.state, TaskState::Succeeded);
     let id = MachineId::new_random();
-    let req = BridgeMachineCreate {
-        id,
-        name: "full".into(),
-        vcpus: 1,
-        memory_mib: 128,
-        disk_gib: 1,
-        image: Some("tiny.qcow2".into()),
-        port_forwards: vec![],
-    };
+    let req = BridgeMachineCreate { id, ..tiny_machine("full") };
     c.machine_create(&req).await.unwrap();
     c.machine_power(id, "start").await.unwrap();
     let mut serial = Serial::open(&c, id, 0).await;
@@ -646,6 +788,6 @@ async fn a_full_disk_during_a_snapshot_leaves_the_machine_usable() {
     let s = c.snapshot_create(id, &BridgeSnapshotCreate { name: "roomy".into(), ram: true }).await.unwrap();
     assert!(s.ram && s.current);
     drop(serial);
-    c.machine_delete(id, true).await.unwrap();
+    delete(&c, id, true).await;
     drop(bridge);
 }

@@ -68,6 +68,15 @@ pub struct BridgeConfig {
     #[arg(long, default_value = "30")]
     pub stop_timeout_secs: u64,
 
+    /// Host bridges guests' NICs may join (comma separated), e.g. `br0`. Each must exist on
+    /// the node; the qemu driver puts a tap device per running VM on it.
+    #[arg(long, value_delimiter = ',', env = "CORRAL_BRIDGE_HOST_BRIDGES")]
+    pub host_bridges: Vec<String>,
+
+    /// Qemu: the iproute2 binary that makes and removes tap devices.
+    #[arg(long, default_value = "ip")]
+    pub ip_binary: String,
+
     /// Milliseconds between heartbeats on the event stream.
     #[arg(long, default_value = "5000", value_parser = parse_millis)]
     pub heartbeat_ms: Duration,

@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
                     qemu_img: config.qemu_img.clone(),
                     stop_timeout: Duration::from_secs(config.stop_timeout_secs),
                     host: HostFacts { hostname, cpus, memory_mib, disk_gib: disk_total >> 30 },
+                    ip_binary: config.ip_binary.clone(),
                 },
                 store,
                 images.clone(),
@@ -75,8 +76,14 @@ async fn main() -> anyhow::Result<()> {
             (Arc::new(qemu), None)
         }
     };
-    let state =
-        BridgeState { driver, images, tasks: Default::default(), sim, heartbeat: config.heartbeat_ms };
+    let state = BridgeState {
+        driver,
+        images,
+        tasks: Default::default(),
+        sim,
+        heartbeat: config.heartbeat_ms,
+        host_bridges: config.host_bridges.clone(),
+    };
 
     // A socket file left by a previous run would make bind fail; nobody else may own this path.
     match std::fs::remove_file(&config.socket) {

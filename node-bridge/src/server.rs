@@ -4,10 +4,10 @@
 //! |---|---|
 //! | `GET /v1/version` | api version, driver, capabilities, host facts |
 //! | `GET /v1/machines` | every machine on the node |
-//! | `POST /v1/machines` | create (idempotent on the id the backend chose) |
+//! | `POST /v1/machines` | create: 202 + task (idempotent on the id the backend chose) |
 //! | `GET /v1/machines/{id}` | one machine |
-//! | `DELETE /v1/machines/{id}?force=` | start removal |
-//! | `PATCH /v1/machines/{id}` | rename; grow the disk of a stopped machine |
+//! | `DELETE /v1/machines/{id}?force=` | delete: 202 + task |
+//! | `PATCH /v1/machines/{id}` | rename, grow a stopped disk, boot order, insert or eject a CD |
 //! | `POST /v1/machines/{id}/{start,stop,reboot}` | power actions |
 //! | `GET /v1/events` | newline-delimited JSON of `BridgeEvent`s |
 //! | `GET /v1/machines/{id}/snapshots`, `POST …/snapshots` | the snapshot tree; take one |
@@ -34,12 +34,13 @@ use corral_api::bridge::{
     BRIDGE_API_VERSION, BridgeEvent, BridgeImageImport, BridgeMachineCreate, BridgeMachineUpdate,
     BridgeSnapshotClone, BridgeSnapshotCreate, BridgeVersion,
 };
+use corral_api::machine::MachineState;
 use corral_api::{MachineId, TaskId};
 use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::driver::sim::SimDriver;
-use crate::driver::{Created, Driver, PowerAction};
+use crate::driver::{Driver, PowerAction};
 use crate::error::BridgeError;
 use crate::images::ImageStore;
 use crate::tasks::Tasks;
@@ -51,6 +52,8 @@ pub struct BridgeState {
     pub tasks: Tasks,
     /// Set only when the sim driver runs; enables `/v1/sim/…`.
     pub sim: Option<SimDriver>,
+    /// Host bridges machines' NICs may join.
+    pub host_bridges: Vec<String>,
     pub heartbeat: Duration,
 }
 
@@ -123,6 +126,7 @@ async fn version_get(State(s): State<BridgeState>) -> Json<BridgeVersion> {
         capabilities: s.driver.capabilities(),
         host: s.driver.host_facts(),
         accelerator: s.driver.accelerator(),
+        host_bridges: s.host_bridges.clone(),
     })
 }
 
@@ -137,6 +141,9 @@ async fn machine_get(
     Ok(Json(s.driver.machine_get(id).await?).into_response())
 }
 
+/// Answers `202` with the task that makes the machine, or `200` with the machine when it
+/// exists already with this spec (a retry). What the request alone shows wrong is a 4xx at
+/// once; what the node finds (no room, a port taken, a failing `qemu-img`) fails the task.
 async fn machine_create(
     State(s): State<BridgeState>,
     Json(req): Json<BridgeMachineCreate>,
@@ -146,6 +153,8 @@ async fn machine_create(
     corral_api::validate::memory_mib(req.memory_mib)?;
     corral_api::validate::disk_gib(req.disk_gib)?;
     corral_api::validate::port_forwards(&req.port_forwards)?;
+    corral_api::validate::boot_order(&req.boot_order)?;
+    corral_api::validate::network(req.host_bridge.as_deref(), &req.port_forwards)?;
     if let Some(image) = &req.image {
         corral_api::validate::image_name(image)?;
         s.images.get(image).map_err(|_| BridgeError::Validation {
@@ -153,12 +162,33 @@ async fn machine_create(
             message: format!("this node has no image named {image}"),
         })?;
     }
-    let (machine, created) = s.driver.machine_create(req).await?;
-    let status = match created {
-        Created::New => StatusCode::CREATED,
-        Created::Existing => StatusCode::OK,
-    };
-    Ok((status, Json(machine)).into_response())
+    if let Some(iso) = &req.cdrom {
+        corral_api::validate::cdrom(iso)?;
+    }
+    if let Some(bridge) = &req.host_bridge
+        && !s.host_bridges.contains(bridge)
+    {
+        return Err(BridgeError::Validation {
+            field: "host_bridge",
+            message: match s.host_bridges.is_empty() {
+                true => "this node offers no host bridges".into(),
+                false => format!("this node offers host bridges {}", s.host_bridges.join(", ")),
+            },
+        });
+    }
+    if let Ok(existing) = s.driver.machine_get(req.id).await {
+        return match req.matches(&existing) {
+            true => Ok((StatusCode::OK, Json(existing)).into_response()),
+            false => {
+                Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
+            }
+        };
+    }
+    let (id, target, driver) = (req.id, req.name.clone(), s.driver.clone());
+    Ok(as_task(&s, "machine_create", "create", id, &target, async move {
+        let (m, _) = driver.machine_create(req).await?;
+        Ok(format!("machine {} ({})", m.name, m.id))
+    }))
 }
 
 #[derive(Deserialize)]
@@ -168,13 +198,31 @@ struct DeleteQuery {
     force: bool,
 }
 
+/// Answers `202` with the task that removes the machine and its disks. A running machine is
+/// refused at once unless `force`.
 async fn machine_delete(
     State(s): State<BridgeState>,
     Path(id): Path<MachineId>,
     Query(q): Query<DeleteQuery>,
 ) -> Result<Response, BridgeError> {
-    let m = s.driver.machine_delete(id, q.force).await?;
-    Ok((StatusCode::ACCEPTED, Json(m)).into_response())
+    let m = s.driver.machine_get(id).await?;
+    match m.state {
+        MachineState::Creating => {
+            return Err(BridgeError::Conflict(format!("machine {id} is still being created")));
+        }
+        MachineState::Stopped | MachineState::Failed | MachineState::Deleting => {}
+        _ if q.force => {}
+        state => {
+            return Err(BridgeError::Conflict(format!(
+                "machine {id} is {state}; stop it first or delete with force"
+            )));
+        }
+    }
+    let (driver, name) = (s.driver.clone(), m.name.clone());
+    Ok(as_task(&s, "machine_delete", "delete", id, &m.name, async move {
+        driver.machine_delete(id, q.force).await?;
+        Ok(format!("machine {name} deleted with its disks"))
+    }))
 }
 
 async fn machine_update(
@@ -187,6 +235,12 @@ async fn machine_update(
     }
     if let Some(disk) = req.disk_gib {
         corral_api::validate::disk_gib(disk)?;
+    }
+    if let Some(order) = &req.boot_order {
+        corral_api::validate::boot_order(order)?;
+    }
+    if let Some(Some(iso)) = &req.cdrom {
+        corral_api::validate::cdrom(iso)?;
     }
     Ok(Json(s.driver.machine_update(id, req).await?).into_response())
 }
@@ -210,13 +264,13 @@ async fn snapshot_list(
 /// Runs `work` as a task of one step and answers `202` with the task at once. What can be
 /// checked without touching the machine (the name, that it exists) is checked before, so
 /// such mistakes are plain 4xx answers rather than failed tasks.
-fn as_task<F>(s: &BridgeState, kind: &str, machine: MachineId, target: &str, work: F) -> Response
+fn as_task<F>(s: &BridgeState, kind: &str, step: &str, machine: MachineId, target: &str, work: F) -> Response
 where
     F: std::future::Future<Output = Result<String, BridgeError>> + Send + 'static,
 {
-    let task = s.tasks.start(kind, Some(machine), target, &[kind.trim_start_matches("snapshot_")]);
+    let task = s.tasks.start(kind, Some(machine), target, &[step]);
     let answer = task.snapshot();
-    let step = kind.trim_start_matches("snapshot_").to_string();
+    let step = step.to_string();
     tokio::spawn(async move {
         task.step(&step);
         match work.await {
@@ -235,7 +289,7 @@ async fn snapshot_create(
     corral_api::validate::snapshot_name(&req.name)?;
     s.driver.machine_get(id).await?;
     let (driver, name) = (s.driver.clone(), req.name.clone());
-    Ok(as_task(&s, "snapshot_create", id, &name, async move {
+    Ok(as_task(&s, "snapshot_create", "create", id, &name, async move {
         let snap = driver.snapshot_create(id, req).await?;
         Ok(format!("snapshot {} of the disk{}", snap.name, if snap.ram { " and RAM" } else { "" }))
     }))
@@ -249,7 +303,7 @@ async fn snapshot_rollback(
     s.driver.machine_get(id).await?;
     let driver = s.driver.clone();
     let target = name.clone();
-    Ok(as_task(&s, "snapshot_rollback", id, &target, async move {
+    Ok(as_task(&s, "snapshot_rollback", "rollback", id, &target, async move {
         driver.snapshot_rollback(id, &name).await?;
         Ok(format!("back at snapshot {name}"))
     }))
@@ -263,7 +317,7 @@ async fn snapshot_delete(
     s.driver.machine_get(id).await?;
     let driver = s.driver.clone();
     let target = name.clone();
-    Ok(as_task(&s, "snapshot_delete", id, &target, async move {
+    Ok(as_task(&s, "snapshot_delete", "delete", id, &target, async move {
         driver.snapshot_delete(id, &name).await?;
         Ok(format!("snapshot {name} deleted"))
     }))
@@ -279,7 +333,7 @@ async fn snapshot_clone(
     s.driver.machine_get(id).await?;
     let driver = s.driver.clone();
     let target = req.name.clone();
-    Ok(as_task(&s, "snapshot_clone", id, &target, async move {
+    Ok(as_task(&s, "snapshot_clone", "clone", id, &target, async move {
         let m = driver.snapshot_clone(id, &name, req).await?;
         Ok(format!("machine {} ({}) from snapshot {name}", m.name, m.id))
     }))
@@ -322,12 +376,17 @@ async fn image_delete(
     State(s): State<BridgeState>,
     Path(name): Path<String>,
 ) -> Result<Response, BridgeError> {
+    // A disk image backs its machines' disks; an ISO is used while it sits in a CD drive.
+    let iso = s.images.get(&name)?.format == "iso";
     let users: Vec<String> = s
         .driver
         .machine_list()
         .await
         .into_iter()
-        .filter(|m| m.image.as_deref() == Some(name.as_str()))
+        .filter(|m| match iso {
+            true => m.cdrom.as_deref() == Some(name.as_str()),
+            false => m.image.as_deref() == Some(name.as_str()),
+        })
         .map(|m| m.name)
         .collect();
     if !users.is_empty() {

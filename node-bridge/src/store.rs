@@ -94,6 +94,9 @@ mod tests {
             disk_gib: 1,
             image: None,
             port_forwards: vec![],
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: None,
             state: MachineState::Stopped,
             created_at: "2026-01-01T00:00:00Z".into(),
         }

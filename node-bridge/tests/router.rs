@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use corral_api::bridge::{BridgeMachine, BridgeVersion, HostFacts};
 use corral_api::machine::MachineState;
+use corral_api::task::{BridgeTask, TaskState};
 use corral_api::{ErrorBody, ErrorCode, MachineId};
 use corral_bridge::driver::sim::{SimConfig, SimDriver};
 use corral_bridge::host::RealExec;
@@ -41,6 +42,7 @@ fn fixture() -> Fixture {
         tasks: Default::default(),
         sim: Some(sim),
         heartbeat: Duration::from_secs(5),
+        host_bridges: vec![],
     };
     Fixture { router: build_router(state), _dir: dir }
 }
@@ -58,6 +60,29 @@ async fn call(f: &Fixture, method: &str, uri: &str, body: Option<&str>) -> (Stat
 
 fn create_body(id: MachineId, name: &str, vcpus: u32) -> String {
     format!(r#"{{"id":"{id}","name":"{name}","vcpus":{vcpus},"memory_mib":256,"disk_gib":2}}"#)
+}
+
+/// Follows a `202` answer's task until it ends.
+async fn task_end(f: &Fixture, accepted: &[u8]) -> BridgeTask {
+    let task: BridgeTask = serde_json::from_slice(accepted).unwrap();
+    for _ in 0..200 {
+        let (_, body) = call(f, "GET", &format!("/v1/tasks/{}", task.id), None).await;
+        let now: BridgeTask = serde_json::from_slice(&body).unwrap();
+        if now.state != TaskState::Running {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("task {} never ended", task.id);
+}
+
+/// A create that must work: `202`, then its task succeeds.
+async fn create(f: &Fixture, id: MachineId, name: &str) {
+    let (status, body) = call(f, "POST", "/v1/machines", Some(&create_body(id, name, 1))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+    let task = task_end(f, &body).await;
+    assert_eq!(task.state, TaskState::Succeeded, "{task:?}");
+    assert_eq!((task.kind.as_str(), task.machine_id), ("machine_create", Some(id)));
 }
 
 async fn machine_count(f: &Fixture) -> usize {
@@ -80,12 +105,11 @@ async fn version_reports_driver_capabilities_and_host() {
 async fn create_then_retry_is_one_machine() {
     let f = fixture();
     let id = MachineId::new_random();
+    create(&f, id, "a").await;
     let (status, body) = call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 1))).await;
-    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status, StatusCode::OK, "a retry answers with the machine already made");
     let m: BridgeMachine = serde_json::from_slice(&body).unwrap();
     assert_eq!((m.id, m.state), (id, MachineState::Creating));
-    let (status, _) = call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 1))).await;
-    assert_eq!(status, StatusCode::OK);
     let (status, body) = call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 2))).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(serde_json::from_slice::<ErrorBody>(&body).unwrap().code, ErrorCode::Conflict);
@@ -96,7 +120,7 @@ async fn create_then_retry_is_one_machine() {
 async fn life_cycle_through_routes() {
     let f = fixture();
     let id = MachineId::new_random();
-    call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 1))).await;
+    create(&f, id, "a").await;
     let step = format!("/v1/sim/machines/{id}/step");
     let (s, _) = call(&f, "POST", &step, None).await;
     assert_eq!(s, StatusCode::OK);
@@ -106,8 +130,10 @@ async fn life_cycle_through_routes() {
     call(&f, "POST", &step, None).await;
     let (s, body) = call(&f, "DELETE", &format!("/v1/machines/{id}"), None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{}", String::from_utf8_lossy(&body));
-    let (s, _) = call(&f, "DELETE", &format!("/v1/machines/{id}?force=true"), None).await;
+    let (s, body) = call(&f, "DELETE", &format!("/v1/machines/{id}?force=true"), None).await;
     assert_eq!(s, StatusCode::ACCEPTED);
+    let task = task_end(&f, &body).await;
+    assert_eq!((task.kind.as_str(), task.state), ("machine_delete", TaskState::Succeeded), "{task:?}");
     let (s, _) = call(&f, "POST", &step, None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(machine_count(&f).await, 0);
@@ -132,7 +158,27 @@ async fn bad_input_is_refused_with_the_error_body_and_changes_nothing() {
         (create_body(id, "Bad Name", 1), StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
         (create_body(id, &"a".repeat(64), 1), StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
         (create_body(id, "a", 0), StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed),
-        (create_body(id, "a", 5), StatusCode::INSUFFICIENT_STORAGE, ErrorCode::InsufficientCapacity),
+        (
+            format!(
+                r#"{{"id":"{id}","name":"a","vcpus":1,"memory_mib":256,"disk_gib":2,"host_bridge":"br0"}}"#
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ValidationFailed,
+        ),
+        (
+            format!(
+                r#"{{"id":"{id}","name":"a","vcpus":1,"memory_mib":256,"disk_gib":2,"boot_order":["disk","disk"]}}"#
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ValidationFailed,
+        ),
+        (
+            format!(
+                r#"{{"id":"{id}","name":"a","vcpus":1,"memory_mib":256,"disk_gib":2,"boot_order":["floppy"]}}"#
+            ),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+        ),
     ];
     for (body, want_status, want_code) in cases {
         let (status, resp) = call(&f, "POST", "/v1/machines", Some(&body)).await;
@@ -140,6 +186,14 @@ async fn bad_input_is_refused_with_the_error_body_and_changes_nothing() {
         assert_eq!((status, err.code), (want_status, want_code), "{body} -> {}", err.message);
         assert!(!err.message.is_empty());
     }
+    assert_eq!(machine_count(&f).await, 0);
+
+    // What only the node can tell (no room for 5 vCPUs on 4) fails the task, with the same body.
+    let (status, body) = call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 5))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = task_end(&f, &body).await;
+    assert_eq!(task.state, TaskState::Failed);
+    assert_eq!(task.error.unwrap().code, ErrorCode::InsufficientCapacity);
     assert_eq!(machine_count(&f).await, 0);
 
     let unknown = MachineId::new_random();
@@ -168,8 +222,15 @@ async fn event_stream_starts_with_hello_and_carries_changes() {
 
     let id = MachineId::new_random();
     call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 1))).await;
-    let next = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    let line = std::str::from_utf8(&next).unwrap();
-    assert!(line.starts_with("{\"type\":\"machine_changed\"") && line.ends_with('\n'), "{line}");
+    // The create's task comes first, then the machine it makes.
+    let line = loop {
+        let next = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        let line = String::from_utf8(next.to_vec()).unwrap();
+        assert!(line.ends_with('\n'), "{line}");
+        if !line.starts_with("{\"type\":\"task_changed\"") {
+            break line;
+        }
+    };
+    assert!(line.starts_with("{\"type\":\"machine_changed\""), "{line}");
     assert!(line.contains(&id.to_string()) && line.contains("\"creating\""), "{line}");
 }

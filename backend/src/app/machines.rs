@@ -74,6 +74,16 @@ pub async fn machine_create(
             });
         }
     }
+    if let Some(bridge) = &req.host_bridge {
+        // Only nodes offering the host bridge can put the NIC on it.
+        all_nodes.retain(|n| n.host_bridges.contains(bridge));
+        if all_nodes.is_empty() {
+            return Err(ApiError::Validation {
+                field: "host_bridge".into(),
+                message: format!("no node offers a host bridge named {bridge}"),
+            });
+        }
+    }
     let node = match req.node_id {
         Some(id) => {
             let n = all_nodes
@@ -99,6 +109,11 @@ pub async fn machine_create(
         memory_mib: req.memory_mib,
         disk_gib: req.disk_gib,
         image: req.image.clone(),
+        devices: machines::Devices {
+            boot_order: req.boot_order.clone(),
+            cdrom: req.cdrom.clone(),
+            host_bridge: req.host_bridge.clone(),
+        },
     };
     machines::machine_insert(&state.db, &new).await.map_err(|e| {
         if is_unique_violation(&e) {
@@ -116,6 +131,9 @@ pub async fn machine_create(
         disk_gib: req.disk_gib,
         image: req.image,
         port_forwards: req.port_forwards,
+        boot_order: req.boot_order,
+        cdrom: req.cdrom,
+        host_bridge: req.host_bridge,
     };
     let mut attempt = 0;
     let result = loop {
@@ -164,16 +182,17 @@ pub async fn machine_delete(
         state.publish(Event::MachineRemoved { id });
         return Ok(Machine { state: MachineState::Deleting, ..m });
     }
-    let client = client_of(state, m.node_id, &m.node_name)?.patient();
+    let client = client_of(state, m.node_id, &m.node_name)?;
     match client.machine_delete(id, force).await {
-        // Only an update: the node may already have announced the removal, and the row must
-        // not come back as an unmanaged machine.
-        Ok(b) => match machines::machine_set_state(&state.db, id, b.state).await? {
+        // The node's task removes it; its end arrives as a removal on the event stream.
+        // Only the state is updated here: the node may already have announced the removal,
+        // and the row must not come back as an unmanaged machine.
+        Ok(_task) => match machines::machine_set_state(&state.db, id, MachineState::Deleting).await? {
             Some(changed) => {
                 state.publish(Event::MachineUpdated { machine: changed.clone() });
                 Ok(changed)
             }
-            None => Ok(Machine { state: b.state, ..m }),
+            None => Ok(Machine { state: MachineState::Deleting, ..m }),
         },
         Err(NodeError::Api { body, .. }) if body.code == ErrorCode::NotFound => {
             machines::machine_delete(&state.db, id).await?;
@@ -207,11 +226,20 @@ pub async fn machine_update(
     if let Some(disk) = req.disk_gib {
         corral_api::validate::disk_gib(disk)?;
     }
+    if let Some(order) = &req.boot_order {
+        corral_api::validate::boot_order(order)?;
+    }
+    if let Some(Some(iso)) = &req.cdrom {
+        corral_api::validate::cdrom(iso)?;
+    }
     let client = client_of(state, m.node_id, &m.node_name)?;
-    let b = client
-        .machine_update(id, &BridgeMachineUpdate { name: req.name.clone(), disk_gib: req.disk_gib })
-        .await
-        .map_err(|e| node_error(&m.node_name, e))?;
+    let update = BridgeMachineUpdate {
+        name: req.name.clone(),
+        disk_gib: req.disk_gib,
+        boot_order: req.boot_order,
+        cdrom: req.cdrom,
+    };
+    let b = client.machine_update(id, &update).await.map_err(|e| node_error(&m.node_name, e))?;
     if let Some(name) = &req.name {
         machines::machine_rename(&state.db, id, name).await.map_err(|e| {
             if is_unique_violation(&e) {

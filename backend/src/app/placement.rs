@@ -79,6 +79,7 @@ mod tests {
             usage: NodeUsage { machines: 1, vcpus: 1, memory_mib: used_mem, disk_gib: 1 },
             last_error: None,
             last_seen_at: None,
+            host_bridges: vec![],
         }
     }
 

@@ -100,6 +100,11 @@ pub async fn snapshot_clone(
         memory_mib: m.memory_mib,
         disk_gib: m.disk_gib,
         image: m.image.clone(),
+        devices: machines::Devices {
+            boot_order: m.boot_order.clone(),
+            cdrom: m.cdrom.clone(),
+            host_bridge: m.host_bridge.clone(),
+        },
     };
     machines::machine_insert(&state.db, &row).await.map_err(|e| {
         if is_unique_violation(&e) {

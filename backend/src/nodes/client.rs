@@ -57,6 +57,10 @@ const LONG_OPERATION: Duration = Duration::from_secs(600);
 
 /// A finished task as the answer its node would have given: success, or its error body with
 /// the matching status.
+fn from_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, NodeError> {
+    serde_json::from_value(v).map_err(|e| NodeError::Protocol(e.to_string()))
+}
+
 fn task_outcome(task: BridgeTask) -> Result<BridgeTask, NodeError> {
     match (&task.state, &task.error) {
         (TaskState::Failed, Some(body)) => {
@@ -151,12 +155,22 @@ impl BridgeClient {
         Ok(self.call(Method::GET, paths::bridge::MACHINES, None).await?.1)
     }
 
+    /// Makes a machine and answers once the node has: a new one through its task (followed
+    /// to its end with the long-operation deadline), a retried one at once.
     pub async fn machine_create(&self, req: &BridgeMachineCreate) -> Result<BridgeMachine, NodeError> {
         let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
-        Ok(self.call(Method::POST, paths::bridge::MACHINES, Some(body)).await?.1)
+        let (status, value) =
+            self.call::<serde_json::Value>(Method::POST, paths::bridge::MACHINES, Some(body)).await?;
+        if status != StatusCode::ACCEPTED {
+            return from_value(value);
+        }
+        let task: BridgeTask = from_value(value)?;
+        self.patient().task_finish(task).await?;
+        self.machine_get(req.id).await
     }
 
-    pub async fn machine_delete(&self, id: MachineId, force: bool) -> Result<BridgeMachine, NodeError> {
+    /// Starts removing a machine; answers with the task doing it.
+    pub async fn machine_delete(&self, id: MachineId, force: bool) -> Result<BridgeTask, NodeError> {
         let path = format!("{}?force={force}", paths::bridge::machine(id));
         Ok(self.call(Method::DELETE, &path, None).await?.1)
     }

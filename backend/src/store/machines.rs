@@ -1,6 +1,6 @@
 //! Machines: the backend's record of who owns what where, kept in step with the bridges.
 
-use corral_api::bridge::BridgeMachine;
+use corral_api::bridge::{BootDevice, BridgeMachine};
 use corral_api::machine::{Machine, MachineState};
 use corral_api::{MachineId, NodeId, TenantId};
 use sqlx::Row;
@@ -10,11 +10,13 @@ use super::{bool_col, opt_parse_col, parse_col, to_i64, u32_col, u64_col};
 use crate::db::{Db, now};
 
 const SELECT: &str = "SELECT m.id, m.name, m.tenant_id, m.node_id, n.name AS node_name, \
-    m.vcpus, m.memory_mib, m.disk_gib, m.image, m.port_forwards, m.state, m.managed, m.created_at, m.updated_at \
+    m.vcpus, m.memory_mib, m.disk_gib, m.image, m.port_forwards, m.devices, m.state, m.managed, m.created_at, m.updated_at \
     FROM machines m JOIN nodes n ON n.id = m.node_id";
 
 fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
     let state: String = r.try_get("state")?;
+    let devices: String = r.try_get("devices")?;
+    let devices: Devices = serde_json::from_str(&devices).unwrap_or_default();
     Ok(Machine {
         id: parse_col(r, "id")?,
         name: r.try_get("name")?,
@@ -29,11 +31,35 @@ fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
             let json: String = r.try_get("port_forwards")?;
             serde_json::from_str(&json).unwrap_or_default()
         },
+        boot_order: devices.boot_order,
+        cdrom: devices.cdrom,
+        host_bridge: devices.host_bridge,
         state: MachineState::parse(&state).unwrap_or(MachineState::Unknown),
         managed: bool_col(r, "managed")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
+}
+
+/// The `devices` column: what a machine boots from and how its NIC is attached.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Devices {
+    #[serde(default)]
+    pub boot_order: Vec<BootDevice>,
+    #[serde(default)]
+    pub cdrom: Option<String>,
+    #[serde(default)]
+    pub host_bridge: Option<String>,
+}
+
+impl Devices {
+    fn of(b: &BridgeMachine) -> Self {
+        Self { boot_order: b.boot_order.clone(), cdrom: b.cdrom.clone(), host_bridge: b.host_bridge.clone() }
+    }
+
+    fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
 }
 
 fn forwards_json(f: &[corral_api::bridge::PortForward]) -> String {
@@ -90,6 +116,7 @@ pub struct NewMachine {
     pub memory_mib: u64,
     pub disk_gib: u64,
     pub image: Option<String>,
+    pub devices: Devices,
 }
 
 /// Fails with a unique violation when the tenant already has a machine of this name.
@@ -97,8 +124,8 @@ pub async fn machine_insert(db: &Db, m: &NewMachine) -> Result<(), sqlx::Error> 
     let t = now();
     sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, image, \
-         state, managed, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 'creating', 1, $8, $8)",
+         devices, state, managed, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, 'creating', 1, $8, $8)",
     )
     .bind(m.id.to_string())
     .bind(&m.name)
@@ -109,6 +136,7 @@ pub async fn machine_insert(db: &Db, m: &NewMachine) -> Result<(), sqlx::Error> 
     .bind(to_i64(m.disk_gib))
     .bind(t)
     .bind(m.image.as_deref())
+    .bind(m.devices.json())
     .execute(db)
     .await?;
     Ok(())
@@ -154,8 +182,9 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     let t = now();
     let updated = sqlx::query(
         "UPDATE machines SET node_id = $1, vcpus = $2, memory_mib = $3, disk_gib = $4, \
-         state = $5, updated_at = $6, port_forwards = $8 WHERE id = $7 AND (node_id <> $1 OR \
-         vcpus <> $2 OR memory_mib <> $3 OR disk_gib <> $4 OR state <> $5 OR port_forwards <> $8)",
+         state = $5, updated_at = $6, port_forwards = $8, devices = $9 WHERE id = $7 AND (node_id <> $1 OR \
+         vcpus <> $2 OR memory_mib <> $3 OR disk_gib <> $4 OR state <> $5 OR port_forwards <> $8 \
+         OR devices <> $9)",
     )
     .bind(node.to_string())
     .bind(i64::from(b.vcpus))
@@ -165,6 +194,7 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     .bind(&t)
     .bind(b.id.to_string())
     .bind(forwards_json(&b.port_forwards))
+    .bind(Devices::of(b).json())
     .execute(db)
     .await?;
     if updated.rows_affected() > 0 {
@@ -172,8 +202,8 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     }
     let inserted = sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, state, \
-         managed, created_at, updated_at, image, port_forwards) \
-         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+         managed, created_at, updated_at, image, port_forwards, devices) \
+         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
     )
     .bind(b.id.to_string())
     .bind(&b.name)
@@ -186,6 +216,7 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     .bind(&t)
     .bind(b.image.as_deref())
     .bind(forwards_json(&b.port_forwards))
+    .bind(Devices::of(b).json())
     .execute(db)
     .await?;
     if inserted.rows_affected() > 0 {

@@ -40,7 +40,7 @@ pub async fn node_upsert(db: &Db, name: &str, address: &str) -> Result<NodeId, s
 pub async fn node_set_online(db: &Db, id: NodeId, v: &BridgeVersion) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE nodes SET status = 'online', driver = $1, capabilities = $2, host = $3, \
-         last_error = NULL, last_seen_at = $4, accelerator = $5 WHERE id = $6",
+         last_error = NULL, last_seen_at = $4, accelerator = $5, host_bridges = $7 WHERE id = $6",
     )
     .bind(&v.driver)
     .bind(serde_json::to_string(&v.capabilities).unwrap_or_else(|_| "[]".into()))
@@ -48,6 +48,7 @@ pub async fn node_set_online(db: &Db, id: NodeId, v: &BridgeVersion) -> Result<(
     .bind(now())
     .bind(v.accelerator.as_ref().and_then(|a| serde_json::to_string(a).ok()))
     .bind(id.to_string())
+    .bind(serde_json::to_string(&v.host_bridges).unwrap_or_else(|_| "[]".into()))
     .execute(db)
     .await?;
     Ok(())
@@ -125,7 +126,7 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
             },
         );
     }
-    let cols = "id, name, address, status, driver, capabilities, host, accelerator, last_error, last_seen_at";
+    let cols = "id, name, address, status, driver, capabilities, host, accelerator, host_bridges, last_error, last_seen_at";
     let rows = match only {
         Some(id) => {
             sqlx::query(&format!("SELECT {cols} FROM nodes WHERE id = $1"))
@@ -142,6 +143,7 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
             let caps: String = r.try_get("capabilities")?;
             let host: Option<String> = r.try_get("host")?;
             let accelerator: Option<String> = r.try_get("accelerator")?;
+            let host_bridges: String = r.try_get("host_bridges")?;
             Ok(Node {
                 id,
                 name: r.try_get("name")?,
@@ -151,6 +153,7 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
                 capabilities: serde_json::from_str(&caps).unwrap_or_default(),
                 host: host.and_then(|h| serde_json::from_str::<HostFacts>(&h).ok()),
                 accelerator: accelerator.and_then(|a| serde_json::from_str(&a).ok()),
+                host_bridges: serde_json::from_str(&host_bridges).unwrap_or_default(),
                 usage: usage.remove(&id).unwrap_or_default(),
                 last_error: r.try_get("last_error")?,
                 last_seen_at: r.try_get("last_seen_at")?,

@@ -72,6 +72,7 @@ pub async fn serve_sim_bridge(dir: &std::path::Path, socket: &std::path::Path, c
         tasks: Default::default(),
         sim: Some(sim.clone()),
         heartbeat: Duration::from_secs(1),
+        host_bridges: vec!["br0".into()],
     };
     let listener = tokio::net::UnixListener::bind(socket).unwrap();
     tokio::spawn(async move {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use corral_api::MachineId;
 use corral_api::bridge::{BridgeMachine, BridgeMachineCreate, BridgeSnapshotCreate};
 use corral_api::machine::MachineState;
-use corral_bridge::driver::qemu::launch::{VmPaths, qemu_args};
+use corral_bridge::driver::qemu::launch::{Nic, VmPaths, qemu_args};
 use corral_e2e::{BridgeProc, root};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -61,6 +61,9 @@ async fn main() {
             disk_gib: 1,
             image: Some("tiny.qcow2".into()),
             port_forwards: vec![],
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: None,
         };
         let t = Instant::now();
         let m = c.machine_create(&req).await.unwrap();
@@ -86,7 +89,7 @@ async fn main() {
         bare_create.push(t.elapsed());
         let t = Instant::now();
         let ok = std::process::Command::new("qemu-system-x86_64")
-            .args(qemu_args(m, &vm, "tcg", None))
+            .args(qemu_args(m, &vm, "tcg", None, Nic::User))
             .status()
             .unwrap()
             .success();
@@ -121,7 +124,7 @@ async fn main() {
     bare_overlay(&image, &vm);
     assert!(
         std::process::Command::new("qemu-system-x86_64")
-            .args(qemu_args(m, &vm, "tcg", None))
+            .args(qemu_args(m, &vm, "tcg", None, Nic::User))
             .status()
             .unwrap()
             .success()

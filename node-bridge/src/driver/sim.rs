@@ -291,6 +291,12 @@ impl Driver for SimDriver {
         if let Some(name) = req.name {
             record.name = name;
         }
+        if let Some(order) = req.boot_order {
+            record.boot_order = order;
+        }
+        if let Some(cdrom) = req.cdrom {
+            record.cdrom = cdrom;
+        }
         self.store.save(&record)?;
         m.record = record.clone();
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
@@ -361,6 +367,9 @@ mod tests {
             disk_gib: 1,
             image: None,
             port_forwards: vec![],
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: None,
         }
     }
 

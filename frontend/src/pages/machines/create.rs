@@ -50,6 +50,22 @@ pub fn MachineCreatePage() -> impl IntoView {
     let disk = RwSignal::new("10".to_string());
     let node = RwSignal::new(String::new());
     let forwards = RwSignal::new(String::new());
+    let boot = RwSignal::new(String::new());
+    // Empty: user-mode networking; otherwise a host bridge some online node offers.
+    let host_bridge = RwSignal::new(String::new());
+    let host_bridges = move || {
+        let mut all: Vec<String> = live
+            .nodes
+            .get()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n.status == NodeStatus::Online)
+            .flat_map(|n| n.host_bridges)
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    };
     let forwards_err = move || match parse_forwards(&forwards.get()) {
         Ok(list) => validate::port_forwards(&list).err().map(|e| e.message),
         Err(e) => Some(e),
@@ -101,6 +117,9 @@ pub fn MachineCreatePage() -> impl IntoView {
                 disk_gib: parse_num(&disk.get_untracked(), "disk")?,
                 image: Some(image.get_untracked()).filter(|i| !i.is_empty() && i != BLANK),
                 port_forwards: parse_forwards(&forwards.get_untracked())?,
+                boot_order: super::devices::boot_order(&boot.get_untracked()),
+                cdrom: None,
+                host_bridge: Some(host_bridge.get_untracked()).filter(|b| !b.is_empty()),
             };
             validate::machine_create(&req).map_err(|e| format!("{}: {}", e.field, e.message))?;
             Ok(req)
@@ -174,6 +193,24 @@ pub fn MachineCreatePage() -> impl IntoView {
                 {hint(Box::new(forwards_err))}
                 <span class="help">"Ports of the node's 127.0.0.1 forwarded to the guest, as host:guest (add /udp for UDP)."</span>
             </label>
+            <div class="row">
+                <label>"Boot order"
+                    <select data-test="create-boot" on:change=move |ev| boot.set(event_target_value(&ev))>
+                        {super::devices::BOOT_ORDERS.iter()
+                            .map(|(v, label, _)| view! { <option value=*v>{*label}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
+                <label>"Network"
+                    <select data-test="create-network" on:change=move |ev| host_bridge.set(event_target_value(&ev))>
+                        <option value="">"User-mode (NAT, port forwards)"</option>
+                        {move || host_bridges().into_iter()
+                            .map(|b| view! { <option value=b.clone()>{format!("Host bridge {b}")}</option> })
+                            .collect_view()}
+                    </select>
+                    <span class="help">"A NIC on a host bridge gets an address on that network; only nodes offering it are considered."</span>
+                </label>
+            </div>
             <label>"Node"
                 <select data-test="create-node" on:change=move |ev| node.set(event_target_value(&ev))>
                     <option value="">"Any node with room"</option>

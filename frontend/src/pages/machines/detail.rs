@@ -155,6 +155,7 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <super::snapshots::SnapshotPanel id=id state=state/>
         </Show>
         <Settings id=id machine=machine state=state/>
+        <super::devices::DevicesPanel id=id machine=machine/>
         <MachineTasks id=id/>
         {move || match state.get() {
             MachineState::Unknown => Some(view! { <p class="banner warn">"Its node is not answering, so its state is unknown."</p> }),
@@ -188,6 +189,7 @@ fn Settings(id: MachineId, machine: Memo<Option<Machine>>, state: Signal<Machine
         let req = MachineUpdate {
             name: (new_name != m.name).then_some(new_name),
             disk_gib: (new_disk != m.disk_gib).then_some(new_disk),
+            ..Default::default()
         };
         if req.name.is_none() && req.disk_gib.is_none() {
             return;

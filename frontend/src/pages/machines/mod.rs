@@ -2,6 +2,7 @@
 
 mod create;
 mod detail;
+mod devices;
 mod list;
 mod snapshots;
 

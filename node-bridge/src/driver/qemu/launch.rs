@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use corral_api::bridge::BridgeMachine;
+use corral_api::bridge::{BootDevice, BridgeMachine};
 
 /// Unix socket paths are limited to 107 bytes by the kernel.
 pub const MAX_SOCKET_PATH: usize = 107;
@@ -55,12 +55,36 @@ impl VmPaths {
     }
 }
 
+/// The QEMU device id of the CD drive, for QMP `eject` and `blockdev-change-medium`.
+pub const CDROM_DEVICE: &str = "cdrom0";
+
+/// How a VM's NIC reaches the world.
+pub enum Nic<'a> {
+    /// QEMU's user-mode stack, with the machine's port forwards on the node's loopback.
+    User,
+    /// A tap device the bridge made and put on a host bridge.
+    Tap(&'a str),
+}
+
 /// The arguments of `qemu-system-x86_64` for a machine.
 ///
-/// The disk boots first; with an installer `cdrom` attached, the CD boots first and the disk
-/// after it (SeaBIOS moves on when the CD is not bootable).
-pub fn qemu_args(m: &BridgeMachine, paths: &VmPaths, accel: &str, cdrom: Option<&Path>) -> Vec<String> {
+/// Every VM has a CD drive, empty unless `cdrom` is given, so an ISO can be inserted while
+/// it runs. Without a boot order the CD boots first and the disk after it (SeaBIOS moves on
+/// from an empty or unbootable CD); with one, only the listed devices boot, in that order.
+pub fn qemu_args(
+    m: &BridgeMachine,
+    paths: &VmPaths,
+    accel: &str,
+    cdrom: Option<&Path>,
+    nic: Nic<'_>,
+) -> Vec<String> {
     let p = |path: PathBuf| path.display().to_string();
+    let strict = !m.boot_order.is_empty();
+    let order: &[BootDevice] = if strict { &m.boot_order } else { &[BootDevice::Cdrom, BootDevice::Disk] };
+    let bootindex = |d: BootDevice| match order.iter().position(|o| *o == d) {
+        Some(i) => format!(",bootindex={i}"),
+        None => String::new(),
+    };
     let mut args: Vec<String> = vec![
         "-name".into(),
         format!("guest={},debug-threads=on", m.name),
@@ -95,31 +119,47 @@ pub fn qemu_args(m: &BridgeMachine, paths: &VmPaths, accel: &str, cdrom: Option<
             p(paths.disk())
         ),
         "-device".into(),
-        "virtio-blk-pci,drive=disk0,bootindex=1".into(),
-        "-nic".into(),
-        nic(m),
+        format!("virtio-blk-pci,drive=disk0{}", bootindex(BootDevice::Disk)),
+        "-drive".into(),
+        match cdrom {
+            Some(iso) => {
+                format!("if=none,id=cd0,media=cdrom,readonly=on,format=raw,file={}", p(iso.to_path_buf()))
+            }
+            None => "if=none,id=cd0,media=cdrom,readonly=on".into(),
+        },
+        "-device".into(),
+        format!("ide-cd,drive=cd0,id={CDROM_DEVICE},bus=ide.0{}", bootindex(BootDevice::Cdrom)),
+        "-netdev".into(),
+        netdev(m, nic),
+        "-device".into(),
+        format!(
+            "virtio-net-pci,netdev=net0,mac={}{}",
+            super::net::mac_address(m.id),
+            bootindex(BootDevice::Network)
+        ),
         "-pidfile".into(),
         p(paths.pidfile()),
         "-daemonize".into(),
     ];
-    if let Some(iso) = cdrom {
-        args.extend([
-            "-drive".into(),
-            format!("file={},format=raw,media=cdrom,readonly=on,if=none,id=cd0", p(iso.to_path_buf())),
-            "-device".into(),
-            "ide-cd,drive=cd0,bus=ide.0,bootindex=0".into(),
-        ]);
+    if strict {
+        args.extend(["-boot".into(), "strict=on".into()]);
     }
     args
 }
 
-/// User-mode networking, with the machine's forwards bound to the node's loopback only.
-fn nic(m: &BridgeMachine) -> String {
-    let mut nic = String::from("user,model=virtio-net-pci");
-    for f in &m.port_forwards {
-        nic.push_str(&format!(",hostfwd={}:127.0.0.1:{}-:{}", f.protocol, f.host_port, f.guest_port));
+/// The NIC's backend: user-mode with the machine's forwards bound to the node's loopback
+/// only, or the tap the bridge made.
+fn netdev(m: &BridgeMachine, nic: Nic<'_>) -> String {
+    match nic {
+        Nic::Tap(tap) => format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
+        Nic::User => {
+            let mut dev = String::from("user,id=net0");
+            for f in &m.port_forwards {
+                dev.push_str(&format!(",hostfwd={}:127.0.0.1:{}-:{}", f.protocol, f.host_port, f.guest_port));
+            }
+            dev
+        }
     }
-    nic
 }
 
 /// `qemu-img create` arguments: an overlay on `image` (copy-on-write, no copy), or blank.
@@ -136,13 +176,11 @@ pub fn disk_create_args(disk: &Path, size_gib: u64, image: Option<(&Path, &str)>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use corral_api::MachineId;
     use corral_api::machine::MachineState;
 
-    #[test]
-    fn command_line_names_every_socket_and_the_accelerator() {
-        let m = BridgeMachine {
-            id: MachineId::new_random(),
+    fn machine() -> BridgeMachine {
+        BridgeMachine {
+            id: "0123abcd-ef01-4567-89ab-cdef01234567".parse().unwrap(),
             name: "web".into(),
             vcpus: 2,
             memory_mib: 256,
@@ -153,11 +191,19 @@ mod tests {
                 host_port: 2222,
                 guest_port: 22,
             }],
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: None,
             state: MachineState::Stopped,
             created_at: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn command_line_names_every_socket_and_the_accelerator() {
+        let m = machine();
         let paths = VmPaths::new("/d".into());
-        let line = qemu_args(&m, &paths, "tcg", None).join(" ");
+        let line = qemu_args(&m, &paths, "tcg", None, Nic::User).join(" ");
         for want in [
             "-accel tcg",
             "-smp 2",
@@ -167,18 +213,39 @@ mod tests {
             "-qmp unix:/d/qmp.sock,server=on,wait=off",
             "file.filename=/d/disk.qcow2",
             "-pidfile /d/qemu.pid -daemonize",
-            "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:2222-:22",
+            "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
+            "virtio-net-pci,netdev=net0,mac=52:54:00:01:23:ab",
+            // An empty drive, so an ISO can be inserted later.
+            "-drive if=none,id=cd0,media=cdrom,readonly=on -device ide-cd,drive=cd0,id=cdrom0,bus=ide.0,bootindex=0",
+            "virtio-blk-pci,drive=disk0,bootindex=1",
         ] {
             assert!(line.contains(want), "{want} not in {line}");
         }
-        assert!(qemu_args(&m, &paths, "kvm", None).join(" ").contains("-cpu host,-arch-capabilities"));
-        assert!(!line.contains("cdrom"));
-        let with_cd = qemu_args(&m, &paths, "tcg", Some(Path::new("/i/install.iso"))).join(" ");
-        assert!(with_cd.contains("file=/i/install.iso,format=raw,media=cdrom,readonly=on"), "{with_cd}");
+        assert!(!line.contains("strict"), "the default order lets SeaBIOS try the rest");
         assert!(
-            with_cd.contains("bootindex=0") && with_cd.contains("bootindex=1"),
-            "CD first, then the disk"
+            qemu_args(&m, &paths, "kvm", None, Nic::User).join(" ").contains("-cpu host,-arch-capabilities")
         );
+        let with_cd = qemu_args(&m, &paths, "tcg", Some(Path::new("/i/install.iso")), Nic::User).join(" ");
+        assert!(with_cd.contains("readonly=on,format=raw,file=/i/install.iso"), "{with_cd}");
+    }
+
+    #[test]
+    fn a_boot_order_numbers_only_its_devices() {
+        let mut m = machine();
+        m.boot_order = vec![BootDevice::Network, BootDevice::Disk];
+        let line = qemu_args(&m, &VmPaths::new("/d".into()), "tcg", None, Nic::User).join(" ");
+        assert!(line.contains("mac=52:54:00:01:23:ab,bootindex=0"), "{line}");
+        assert!(line.contains("drive=disk0,bootindex=1"), "{line}");
+        assert!(line.contains("id=cdrom0,bus=ide.0 "), "the CD is not bootable: {line}");
+        assert!(line.ends_with("-boot strict=on"), "{line}");
+    }
+
+    #[test]
+    fn a_tap_nic_replaces_user_networking() {
+        let line =
+            qemu_args(&machine(), &VmPaths::new("/d".into()), "tcg", None, Nic::Tap("ctap0123")).join(" ");
+        assert!(line.contains("-netdev tap,id=net0,ifname=ctap0123,script=no,downscript=no"), "{line}");
+        assert!(!line.contains("hostfwd"), "{line}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! up another.
 
 pub mod launch;
+pub mod net;
 pub mod snapshots;
 
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ use corral_api::machine::MachineState;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use self::launch::{VmPaths, disk_create_args, qemu_args};
+use self::launch::{CDROM_DEVICE, Nic, VmPaths, disk_create_args, qemu_args};
 use self::snapshots::SnapshotMeta;
 use super::{Created, Driver, PowerAction};
 use crate::error::BridgeError;
@@ -46,6 +47,8 @@ pub struct QemuConfig {
     /// How long a guest may take to honour the ACPI power button before it is forced off.
     pub stop_timeout: Duration,
     pub host: HostFacts,
+    /// iproute2, for the tap devices of NICs on host bridges.
+    pub ip_binary: String,
 }
 
 struct Vm {
@@ -116,6 +119,9 @@ impl QemuDriver {
                     tracing::warn!(machine = %record.id, "its QEMU exited while the bridge was away");
                 }
                 paths.clean_runtime();
+                if record.host_bridge.is_some() {
+                    net::tap_down(&*driver.exec, &driver.config.ip_binary, record.id).await;
+                }
             } else {
                 tracing::info!(machine = %record.id, "re-adopted a running VM");
             }
@@ -233,6 +239,9 @@ impl QemuDriver {
                     None => true,
                 }
             };
+            if this.record(id).is_ok_and(|r| r.host_bridge.is_some()) || deleting {
+                net::tap_down(&*this.exec, &this.config.ip_binary, id).await;
+            }
             if !deleting {
                 this.paths(id).clean_runtime();
                 if let Err(e) = this.set_state(id, MachineState::Stopped) {
@@ -290,6 +299,40 @@ impl QemuDriver {
         self.set_state(id, MachineState::Stopped)
     }
 
+    /// An ISO image of the node's store, for the CD drive.
+    fn iso(&self, name: &str) -> Result<std::path::PathBuf, BridgeError> {
+        match self.images.get(name) {
+            Ok(i) if i.format == "iso" => self.images.path(name),
+            Ok(i) => Err(BridgeError::Validation {
+                field: "cdrom",
+                message: format!("{name} is a {} disk image, not an ISO", i.format),
+            }),
+            Err(_) => Err(BridgeError::Validation {
+                field: "cdrom",
+                message: format!("this node has no image named {name}"),
+            }),
+        }
+    }
+
+    /// Inserts an ISO into a running VM's CD drive, or ejects it; a stopped VM only needs its
+    /// spec changed, which the caller does. The guest may hold the tray locked (a mounted
+    /// CD): the eject is forced, as pulling a disc out by hand would be.
+    async fn change_cdrom(&self, id: MachineId, iso: Option<&str>) -> Result<(), BridgeError> {
+        let path = iso.map(|name| self.iso(name)).transpose()?;
+        let Some(qmp) = self.qmp(id) else { return Ok(()) };
+        let result = match &path {
+            Some(path) => {
+                qmp.execute(
+                    "blockdev-change-medium",
+                    json!({"id": CDROM_DEVICE, "filename": path, "format": "raw", "read-only-mode": "read-only"}),
+                )
+                .await
+            }
+            None => qmp.execute("eject", json!({"id": CDROM_DEVICE, "force": true})).await,
+        };
+        result.map(|_| ()).map_err(|e| BridgeError::Host(format!("changing the CD failed: {e}")))
+    }
+
     /// SIGKILL to a QEMU that is ours, for cleanup paths that cannot wait.
     fn kill_if_running(&self, paths: &VmPaths) {
         if let Some(pid) = paths.pid()
@@ -304,33 +347,46 @@ impl QemuDriver {
         let paths = self.paths(id);
         paths.clean_runtime();
         self.set_state(id, MachineState::Starting)?;
-        // A machine made from an ISO boots from it (then from its disk).
-        let cdrom = match &record.image {
+        let cdrom = match &record.cdrom {
             Some(name) => match self.images.get(name) {
-                Ok(i) if i.format == "iso" => Some(self.images.path(name)?),
-                Ok(_) => None,
+                Ok(_) => Some(self.images.path(name)?),
                 Err(_) => {
                     self.set_state(id, MachineState::Stopped)?;
                     return Err(BridgeError::Conflict(format!(
-                        "its installer image {name} is no longer on this node"
+                        "the ISO in its CD drive, {name}, is no longer on this node: eject it"
                     )));
                 }
             },
             None => None,
         };
-        let args = qemu_args(&record, &paths, self.config.accel.name, cdrom.as_deref());
-        let out = match self.exec.run(&self.config.qemu_binary, &args).await {
-            Ok(out) => out,
-            Err(e) => {
-                self.set_state(id, MachineState::Stopped)?;
-                return Err(BridgeError::Host(format!("cannot run {}: {e}", self.config.qemu_binary)));
-            }
+        let tap = match &record.host_bridge {
+            Some(bridge) => match net::tap_up(&*self.exec, &self.config.ip_binary, id, bridge).await {
+                Ok(tap) => Some(tap),
+                Err(e) => {
+                    self.set_state(id, MachineState::Stopped)?;
+                    return Err(e);
+                }
+            },
+            None => None,
         };
-        if !out.success {
+        let nic = match &tap {
+            Some(tap) => Nic::Tap(tap),
+            None => Nic::User,
+        };
+        let args = qemu_args(&record, &paths, self.config.accel.name, cdrom.as_deref(), nic);
+        let failure = match self.exec.run(&self.config.qemu_binary, &args).await {
+            Ok(out) if out.success => None,
+            Ok(out) => Some(format!("QEMU did not start: {}", out.stderr_tail())),
+            Err(e) => Some(format!("cannot run {}: {e}", self.config.qemu_binary)),
+        };
+        if let Some(why) = failure {
             self.kill_if_running(&paths);
             paths.clean_runtime();
+            if tap.is_some() {
+                net::tap_down(&*self.exec, &self.config.ip_binary, id).await;
+            }
             self.set_state(id, MachineState::Stopped)?;
-            return Err(BridgeError::Host(format!("QEMU did not start: {}", out.stderr_tail())));
+            return Err(BridgeError::Host(why));
         }
         // Serial first: the guest is already running and its first words should be kept.
         let serial = match SerialHub::connect(&paths.serial()).await {
@@ -510,6 +566,9 @@ impl Driver for QemuDriver {
                 free >> 30
             )));
         }
+        if let Some(iso) = &req.cdrom {
+            self.iso(iso)?;
+        }
         let image = match &req.image {
             Some(name) => {
                 let image = self.images.get(name).map_err(|_| BridgeError::Validation {
@@ -531,7 +590,12 @@ impl Driver for QemuDriver {
             None => None,
         };
 
-        let record = self.register_creating(req.into_machine(now_rfc3339()))?;
+        let mut record = req.into_machine(now_rfc3339());
+        // A machine made from an ISO starts with it in the CD drive.
+        if record.cdrom.is_none() && image.as_ref().is_some_and(|(_, f)| f == "iso") {
+            record.cdrom = record.image.clone();
+        }
+        let record = self.register_creating(record)?;
         // An installer ISO is attached at start, not used as the disk's backing.
         let backing = image.as_ref().filter(|(_, f)| f != "iso").map(|(p, f)| (p.as_path(), f.as_str()));
         let args = disk_create_args(&paths.disk(), record.disk_gib, backing);
@@ -556,6 +620,9 @@ impl Driver for QemuDriver {
             }
         }
         let record = self.set_state(id, MachineState::Deleting)?;
+        if record.host_bridge.is_some() {
+            net::tap_down(&*self.exec, &self.config.ip_binary, id).await;
+        }
         self.store.remove(id)?;
         self.lock().remove(&id);
         let _ = self.events.send(BridgeEvent::MachineRemoved { id });
@@ -658,6 +725,15 @@ impl Driver for QemuDriver {
         }
         if let Some(name) = req.name {
             record.name = name;
+        }
+        if let Some(order) = req.boot_order {
+            record.boot_order = order;
+        }
+        if let Some(cdrom) = req.cdrom
+            && cdrom != record.cdrom
+        {
+            self.change_cdrom(id, cdrom.as_deref()).await?;
+            record.cdrom = cdrom;
         }
         self.store.save(&record)?;
         if let Some(vm) = self.lock().get_mut(&id) {
@@ -820,6 +896,7 @@ mod tests {
             qemu_img: "qemu-img".into(),
             stop_timeout: Duration::from_secs(1),
             host: HostFacts { hostname: "h".into(), cpus: 2, memory_mib: 1024, disk_gib: 10 },
+            ip_binary: "ip".into(),
         };
         QemuDriver::open(config, store, images, exec).await.unwrap()
     }
@@ -833,7 +910,86 @@ mod tests {
             disk_gib: 1,
             image: None,
             port_forwards: vec![],
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: None,
         }
+    }
+
+    fn commands_of(exec: &FakeExec, program: &str) -> Vec<String> {
+        exec.commands().into_iter().filter(|c| c[0] == program).map(|c| c[1..].join(" ")).collect()
+    }
+
+    #[tokio::test]
+    async fn a_nic_on_a_host_bridge_gets_a_tap_that_goes_when_qemu_fails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let exec = Arc::new(FakeExec::default());
+        let d = driver(tmp.path(), exec.clone()).await;
+        let r = BridgeMachineCreate { host_bridge: Some("br0".into()), ..req() };
+        d.machine_create(r.clone()).await.unwrap();
+        exec.answer("qemu-system-x86_64", CmdOutput::failed("qemu-system-x86_64: could not open tap"));
+        assert!(d.machine_power(r.id, PowerAction::Start).await.is_err());
+        let tap = net::tap_name(r.id);
+        assert_eq!(
+            commands_of(&exec, "ip"),
+            [
+                format!("link del dev {tap}"),
+                format!("tuntap add dev {tap} mode tap"),
+                format!("link set dev {tap} master br0 up"),
+                format!("link del dev {tap}"),
+            ]
+        );
+        let qemu = commands_of(&exec, "qemu-system-x86_64").join(" ");
+        assert!(qemu.contains(&format!("-netdev tap,id=net0,ifname={tap},script=no")), "{qemu}");
+        assert_eq!(d.machine_get(r.id).await.unwrap().state, MachineState::Stopped);
+    }
+
+    #[tokio::test]
+    async fn a_missing_host_bridge_is_said_and_qemu_never_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let exec = Arc::new(FakeExec::default());
+        let d = driver(tmp.path(), exec.clone()).await;
+        let r = BridgeMachineCreate { host_bridge: Some("br9".into()), ..req() };
+        d.machine_create(r.clone()).await.unwrap();
+        exec.answer("ip", CmdOutput::ok(""));
+        exec.answer("ip", CmdOutput::ok(""));
+        exec.answer("ip", CmdOutput::failed("Cannot find device \"br9\""));
+        match d.machine_power(r.id, PowerAction::Start).await {
+            Err(BridgeError::Host(why)) => {
+                assert!(why.contains("host bridge br9") && why.contains("Cannot find device"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(commands_of(&exec, "qemu-system-x86_64").is_empty());
+        assert_eq!(
+            commands_of(&exec, "ip").last().unwrap(),
+            &format!("link del dev {}", net::tap_name(r.id))
+        );
+        assert_eq!(d.machine_get(r.id).await.unwrap().state, MachineState::Stopped);
+    }
+
+    #[tokio::test]
+    async fn only_isos_go_in_the_cd_drive_and_a_stopped_eject_is_a_spec_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let exec = Arc::new(FakeExec::default());
+        let d = driver(tmp.path(), exec.clone()).await;
+        let missing = BridgeMachineCreate { cdrom: Some("nope.iso".into()), ..req() };
+        assert!(matches!(
+            d.machine_create(missing).await,
+            Err(BridgeError::Validation { field: "cdrom", .. })
+        ));
+        let r = req();
+        d.machine_create(r.clone()).await.unwrap();
+        let insert = BridgeMachineUpdate { cdrom: Some(Some("nope.iso".into())), ..Default::default() };
+        assert!(matches!(d.machine_update(r.id, insert).await, Err(BridgeError::Validation { .. })));
+        let order = BridgeMachineUpdate {
+            boot_order: Some(vec![corral_api::bridge::BootDevice::Disk]),
+            cdrom: Some(None),
+            ..Default::default()
+        };
+        let m = d.machine_update(r.id, order).await.unwrap();
+        assert_eq!(m.boot_order, vec![corral_api::bridge::BootDevice::Disk]);
+        assert_eq!(m.cdrom, None);
     }
 
     #[tokio::test]
@@ -902,6 +1058,9 @@ mod tests {
             disk_gib: 1,
             image: None,
             port_forwards: vec![],
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: None,
             state: MachineState::Creating,
             created_at: now_rfc3339(),
         };
