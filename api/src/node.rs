@@ -15,6 +15,9 @@ pub enum NodeStatus {
     Online,
     /// The last attempt failed; `last_error` says how.
     Unreachable,
+    /// The node presented another SSH host key than the pinned one (`presented_host_key`).
+    /// Nothing is sent to it until an admin confirms the new key.
+    KeyMismatch,
 }
 
 impl NodeStatus {
@@ -23,11 +26,14 @@ impl NodeStatus {
             Self::Connecting => "connecting",
             Self::Online => "online",
             Self::Unreachable => "unreachable",
+            Self::KeyMismatch => "key_mismatch",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Connecting, Self::Online, Self::Unreachable].into_iter().find(|st| st.as_str() == s)
+        [Self::Connecting, Self::Online, Self::Unreachable, Self::KeyMismatch]
+            .into_iter()
+            .find(|st| st.as_str() == s)
     }
 }
 
@@ -47,8 +53,13 @@ pub struct NodeUsage {
 pub struct Node {
     pub id: NodeId,
     pub name: String,
-    /// Where the backend reaches its bridge, e.g. `unix:/run/corral/bridge.sock`.
+    /// Where the backend reaches its bridge: `unix:/run/corral/bridge.sock` on this machine,
+    /// `ssh://corral@node1:22/run/corral/bridge.sock` over SSH.
     pub address: String,
+    /// The pinned SSH host key (`SHA256:…`); `None` for a local node.
+    pub host_key: Option<String>,
+    /// The host key the node presented instead, while it is `key_mismatch`.
+    pub presented_host_key: Option<String>,
     pub status: NodeStatus,
     /// The bridge's driver (`qemu`, `sim`, …), once known.
     pub driver: Option<String>,
@@ -63,4 +74,60 @@ pub struct Node {
     pub last_error: Option<String>,
     /// RFC 3339; the last time the bridge answered.
     pub last_seen_at: Option<String>,
+}
+
+/// Input of `POST /api/v1/nodes` (admins): a node reached over SSH.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NodeEnroll {
+    /// Shown in the console; a DNS label like a machine name.
+    pub name: String,
+    /// Host name or IP address of the node's sshd.
+    pub host: String,
+    #[serde(default = "ssh_port")]
+    pub port: u16,
+    /// The node's user whose `authorized_keys` holds the backend's public key.
+    pub user: String,
+    /// The bridge's socket on the node.
+    #[serde(default = "bridge_socket")]
+    pub socket: String,
+    /// The host key fingerprint (`SHA256:…`) the admin confirmed, from
+    /// `POST /api/v1/nodes/host-key` or from the node itself (`ssh-keygen -lf`).
+    pub host_key: String,
+}
+
+fn ssh_port() -> u16 {
+    22
+}
+
+fn bridge_socket() -> String {
+    "/run/corral/bridge.sock".into()
+}
+
+/// Input of `POST /api/v1/nodes/host-key`: which sshd to ask for its host key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HostKeyProbe {
+    pub host: String,
+    #[serde(default = "ssh_port")]
+    pub port: u16,
+}
+
+/// An SSH host key's fingerprint, `SHA256:` and 43 base64 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HostKey {
+    pub host_key: String,
+}
+
+/// `GET /api/v1/ssh-key`: the backend's public key, for nodes' `authorized_keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SshPublicKey {
+    /// One `authorized_keys` line: `ssh-ed25519 AAAA… corral`.
+    pub public_key: String,
+    pub fingerprint: String,
 }

@@ -10,6 +10,8 @@ pub const EVENTS: &str = "/api/v1/events";
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const IMAGES: &str = "/api/v1/images";
 pub const TASKS: &str = "/api/v1/tasks";
+pub const SSH_KEY: &str = "/api/v1/ssh-key";
+pub const NODE_HOST_KEY_PROBE: &str = "/api/v1/nodes/host-key";
 
 pub fn machine(id: MachineId) -> String {
     format!("{MACHINES}/{id}")
@@ -35,6 +37,10 @@ pub fn snapshot_action(id: MachineId, name: &str, action: &str) -> String {
 
 pub fn node(id: NodeId) -> String {
     format!("{NODES}/{id}")
+}
+
+pub fn node_host_key(id: NodeId) -> String {
+    format!("{NODES}/{id}/host-key")
 }
 
 /// Paths of the node bridge's API.

@@ -203,6 +203,51 @@ pub fn image_name(name: &str) -> Result<(), FieldError> {
     }
 }
 
+/// An SSH host key fingerprint as OpenSSH prints it: `SHA256:` and 43 base64 characters.
+pub fn host_key(fp: &str) -> Result<(), FieldError> {
+    let ok = fp.strip_prefix("SHA256:").is_some_and(|b| {
+        b.len() == 43 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new("host_key", "SHA256: and 43 base64 characters, as `ssh-keygen -lf` prints it"))
+    }
+}
+
+/// A host name or IP address: 1–253 of letters, digits, `.`, `-`, `:` (IPv6).
+pub fn host(h: &str) -> Result<(), FieldError> {
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && !h.starts_with('-')
+        && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));
+    if ok { Ok(()) } else { Err(FieldError::new("host", "a host name or IP address")) }
+}
+
+/// Every rule of a node enrolment, in the form's order.
+pub fn node_enroll(req: &crate::node::NodeEnroll) -> Result<(), FieldError> {
+    machine_name(&req.name)?;
+    host(&req.host)?;
+    if req.port == 0 {
+        return Err(FieldError::new("port", "1–65535"));
+    }
+    let user_ok = !req.user.is_empty()
+        && req.user.len() <= 32
+        && !req.user.starts_with('-')
+        && req.user.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !user_ok {
+        return Err(FieldError::new("user", "a user name on the node: letters, digits, '.', '_', '-'"));
+    }
+    let socket_ok = req.socket.starts_with('/')
+        && req.socket.len() <= 107
+        && !req.socket.contains("..")
+        && req.socket.bytes().all(|b| b.is_ascii_graphic());
+    if !socket_ok {
+        return Err(FieldError::new("socket", "an absolute path of at most 107 bytes"));
+    }
+    host_key(&req.host_key)
+}
+
 /// A username: 1–64 of `a-z`, `0-9`, `.`, `_`, `-`, starting with a letter.
 pub fn username(name: &str) -> Result<(), FieldError> {
     let ok = !name.is_empty()
@@ -285,6 +330,30 @@ mod tests {
         }
         let fwd = PortForward { protocol: "tcp".into(), host_port: 2222, guest_port: 22 };
         assert_eq!(network(Some("br0"), &[fwd]).unwrap_err().field, "port_forwards");
+    }
+
+    #[test]
+    fn node_enrolments() {
+        let good = crate::node::NodeEnroll {
+            name: "node1".into(),
+            host: "10.0.0.5".into(),
+            port: 22,
+            user: "corral".into(),
+            socket: "/run/corral/bridge.sock".into(),
+            host_key: format!("SHA256:{}", "A".repeat(43)),
+        };
+        assert_eq!(node_enroll(&good), Ok(()));
+        let bad = |f: fn(&mut crate::node::NodeEnroll)| {
+            let mut r = good.clone();
+            f(&mut r);
+            node_enroll(&r).unwrap_err().field
+        };
+        assert_eq!(bad(|r| r.host = "a b".into()), "host");
+        assert_eq!(bad(|r| r.host = "-oProxyCommand=x".into()), "host");
+        assert_eq!(bad(|r| r.user = "-x".into()), "user");
+        assert_eq!(bad(|r| r.socket = "run/x".into()), "socket");
+        assert_eq!(bad(|r| r.host_key = "MD5:aa".into()), "host_key");
+        assert_eq!(bad(|r| r.port = 0), "port");
     }
 
     #[test]

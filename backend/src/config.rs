@@ -1,5 +1,5 @@
 //! The backend's command line: `corral serve`, `corral init`, `corral password-reset`,
-//! `corral openapi`.
+//! `corral openapi`, `corral ssh-key`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +28,8 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Print the backend's SSH public key (made if missing), for nodes' `authorized_keys`.
+    SshKey(DbArgs),
 }
 
 #[derive(Debug, Clone, Args)]

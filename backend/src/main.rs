@@ -37,5 +37,11 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", corral::routes::openapi_json());
             Ok(())
         }
+        Command::SshKey(db) => {
+            let key = corral::nodes::ssh::SshIdentity::load_or_create(&db.data_dir)?;
+            println!("{}", key.public_key());
+            eprintln!("fingerprint: {}", key.fingerprint());
+            Ok(())
+        }
     }
 }

@@ -6,7 +6,8 @@ use anyhow::Context;
 
 use crate::app::bootstrap;
 use crate::config::ServeArgs;
-use crate::nodes::{BridgeClient, reconciler, transport};
+use crate::nodes::links;
+use crate::nodes::ssh::SshIdentity;
 use crate::routes::{RouterOptions, build_router};
 use crate::state::{AppState, Tuning};
 use crate::store::nodes;
@@ -19,13 +20,8 @@ pub async fn start_node_links(state: &AppState, configured: &[(String, String)])
         nodes::node_upsert(&state.db, name, address).await?;
     }
     for n in nodes::node_addresses(&state.db).await? {
-        match transport::from_address(&n.address) {
-            Ok(t) => {
-                let client = BridgeClient::new(t, state.tuning.bridge_timeout);
-                state.nodes.insert(n.id, client.clone());
-                reconciler::spawn(state.clone(), n.id, client);
-            }
-            Err(e) => tracing::error!(node = %n.name, error = %e, "cannot reach node"),
+        if let Err(e) = links::start(state, &n) {
+            tracing::error!(node = %n.name, error = %e, "cannot reach node");
         }
     }
     Ok(())
@@ -41,7 +37,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let tuning =
         Tuning { resync_interval: Duration::from_secs(args.resync_secs.max(1)), ..Tuning::default() };
-    let state = AppState::new(db.clone(), args.public_origin.clone(), tuning);
+    let mut state = AppState::new(db.clone(), args.public_origin.clone(), tuning);
+    state.ssh = Some(SshIdentity::load_or_create(&args.db.data_dir).context("loading the SSH key")?);
     start_node_links(&state, &args.nodes).await?;
 
     let store = DbSessionStore::new(db);

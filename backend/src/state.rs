@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 
 use crate::db::Db;
 use crate::nodes::BridgeClient;
+use crate::nodes::ssh::{HostKeyPin, SshIdentity};
 
 #[derive(Clone, Debug)]
 pub struct Tuning {
@@ -31,7 +32,8 @@ impl Default for Tuning {
             resync_interval: Duration::from_secs(30),
             silence_timeout: Duration::from_secs(15),
             backoff_min: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(5),
+            // With up to 25% jitter, a node that comes back is found within about 4 s.
+            backoff_max: Duration::from_secs(3),
         }
     }
 }
@@ -46,12 +48,25 @@ pub struct AppState {
     /// websockets from any other origin are refused. `None` accepts the request's own host.
     pub public_origin: Option<String>,
     pub tuning: Tuning,
+    /// The backend's SSH key, for nodes reached over SSH; `None` where none was loaded.
+    pub ssh: Option<SshIdentity>,
+    /// The pinned host key of each SSH node, shared with its transport, so a re-confirmed key
+    /// takes effect on the next connection.
+    pub host_keys: Arc<RwLock<HashMap<NodeId, HostKeyPin>>>,
 }
 
 impl AppState {
     pub fn new(db: Db, public_origin: Option<String>, tuning: Tuning) -> Self {
         let (events, _) = broadcast::channel(4096);
-        Self { db, nodes: NodeClients::default(), events, public_origin, tuning }
+        Self {
+            db,
+            nodes: NodeClients::default(),
+            events,
+            public_origin,
+            tuning,
+            ssh: None,
+            host_keys: Arc::default(),
+        }
     }
 
     /// Announces a change to browsers. Nobody listening is fine.

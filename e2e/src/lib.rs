@@ -2,6 +2,7 @@
 //! and a cookie-keeping HTTP client speaking the shared API types.
 
 pub mod browser;
+pub mod sshd;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

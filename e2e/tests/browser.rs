@@ -194,3 +194,57 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
     b.wait_text("[data-test=machine-name]", |t| t == "vm-renamed").await;
     b.close().await;
 }
+
+/// An admin adds a node over SSH from the dashboard: installs the backend's key, fetches and
+/// checks the node's host key, trusts it; later the node's key changes and the card says so
+/// until the admin trusts the new one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_adds_a_node_over_ssh_and_trusts_its_changed_key() {
+    use corral_e2e::sshd::{SshdProc, ssh_user};
+    let frontend = root().join("frontend/dist");
+    let dir = tempfile::tempdir().unwrap();
+    let backend = BackendProc::start(&dir.path().join("backend"), &[], Some(&frontend));
+    let api = Api::login(&backend.url, "admin", &backend.admin_password).await;
+    let key: corral_api::node::SshPublicKey = api.get("/api/v1/ssh-key").await;
+    let bridge = BridgeProc::start(dir.path(), "remote");
+    let mut sshd = SshdProc::start(&dir.path().join("sshd"), &key.public_key);
+    let b = Browser::start().await;
+
+    b.client.goto(&backend.url).await.unwrap();
+    b.find("[data-test=login-username]").await.send_keys("admin").await.unwrap();
+    b.find("[data-test=login-password]").await.send_keys(&backend.admin_password).await.unwrap();
+    b.find("[data-test=login-submit]").await.click().await.unwrap();
+    b.find("[data-test=add-node]").await.click().await.unwrap();
+    b.wait_text("[data-test=ssh-public-key]", |t| t.trim() == key.public_key).await;
+    for (field, value) in [
+        ("node-name", "remote".to_string()),
+        ("node-host", "127.0.0.1".to_string()),
+        ("node-user", ssh_user()),
+        ("node-socket", bridge.socket.display().to_string()),
+    ] {
+        let input = b.find(&format!("[data-test={field}]")).await;
+        input.clear().await.unwrap();
+        input.send_keys(&value).await.unwrap();
+    }
+    let port = b.find("[data-test=node-port]").await;
+    port.clear().await.unwrap();
+    port.send_keys(&sshd.port.to_string()).await.unwrap();
+    b.find("[data-test=node-fetch-key]").await.click().await.unwrap();
+    let fingerprint = sshd.host_key_fingerprint();
+    b.wait_text("[data-test=node-key-shown]", |t| t.contains(&fingerprint)).await;
+    b.screenshot("20-add-node").await;
+    b.find("[data-test=node-enroll]").await.click().await.unwrap();
+    b.wait_text("[data-test=node-status]", |t| t == "online").await;
+    b.screenshot("21-node-added").await;
+
+    sshd.stop();
+    sshd.new_host_key();
+    let fresh = sshd.host_key_fingerprint();
+    sshd.restart();
+    b.wait_text("[data-test=node-status]", |t| t == "key mismatch").await;
+    b.wait_text("[data-test=node-key-mismatch]", |t| t.contains(&fresh)).await;
+    b.screenshot("22-key-mismatch").await;
+    b.find("[data-test=node-trust-key]").await.click().await.unwrap();
+    b.wait_text("[data-test=node-status]", |t| t == "online").await;
+    b.close().await;
+}

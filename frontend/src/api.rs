@@ -4,11 +4,11 @@
 //! and message so pages can show exactly what the server said.
 
 use corral_api::machine::{ImageImport, Machine, MachineCreate, MachineUpdate, NodeImage};
-use corral_api::node::Node;
+use corral_api::node::{HostKey, HostKeyProbe, Node, NodeEnroll, SshPublicKey};
 use corral_api::session::{LoginRequest, Me};
 use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
 use corral_api::task::Task;
-use corral_api::{ErrorBody, ErrorCode, MachineId, paths};
+use corral_api::{ErrorBody, ErrorCode, MachineId, NodeId, paths};
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
 
@@ -143,4 +143,21 @@ pub async fn image_import(req: &ImageImport) -> Result<Task> {
 
 pub async fn image_list() -> Result<Vec<NodeImage>> {
     get(paths::IMAGES).await
+}
+
+pub async fn ssh_key_get() -> Result<SshPublicKey> {
+    get(paths::SSH_KEY).await
+}
+
+pub async fn host_key_probe(req: &HostKeyProbe) -> Result<HostKey> {
+    post(paths::NODE_HOST_KEY_PROBE, req).await
+}
+
+pub async fn node_enroll(req: &NodeEnroll) -> Result<Node> {
+    post(paths::NODES, req).await
+}
+
+pub async fn host_key_confirm(id: NodeId, req: &HostKey) -> Result<Node> {
+    let req = Request::put(&paths::node_host_key(id)).json(req).map_err(net)?;
+    read(req.send().await.map_err(net)?).await
 }

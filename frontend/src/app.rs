@@ -36,6 +36,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("machines/:id") view=MachineDetail/>
                     <Route path=path!("images") view=crate::pages::images::Images/>
                     <Route path=path!("tasks") view=crate::pages::tasks::Tasks/>
+                    <Route path=path!("nodes/new") view=crate::pages::nodes::NodeEnrollPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -140,7 +140,7 @@ pub async fn machine_create(
         attempt += 1;
         match client.machine_create(&bridge_req).await {
             Err(e) if e.is_link_failure() && attempt < CREATE_ATTEMPTS => {
-                tracing::warn!(machine = %id, attempt, error = %e, "create did not reach the node; retrying");
+                tracing::warn!(machine = %id, attempt, error = %e, "the link failed before the node answered the create; retrying with the same id");
                 tokio::time::sleep(state.tuning.backoff_min * attempt).await;
             }
             other => break other,

@@ -5,5 +5,6 @@
 pub mod bootstrap;
 pub mod images;
 pub mod machines;
+pub mod nodes;
 pub mod placement;
 pub mod snapshots;

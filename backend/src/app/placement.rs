@@ -80,6 +80,8 @@ mod tests {
             last_error: None,
             last_seen_at: None,
             host_bridges: vec![],
+            host_key: None,
+            presented_host_key: None,
         }
     }
 

@@ -85,6 +85,11 @@ impl BridgeClient {
 
     /// The same client with a longer deadline, for operations that copy disks or RAM
     /// (snapshots, clones, deletes of running machines).
+    /// The host key the node presented instead of the pinned one, if that is why it fails.
+    pub fn key_mismatch(&self) -> Option<String> {
+        self.transport.key_mismatch()
+    }
+
     pub fn patient(&self) -> Self {
         Self { transport: self.transport.clone(), timeout: self.timeout.max(LONG_OPERATION) }
     }

@@ -41,7 +41,11 @@ pub fn spawn(state: AppState, node: NodeId, client: BridgeClient) {
                 Err(e) => e,
             };
             failures = failures.saturating_add(1);
-            if let Err(e) = mark_unreachable(&state, node, &err).await {
+            let marked = match client.key_mismatch() {
+                Some(presented) => mark_key_mismatch(&state, node, &presented, &err).await,
+                None => mark_unreachable(&state, node, &err).await,
+            };
+            if let Err(e) = marked {
                 tracing::error!(%node, error = %e, "recording unreachable node");
             }
             tokio::time::sleep(backoff(&state, failures)).await;
@@ -236,6 +240,22 @@ pub async fn reconcile(state: &AppState, node: NodeId, client: &BridgeClient) ->
 async fn mark_unreachable(state: &AppState, node: NodeId, error: &str) -> Result<(), sqlx::Error> {
     tracing::warn!(%node, error, "node unreachable");
     nodes::node_set_unreachable(&state.db, node, error).await?;
+    for m in machines::machines_mark_unknown(&state.db, node).await? {
+        state.publish(Event::MachineUpdated { machine: m });
+    }
+    publish_node(state, node).await;
+    Ok(())
+}
+
+/// The node answered with another host key: like unreachable, and said so.
+async fn mark_key_mismatch(
+    state: &AppState,
+    node: NodeId,
+    presented: &str,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    tracing::error!(%node, presented, "node host key mismatch: nothing is sent until an admin confirms the new key");
+    nodes::node_set_key_mismatch(&state.db, node, presented, error).await?;
     for m in machines::machines_mark_unknown(&state.db, node).await? {
         state.publish(Event::MachineUpdated { machine: m });
     }

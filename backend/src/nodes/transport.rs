@@ -1,6 +1,6 @@
-//! The transport seam: something that opens a fresh byte stream to a node's bridge socket.
-//! Today a local unix socket; the SSH transport (a `direct-streamlocal` channel) plugs in here
-//! without the client above it changing.
+//! The transport seam: something that opens a fresh byte stream to a node's bridge socket —
+//! a local unix socket here, a `direct-streamlocal` SSH channel in `ssh.rs` — so the client
+//! above never knows which.
 
 use std::fmt;
 use std::io;
@@ -17,6 +17,12 @@ pub type BoxStream = Box<dyn Stream>;
 #[async_trait]
 pub trait Transport: Send + Sync + fmt::Debug + 'static {
     async fn connect(&self) -> io::Result<BoxStream>;
+
+    /// The host key fingerprint the node presented when it is not the pinned one: the node is
+    /// then `key-mismatch` and nothing is sent to it.
+    fn key_mismatch(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The bridge of a node on this machine, reached through its socket file.
@@ -33,7 +39,7 @@ impl Transport for UnixTransport {
     }
 }
 
-/// Parses a node address as stored (`unix:/path/to/bridge.sock`).
+/// Parses a local node address (`unix:/path/to/bridge.sock`).
 pub fn from_address(address: &str) -> Result<std::sync::Arc<dyn Transport>, String> {
     match address.strip_prefix("unix:") {
         Some(path) if !path.is_empty() => {

@@ -1,19 +1,28 @@
-//! `/api/v1/nodes`: the fleet, with each node's link status, facts and usage.
+//! `/api/v1/nodes`: the fleet, with each node's link status, facts and usage; enrolling nodes
+//! over SSH (admins); the backend's SSH public key.
 
 use axum::extract::State;
-use corral_api::node::Node;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use corral_api::node::{HostKey, HostKeyProbe, Node, NodeEnroll, SshPublicKey};
 use corral_api::{ErrorBody, NodeId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path};
+use crate::app::nodes as app;
 use crate::auth::Actor;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::nodes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(node_list)).routes(routes!(node_get))
+    OpenApiRouter::new()
+        .routes(routes!(node_list, node_enroll))
+        .routes(routes!(node_get))
+        .routes(routes!(host_key_probe))
+        .routes(routes!(host_key_confirm))
+        .routes(routes!(ssh_key_get))
 }
 
 /// Every node. Any logged-in user sees the fleet's capacity and health.
@@ -33,4 +42,55 @@ async fn node_get(
     Path(id): Path<NodeId>,
 ) -> ApiResult<Json<Node>> {
     nodes::node_get(&state.db, id).await?.map(Json).ok_or_else(|| ApiError::NotFound(format!("node {id}")))
+}
+
+/// Add a node reached over SSH (admins). The host key must be one the admin confirmed; the
+/// node must accept the backend's key and its bridge must answer, or nothing is stored.
+#[utoipa::path(post, path = "/api/v1/nodes", tag = "nodes", request_body = NodeEnroll,
+    responses((status = 201, body = Node), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+async fn node_enroll(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(req): Json<NodeEnroll>,
+) -> ApiResult<Response> {
+    let node = app::node_enroll(&state, &actor, req).await?;
+    Ok((StatusCode::CREATED, Json(node)).into_response())
+}
+
+/// The host key fingerprint an sshd presents, for an admin to confirm before enrolling it.
+#[utoipa::path(post, path = "/api/v1/nodes/host-key", tag = "nodes", request_body = HostKeyProbe,
+    responses((status = 200, body = HostKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn host_key_probe(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(req): Json<HostKeyProbe>,
+) -> ApiResult<Json<HostKey>> {
+    Ok(Json(app::host_key_probe(&state, &actor, req).await?))
+}
+
+/// Pin a new host key for a node whose key changed (`key_mismatch`), once an admin has
+/// checked it on the node.
+#[utoipa::path(put, path = "/api/v1/nodes/{id}/host-key", tag = "nodes",
+    params(("id" = NodeId, Path)), request_body = HostKey,
+    responses((status = 200, body = Node), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn host_key_confirm(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<NodeId>,
+    Json(req): Json<HostKey>,
+) -> ApiResult<Json<Node>> {
+    Ok(Json(app::host_key_confirm(&state, &actor, id, req).await?))
+}
+
+/// The backend's SSH public key (admins): the line for a node user's `authorized_keys`.
+#[utoipa::path(get, path = "/api/v1/ssh-key", tag = "nodes",
+    responses((status = 200, body = SshPublicKey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn ssh_key_get(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<SshPublicKey>> {
+    Ok(Json(app::ssh_public_key(&state, &actor)?))
 }

@@ -40,7 +40,8 @@ pub async fn node_upsert(db: &Db, name: &str, address: &str) -> Result<NodeId, s
 pub async fn node_set_online(db: &Db, id: NodeId, v: &BridgeVersion) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE nodes SET status = 'online', driver = $1, capabilities = $2, host = $3, \
-         last_error = NULL, last_seen_at = $4, accelerator = $5, host_bridges = $7 WHERE id = $6",
+         last_error = NULL, last_seen_at = $4, accelerator = $5, host_bridges = $7, \
+         presented_host_key = NULL WHERE id = $6",
     )
     .bind(&v.driver)
     .bind(serde_json::to_string(&v.capabilities).unwrap_or_else(|_| "[]".into()))
@@ -73,22 +74,79 @@ pub async fn node_set_unreachable(db: &Db, id: NodeId, error: &str) -> Result<()
     Ok(())
 }
 
-/// A node's address, for building its client.
+/// The node presented another host key than the pinned one: nothing more is sent to it.
+pub async fn node_set_key_mismatch(
+    db: &Db,
+    id: NodeId,
+    presented: &str,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE nodes SET status = 'key_mismatch', presented_host_key = $1, last_error = $2 WHERE id = $3",
+    )
+    .bind(presented)
+    .bind(error)
+    .bind(id.to_string())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// An admin confirmed `host_key` for the node: it is pinned, and the node is tried again.
+pub async fn node_pin_host_key(db: &Db, id: NodeId, host_key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE nodes SET host_key = $1, presented_host_key = NULL, status = 'connecting', \
+         last_error = NULL WHERE id = $2",
+    )
+    .bind(host_key)
+    .bind(id.to_string())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Adds a node reached over SSH with its pinned host key. Fails with a unique violation when
+/// the name is taken.
+pub async fn node_insert_ssh(
+    db: &Db,
+    name: &str,
+    address: &str,
+    host_key: &str,
+) -> Result<NodeId, sqlx::Error> {
+    let id = NodeId::new_random();
+    sqlx::query(
+        "INSERT INTO nodes (id, name, address, status, capabilities, created_at, host_key) \
+         VALUES ($1, $2, $3, 'connecting', '[]', $4, $5)",
+    )
+    .bind(id.to_string())
+    .bind(name)
+    .bind(address)
+    .bind(now())
+    .bind(host_key)
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+/// A node's address and pinned host key, for building its client.
 #[derive(Clone, Debug)]
 pub struct NodeAddress {
     pub id: NodeId,
     pub name: String,
     pub address: String,
+    pub host_key: Option<String>,
 }
 
 pub async fn node_addresses(db: &Db) -> Result<Vec<NodeAddress>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, name, address FROM nodes ORDER BY name").fetch_all(db).await?;
+    let rows =
+        sqlx::query("SELECT id, name, address, host_key FROM nodes ORDER BY name").fetch_all(db).await?;
     rows.iter()
         .map(|r| {
             Ok(NodeAddress {
                 id: parse_col(r, "id")?,
                 name: r.try_get("name")?,
                 address: r.try_get("address")?,
+                host_key: r.try_get("host_key")?,
             })
         })
         .collect()
@@ -126,7 +184,8 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
             },
         );
     }
-    let cols = "id, name, address, status, driver, capabilities, host, accelerator, host_bridges, last_error, last_seen_at";
+    let cols = "id, name, address, status, driver, capabilities, host, accelerator, host_bridges, last_error, last_seen_at, \
+        host_key, presented_host_key";
     let rows = match only {
         Some(id) => {
             sqlx::query(&format!("SELECT {cols} FROM nodes WHERE id = $1"))
@@ -148,6 +207,8 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
                 id,
                 name: r.try_get("name")?,
                 address: r.try_get("address")?,
+                host_key: r.try_get("host_key")?,
+                presented_host_key: r.try_get("presented_host_key")?,
                 status: NodeStatus::parse(&status).unwrap_or(NodeStatus::Unreachable),
                 driver: r.try_get("driver")?,
                 capabilities: serde_json::from_str(&caps).unwrap_or_default(),

@@ -11,6 +11,7 @@ use crate::live::use_live;
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let live = use_live();
+    let is_admin = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin));
     let counts = move || {
         live.machines.with(|ms| {
             let ms = ms.as_deref().unwrap_or_default();
@@ -31,11 +32,16 @@ pub fn Dashboard() -> impl IntoView {
             <div class="stat card"><span class="num">{move || counts().2}</span>" stopped"</div>
             <div class="stat card"><span class="num bad">{move || counts().3}</span>" need attention"</div>
         </section>
-        <h2>"Nodes"</h2>
+        <div class="page-head">
+            <h2>"Nodes"</h2>
+            <Show when=is_admin>
+                <A href="/nodes/new" attr:class="btn" attr:data-test="add-node">"Add node"</A>
+            </Show>
+        </div>
         {move || match live.nodes.get() {
             None => view! { <p class="muted">"Loading nodes…"</p> }.into_any(),
             Some(nodes) if nodes.is_empty() => view! {
-                <p class="muted">"No nodes yet. Start a bridge and pass it to the backend with --node."</p>
+                <p class="muted">"No nodes yet. Add one over SSH, or pass a local bridge to the backend with --node."</p>
             }.into_any(),
             Some(nodes) => view! {
                 <section class="nodes">{nodes.into_iter().map(|n| view! { <NodeCard node=n/> }).collect_view()}</section>
@@ -46,13 +52,13 @@ pub fn Dashboard() -> impl IntoView {
 
 #[component]
 fn NodeCard(node: Node) -> impl IntoView {
-    let status = node.status.as_str();
+    let status = node.status.as_str().replace('_', "-");
     let facts = node.host.clone();
     view! {
         <article class="card node" data-test="node-card">
             <header>
                 <h3>{node.name.clone()}</h3>
-                <span class=format!("badge node-{status}") data-test="node-status">{status}</span>
+                <span class=format!("badge node-{status}") data-test="node-status">{status.replace('-', " ")}</span>
             </header>
             <p class="muted small">
                 {node.driver.clone().unwrap_or_else(|| "driver unknown".into())}
@@ -67,9 +73,11 @@ fn NodeCard(node: Node) -> impl IntoView {
                 }.into_any(),
                 None => view! { <p class="muted">"Not reached yet."</p> }.into_any(),
             }}
-            {(node.status != NodeStatus::Online).then(|| node.last_error.clone().map(|e| view! {
-                <p class="banner error small">{e}</p>
-            }))}
+            {match node.status {
+                NodeStatus::Online => None,
+                NodeStatus::KeyMismatch => Some(view! { <super::nodes::KeyMismatch node=node.clone()/> }.into_any()),
+                _ => node.last_error.clone().map(|e| view! { <p class="banner error small">{e}</p> }.into_any()),
+            }}
         </article>
     }
 }

@@ -4,4 +4,5 @@ pub mod dashboard;
 pub mod images;
 pub mod login;
 pub mod machines;
+pub mod nodes;
 pub mod tasks;

@@ -239,7 +239,8 @@ impl QemuDriver {
                     None => true,
                 }
             };
-            if this.record(id).is_ok_and(|r| r.host_bridge.is_some()) || deleting {
+            // A delete removes the tap itself.
+            if !deleting && this.record(id).is_ok_and(|r| r.host_bridge.is_some()) {
                 net::tap_down(&*this.exec, &this.config.ip_binary, id).await;
             }
             if !deleting {
@@ -607,19 +608,22 @@ impl Driver for QemuDriver {
         let op = self.op_lock(id)?;
         let _guard = op.lock().await;
         let record = self.record(id)?;
-        if let Some(qmp) = self.qmp(id) {
-            if !force {
-                return Err(BridgeError::Conflict(format!(
-                    "machine {id} is {}; stop it first or delete with force",
-                    record.state
-                )));
-            }
+        let running = self.qmp(id);
+        if running.is_some() && !force {
+            return Err(BridgeError::Conflict(format!(
+                "machine {id} is {}; stop it first or delete with force",
+                record.state
+            )));
+        }
+        // `deleting` before QEMU goes, so its monitor does not record it `stopped` (and write
+        // its spec again) while the files are being removed.
+        let record = self.set_state(id, MachineState::Deleting)?;
+        if let Some(qmp) = running {
             quit(&qmp).await;
             if !self.wait_stopped(id, Duration::from_secs(10)).await {
                 self.kill_if_running(&self.paths(id));
             }
         }
-        let record = self.set_state(id, MachineState::Deleting)?;
         if record.host_bridge.is_some() {
             net::tap_down(&*self.exec, &self.config.ip_binary, id).await;
         }

@@ -4,7 +4,7 @@
 //!   cargo run -p corral-e2e --bin corral-bench [-- --runs N]
 //!
 //! Needs the binaries (`cargo build --workspace --bins`), QEMU and the tiny image (both from
-//! `scripts/test.sh` or `scripts/up.sh`).
+//! `scripts/test.sh` or `scripts/up.sh`), and OpenSSH's `sshd` for the SSH rows.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,12 +16,24 @@ use corral_bridge::driver::qemu::launch::{Nic, VmPaths, qemu_args};
 use corral_e2e::{BridgeProc, root};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
+mod ssh;
+
 struct Row {
     what: &'static str,
     ours: Vec<Duration>,
     base_name: &'static str,
     base: Vec<Duration>,
     goal: &'static str,
+    /// Bytes moved per run, for rows that measure throughput (0 otherwise).
+    bytes: u64,
+}
+
+/// A median, with the throughput it means when bytes were moved.
+fn figure(d: Duration, bytes: u64) -> String {
+    match bytes {
+        0 => ms(d),
+        b => format!("{} ({:.0} MB/s)", ms(d), b as f64 / 1e6 / d.as_secs_f64()),
+    }
 }
 
 fn median(v: &[Duration]) -> Duration {
@@ -159,6 +171,7 @@ async fn main() {
             base_name: "qemu-img create -b by hand",
             base: bare_create,
             goal: "—",
+            bytes: 0,
         },
         Row {
             what: "start → running, QMP ready",
@@ -166,6 +179,7 @@ async fn main() {
             base_name: "same qemu by hand → QMP ready",
             base: bare_start,
             goal: "≤ 1.5×",
+            bytes: 0,
         },
         Row {
             what: "snapshot with RAM, booted 128 MiB guest",
@@ -173,8 +187,10 @@ async fn main() {
             base_name: "HMP savevm over bare QMP",
             base: bare_snap,
             goal: "≤ 1.1×",
+            bytes: 0,
         },
     ];
+    let rows: Vec<Row> = rows.into_iter().chain(ssh::rows(dir.path(), runs).await).collect();
     println!("corral-bench: {runs} runs each, medians, TCG, tiny image ({})", image.display());
     println!();
     println!("| measure | corral | baseline | baseline figure | ratio | goal |");
@@ -184,9 +200,9 @@ async fn main() {
         println!(
             "| {} | {} | {} | {} | {:.2}× | {} |",
             r.what,
-            ms(o),
+            figure(o, r.bytes),
             r.base_name,
-            ms(b),
+            figure(b, r.bytes),
             o.as_secs_f64() / b.as_secs_f64(),
             r.goal
         );
