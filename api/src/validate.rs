@@ -248,6 +248,18 @@ pub fn node_enroll(req: &crate::node::NodeEnroll) -> Result<(), FieldError> {
     host_key(&req.host_key)
 }
 
+/// An `Idempotency-Key` header: 1–100 of letters, digits, `.`, `_`, `:`, `-` (a UUID fits).
+pub fn idempotency_key(key: &str) -> Result<(), FieldError> {
+    let ok = !key.is_empty()
+        && key.len() <= 100
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new("Idempotency-Key", "1–100 of letters, digits, '.', '_', ':', '-'"))
+    }
+}
+
 /// A username: 1–64 of `a-z`, `0-9`, `.`, `_`, `-`, starting with a letter.
 pub fn username(name: &str) -> Result<(), FieldError> {
     let ok = !name.is_empty()

@@ -369,3 +369,41 @@ async fn boot_order_cd_and_host_bridge_round_trip() {
     }
     assert_eq!(app.sim.machine_list().await.len(), before, "nothing reached the node");
 }
+
+/// The same request with the same `Idempotency-Key` makes one machine; the key cannot be
+/// reused for another request; a bad key is refused before anything happens.
+#[tokio::test]
+async fn an_idempotency_key_makes_a_retried_create_one_machine() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let body = create("once", 1, 128, 1);
+    let key = [("idempotency-key", "8d0b7c2e-retry-1")];
+    let first = app.call_with("POST", "/api/v1/machines", Some(&admin), Some(&body), &key).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    let again = app.call_with("POST", "/api/v1/machines", Some(&admin), Some(&body), &key).await;
+    assert_eq!(again.status, StatusCode::OK, "a replay, not a second machine: {:?}", again.body);
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(app.sim.machine_list().await.iter().filter(|m| m.name == "once").count(), 1);
+
+    let other = create("twice", 1, 128, 1);
+    let r = app.call_with("POST", "/api/v1/machines", Some(&admin), Some(&other), &key).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "conflict"), "{:?}", r.body);
+    let r = app
+        .call_with(
+            "POST",
+            "/api/v1/machines",
+            Some(&admin),
+            Some(&other),
+            &[("idempotency-key", "no spaces")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("Idempotency-Key"))
+    );
+    let r = app
+        .call_with("POST", "/api/v1/machines", Some(&admin), Some(&other), &[("idempotency-key", "k2")])
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "a new key is a new request");
+    assert_eq!(app.sim.machine_list().await.len(), 2);
+}

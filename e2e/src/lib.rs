@@ -235,8 +235,22 @@ impl Api {
     }
 
     pub async fn send(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> ApiResp {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    /// `send` with extra headers.
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> ApiResp {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.http.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }

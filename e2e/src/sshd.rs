@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 pub struct SshdProc {
     pub dir: PathBuf,
     pub port: u16,
+    /// The address it listens on: 127.0.0.1, or one inside `netns`.
+    pub host: String,
+    /// A network namespace the test made, to run in.
+    netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -33,12 +37,23 @@ pub fn free_port() -> u16 {
 impl SshdProc {
     /// Makes a host key and a config in `dir` and starts sshd, trusting `authorized_key`.
     pub fn start(dir: &Path, authorized_key: &str) -> SshdProc {
+        Self::start_in(dir, authorized_key, None, "127.0.0.1")
+    }
+
+    /// Like `start`, inside network namespace `netns`, listening on `host`.
+    pub fn start_in(dir: &Path, authorized_key: &str, netns: Option<&str>, host: &str) -> SshdProc {
         std::fs::create_dir_all(dir).unwrap();
-        let mut s = SshdProc { dir: dir.to_path_buf(), port: free_port(), child: None };
+        let mut s = SshdProc {
+            dir: dir.to_path_buf(),
+            port: free_port(),
+            host: host.to_string(),
+            netns: netns.map(str::to_string),
+            child: None,
+        };
         s.new_host_key();
         std::fs::write(dir.join("authorized_keys"), format!("{authorized_key}\n")).unwrap();
         let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host_ed25519\nPidFile {dir}/sshd.pid\n\
+            "Port {port}\nListenAddress {host}\nHostKey {dir}/host_ed25519\nPidFile {dir}/sshd.pid\n\
              AuthorizedKeysFile {dir}/authorized_keys\nStrictModes no\nUsePAM no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
              PermitRootLogin prohibit-password\nPrintMotd no\nLogLevel VERBOSE\n\
@@ -46,6 +61,7 @@ impl SshdProc {
              PermitTTY no\n  X11Forwarding no\n  ForceCommand /usr/sbin/nologin\n",
             user = ssh_user(),
             port = s.port,
+            host = s.host,
             dir = dir.display()
         );
         std::fs::write(dir.join("sshd_config"), config).unwrap();
@@ -74,7 +90,15 @@ impl SshdProc {
     /// Starts sshd (again) and waits until it accepts connections.
     pub fn restart(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
-        let child = Command::new("/usr/sbin/sshd")
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "/usr/sbin/sshd"]);
+                c
+            }
+            None => Command::new("/usr/sbin/sshd"),
+        };
+        let child = cmd
             .args(["-D", "-e", "-f"])
             .arg(self.dir.join("sshd_config"))
             .stdout(Stdio::null())
@@ -83,7 +107,7 @@ impl SshdProc {
             .expect("starting /usr/sbin/sshd (openssh-server)");
         self.child = Some(child);
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect((self.host.as_str(), self.port)).is_err() {
             assert!(start.elapsed() < Duration::from_secs(10), "sshd did not come up: {}", self.log());
             std::thread::sleep(Duration::from_millis(20));
         }

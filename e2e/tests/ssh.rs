@@ -222,30 +222,59 @@ async fn an_sshd_that_goes_away_makes_the_node_unreachable_and_its_return_reconc
     wait_machine(&api, id, MachineState::Stopped).await;
 }
 
-/// Stands between sshd and the bridge's socket, seeing each plain HTTP request: the first
-/// machine create is passed to the bridge, and then the test is told, so it can cut the link
-/// before the answer travels back.
-async fn tap_creates(listener: tokio::net::UnixListener, bridge: PathBuf, seen: Arc<tokio::sync::Notify>) {
+/// Reads one whole HTTP request (headers and a `Content-Length` body) off `s`.
+async fn read_request(s: &mut tokio::net::UnixStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut req = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .unwrap_or(0usize);
+            if req.len() >= end + 4 + len {
+                return req;
+            }
+        }
+        match s.read(&mut buf).await {
+            Ok(n) if n > 0 => req.extend_from_slice(&buf[..n]),
+            _ => return req,
+        }
+    }
+}
+
+/// Stands between sshd and the bridge's socket, seeing each plain HTTP request. A machine
+/// create for a name in `cut` (each once) is passed to the bridge, and then the test is told,
+/// so it can cut the link before the answer travels back.
+async fn tap_creates(
+    listener: tokio::net::UnixListener,
+    bridge: PathBuf,
+    cut: Arc<std::sync::Mutex<Vec<&'static str>>>,
+    seen: Arc<tokio::sync::Notify>,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut cut_done = false;
     while let Ok((mut client, _)) = listener.accept().await {
         let mut upstream = tokio::net::UnixStream::connect(&bridge).await.unwrap();
-        let mut first = vec![0u8; 64 * 1024];
-        let n = client.read(&mut first).await.unwrap_or(0);
-        upstream.write_all(&first[..n]).await.unwrap();
-        if !cut_done && first.starts_with(b"POST /v1/machines ") {
-            cut_done = true;
-            // Let the bridge take it in, then hold the answer back and let the test cut.
-            let mut answer = vec![0u8; 4096];
-            let _ = upstream.read(&mut answer).await;
-            seen.notify_one();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                drop((client, upstream));
-            });
-            continue;
-        }
+        let (cut, seen) = (cut.clone(), seen.clone());
         tokio::spawn(async move {
+            let req = read_request(&mut client).await;
+            upstream.write_all(&req).await.unwrap();
+            let text = String::from_utf8_lossy(&req).into_owned();
+            let hit = text.starts_with("POST /v1/machines ") && {
+                let mut names = cut.lock().unwrap();
+                let at = names.iter().position(|n| text.contains(&format!("\"name\":\"{n}\"")));
+                at.map(|i| names.remove(i)).is_some()
+            };
+            if hit {
+                // Let the bridge take it in, then hold the answer back and let the test cut.
+                let mut answer = vec![0u8; 4096];
+                let _ = upstream.read(&mut answer).await;
+                seen.notify_one();
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return;
+            }
             let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
         });
     }
@@ -260,8 +289,9 @@ async fn a_create_cut_mid_way_is_retried_into_exactly_one_machine() {
     let bridge = BridgeProc::start(dir.path(), "n1");
     let tap = dir.path().join("tap.sock");
     let seen = Arc::new(tokio::sync::Notify::new());
+    let cut = Arc::new(std::sync::Mutex::new(vec!["once", "given-up"]));
     let listener = tokio::net::UnixListener::bind(&tap).unwrap();
-    tokio::spawn(tap_creates(listener, bridge.socket.clone(), seen.clone()));
+    tokio::spawn(tap_creates(listener, bridge.socket.clone(), cut, seen.clone()));
     let mut sshd = SshdProc::start(&dir.path().join("sshd"), &key);
     let host_key = sshd.host_key_fingerprint();
     let r = api
@@ -307,6 +337,36 @@ async fn a_create_cut_mid_way_is_retried_into_exactly_one_machine() {
     let listed: Vec<_> = api.machines().await.into_iter().filter(|m| m.name == "once").collect();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].managed);
+
+    wait_node(&api, "n1", NodeStatus::Online, Duration::from_secs(10)).await;
+    // Cut for longer than the backend retries: the answer is a clear 503, but the node made
+    // the machine. The client retries later with the same Idempotency-Key and gets that one.
+    let body = json!({"name": "given-up", "vcpus": 1, "memory_mib": 128, "disk_gib": 1});
+    let with_key = |api: Arc<Api>, body: serde_json::Value| async move {
+        api.send_with("POST", "/api/v1/machines", Some(body), &[("Idempotency-Key", "retry-me-7")]).await
+    };
+    let mut creating = tokio::spawn(with_key(api.clone(), body.clone()));
+    tokio::select! {
+        _ = seen.notified() => {}
+        r = &mut creating => panic!("the create ended before reaching the node: {:?}", r.unwrap()),
+        _ = tokio::time::sleep(Duration::from_secs(10)) => panic!("the create never reached the node"),
+    }
+    sshd.stop();
+    let r = creating.await.unwrap();
+    assert_eq!((r.status, r.body["code"].as_str()), (503, Some("node_unreachable")), "{:?}", r.body);
+    sshd.restart();
+    wait_until("the node's machine to show, unmanaged", Duration::from_secs(15), || async {
+        api.machines().await.iter().any(|m| m.name == "given-up" && !m.managed)
+    })
+    .await;
+    let r = with_key(api.clone(), body).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["managed"], true);
+    let on_node = bridge.client().machine_list().await.unwrap();
+    assert_eq!(on_node.iter().filter(|m| m.name == "given-up").count(), 1, "{on_node:?}");
+    let listed: Vec<_> = api.machines().await.into_iter().filter(|m| m.name == "given-up").collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].id.to_string(), r.body["id"].as_str().unwrap());
 }
 
 /// The qemu driver behind sshd: a tiny guest made and started through the backend, and its
@@ -381,4 +441,86 @@ async fn a_qemu_node_over_ssh_boots_a_guest_whose_console_streams_through_the_ch
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A node in a network namespace the test made, reached over a veth pair: its side can be
+/// unplugged without closing anything, as a cable pulled or a switch dying would.
+struct NodeNet {
+    ns: String,
+    node_if: String,
+    node_ip: String,
+}
+
+impl NodeNet {
+    fn new() -> NodeNet {
+        let n = std::process::id() % 200 + 20;
+        let net = NodeNet {
+            ns: format!("corral-ssh-{}", std::process::id()),
+            node_if: format!("cs{n}n"),
+            node_ip: format!("10.251.{n}.2"),
+        };
+        let host_if = format!("cs{n}h");
+        let ip = |args: &[&str]| {
+            let ok = std::process::Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+            assert!(ok, "ip {} failed (the SSH tests run as root)", args.join(" "));
+        };
+        ip(&["netns", "add", &net.ns]);
+        ip(&["link", "add", &host_if, "type", "veth", "peer", "name", &net.node_if]);
+        ip(&["link", "set", &net.node_if, "netns", &net.ns]);
+        ip(&["addr", "add", &format!("10.251.{n}.1/30"), "dev", &host_if]);
+        ip(&["link", "set", &host_if, "up"]);
+        ip(&["-n", &net.ns, "addr", "add", &format!("{}/30", net.node_ip), "dev", &net.node_if]);
+        ip(&["-n", &net.ns, "link", "set", &net.node_if, "up"]);
+        ip(&["-n", &net.ns, "link", "set", "lo", "up"]);
+        net
+    }
+
+    /// Unplugs (or plugs back) the node's side: packets are dropped, nothing is closed.
+    fn plugged(&self, up: bool) {
+        let state = if up { "up" } else { "down" };
+        let ok = std::process::Command::new("ip")
+            .args(["-n", &self.ns, "link", "set", &self.node_if, state])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok);
+    }
+}
+
+impl Drop for NodeNet {
+    /// Deleting the namespace takes its end of the veth pair, and so the pair, with it.
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_partition_is_caught_by_keepalives_and_healed() {
+    let net = NodeNet::new();
+    let dir = tempfile::tempdir().unwrap();
+    let backend = BackendProc::start(&dir.path().join("backend"), &[], None);
+    let api = Api::login(&backend.url, "admin", &backend.admin_password).await;
+    let bridge = BridgeProc::start(dir.path(), "far");
+    let mut sshd =
+        SshdProc::start_in(&dir.path().join("sshd"), &backend_key(&api).await, Some(&net.ns), &net.node_ip);
+    let r = api
+        .send(
+            "POST",
+            "/api/v1/nodes",
+            Some(json!({"name": "far", "host": net.node_ip, "port": sshd.port, "user": ssh_user(),
+                "socket": bridge.socket.display().to_string(), "host_key": sshd.host_key_fingerprint()})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let node: Node = serde_json::from_value(r.body).unwrap();
+    let id = create_running(&api, "vm", &node).await;
+
+    net.plugged(false);
+    let took = wait_node(&api, "far", NodeStatus::Unreachable, Duration::from_secs(10)).await;
+    println!("a silent partition was noticed after {took:?}");
+    wait_machine(&api, id, MachineState::Unknown).await;
+    net.plugged(true);
+    let took = wait_node(&api, "far", NodeStatus::Online, Duration::from_secs(15)).await;
+    println!("online again {took:?} after the cable came back");
+    wait_machine(&api, id, MachineState::Running).await;
+    sshd.stop();
 }

@@ -90,8 +90,11 @@ pub async fn machine_list() -> Result<Vec<Machine>> {
     get(paths::MACHINES).await
 }
 
-pub async fn machine_create(req: &MachineCreate) -> Result<Machine> {
-    post(paths::MACHINES, req).await
+/// `key` makes a retry safe: the same key with the same request answers with the machine the
+/// first attempt made.
+pub async fn machine_create(req: &MachineCreate, key: &str) -> Result<Machine> {
+    let req = Request::post(paths::MACHINES).header("Idempotency-Key", key).json(req).map_err(net)?;
+    read(req.send().await.map_err(net)?).await
 }
 
 /// `action` is `start`, `stop`, `force-stop`, `reboot`, `reset`, `pause` or `resume`.

@@ -36,12 +36,73 @@ pub async fn machine_get(state: &AppState, actor: &Actor, id: MachineId) -> Resu
     }
 }
 
+/// What a create did.
+#[derive(Debug)]
+pub enum Created {
+    /// Made now.
+    New(Machine),
+    /// Made by an earlier request with the same idempotency key; nothing was done again.
+    Replayed(Machine),
+}
+
+/// The machine id a user's idempotency key stands for: the same key always names the same
+/// machine, so a retried create can only ever find or make that one.
+fn id_for_key(user: corral_api::UserId, key: &str) -> MachineId {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"corral idempotency key\0")
+        .chain_update(user.0.as_bytes())
+        .chain_update(key.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    MachineId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+}
+
+/// Whether `m` is what `req` asks for (a replay must not answer a different request).
+fn same_request(m: &Machine, req: &MachineCreate) -> bool {
+    m.name == req.name
+        && m.vcpus == req.vcpus
+        && m.memory_mib == req.memory_mib
+        && m.disk_gib == req.disk_gib
+        && m.image == req.image
+        && req.node_id.is_none_or(|n| n == m.node_id)
+        && req.tenant_id.is_none_or(|t| Some(t) == m.tenant_id)
+}
+
+/// Creates a machine. With an idempotency key, a retry of the same request (after a timeout
+/// or a cut link) answers with the machine the first one made instead of making another.
 pub async fn machine_create(
     state: &AppState,
     actor: &Actor,
     req: MachineCreate,
-) -> Result<Machine, ApiError> {
+    idempotency_key: Option<&str>,
+) -> Result<Created, ApiError> {
     corral_api::validate::machine_create(&req)?;
+    let id = match idempotency_key {
+        None => MachineId::new_random(),
+        Some(key) => {
+            corral_api::validate::idempotency_key(key)?;
+            let id = id_for_key(actor.id, key);
+            match machines::machine_get(&state.db, id).await? {
+                Some(prior) if prior.managed => {
+                    if !same_request(&prior, &req) {
+                        return Err(ApiError::Conflict(
+                            "this Idempotency-Key was used for another request".into(),
+                        ));
+                    }
+                    return Ok(Created::Replayed(prior));
+                }
+                // The node made it after the first request gave up: the reconciler found it
+                // unmanaged. The create below takes it back (the node answers with it).
+                Some(_) => {
+                    machines::machine_delete(&state.db, id).await?;
+                }
+                None => {}
+            }
+            id
+        }
+    };
     let tenant_id = match req.tenant_id {
         Some(t) => t,
         None => actor
@@ -99,7 +160,6 @@ pub async fn machine_create(
     };
     let client = client_of(state, node.id, &node.name)?;
 
-    let id = MachineId::new_random();
     let new = machines::NewMachine {
         id,
         name: req.name.clone(),
@@ -115,13 +175,20 @@ pub async fn machine_create(
             host_bridge: req.host_bridge.clone(),
         },
     };
-    machines::machine_insert(&state.db, &new).await.map_err(|e| {
-        if is_unique_violation(&e) {
-            ApiError::AlreadyExists(format!("this tenant already has a machine named {:?}", req.name))
-        } else {
-            e.into()
+    if let Err(e) = machines::machine_insert(&state.db, &new).await {
+        if !is_unique_violation(&e) {
+            return Err(e.into());
         }
-    })?;
+        // Either the name is taken, or the same idempotency key is being served right now.
+        return Err(match machines::machine_get(&state.db, id).await? {
+            Some(_) => {
+                ApiError::Conflict("a create with this Idempotency-Key is in progress; retry shortly".into())
+            }
+            None => {
+                ApiError::AlreadyExists(format!("this tenant already has a machine named {:?}", req.name))
+            }
+        });
+    }
 
     let bridge_req = BridgeMachineCreate {
         id,
@@ -156,12 +223,13 @@ pub async fn machine_create(
                     .ok_or_else(|| ApiError::internal(anyhow::anyhow!("machine {id} vanished")))?,
             };
             state.publish(Event::MachineUpdated { machine: m.clone() });
-            Ok(m)
+            Ok(Created::New(m))
         }
         Err(e) => {
             // The node refused, or never answered after retries: take the row back out so
             // nothing half-made is left. (If the node did make it after all, the reconciler
-            // will show it as unmanaged rather than lose it.)
+            // will show it as unmanaged rather than lose it, and a retry with the same
+            // idempotency key takes it back.)
             machines::machine_delete(&state.db, id).await?;
             Err(node_error(&node.name, e))
         }

@@ -2,7 +2,7 @@
 //! force-stop, reboot, reset, pause, resume).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use corral_api::machine::{Machine, MachineCreate, MachineDeleteQuery, MachineUpdate};
 use corral_api::{ErrorBody, MachineId};
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::extract::{Json, Path, Query};
 use crate::app::machines as app;
 use crate::auth::Actor;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,17 +50,32 @@ async fn machine_get(
 /// Create a machine on the node with room for it (or the one named; with an image, only
 /// nodes holding it). Answers with the machine as its node reports it (`creating` while the
 /// node works, or already `stopped`); later changes arrive on the events socket.
+/// Create a machine. Send an `Idempotency-Key` header (e.g. a fresh UUID per form) to make a
+/// retry safe: a repeat of the same request with the same key answers 200 with the machine
+/// the first one made, whatever happened to the first answer.
 #[utoipa::path(post, path = "/api/v1/machines", tag = "machines", request_body = MachineCreate,
-    responses((status = 201, body = Machine), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–100 of letters, digits, '.', '_', ':', '-'")),
+    responses((status = 201, body = Machine), (status = 200, body = Machine, description = "an earlier request with this Idempotency-Key made it"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody), (status = 507, body = ErrorBody)))]
 async fn machine_create(
     State(state): State<AppState>,
     actor: Actor,
+    headers: HeaderMap,
     Json(req): Json<MachineCreate>,
 ) -> ApiResult<Response> {
-    let m = app::machine_create(&state, &actor, req).await?;
-    Ok((StatusCode::CREATED, Json(m)).into_response())
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::Validation {
+            field: "Idempotency-Key".into(),
+            message: "visible ASCII only".into(),
+        })?),
+        None => None,
+    };
+    Ok(match app::machine_create(&state, &actor, req, key).await? {
+        app::Created::New(m) => (StatusCode::CREATED, Json(m)).into_response(),
+        app::Created::Replayed(m) => (StatusCode::OK, Json(m)).into_response(),
+    })
 }
 
 /// Rename a machine, or grow its disk while it is stopped.

@@ -32,6 +32,17 @@ fn parse_forwards(s: &str) -> Result<Vec<PortForward>, String> {
         .collect()
 }
 
+/// The idempotency key of a submission: this form's nonce and a hash of the request, so
+/// sending the same request again (after a timeout, or a double click) cannot make a second
+/// machine, while a changed request is a new one.
+fn idempotency_key(nonce: u64, req: &MachineCreate) -> String {
+    // FNV-1a: any stable hash will do; it only has to tell requests apart.
+    let body = serde_json::to_string(req).unwrap_or_default();
+    let hash =
+        body.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("form-{nonce:016x}-{hash:016x}")
+}
+
 /// The image select's value for a blank disk.
 const BLANK: &str = "-blank-";
 
@@ -86,6 +97,8 @@ pub fn MachineCreatePage() -> impl IntoView {
             image.set(first.clone());
         }
     });
+    // Random per visit to the form: two people filling it alike still make two machines.
+    let nonce = (js_sys::Math::random() * 2f64.powi(53)) as u64 ^ (js_sys::Date::now() as u64);
     let touched = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -134,7 +147,7 @@ pub fn MachineCreatePage() -> impl IntoView {
         busy.set(true);
         let navigate = navigate.clone();
         spawn_local(async move {
-            match api::machine_create(&req).await {
+            match api::machine_create(&req, &idempotency_key(nonce, &req)).await {
                 Ok(m) => {
                     error.set(None);
                     let id = m.id;
