@@ -1,6 +1,7 @@
 //! Corral's wire types, shared by the backend, the node bridge and the WASM frontend.
 
 pub mod bridge;
+pub mod console;
 pub mod error;
 pub mod event;
 pub mod ids;

@@ -35,6 +35,15 @@ pub fn snapshot_action(id: MachineId, name: &str, action: &str) -> String {
     format!("{MACHINES}/{id}/snapshots/{name}/{action}")
 }
 
+pub fn console_ticket(id: MachineId) -> String {
+    format!("{MACHINES}/{id}/console")
+}
+
+/// The websocket of a machine's console; `kind` is `vnc` or `serial`.
+pub fn console_socket(id: MachineId, kind: &str) -> String {
+    format!("{MACHINES}/{id}/console/{kind}")
+}
+
 pub fn node(id: NodeId) -> String {
     format!("{NODES}/{id}")
 }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod consoles;
 pub mod db;
 pub mod error;
 pub mod nodes;

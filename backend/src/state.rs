@@ -8,6 +8,7 @@ use corral_api::NodeId;
 use corral_api::event::Event;
 use tokio::sync::broadcast;
 
+use crate::consoles::{SerialWriters, Tickets};
 use crate::db::Db;
 use crate::nodes::BridgeClient;
 use crate::nodes::ssh::{HostKeyPin, SshIdentity};
@@ -53,6 +54,10 @@ pub struct AppState {
     /// The pinned host key of each SSH node, shared with its transport, so a re-confirmed key
     /// takes effect on the next connection.
     pub host_keys: Arc<RwLock<HashMap<NodeId, HostKeyPin>>>,
+    /// One-time console tickets.
+    pub tickets: Tickets,
+    /// Who types on each serial console.
+    pub serial_writers: SerialWriters,
 }
 
 impl AppState {
@@ -66,6 +71,8 @@ impl AppState {
             tuning,
             ssh: None,
             host_keys: Arc::default(),
+            tickets: Tickets::default(),
+            serial_writers: SerialWriters::default(),
         }
     }
 

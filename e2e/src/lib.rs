@@ -211,6 +211,8 @@ impl Drop for BackendProc {
 pub struct Api {
     pub base: String,
     http: reqwest::Client,
+    /// The session cookie (`name=value`), for clients other than this one (websockets).
+    pub cookie: String,
 }
 
 #[derive(Debug)]
@@ -222,16 +224,22 @@ pub struct ApiResp {
 impl Api {
     pub async fn login(base: &str, username: &str, password: &str) -> Api {
         let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        let api = Api { base: base.to_string(), http };
-        let r = api
-            .send(
-                "POST",
-                "/api/v1/session",
-                Some(serde_json::json!({"username": username, "password": password})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "login: {:?}", r.body);
-        api
+        let resp = http
+            .post(format!("{base}/api/v1/session"))
+            .header("origin", base)
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(resp.status().as_u16(), 200, "login: {:?}", resp.text().await);
+        let cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Api { base: base.to_string(), http, cookie }
     }
 
     pub async fn send(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> ApiResp {

@@ -351,11 +351,7 @@ pub(crate) async fn apply_bridge(
     }
 }
 
-pub(crate) fn client_of(
-    state: &AppState,
-    node: corral_api::NodeId,
-    name: &str,
-) -> Result<BridgeClient, ApiError> {
+pub fn client_of(state: &AppState, node: corral_api::NodeId, name: &str) -> Result<BridgeClient, ApiError> {
     state.nodes.get(node).ok_or_else(|| ApiError::NodeUnreachable {
         node: name.to_string(),
         reason: "no link configured".into(),

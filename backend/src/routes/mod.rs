@@ -1,6 +1,7 @@
 //! The HTTP surface: `/api/v1/…` (with its OpenAPI document), `/healthz`, and the built
 //! frontend for every other path.
 
+mod consoles;
 mod events;
 pub mod extract;
 mod images;
@@ -38,7 +39,8 @@ use crate::store::sessions::DbSessionStore;
         (name = "events", description = "Live updates"),
         (name = "images", description = "Disk images on nodes"),
         (name = "snapshots", description = "Snapshots of machines on their node's storage"),
-        (name = "tasks", description = "Long operations on nodes, followed live")
+        (name = "tasks", description = "Long operations on nodes, followed live"),
+        (name = "consoles", description = "VNC and serial consoles through one-time tickets")
     )
 )]
 struct ApiDoc;
@@ -53,6 +55,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(images::router())
         .merge(snapshots::router())
         .merge(tasks::router())
+        .merge(consoles::router())
         .split_for_parts()
 }
 
