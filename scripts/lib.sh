@@ -59,9 +59,13 @@ ensure_rust() {
 }
 
 ensure_npm() {
-  if [ ! -x "$ROOT/node_modules/.bin/wasm-opt" ]; then
+  # Installed again whenever package.json changed since the last install.
+  local stamp="$ROOT/node_modules/.corral-package-json"
+  if [ ! -x "$ROOT/node_modules/.bin/wasm-opt" ] || [ ! -f "$stamp" ] \
+      || [ "$(cat "$stamp")" != "$(sha256sum "$ROOT/package.json" | cut -d' ' -f1)" ]; then
     say "installing npm packages"
     (cd "$ROOT" && npm install --no-audit --no-fund --silent)
+    sha256sum "$ROOT/package.json" | cut -d' ' -f1 > "$stamp"
   fi
 }
 
@@ -83,6 +87,13 @@ build_frontend() {
   fi
   cp "$ROOT/frontend/index.html" "$dist/index.html"
   cp "$ROOT/style/corral.css" "$dist/corral.css"
+  # The consoles' JavaScript, served as ES modules: noVNC's own tree (its modules import each
+  # other by relative path) and xterm.js with its fit addon.
+  local npm="$ROOT/node_modules"
+  rm -rf "$dist/novnc" "$dist/xterm" && mkdir -p "$dist/novnc" "$dist/xterm"
+  cp -r "$npm/@novnc/novnc/core" "$npm/@novnc/novnc/vendor" "$dist/novnc/"
+  cp "$npm/@xterm/xterm/lib/xterm.mjs" "$npm/@xterm/xterm/css/xterm.css" \
+    "$npm/@xterm/addon-fit/lib/addon-fit.mjs" "$dist/xterm/"
 }
 
 # Builds the native binaries and test binaries in one go (dev profile, shared by up and test).

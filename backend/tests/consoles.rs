@@ -12,14 +12,6 @@ use hyper::StatusCode;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-async fn serve(app: &TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("127.0.0.1:{}", addr.port())
-}
-
 /// Opens a console websocket and returns how it was closed (code, reason), or the HTTP
 /// status that refused the upgrade.
 async fn close_of(host: &str, path: &str, cookie: Option<&str>, origin: &str) -> Result<(u16, String), u16> {
@@ -100,7 +92,7 @@ async fn tickets_are_for_operators_of_running_machines() {
 #[tokio::test]
 async fn the_websocket_refuses_every_wrong_ticket_before_the_node() {
     let app = TestApp::start().await;
-    let host = serve(&app).await;
+    let host = app.serve().await;
     let origin = format!("http://{host}");
     let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
     let (sam, _) = app.user_in_new_tenant("sam", Role::Owner).await;

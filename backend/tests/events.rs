@@ -12,14 +12,6 @@ use futures::StreamExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-async fn serve(app: &TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("127.0.0.1:{}", addr.port())
-}
-
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open(host: &str, cookie: Option<&str>, origin: &str) -> Result<Socket, tungstenite::Error> {
@@ -48,7 +40,7 @@ async fn machine_events(ws: &mut Socket, window: Duration) -> Vec<(String, Strin
 #[tokio::test]
 async fn users_see_their_machines_change_and_nothing_of_others() {
     let app = TestApp::start().await;
-    let host = serve(&app).await;
+    let host = app.serve().await;
     let origin = format!("http://{host}");
     let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
     let (sam, _) = app.user_in_new_tenant("sam", Role::Owner).await;
@@ -69,7 +61,7 @@ async fn users_see_their_machines_change_and_nothing_of_others() {
 #[tokio::test]
 async fn the_socket_needs_a_session_and_our_origin() {
     let app = TestApp::start().await;
-    let host = serve(&app).await;
+    let host = app.serve().await;
     let admin = app.login_admin().await;
     match open(&host, None, &format!("http://{host}")).await {
         Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),

@@ -113,6 +113,15 @@ impl Browser {
         }
     }
 
+    /// Logs in through the login page and waits for the dashboard.
+    pub async fn login(&self, base: &str, username: &str, password: &str) {
+        self.client.goto(&format!("{base}/login")).await.unwrap();
+        self.find("[data-test=login-username]").await.send_keys(username).await.unwrap();
+        self.find("[data-test=login-password]").await.send_keys(password).await.unwrap();
+        self.find("[data-test=login-submit]").await.click().await.unwrap();
+        self.wait_text("[data-test=current-user]", |t| t == username).await;
+    }
+
     /// Saves a screenshot as `e2e/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");

@@ -43,6 +43,55 @@ where
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
+/// The tiny guest image (`scripts/build-tiny-image.sh` builds it; `CORRAL_TINY_IMAGE` may
+/// point elsewhere).
+pub fn tiny_image() -> PathBuf {
+    let path = std::env::var_os("CORRAL_TINY_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".corral/images/tiny.qcow2"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-tiny-image.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A qemu bridge with the tiny image, a backend in front of it (serving `frontend` if given)
+/// and an admin logged in, with one machine made from the image and started: the `machine`.
+pub struct TinyGuest {
+    pub dir: tempfile::TempDir,
+    pub bridge: BridgeProc,
+    pub backend: BackendProc,
+    pub api: Api,
+    pub machine: corral_api::MachineId,
+}
+
+impl TinyGuest {
+    pub async fn start(name: &str, frontend: Option<&Path>) -> TinyGuest {
+        let dir = tempfile::tempdir().unwrap();
+        let bridge = BridgeProc::start_with(dir.path(), "q", &["--driver", "qemu", "--accel", "tcg"]);
+        bridge.import_image("tiny.qcow2", &tiny_image()).await;
+        let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], frontend);
+        let api = Api::login(&backend.url, "admin", &backend.admin_password).await;
+        wait_until("the node's image", Duration::from_secs(10), || async {
+            api.send("GET", "/api/v1/images", None).await.body.as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+        let body = serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "image": "tiny.qcow2"});
+        let r = api.send("POST", "/api/v1/machines", Some(body)).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let machine: corral_api::MachineId = serde_json::from_value(r.body["id"].clone()).unwrap();
+        let r = api.send("POST", &format!("/api/v1/machines/{machine}/start"), None).await;
+        assert_eq!(r.status, 202, "{:?}", r.body);
+        wait_until("the machine to run", Duration::from_secs(15), || async {
+            api.machine(machine).await.is_some_and(|m| m.state == corral_api::machine::MachineState::Running)
+        })
+        .await;
+        TinyGuest { dir, bridge, backend, api, machine }
+    }
+}
+
 /// A `corral-bridge` process with the sim driver.
 pub struct BridgeProc {
     pub name: String,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use corral_e2e::browser::Browser;
-use corral_e2e::{Api, BackendProc, BridgeProc, root, wait_until};
+use corral_e2e::{Api, BackendProc, BridgeProc, TinyGuest, root, wait_until};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
@@ -89,10 +89,7 @@ async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
 async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
     let frontend = root().join("frontend/dist");
     assert!(frontend.join("index.html").exists(), "build the frontend first (scripts/test.sh does)");
-    let image = std::env::var_os("CORRAL_TINY_IMAGE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root().join(".corral/images/tiny.qcow2"));
-    assert!(image.exists(), "{} is missing: run scripts/build-tiny-image.sh", image.display());
+    let image = corral_e2e::tiny_image();
     let dir = tempfile::tempdir().unwrap();
     let bridge = BridgeProc::start_with(dir.path(), "q", &["--driver", "qemu", "--accel", "tcg"]);
     let task = bridge.import_image("tiny.qcow2", &image).await;
@@ -246,5 +243,108 @@ async fn an_admin_adds_a_node_over_ssh_and_trusts_its_changed_key() {
     b.screenshot("22-key-mismatch").await;
     b.find("[data-test=node-trust-key]").await.click().await.unwrap();
     b.wait_text("[data-test=node-status]", |t| t == "online").await;
+    b.close().await;
+}
+
+/// Reads the noVNC canvas: (pixels that are not black, a hash of the whole image).
+async fn canvas_state(b: &Browser) -> (u64, u64) {
+    let v = b
+        .client
+        .execute(
+            "const c = document.querySelector('[data-test=vnc-screen] canvas');
+             if (!c || !c.width) return [0, 0];
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             let lit = 0, hash = 0;
+             for (let i = 0; i < d.length; i += 4) {
+               if (d[i] | d[i + 1] | d[i + 2]) lit++;
+               hash = (hash * 31 + d[i] + d[i + 1] + d[i + 2]) >>> 0;
+             }
+             return [lit, hash];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0))
+}
+
+/// The text xterm.js shows.
+async fn terminal_text(b: &Browser) -> String {
+    let v = b
+        .client
+        .execute("const r = document.querySelector('[data-test=serial-screen] .xterm-rows'); return r ? r.innerText : '';", vec![])
+        .await
+        .unwrap();
+    v.as_str().unwrap_or_default().to_string()
+}
+
+async fn wait_terminal(b: &Browser, needle: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let text = terminal_text(b).await;
+        if text.contains(needle) {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            b.screenshot("failure").await;
+            panic!("the terminal never showed {needle:?}; it shows:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A user opens the screen of a real TCG guest (the canvas shows it, and changes when text
+/// is typed into it as keystrokes), then its serial line (types a command, sees the output;
+/// after a reload the history is replayed).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_watches_the_screen_and_types_on_the_serial_line_of_a_real_vm() {
+    let frontend = root().join("frontend/dist");
+    let guest = TinyGuest::start("screen", Some(&frontend)).await;
+    let (backend, id) = (&guest.backend, guest.machine);
+    let b = Browser::start().await;
+    b.login(&backend.url, "admin", &backend.admin_password).await;
+    b.client.goto(&format!("{}/machines/{id}", backend.url)).await.unwrap();
+    b.wait_text("[data-test=state]", |t| t == "running").await;
+
+    // The screen: noVNC connects, and the guest's text console lights the canvas up.
+    b.find("[data-test=console-open-vnc]").await.click().await.unwrap();
+    b.wait_text("[data-test=console-link]", |t| t == "connected").await;
+    let start = std::time::Instant::now();
+    let before = loop {
+        let (lit, hash) = canvas_state(&b).await;
+        if lit > 2000 {
+            break hash;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the canvas stayed blank ({lit} lit pixels)");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    // Let the boot settle, so what changes next is what was typed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, before) = (before, canvas_state(&b).await.1);
+    b.find("[data-test=vnc-text]").await.send_keys("echo typed-into-vnc").await.unwrap();
+    b.find("[data-test=vnc-type]").await.click().await.unwrap();
+    b.find("[data-test=vnc-type-enter]").await.click().await.unwrap();
+    wait_until("the typed text to change the screen", Duration::from_secs(20), || async {
+        canvas_state(&b).await.1 != before
+    })
+    .await;
+    b.screenshot("30-vnc-console").await;
+
+    // The serial line: the boot log is there, a command typed in the terminal runs.
+    b.find("[data-test=console-open-serial]").await.click().await.unwrap();
+    b.wait_text("[data-test=console-link]", |t| t == "connected").await;
+    wait_terminal(&b, "corral-tiny: ready").await;
+    b.find("[data-test=serial-screen] .xterm-helper-textarea")
+        .await
+        .send_keys("echo serial-$((6*7))\n")
+        .await
+        .unwrap();
+    wait_terminal(&b, "serial-42").await;
+    b.screenshot("31-serial-console").await;
+
+    // A reload starts from nothing in the page: the node's history brings it all back.
+    b.client.refresh().await.unwrap();
+    b.find("[data-test=console-open-serial]").await.click().await.unwrap();
+    b.wait_text("[data-test=console-link]", |t| t == "connected").await;
+    wait_terminal(&b, "serial-42").await;
     b.close().await;
 }

@@ -2,27 +2,17 @@
 //! command, see its output; a reconnect from an offset replays exactly what was missed; a
 //! second user takes it over and the first is told), and the VNC stream's RFB greeting.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use corral_api::MachineId;
 use corral_api::console::{SerialHello, close};
-use corral_api::machine::MachineState;
-use corral_e2e::{Api, BackendProc, BridgeProc, root, wait_until};
+use corral_e2e::{Api, TinyGuest};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn tiny_image() -> PathBuf {
-    let path = std::env::var_os("CORRAL_TINY_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".corral/images/tiny.qcow2"));
-    assert!(path.exists(), "{} is missing: run scripts/build-tiny-image.sh", path.display());
-    path
-}
 
 /// A ticket, then the websocket it opens (`extra` is appended to the query).
 async fn console(api: &Api, id: MachineId, kind: &str, extra: &str) -> Socket {
@@ -63,32 +53,11 @@ async fn hello(ws: &mut Socket) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serial_and_vnc_consoles_through_the_backend() {
-    let dir = tempfile::tempdir().unwrap();
-    let bridge = BridgeProc::start_with(dir.path(), "q", &["--driver", "qemu", "--accel", "tcg"]);
-    bridge.import_image("tiny.qcow2", &tiny_image()).await;
-    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], None);
-    let api = Api::login(&backend.url, "admin", &backend.admin_password).await;
-    wait_until("the node's image", Duration::from_secs(10), || async {
-        api.send("GET", "/api/v1/images", None).await.body.as_array().is_some_and(|a| !a.is_empty())
-    })
-    .await;
-    let r = api
-        .send(
-            "POST",
-            "/api/v1/machines",
-            Some(json!({"name": "con", "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "image": "tiny.qcow2"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let id: MachineId = serde_json::from_value(r.body["id"].clone()).unwrap();
-    assert_eq!(api.send("POST", &format!("/api/v1/machines/{id}/start"), None).await.status, 202);
-    wait_until("running", Duration::from_secs(15), || async {
-        api.machine(id).await.is_some_and(|m| m.state == MachineState::Running)
-    })
-    .await;
+    let guest = TinyGuest::start("con", None).await;
+    let (api, id) = (&guest.api, guest.machine);
 
     // Serial: boot output from the start, a command typed, its output.
-    let mut serial = console(&api, id, "serial", "").await;
+    let mut serial = console(api, id, "serial", "").await;
     assert_eq!(hello(&mut serial).await, 0, "from the first byte the node kept");
     let boot = read_until(&mut serial, "corral-tiny: ready", Duration::from_secs(90)).await;
     serial.send(Message::Binary(b"echo con-$((6*7))\n".to_vec().into())).await.unwrap();
@@ -96,7 +65,7 @@ async fn serial_and_vnc_consoles_through_the_backend() {
     let seen = (boot.len() + more.len()) as u64;
 
     // A second viewer may not type unless they take over; then the first is told why.
-    let mut other = console(&api, id, "serial", "").await;
+    let mut other = console(api, id, "serial", "").await;
     match other.next().await {
         Some(Ok(Message::Close(Some(f)))) => {
             assert_eq!(u16::from(f.code), close::IN_USE);
@@ -104,7 +73,7 @@ async fn serial_and_vnc_consoles_through_the_backend() {
         }
         other => panic!("{other:?}"),
     }
-    let mut taker = console(&api, id, "serial", &format!("&offset={seen}&takeover=true")).await;
+    let mut taker = console(api, id, "serial", &format!("&offset={seen}&takeover=true")).await;
     assert_eq!(hello(&mut taker).await, seen, "resumes exactly where the first left off");
     let closed = loop {
         match serial.next().await {
@@ -121,8 +90,8 @@ async fn serial_and_vnc_consoles_through_the_backend() {
     drop(taker);
 
     // VNC: the RFB greeting comes through untouched; several viewers may watch.
-    let mut a = console(&api, id, "vnc", "").await;
-    let mut b = console(&api, id, "vnc", "").await;
+    let mut a = console(api, id, "vnc", "").await;
+    let mut b = console(api, id, "vnc", "").await;
     for ws in [&mut a, &mut b] {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
             Ok(Some(Ok(Message::Binary(greeting)))) => {

@@ -5,7 +5,7 @@
 //!
 //! Needs the tiny image: `scripts/test.sh` builds it and sets `CORRAL_TINY_IMAGE`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use corral::nodes::{BridgeClient, NodeError};
@@ -15,7 +15,7 @@ use corral_api::bridge::{
 use corral_api::machine::MachineState;
 use corral_api::task::{StepState, TaskState};
 use corral_api::{ErrorCode, MachineId};
-use corral_e2e::{BridgeProc, root, serve_file, wait_until};
+use corral_e2e::{BridgeProc, serve_file, tiny_image, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -30,18 +30,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         })
         .unwrap();
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
-}
-
-fn tiny_image() -> PathBuf {
-    let path = std::env::var_os("CORRAL_TINY_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".corral/images/tiny.qcow2"));
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/build-tiny-image.sh (scripts/test.sh does)",
-        path.display()
-    );
-    path
 }
 
 fn qemu_bridge(dir: &Path) -> BridgeProc {

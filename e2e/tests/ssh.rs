@@ -374,10 +374,7 @@ async fn a_create_cut_mid_way_is_retried_into_exactly_one_machine() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_qemu_node_over_ssh_boots_a_guest_whose_console_streams_through_the_channel() {
     use tokio::io::AsyncReadExt;
-    let image = std::env::var_os("CORRAL_TINY_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| corral_e2e::root().join(".corral/images/tiny.qcow2"));
-    assert!(image.exists(), "{} is missing: run scripts/build-tiny-image.sh", image.display());
+    let image = corral_e2e::tiny_image();
     let dir = tempfile::tempdir().unwrap();
     let backend_dir = dir.path().join("backend");
     let backend = BackendProc::start(&backend_dir, &[], None);

@@ -3,6 +3,7 @@
 //! Every call returns `Result<T, ClientError>`; an error body from the server keeps its code
 //! and message so pages can show exactly what the server said.
 
+use corral_api::console::{ConsoleKind, ConsoleTicket, ConsoleTicketRequest};
 use corral_api::machine::{ImageImport, Machine, MachineCreate, MachineUpdate, NodeImage};
 use corral_api::node::{HostKey, HostKeyProbe, Node, NodeEnroll, SshPublicKey};
 use corral_api::session::{LoginRequest, Me};
@@ -163,4 +164,9 @@ pub async fn node_enroll(req: &NodeEnroll) -> Result<Node> {
 pub async fn host_key_confirm(id: NodeId, req: &HostKey) -> Result<Node> {
     let req = Request::put(&paths::node_host_key(id)).json(req).map_err(net)?;
     read(req.send().await.map_err(net)?).await
+}
+
+/// A one-time ticket for a console's websocket.
+pub async fn console_ticket(id: MachineId, kind: ConsoleKind) -> Result<ConsoleTicket> {
+    post(&paths::console_ticket(id), &ConsoleTicketRequest { kind }).await
 }

@@ -34,6 +34,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("machines") view=MachineList/>
                     <Route path=path!("machines/new") view=MachineCreatePage/>
                     <Route path=path!("machines/:id") view=MachineDetail/>
+                    <Route path=path!("machines/:id/console/:kind") view=crate::pages::machines::ConsolePage/>
                     <Route path=path!("images") view=crate::pages::images::Images/>
                     <Route path=path!("tasks") view=crate::pages::tasks::Tasks/>
                     <Route path=path!("nodes/new") view=crate::pages::nodes::NodeEnrollPage/>

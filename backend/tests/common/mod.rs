@@ -127,6 +127,15 @@ impl TestApp {
         panic!("condition not met within 10 s");
     }
 
+    /// Serves the app on a real loopback listener (for websockets); returns `host:port`.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        format!("127.0.0.1:{}", addr.port())
+    }
+
     pub async fn call(&self, method: &str, uri: &str, cookie: Option<&str>, body: Option<&str>) -> Resp {
         self.call_with(method, uri, cookie, body, &[]).await
     }

@@ -151,6 +151,9 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <dt>"Last change"</dt><dd>{field(|m| m.updated_at.clone())}</dd>
             <dt>"Id"</dt><dd class="mono">{id.to_string()}</dd>
         </dl>
+        <Show when=move || node_can("consoles")>
+            <super::console::ConsolePanel id=id/>
+        </Show>
         <Show when=move || node_can("snapshots")>
             <super::snapshots::SnapshotPanel id=id state=state/>
         </Show>

@@ -1,11 +1,13 @@
 //! Machines: the list, one machine, and the create form.
 
+mod console;
 mod create;
 mod detail;
 mod devices;
 mod list;
 mod snapshots;
 
+pub use console::ConsolePage;
 pub use create::MachineCreatePage;
 pub use detail::MachineDetail;
 pub use list::MachineList;

@@ -1,0 +1,108 @@
+//! A machine's consoles in the page: the graphical screen (noVNC) and the serial line
+//! (xterm.js), each opened with a one-time ticket and reconnected with backoff when its link
+//! drops (a guest reboot, a node that comes back). The connection state shown is the
+//! websocket's own, with the server's close reason.
+
+mod js;
+mod keys;
+mod serial;
+mod vnc;
+
+use corral_api::MachineId;
+use corral_api::console::ConsoleKind;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+pub use serial::SerialConsole;
+pub use vnc::VncConsole;
+
+/// The websocket URL of a console path, on the page's own host.
+fn socket_url(path: &str, query: &str) -> String {
+    let location = web_sys::window().map(|w| w.location());
+    let proto = location.as_ref().and_then(|l| l.protocol().ok()).unwrap_or_default();
+    let host = location.as_ref().and_then(|l| l.host().ok()).unwrap_or_default();
+    let scheme = if proto == "https:" { "wss" } else { "ws" };
+    format!("{scheme}://{host}{path}?{query}")
+}
+
+/// Seconds to wait before reconnect attempt `n` (1, 2, 4, 8, then 15).
+fn backoff_secs(n: u32) -> u32 {
+    (1u32 << n.min(4)).min(15)
+}
+
+/// How a console's link is, as its status line says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Link {
+    Connecting,
+    Connected,
+    /// Closed; the reason, and the seconds until the next attempt (if one is planned).
+    Closed {
+        reason: String,
+        retry_in: Option<u32>,
+    },
+}
+
+impl Link {
+    fn label(&self) -> String {
+        match self {
+            Link::Connecting => "connecting…".into(),
+            Link::Connected => "connected".into(),
+            Link::Closed { reason, retry_in: Some(s) } => format!("{reason} — reconnecting in {s} s"),
+            Link::Closed { reason, retry_in: None } => reason.clone(),
+        }
+    }
+
+    fn class(&self) -> &'static str {
+        match self {
+            Link::Connecting => "badge",
+            Link::Connected => "badge node-online",
+            Link::Closed { .. } => "badge node-unreachable",
+        }
+    }
+}
+
+#[component]
+fn LinkBadge(link: RwSignal<Link>) -> impl IntoView {
+    view! { <span class=move || link.with(Link::class) data-test="console-link">{move || link.with(Link::label)}</span> }
+}
+
+/// Both consoles on the machine page, one at a time.
+#[component]
+pub fn ConsolePanel(id: MachineId) -> impl IntoView {
+    let kind = RwSignal::new(None::<ConsoleKind>);
+    let tab = move |k: ConsoleKind, label: &'static str| {
+        view! {
+            <button class=move || if kind.get() == Some(k) { "btn primary" } else { "btn" }
+                data-test=format!("console-open-{}", k.as_str())
+                on:click=move |_| kind.set(if kind.get_untracked() == Some(k) { None } else { Some(k) })>
+                {label}
+            </button>
+        }
+    };
+    view! {
+        <section class="card settings" data-test="consoles">
+            <div class="page-head">
+                <h2>"Console"</h2>
+                <div class="actions">{tab(ConsoleKind::Vnc, "Screen")}{tab(ConsoleKind::Serial, "Serial")}</div>
+            </div>
+            {move || match kind.get() {
+                Some(ConsoleKind::Vnc) => view! { <VncConsole id=id/> }.into_any(),
+                Some(ConsoleKind::Serial) => view! { <SerialConsole id=id/> }.into_any(),
+                None => view! { <p class="muted">"Open the screen or the serial line of the running machine."</p> }.into_any(),
+            }}
+        </section>
+    }
+}
+
+/// `/machines/:id/console/:kind`: one console filling the page, for a pop-out window.
+#[component]
+pub fn ConsolePage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<MachineId>().ok()));
+    let kind = move || params.with(|p| p.get("kind").unwrap_or_default());
+    move || match (id(), kind().as_str()) {
+        (Some(id), "vnc") => view! { <VncConsole id=id/> }.into_any(),
+        (Some(id), "serial") => view! { <SerialConsole id=id/> }.into_any(),
+        _ => view! { <p class="muted">"No such console."</p> }.into_any(),
+    }
+}
