@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 started=$SECONDS
 
-ensure_apt curl chromium chromium-driver postgresql openssh-server
+ensure_apt curl chromium chromium-driver postgresql openssh-server websockify
 ensure_qemu
 ensure_rust
 ensure_npm

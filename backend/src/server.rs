@@ -59,6 +59,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let url = format!("http://{}", listener.local_addr()?);
     tracing::info!(%url, "corral listening");
     println!("corral: listening on {url}");
+    // Consoles are interactive: a key press or an RFB update request must not wait for
+    // Nagle's algorithm to gather more bytes (browsers set TCP_NODELAY on their side too).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+    });
     axum::serve(listener, build_router(state, &opts)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }

@@ -20,6 +20,16 @@ pub fn root() -> PathBuf {
 
 /// A binary built by `cargo build --workspace --bins`.
 pub fn bin(name: &str) -> PathBuf {
+    // The profile of whoever asks: tests run from target/<profile>/deps, `corral-bench` from
+    // target/<profile>, so a release benchmark drives release binaries.
+    let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
+    let profile_dir =
+        exe_dir.map(|d| if d.ends_with("deps") { d.parent().map(Path::to_path_buf).unwrap_or(d) } else { d });
+    if let Some(dir) = profile_dir
+        && dir.join(name).exists()
+    {
+        return dir.join(name);
+    }
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let path = target.join("debug").join(name);

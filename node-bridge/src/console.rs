@@ -111,7 +111,8 @@ pub async fn vnc_stream(
         };
         let mut viewer = TokioIo::new(upgraded);
         let mut vnc = vnc;
-        let _ = tokio::io::copy_bidirectional(&mut viewer, &mut vnc).await;
+        // Framebuffer updates are large: copy in big chunks (the default is 8 KiB).
+        let _ = tokio::io::copy_bidirectional_with_sizes(&mut viewer, &mut vnc, 64 << 10, 256 << 10).await;
     });
     Ok(switching())
 }

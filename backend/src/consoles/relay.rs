@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use crate::nodes::client::ConsoleStream;
 
 /// Read size from the bridge: a VNC update arrives in few frames, a serial echo at once.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 
 pub fn close_frame(code: u16, reason: impl Into<String>) -> Message {
     // A close reason is limited to 123 bytes.
@@ -24,7 +24,7 @@ pub fn close_frame(code: u16, reason: impl Into<String>) -> Message {
 /// Copies bytes both ways. `kicked` ends the session with the reason given (a takeover).
 pub async fn relay(mut ws: WebSocket, stream: ConsoleStream, kicked: Option<oneshot::Receiver<String>>) {
     let (mut from_node, mut to_node) = tokio::io::split(stream);
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = bytes::BytesMut::with_capacity(CHUNK);
     let kicked = async move {
         match kicked {
             Some(rx) => rx.await.unwrap_or_else(|_| "taken over".into()),
@@ -34,9 +34,12 @@ pub async fn relay(mut ws: WebSocket, stream: ConsoleStream, kicked: Option<ones
     tokio::pin!(kicked);
     loop {
         tokio::select! {
-            read = from_node.read(&mut buf) => match read {
+            read = from_node.read_buf(&mut buf) => match read {
                 Ok(n) if n > 0 => {
-                    if ws.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
+                    // The frame takes the bytes as they are; the buffer starts afresh.
+                    let frame = buf.split().freeze();
+                    buf.reserve(CHUNK);
+                    if ws.send(Message::Binary(frame)).await.is_err() {
                         break;
                     }
                 }

@@ -223,6 +223,50 @@ fn client_config() -> Arc<client::Config> {
     })
 }
 
+/// A TCP stream that acknowledges at once. sshd does not set TCP_NODELAY on connections
+/// without a terminal, so the last small segment of each burst waits for our ACK; with
+/// Linux's delayed ACKs that cost up to 40 ms per console round trip (an RFB update request,
+/// a key echo). Quick ACK mode lapses after a while, so it is set again after every read.
+struct QuickAck(tokio::net::TcpStream);
+
+impl tokio::io::AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let polled = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if polled.is_ready() {
+            let _ = rustix::net::sockopt::set_tcp_quickack(&self.0, true);
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 /// Dials the node and finishes the handshake, checking the host key against `pin`.
 async fn handshake(addr: &SshAddress, pin: &HostKeyPin) -> Result<Handle<Client>, SshError> {
     let target = format!("{}:{}", addr.host, addr.port);
@@ -231,12 +275,12 @@ async fn handshake(addr: &SshAddress, pin: &HostKeyPin) -> Result<Handle<Client>
             .await
             .map_err(|e| SshError::Dial(target.clone(), e))?;
         let _ = tcp.set_nodelay(true);
-        client::connect_stream(client_config(), tcp, Client { pin: pin.clone() }).await.map_err(|e| {
-            match (pin.pinned(), pin.mismatch()) {
+        client::connect_stream(client_config(), QuickAck(tcp), Client { pin: pin.clone() }).await.map_err(
+            |e| match (pin.pinned(), pin.mismatch()) {
                 (Some(pinned), Some(presented)) => SshError::HostKeyMismatch { pinned, presented },
                 _ => SshError::Handshake(e),
-            }
-        })
+            },
+        )
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, work)
         .await

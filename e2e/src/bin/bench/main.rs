@@ -16,6 +16,7 @@ use corral_bridge::driver::qemu::launch::{Nic, VmPaths, qemu_args};
 use corral_e2e::{BridgeProc, root};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
+mod console;
 mod ssh;
 
 struct Row {
@@ -190,7 +191,11 @@ async fn main() {
             bytes: 0,
         },
     ];
-    let rows: Vec<Row> = rows.into_iter().chain(ssh::rows(dir.path(), runs).await).collect();
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .chain(ssh::rows(dir.path(), runs).await)
+        .chain(console::rows(dir.path(), runs).await)
+        .collect();
     println!("corral-bench: {runs} runs each, medians, TCG, tiny image ({})", image.display());
     println!();
     println!("| measure | corral | baseline | baseline figure | ratio | goal |");
