@@ -218,28 +218,6 @@ async fn echoes(mut c: Conn, runs: usize) -> Vec<Duration> {
     v
 }
 
-/// A socket that sends `STREAM_BYTES` to whoever connects.
-fn serve_source(path: &Path) {
-    let listener = tokio::net::UnixListener::bind(path).unwrap();
-    tokio::spawn(async move {
-        let chunk = vec![0x5au8; 64 * 1024];
-        while let Ok((mut s, _)) = listener.accept().await {
-            let chunk = chunk.clone();
-            tokio::spawn(async move {
-                let mut left = STREAM_BYTES;
-                while left > 0 {
-                    let n = left.min(chunk.len() as u64) as usize;
-                    if s.write_all(&chunk[..n]).await.is_err() {
-                        return;
-                    }
-                    left -= n as u64;
-                }
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-}
-
 /// websockify in front of a unix socket; `None` when it is not installed.
 struct Websockify {
     child: std::process::Child,
@@ -352,7 +330,7 @@ pub async fn rows(dir: &Path, runs: usize) -> Vec<Row> {
     // The synthetic stream: the same bytes through every path.
     let qemu_vnc = vm_dir.join("vnc.sock.qemu");
     std::fs::rename(&vnc, &qemu_vnc).unwrap();
-    serve_source(&vnc);
+    super::serve_source(&vnc, STREAM_BYTES);
     let (mut s_direct, mut s_a, mut s_b, mut s_wsf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let wsf = Websockify::start(&vnc);
     drain(unix(&vnc).await).await;

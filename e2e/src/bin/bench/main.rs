@@ -29,6 +29,29 @@ struct Row {
     bytes: u64,
 }
 
+/// A unix socket that writes `bytes` to whoever connects, then closes: the synthetic stream
+/// the transport and console rows carry.
+fn serve_source(path: &Path, bytes: u64) {
+    let listener = tokio::net::UnixListener::bind(path).unwrap();
+    tokio::spawn(async move {
+        let chunk = vec![0x5au8; 64 * 1024];
+        while let Ok((mut s, _)) = listener.accept().await {
+            let chunk = chunk.clone();
+            tokio::spawn(async move {
+                let mut left = bytes;
+                while left > 0 {
+                    let n = left.min(chunk.len() as u64) as usize;
+                    if s.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n as u64;
+                }
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+}
+
 /// A median, with the throughput it means when bytes were moved.
 fn figure(d: Duration, bytes: u64) -> String {
     match bytes {

@@ -11,34 +11,12 @@ use corral::nodes::ssh::{HostKeyPin, SshIdentity, SshTransport};
 use corral::nodes::transport::{Transport, UnixTransport};
 use corral_e2e::BridgeProc;
 use corral_e2e::sshd::{SshdProc, ssh_user};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::Row;
 
 /// Bytes moved per throughput run.
 pub const STREAM_BYTES: u64 = 64 << 20;
-
-/// A unix socket that writes `STREAM_BYTES` to whoever connects, then closes.
-fn serve_source(path: &Path) {
-    let listener = tokio::net::UnixListener::bind(path).unwrap();
-    tokio::spawn(async move {
-        let chunk = vec![0x5au8; 64 * 1024];
-        while let Ok((mut s, _)) = listener.accept().await {
-            let chunk = chunk.clone();
-            tokio::spawn(async move {
-                let mut left = STREAM_BYTES;
-                while left > 0 {
-                    let n = left.min(chunk.len() as u64) as usize;
-                    if s.write_all(&chunk[..n]).await.is_err() {
-                        return;
-                    }
-                    left -= n as u64;
-                }
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-}
 
 async fn drain(t: &dyn Transport) -> Duration {
     let start = Instant::now();
@@ -80,7 +58,7 @@ pub async fn rows(dir: &Path, runs: usize) -> Vec<Row> {
     }
 
     let source = dir.join("source.sock");
-    serve_source(&source);
+    super::serve_source(&source, STREAM_BYTES);
     let ssh_stream = SshTransport::new(address(&source), pin, identity);
     let direct_stream = UnixTransport { path: source.clone() };
     drain(&ssh_stream).await;
