@@ -346,5 +346,10 @@ async fn a_user_watches_the_screen_and_types_on_the_serial_line_of_a_real_vm() {
     b.find("[data-test=console-open-serial]").await.click().await.unwrap();
     b.wait_text("[data-test=console-link]", |t| t == "connected").await;
     wait_terminal(&b, "serial-42").await;
+
+    // The pop-out page is the console alone; a second screen viewer shares it.
+    b.client.goto(&format!("{}/machines/{id}/console/vnc", backend.url)).await.unwrap();
+    b.wait_text("[data-test=console-link]", |t| t == "connected").await;
+    b.find("[data-test=vnc-screen] canvas").await;
     b.close().await;
 }
