@@ -9,6 +9,7 @@ pub mod machine;
 pub mod node;
 pub mod patch;
 pub mod paths;
+pub mod people;
 pub mod session;
 pub mod snapshot;
 pub mod task;

@@ -260,6 +260,27 @@ pub fn idempotency_key(key: &str) -> Result<(), FieldError> {
     }
 }
 
+pub const PASSWORD_MIN_LEN: usize = 10;
+pub const PASSWORD_MAX_LEN: usize = 200;
+
+/// A password: 10–200 characters. Length is what makes one strong; no other rules.
+pub fn password(p: &str) -> Result<(), FieldError> {
+    let n = p.chars().count();
+    if (PASSWORD_MIN_LEN..=PASSWORD_MAX_LEN).contains(&n) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "password",
+            format!("{PASSWORD_MIN_LEN}–{PASSWORD_MAX_LEN} characters (this one has {n})"),
+        ))
+    }
+}
+
+/// A tenant name follows the machine-name rules: a DNS label.
+pub fn tenant_name(name: &str) -> Result<(), FieldError> {
+    machine_name(name)
+}
+
 /// A username: 1–64 of `a-z`, `0-9`, `.`, `_`, `-`, starting with a letter.
 pub fn username(name: &str) -> Result<(), FieldError> {
     let ok = !name.is_empty()

@@ -6,5 +6,6 @@ pub mod bootstrap;
 pub mod images;
 pub mod machines;
 pub mod nodes;
+pub mod people;
 pub mod placement;
 pub mod snapshots;

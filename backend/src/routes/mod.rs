@@ -7,6 +7,7 @@ pub mod extract;
 mod images;
 mod machines;
 mod nodes;
+mod people;
 mod session;
 mod snapshots;
 mod tasks;
@@ -40,7 +41,8 @@ use crate::store::sessions::DbSessionStore;
         (name = "images", description = "Disk images on nodes"),
         (name = "snapshots", description = "Snapshots of machines on their node's storage"),
         (name = "tasks", description = "Long operations on nodes, followed live"),
-        (name = "consoles", description = "VNC and serial consoles through one-time tickets")
+        (name = "consoles", description = "VNC and serial consoles through one-time tickets"),
+        (name = "people", description = "Tenants, their members, and users")
     )
 )]
 struct ApiDoc;
@@ -56,6 +58,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(snapshots::router())
         .merge(tasks::router())
         .merge(consoles::router())
+        .merge(people::router())
         .split_for_parts()
 }
 

@@ -1,5 +1,6 @@
 //! Users, tenants and memberships.
 
+use corral_api::people::{Member, Tenant, User};
 use corral_api::session::{Membership, Role};
 use corral_api::{TenantId, UserId};
 use sqlx::Row;
@@ -123,4 +124,120 @@ pub async fn memberships_of(db: &Db, user: UserId) -> Result<Vec<Membership>, sq
             })
         })
         .collect()
+}
+
+/// Tenants with their member and machine counts; `only` limits the list to those ids.
+pub async fn tenant_list(db: &Db, only: Option<&[TenantId]>) -> Result<Vec<Tenant>, sqlx::Error> {
+    // Subqueries rather than joins, so the counts do not multiply; cast for PostgreSQL's COUNT.
+    let base = "SELECT t.id, t.name, t.created_at, \
+        (SELECT CAST(COUNT(*) AS BIGINT) FROM memberships m WHERE m.tenant_id = t.id) AS members, \
+        (SELECT CAST(COUNT(*) AS BIGINT) FROM machines x WHERE x.tenant_id = t.id) AS machines \
+        FROM tenants t";
+    let rows = match only {
+        None => sqlx::query(&format!("{base} ORDER BY t.name")).fetch_all(db).await?,
+        Some([]) => Vec::new(),
+        Some(ids) => {
+            let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("{base} WHERE t.id IN ({}) ORDER BY t.name", marks.join(", "));
+            let mut q = sqlx::query(&sql);
+            for id in ids {
+                q = q.bind(id.to_string());
+            }
+            q.fetch_all(db).await?
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(Tenant {
+                id: parse_col(r, "id")?,
+                name: r.try_get("name")?,
+                members: super::u32_col(r, "members")?,
+                machines: super::u32_col(r, "machines")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Everyone, for admins.
+pub async fn user_list(db: &Db) -> Result<Vec<User>, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT id, username, is_admin, disabled, created_at FROM users ORDER BY username")
+            .fetch_all(db)
+            .await?;
+    let mut users = Vec::new();
+    for r in &rows {
+        let id: UserId = parse_col(r, "id")?;
+        users.push(User {
+            id,
+            username: r.try_get("username")?,
+            is_admin: bool_col(r, "is_admin")?,
+            disabled: bool_col(r, "disabled")?,
+            memberships: memberships_of(db, id).await?,
+            created_at: r.try_get("created_at")?,
+        });
+    }
+    Ok(users)
+}
+
+pub async fn user_get(db: &Db, id: UserId) -> Result<Option<User>, sqlx::Error> {
+    Ok(user_list(db).await?.into_iter().find(|u| u.id == id))
+}
+
+/// Returns whether the user exists.
+pub async fn user_set_flags(
+    db: &Db,
+    id: UserId,
+    disabled: Option<bool>,
+    is_admin: Option<bool>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE users SET disabled = COALESCE($1, disabled), is_admin = COALESCE($2, is_admin) WHERE id = $3",
+    )
+    .bind(disabled.map(i64::from))
+    .bind(is_admin.map(i64::from))
+    .bind(id.to_string())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn user_set_password_hash(db: &Db, id: UserId, password_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(id.to_string())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn members_of(db: &Db, tenant: TenantId) -> Result<Vec<Member>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.username, u.disabled, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.tenant_id = $1 ORDER BY u.username",
+    )
+    .bind(tenant.to_string())
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get("role")?;
+            Ok(Member {
+                user_id: parse_col(r, "id")?,
+                username: r.try_get("username")?,
+                role: Role::parse(&role).unwrap_or(Role::Viewer),
+                disabled: bool_col(r, "disabled")?,
+            })
+        })
+        .collect()
+}
+
+/// Returns whether there was such a membership.
+pub async fn membership_remove(db: &Db, user: UserId, tenant: TenantId) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND tenant_id = $2")
+        .bind(user.to_string())
+        .bind(tenant.to_string())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
