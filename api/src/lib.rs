@@ -13,6 +13,7 @@ pub mod people;
 pub mod session;
 pub mod snapshot;
 pub mod task;
+pub mod token;
 pub mod validate;
 
 pub use error::{ErrorBody, ErrorCode};

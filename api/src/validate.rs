@@ -276,6 +276,21 @@ pub fn password(p: &str) -> Result<(), FieldError> {
     }
 }
 
+/// A token's name: 1–64 printable characters.
+pub fn token_name(name: &str) -> Result<(), FieldError> {
+    let n = name.chars().count();
+    if (1..=64).contains(&n) && !name.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(FieldError::new("name", "1–64 printable characters"))
+    }
+}
+
+/// A token's lifetime: 1–3650 days.
+pub fn token_days(days: u32) -> Result<(), FieldError> {
+    if (1..=3650).contains(&days) { Ok(()) } else { Err(FieldError::new("expires_in_days", "1–3650 days")) }
+}
+
 /// A tenant name follows the machine-name rules: a DNS label.
 pub fn tenant_name(name: &str) -> Result<(), FieldError> {
     machine_name(name)

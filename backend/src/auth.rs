@@ -64,6 +64,8 @@ pub struct Actor {
     pub is_admin: bool,
     pub roles: HashMap<TenantId, Role>,
     pub me: Me,
+    /// The API token the request came with (its id), if it did not come with a session.
+    pub token: Option<String>,
 }
 
 impl Actor {
@@ -79,6 +81,7 @@ impl Actor {
             is_admin: user.is_admin,
             roles: memberships.iter().map(|m| (m.tenant_id, m.role)).collect(),
             me: Me { id, username: user.username, is_admin: user.is_admin, memberships },
+            token: None,
         }))
     }
 
@@ -121,6 +124,20 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // A script's token, never a session: nothing is stored, no cookie is set.
+        if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+            let bearer = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or(ApiError::Unauthenticated)?;
+            let (actor, read_only) = crate::app::tokens::authenticate(state, bearer.trim()).await?;
+            let reads = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+            if read_only && !reads {
+                return Err(ApiError::Forbidden("this token is read-only".into()));
+            }
+            return Ok(actor);
+        }
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, msg)| ApiError::internal(anyhow::anyhow!("session layer: {msg}")))?;

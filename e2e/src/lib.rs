@@ -70,11 +70,12 @@ pub fn tiny_image() -> PathBuf {
 /// A qemu bridge with the tiny image, a backend in front of it (serving `frontend` if given)
 /// and an admin logged in, with one machine made from the image and started: the `machine`.
 pub struct TinyGuest {
-    pub dir: tempfile::TempDir,
-    pub bridge: BridgeProc,
-    pub backend: BackendProc,
     pub api: Api,
     pub machine: corral_api::MachineId,
+    pub backend: BackendProc,
+    /// Dropped before `dir`: it finds its VMs' QEMUs (to kill them) in the directory.
+    pub bridge: BridgeProc,
+    pub dir: tempfile::TempDir,
 }
 
 impl TinyGuest {
@@ -98,7 +99,7 @@ impl TinyGuest {
             api.machine(machine).await.is_some_and(|m| m.state == corral_api::machine::MachineState::Running)
         })
         .await;
-        TinyGuest { dir, bridge, backend, api, machine }
+        TinyGuest { api, machine, backend, bridge, dir }
     }
 }
 

@@ -9,3 +9,4 @@ pub mod nodes;
 pub mod people;
 pub mod placement;
 pub mod snapshots;
+pub mod tokens;

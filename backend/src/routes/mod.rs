@@ -11,6 +11,7 @@ mod people;
 mod session;
 mod snapshots;
 mod tasks;
+mod tokens;
 
 use std::path::Path;
 
@@ -42,7 +43,8 @@ use crate::store::sessions::DbSessionStore;
         (name = "snapshots", description = "Snapshots of machines on their node's storage"),
         (name = "tasks", description = "Long operations on nodes, followed live"),
         (name = "consoles", description = "VNC and serial consoles through one-time tickets"),
-        (name = "people", description = "Tenants, their members, and users")
+        (name = "people", description = "Tenants, their members, and users"),
+        (name = "tokens", description = "API tokens for scripts")
     )
 )]
 struct ApiDoc;
@@ -59,6 +61,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tasks::router())
         .merge(consoles::router())
         .merge(people::router())
+        .merge(tokens::router())
         .split_for_parts()
 }
 

@@ -5,6 +5,7 @@ pub mod machines;
 pub mod nodes;
 pub mod sessions;
 pub mod tasks;
+pub mod tokens;
 pub mod users;
 
 use std::str::FromStr;
