@@ -1,5 +1,6 @@
 //! Corral's wire types, shared by the backend, the node bridge and the WASM frontend.
 
+pub mod audit;
 pub mod bridge;
 pub mod console;
 pub mod error;

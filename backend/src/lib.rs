@@ -2,6 +2,7 @@
 //! node bridges, served as a REST API, an events websocket and the built frontend.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod consoles;

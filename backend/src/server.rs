@@ -66,7 +66,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::debug!(error = %e, "TCP_NODELAY");
         }
     });
-    axum::serve(listener, build_router(state, &opts)).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = build_router(state, &opts).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 

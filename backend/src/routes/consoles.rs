@@ -148,6 +148,18 @@ async fn open(
         }
     };
     tracing::info!(machine = %id, user = %actor.username, kind = kind.as_str(), "console opened");
+    let entry = crate::store::audit::NewEntry {
+        user_id: Some(actor.id),
+        username: Some(actor.username.clone()),
+        token_id: actor.token.clone(),
+        tenant_id: m.tenant_id,
+        action: "console.open".into(),
+        target: Some(format!("{}:{id}", kind.as_str())),
+        machine_id: Some(id),
+        result: "ok".into(),
+        source: None,
+    };
+    crate::audit::record(&state, entry).await;
     if let Some(offset) = offset {
         let hello = serde_json::to_string(&SerialHello { offset }).unwrap_or_default();
         if ws.send(Message::Text(hello.into())).await.is_err() {

@@ -1,6 +1,7 @@
 //! The HTTP surface: `/api/v1/…` (with its OpenAPI document), `/healthz`, and the built
 //! frontend for every other path.
 
+mod audit;
 mod consoles;
 mod events;
 pub mod extract;
@@ -44,7 +45,8 @@ use crate::store::sessions::DbSessionStore;
         (name = "tasks", description = "Long operations on nodes, followed live"),
         (name = "consoles", description = "VNC and serial consoles through one-time tickets"),
         (name = "people", description = "Tenants, their members, and users"),
-        (name = "tokens", description = "API tokens for scripts")
+        (name = "tokens", description = "API tokens for scripts"),
+        (name = "audit", description = "Who did what, when, from where")
     )
 )]
 struct ApiDoc;
@@ -62,6 +64,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(consoles::router())
         .merge(people::router())
         .merge(tokens::router())
+        .merge(audit::router())
         .split_for_parts()
 }
 
@@ -99,6 +102,7 @@ pub fn build_router(state: AppState, opts: &RouterOptions) -> Router {
             get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc) }),
         )
         .route("/api/{*rest}", axum::routing::any(|| async { ApiError::NotFound("route".into()) }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::record_mutations))
         .layer(axum::middleware::from_fn_with_state(state.clone(), origin_check))
         .layer(sessions);
     let router = Router::new().merge(api).route("/healthz", get(healthz));

@@ -31,8 +31,16 @@ async fn session_get(actor: Actor) -> Json<Me> {
 async fn session_create(
     State(state): State<AppState>,
     session: Session,
+    crate::audit::Source(source): crate::audit::Source,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<Me>> {
+    let attempt = crate::store::audit::NewEntry {
+        username: Some(req.username.clone()),
+        action: "session.login".into(),
+        target: Some(format!("user:{}", req.username)),
+        source,
+        ..Default::default()
+    };
     let user = users::user_by_username(&state.db, &req.username).await?;
     // argon2 takes tens of milliseconds of CPU: off the async workers. Every path pays it, so
     // timing tells nothing about whether the user exists or is disabled.
@@ -48,13 +56,23 @@ async fn session_create(
     .map_err(ApiError::internal)?;
     let user = match user {
         Some(u) if ok && !u.disabled => u,
-        _ => return Err(ApiError::LoginFailed),
+        other => {
+            let entry = crate::store::audit::NewEntry {
+                user_id: other.map(|u| u.id),
+                result: "401 login_failed".into(),
+                ..attempt
+            };
+            crate::audit::record(&state, entry).await;
+            return Err(ApiError::LoginFailed);
+        }
     };
     let session_err = |e: tower_sessions::session::Error| ApiError::internal(anyhow::anyhow!("session: {e}"));
     session.cycle_id().await.map_err(session_err)?;
     session.insert(SESSION_USER_KEY, user.id).await.map_err(session_err)?;
     let actor = Actor::load(&state, user.id).await?.ok_or(ApiError::LoginFailed)?;
     tracing::info!(user = %actor.username, "login");
+    let entry = crate::store::audit::NewEntry { user_id: Some(actor.id), result: "ok".into(), ..attempt };
+    crate::audit::record(&state, entry).await;
     Ok(Json(actor.me))
 }
 

@@ -1,6 +1,7 @@
 //! Data access: one module per table family, plain functions over the pool, returning the
 //! `api` views. Ids are stored as UUID text, times as RFC 3339 text.
 
+pub mod audit;
 pub mod machines;
 pub mod nodes;
 pub mod sessions;

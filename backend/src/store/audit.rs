@@ -1,0 +1,111 @@
+//! The audit log table: appended to, read back filtered, never changed.
+
+use corral_api::audit::{AuditEntry, AuditQuery};
+use corral_api::{MachineId, TenantId, UserId};
+use sqlx::Row;
+
+use super::opt_parse_col;
+use crate::db::{Db, now};
+
+/// An entry to append (`seq` and `at` are the database's and the clock's).
+#[derive(Clone, Debug, Default)]
+pub struct NewEntry {
+    pub user_id: Option<UserId>,
+    pub username: Option<String>,
+    pub token_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
+    pub action: String,
+    pub target: Option<String>,
+    pub machine_id: Option<MachineId>,
+    pub result: String,
+    pub source: Option<String>,
+}
+
+pub async fn append(db: &Db, e: &NewEntry) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, user_id, username, token_id, tenant_id, action, target, machine_id, result, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(now())
+    .bind(e.user_id.map(|u| u.to_string()))
+    .bind(e.username.as_deref())
+    .bind(e.token_id.as_deref())
+    .bind(e.tenant_id.map(|t| t.to_string()))
+    .bind(&e.action)
+    .bind(e.target.as_deref())
+    .bind(e.machine_id.map(|m| m.to_string()))
+    .bind(&e.result)
+    .bind(e.source.as_deref())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Newest first. `tenants` limits the entries to those tenants (`None`: all).
+pub async fn list(
+    db: &Db,
+    q: &AuditQuery,
+    tenants: Option<&[TenantId]>,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    let mut bind = |clause: &str, value: String, clauses: &mut Vec<String>| {
+        binds.push(value);
+        clauses.push(clause.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(t) = q.tenant_id {
+        bind("tenant_id = ?", t.to_string(), &mut clauses);
+    }
+    if let Some(u) = q.user_id {
+        bind("user_id = ?", u.to_string(), &mut clauses);
+    }
+    if let Some(m) = q.machine_id {
+        bind("machine_id = ?", m.to_string(), &mut clauses);
+    }
+    if let Some(ids) = tenants {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut marks = Vec::new();
+        for id in ids {
+            binds.push(id.to_string());
+            marks.push(format!("${}", binds.len()));
+        }
+        clauses.push(format!("tenant_id IN ({})", marks.join(", ")));
+    }
+    let mut sql = String::from(
+        "SELECT seq, at, user_id, username, token_id, tenant_id, action, target, machine_id, result, source FROM audit_log",
+    );
+    let mut conds = clauses;
+    if let Some(before) = q.before {
+        conds.push(format!("seq < {before}"));
+    }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}"));
+    let mut query = sqlx::query(&sql);
+    for b in &binds {
+        query = query.bind(b.clone());
+    }
+    let rows = query.fetch_all(db).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                seq: r.try_get("seq")?,
+                at: r.try_get("at")?,
+                user_id: opt_parse_col(r, "user_id")?,
+                username: r.try_get("username")?,
+                token_id: r.try_get("token_id")?,
+                tenant_id: opt_parse_col(r, "tenant_id")?,
+                action: r.try_get("action")?,
+                target: r.try_get("target")?,
+                machine_id: opt_parse_col(r, "machine_id")?,
+                result: r.try_get("result")?,
+                source: r.try_get("source")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,82 @@
+//! The audit trail of a journey (log in, create, start, console ticket, rename, stop, delete)
+//! is complete and in order, names who and which tenant, records refusals and failed logins,
+//! filters per machine, user and tenant, exports as JSON lines, and is for owners and admins.
+
+mod common;
+
+use common::TestApp;
+use corral_api::audit::AuditEntry;
+use corral_api::session::Role;
+use hyper::StatusCode;
+
+async fn trail(app: &TestApp, cookie: &str, query: &str) -> Vec<AuditEntry> {
+    let r = app.call("GET", &format!("/api/v1/audit{query}"), Some(cookie), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let mut v: Vec<AuditEntry> = serde_json::from_value(r.body).unwrap();
+    v.reverse(); // oldest first, as things happened
+    v
+}
+
+#[tokio::test]
+async fn a_journey_leaves_a_complete_ordered_trail() {
+    let app = TestApp::start().await;
+    let bad = serde_json::json!({"username": "olive", "password": "not it"}).to_string();
+    assert_eq!(app.call("POST", "/api/v1/session", None, Some(&bad)).await.status, StatusCode::UNAUTHORIZED);
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let (viewer_of_other, _) = app.user_in_new_tenant("vic", Role::Viewer).await;
+
+    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&body)).await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    app.wait_state(&olive, &id, "stopped").await;
+    let m = format!("/api/v1/machines/{id}");
+    app.call("POST", &format!("{m}/start"), Some(&olive), None).await;
+    app.wait_state(&olive, &id, "running").await;
+    app.call("POST", &format!("{m}/console"), Some(&olive), Some(r#"{"kind":"vnc"}"#)).await;
+    app.call("PATCH", &m, Some(&olive), Some(r#"{"name":"Bad Name"}"#)).await; // refused: recorded too
+    app.call("POST", &format!("{m}/force-stop"), Some(&olive), None).await;
+    app.wait_state(&olive, &id, "stopped").await;
+    app.call("DELETE", &m, Some(&olive), None).await;
+
+    let admin = app.login_admin().await;
+    let all = trail(&app, &admin, "").await;
+    let actions: Vec<(&str, &str)> = all.iter().map(|e| (e.action.as_str(), e.result.as_str())).collect();
+    let journey: Vec<(&str, &str)> =
+        actions.iter().copied().filter(|(a, _)| !a.starts_with("session")).collect();
+    assert_eq!(
+        journey,
+        [
+            ("machine.create", "ok"),
+            ("machine.start", "ok"),
+            ("console.create", "ok"),
+            ("machine.update", "422 validation_failed"),
+            ("machine.force_stop", "ok"),
+            ("machine.delete", "ok"),
+        ],
+        "{actions:?}"
+    );
+    assert_eq!(actions[0], ("session.login", "401 login_failed"), "a failed login comes first");
+    let mine: Vec<&AuditEntry> =
+        all.iter().filter(|e| e.action.starts_with("machine.") || e.action.starts_with("console.")).collect();
+    for e in &mine {
+        assert_eq!(e.username.as_deref(), Some("olive"), "{e:?}");
+        assert_eq!(e.tenant_id, Some(tenant), "{e:?}");
+        assert_eq!(e.machine_id.map(|m| m.to_string()).as_deref(), Some(id.as_str()), "{e:?}");
+    }
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+
+    // Filters, the owner's view, and what others may not see.
+    let by_machine = trail(&app, &admin, &format!("?machine_id={id}")).await;
+    assert_eq!(by_machine.len(), 6);
+    let owner_view = trail(&app, &olive, &format!("?tenant_id={tenant}")).await;
+    assert_eq!(owner_view.len(), 6, "the owner sees her tenant's entries");
+    let r = app.call("GET", &format!("/api/v1/audit?tenant_id={tenant}"), Some(&viewer_of_other), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(trail(&app, &viewer_of_other, "").await.is_empty(), "a viewer owns no tenant");
+
+    let r = app.call("GET", &format!("/api/v1/audit/export?machine_id={id}"), Some(&admin), None).await;
+    assert_eq!(r.headers["content-type"], "application/x-ndjson");
+    let text = r.body.as_str().unwrap().to_string();
+    let lines: Vec<AuditEntry> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 6);
+}
