@@ -33,6 +33,9 @@ pub enum ErrorCode {
     NodeUnreachable,
     /// Too many requests or a busy resource; retry later.
     Busy,
+    /// Too many failed logins for this account or from this address; `Retry-After` says
+    /// when to try again.
+    TooManyAttempts,
     /// Mutating requests must come from the console's own origin.
     BadOrigin,
     /// Something broke on our side; the server log has the cause.
@@ -51,6 +54,7 @@ impl ErrorCode {
             Self::Conflict | Self::AlreadyExists => 409,
             Self::InsufficientCapacity => 507,
             Self::NodeUnreachable | Self::Busy => 503,
+            Self::TooManyAttempts => 429,
             Self::Internal => 500,
         }
     }

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// The resource is busy with another operation; retry shortly.
     #[error("{0}")]
     Busy(String),
+    /// Failed logins are being refused for a while.
+    #[error("{message}")]
+    TooManyAttempts { message: String, retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -59,6 +62,7 @@ impl ApiError {
             Self::BadOrigin => ErrorCode::BadOrigin,
             Self::MethodNotAllowed => ErrorCode::InvalidRequest,
             Self::Busy(_) => ErrorCode::Busy,
+            Self::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -76,6 +80,7 @@ impl ApiError {
             Self::NodeFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,6 +115,11 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status(), axum::Json(body)).into_response();
         if matches!(self, Self::NodeUnreachable { .. } | Self::Busy(_)) {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let Self::TooManyAttempts { retry_after_secs, .. } = &self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }

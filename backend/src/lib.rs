@@ -8,6 +8,7 @@ pub mod config;
 pub mod consoles;
 pub mod db;
 pub mod error;
+pub mod login_guard;
 pub mod nodes;
 pub mod routes;
 pub mod server;

@@ -58,6 +58,8 @@ pub struct AppState {
     pub tickets: Tickets,
     /// Who types on each serial console.
     pub serial_writers: SerialWriters,
+    /// Failed-login limits.
+    pub login_guard: crate::login_guard::LoginGuard,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             host_keys: Arc::default(),
             tickets: Tickets::default(),
             serial_writers: SerialWriters::default(),
+            login_guard: Default::default(),
         }
     }
 

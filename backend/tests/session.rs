@@ -70,3 +70,24 @@ async fn malformed_login_bodies_get_400() {
         assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_request"), "{body}");
     }
 }
+
+/// Five wrong passwords lock the account for a while, even against the right one, with a
+/// clear message and Retry-After; other accounts are not affected.
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_account() {
+    let app = TestApp::start().await;
+    let (_, _) = app.user_in_new_tenant("olive", corral_api::session::Role::Viewer).await;
+    let (_, _) = app.user_in_new_tenant("sam", corral_api::session::Role::Viewer).await;
+    let login = |user: &str, pw: &str| serde_json::json!({"username": user, "password": pw}).to_string();
+    for _ in 0..5 {
+        let r = app.call("POST", "/api/v1/session", None, Some(&login("olive", "wrong"))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = app.call("POST", "/api/v1/session", None, Some(&login("olive", "pw-for-tests"))).await;
+    assert_eq!((r.status, r.code()), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"), "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("try again in"), "{:?}", r.body);
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait > 60 && wait <= 900, "{wait}");
+    let r = app.call("POST", "/api/v1/session", None, Some(&login("sam", "pw-for-tests"))).await;
+    assert_eq!(r.status, StatusCode::OK, "another account logs in");
+}

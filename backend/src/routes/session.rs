@@ -27,7 +27,8 @@ async fn session_get(actor: Actor) -> Json<Me> {
 
 /// Log in. The session id is replaced on success, so an id planted before login is useless.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginRequest,
-    responses((status = 200, body = Me), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Me), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many failed logins; Retry-After says when to try again")))]
 async fn session_create(
     State(state): State<AppState>,
     session: Session,
@@ -41,6 +42,13 @@ async fn session_create(
         source,
         ..Default::default()
     };
+    if let Err((message, retry_after_secs)) =
+        state.login_guard.check(&req.username, attempt.source.as_deref())
+    {
+        let entry = crate::store::audit::NewEntry { result: "429 too_many_attempts".into(), ..attempt };
+        crate::audit::record(&state, entry).await;
+        return Err(ApiError::TooManyAttempts { message, retry_after_secs });
+    }
     let user = users::user_by_username(&state.db, &req.username).await?;
     // argon2 takes tens of milliseconds of CPU: off the async workers. Every path pays it, so
     // timing tells nothing about whether the user exists or is disabled.
@@ -57,6 +65,7 @@ async fn session_create(
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         other => {
+            state.login_guard.failed(&req.username, attempt.source.as_deref());
             let entry = crate::store::audit::NewEntry {
                 user_id: other.map(|u| u.id),
                 result: "401 login_failed".into(),
@@ -71,6 +80,7 @@ async fn session_create(
     session.insert(SESSION_USER_KEY, user.id).await.map_err(session_err)?;
     let actor = Actor::load(&state, user.id).await?.ok_or(ApiError::LoginFailed)?;
     tracing::info!(user = %actor.username, "login");
+    state.login_guard.succeeded(&req.username);
     let entry = crate::store::audit::NewEntry { user_id: Some(actor.id), result: "ok".into(), ..attempt };
     crate::audit::record(&state, entry).await;
     Ok(Json(actor.me))
