@@ -33,6 +33,9 @@ pub enum ErrorCode {
     NodeUnreachable,
     /// Too many requests or a busy resource; retry later.
     Busy,
+    /// The tenant's quota does not allow this; `field` names the limit, the message says by
+    /// how much.
+    QuotaExceeded,
     /// Too many failed logins for this account or from this address; `Retry-After` says
     /// when to try again.
     TooManyAttempts,
@@ -49,7 +52,7 @@ impl ErrorCode {
             Self::InvalidRequest => 400,
             Self::ValidationFailed => 422,
             Self::Unauthenticated | Self::LoginFailed => 401,
-            Self::Forbidden | Self::BadOrigin => 403,
+            Self::Forbidden | Self::BadOrigin | Self::QuotaExceeded => 403,
             Self::NotFound => 404,
             Self::Conflict | Self::AlreadyExists => 409,
             Self::InsufficientCapacity => 507,

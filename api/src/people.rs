@@ -104,3 +104,36 @@ pub struct PasswordChange {
     pub current: String,
     pub new: String,
 }
+
+/// A tenant's limits; `None` is no limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct QuotaLimits {
+    #[serde(default)]
+    pub vcpus: Option<u64>,
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+    #[serde(default)]
+    pub disk_gib: Option<u64>,
+    #[serde(default)]
+    pub machines: Option<u64>,
+}
+
+/// What a tenant's machines hold now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuotaUsage {
+    pub vcpus: u64,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    pub machines: u64,
+}
+
+/// `GET /api/v1/tenants/{id}/quota`: limits beside use, for owners and admins.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Quota {
+    pub limits: QuotaLimits,
+    pub used: QuotaUsage,
+}

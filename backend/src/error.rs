@@ -38,6 +38,9 @@ pub enum ApiError {
     /// The resource is busy with another operation; retry shortly.
     #[error("{0}")]
     Busy(String),
+    /// A tenant limit; `field` names it.
+    #[error("{message}")]
+    QuotaExceeded { field: String, message: String },
     /// Failed logins are being refused for a while.
     #[error("{message}")]
     TooManyAttempts { message: String, retry_after_secs: u64 },
@@ -63,6 +66,7 @@ impl ApiError {
             Self::MethodNotAllowed => ErrorCode::InvalidRequest,
             Self::Busy(_) => ErrorCode::Busy,
             Self::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
+            Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -81,6 +85,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::QuotaExceeded { .. } => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,6 +116,9 @@ impl IntoResponse for ApiError {
         if let Self::Validation { field, message } = &self {
             body.field = Some(field.clone());
             body.message = format!("{field}: {message}");
+        }
+        if let Self::QuotaExceeded { field, .. } = &self {
+            body.field = Some(field.clone());
         }
         let mut resp = (self.status(), axum::Json(body)).into_response();
         if matches!(self, Self::NodeUnreachable { .. } | Self::Busy(_)) {

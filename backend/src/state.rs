@@ -60,6 +60,8 @@ pub struct AppState {
     pub serial_writers: SerialWriters,
     /// Failed-login limits.
     pub login_guard: crate::login_guard::LoginGuard,
+    /// Serializes quota admission per tenant.
+    pub admission: crate::app::quotas::AdmissionLocks,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
             tickets: Tickets::default(),
             serial_writers: SerialWriters::default(),
             login_guard: Default::default(),
+            admission: Default::default(),
         }
     }
 

@@ -122,6 +122,18 @@ pub async fn machine_create(
         Some(_) => {}
     }
 
+    // Held until the row is written, so a racing create counts this one.
+    let admission = super::quotas::admit(
+        state,
+        tenant_id,
+        super::quotas::Demand {
+            vcpus: u64::from(req.vcpus),
+            memory_mib: req.memory_mib,
+            disk_gib: req.disk_gib,
+            machines: 1,
+        },
+    )
+    .await?;
     let demand = Demand { vcpus: req.vcpus, memory_mib: req.memory_mib, disk_gib: req.disk_gib };
     let mut all_nodes = nodes::node_list(&state.db).await?;
     if let Some(image) = &req.image {
@@ -175,7 +187,9 @@ pub async fn machine_create(
             host_bridge: req.host_bridge.clone(),
         },
     };
-    if let Err(e) = machines::machine_insert(&state.db, &new).await {
+    let inserted = machines::machine_insert(&state.db, &new).await;
+    drop(admission);
+    if let Err(e) = inserted {
         if !is_unique_violation(&e) {
             return Err(e.into());
         }
@@ -294,6 +308,18 @@ pub async fn machine_update(
     if let Some(disk) = req.disk_gib {
         corral_api::validate::disk_gib(disk)?;
     }
+    // Growing a disk counts against the tenant's disk quota.
+    let _admission = match (req.disk_gib, m.tenant_id) {
+        (Some(disk), Some(tenant)) if disk > m.disk_gib => Some(
+            super::quotas::admit(
+                state,
+                tenant,
+                super::quotas::Demand { disk_gib: disk - m.disk_gib, ..Default::default() },
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     if let Some(order) = &req.boot_order {
         corral_api::validate::boot_order(order)?;
     }

@@ -8,5 +8,6 @@ pub mod machines;
 pub mod nodes;
 pub mod people;
 pub mod placement;
+pub mod quotas;
 pub mod snapshots;
 pub mod tokens;

@@ -90,6 +90,17 @@ pub async fn snapshot_clone(
     let tenant_id =
         m.tenant_id.ok_or_else(|| ApiError::Conflict("an unmanaged machine cannot be cloned".into()))?;
     let client = client_of(state, m.node_id, &m.node_name)?.patient();
+    let admission = super::quotas::admit(
+        state,
+        tenant_id,
+        super::quotas::Demand {
+            vcpus: u64::from(m.vcpus),
+            memory_mib: m.memory_mib,
+            disk_gib: m.disk_gib,
+            machines: 1,
+        },
+    )
+    .await?;
     let new_id = MachineId::new_random();
     let row = machines::NewMachine {
         id: new_id,
@@ -106,7 +117,9 @@ pub async fn snapshot_clone(
             host_bridge: m.host_bridge.clone(),
         },
     };
-    machines::machine_insert(&state.db, &row).await.map_err(|e| {
+    let inserted = machines::machine_insert(&state.db, &row).await;
+    drop(admission);
+    inserted.map_err(|e| {
         if is_unique_violation(&e) {
             ApiError::AlreadyExists(format!("this tenant already has a machine named {:?}", req.name))
         } else {

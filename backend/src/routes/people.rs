@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use corral_api::people::{
-    Member, MemberSet, PasswordChange, Tenant, TenantCreate, User, UserCreate, UserCreated, UserUpdate,
+    Member, MemberSet, PasswordChange, Quota, QuotaLimits, Tenant, TenantCreate, User, UserCreate,
+    UserCreated, UserUpdate,
 };
 use corral_api::{ErrorBody, TenantId, UserId};
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +26,32 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(user_list, user_create))
         .routes(routes!(user_update))
         .routes(routes!(password_change))
+        .routes(routes!(quota_get, quota_set))
+}
+
+/// A tenant's limits beside what it uses (its members and admins).
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/quota", tag = "people", params(("id" = TenantId, Path)),
+    responses((status = 200, body = Quota), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn quota_get(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<TenantId>,
+) -> ApiResult<Json<Quota>> {
+    Ok(Json(crate::app::quotas::quota_get(&state, &actor, id).await?))
+}
+
+/// Set a tenant's limits (admins); an absent limit is no limit.
+#[utoipa::path(put, path = "/api/v1/tenants/{id}/quota", tag = "people", params(("id" = TenantId, Path)),
+    request_body = QuotaLimits,
+    responses((status = 200, body = Quota), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn quota_set(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<TenantId>,
+    Json(limits): Json<QuotaLimits>,
+) -> ApiResult<Json<Quota>> {
+    Ok(Json(crate::app::quotas::quota_set(&state, &actor, id, limits).await?))
 }
 
 /// Tenants: all of them for admins, one's own for everyone else.

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod machines;
 pub mod nodes;
+pub mod quotas;
 pub mod sessions;
 pub mod tasks;
 pub mod tokens;

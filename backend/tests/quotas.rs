@@ -1,0 +1,82 @@
+//! Tenant quotas: admins set them, members see use beside limits, a create that would break
+//! one is refused saying which and by how much, and ten racing creates never overshoot.
+
+mod common;
+
+use common::TestApp;
+use corral_api::session::Role;
+use corral_bridge::driver::Driver;
+use hyper::StatusCode;
+
+fn vm(name: &str, vcpus: u32) -> String {
+    serde_json::json!({"name": name, "vcpus": vcpus, "memory_mib": 128, "disk_gib": 1}).to_string()
+}
+
+#[tokio::test]
+async fn a_create_beyond_the_quota_says_which_limit_and_by_how_much() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let quota = format!("/api/v1/tenants/{tenant}/quota");
+    let r = app.call("PUT", &quota, Some(&olive), Some(r#"{"vcpus":4}"#)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "owners do not set their own quota");
+    let r = app.call("PUT", &quota, Some(&admin), Some(r#"{"vcpus":4,"disk_gib":10}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    for (name, vcpus) in [("a", 2), ("b", 1)] {
+        let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&vm(name, vcpus))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&vm("c", 2))).await;
+    assert_eq!(
+        (r.status, r.code(), r.body["field"].as_str()),
+        (StatusCode::FORBIDDEN, "quota_exceeded", Some("vcpus"))
+    );
+    let msg = r.body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("quota is 4 vCPUs") && msg.contains("3 are in use") && msg.contains("by 1"),
+        "{msg}"
+    );
+
+    let r = app.call("GET", &quota, Some(&olive), None).await;
+    assert_eq!((r.body["used"]["vcpus"].as_u64(), r.body["limits"]["vcpus"].as_u64()), (Some(3), Some(4)));
+    assert_eq!(r.body["used"]["machines"], 2);
+
+    // Growing a disk counts too.
+    let id = app.call("GET", "/api/v1/machines", Some(&olive), None).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.wait_state(&olive, &id, "stopped").await;
+    let r =
+        app.call("PATCH", &format!("/api/v1/machines/{id}"), Some(&olive), Some(r#"{"disk_gib":20}"#)).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("disk_gib")),
+        "{:?}",
+        r.body
+    );
+    let (stranger, _) = app.user_in_new_tenant("sam", Role::Owner).await;
+    assert_eq!(app.call("GET", &quota, Some(&stranger), None).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn ten_racing_creates_never_overshoot() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let r = app
+        .call("PUT", &format!("/api/v1/tenants/{tenant}/quota"), Some(&admin), Some(r#"{"machines":3}"#))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let bodies: Vec<String> = (0..10).map(|i| vm(&format!("race-{i}"), 1)).collect();
+    let results = futures::future::join_all(
+        bodies.iter().map(|b| app.call("POST", "/api/v1/machines", Some(&olive), Some(b))),
+    )
+    .await;
+    let made = results.iter().filter(|r| r.status == StatusCode::CREATED).count();
+    let refused =
+        results.iter().filter(|r| r.status == StatusCode::FORBIDDEN && r.code() == "quota_exceeded").count();
+    assert_eq!((made, refused), (3, 7), "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(app.sim.machine_list().await.len(), 3, "the node has exactly the quota");
+}
