@@ -353,3 +353,61 @@ async fn a_user_watches_the_screen_and_types_on_the_serial_line_of_a_real_vm() {
     b.find("[data-test=vnc-screen] canvas").await;
     b.close().await;
 }
+
+/// An admin works through the admin panel: a tenant with a quota, an owner made into it
+/// (password shown once), users listed and one disabled, the audit log of it all, and an
+/// API token created and revoked from the account page.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
+    let frontend = root().join("frontend/dist");
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = BridgeProc::start(dir.path(), "local");
+    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
+    let b = Browser::start().await;
+    b.login(&backend.url, "admin", &backend.admin_password).await;
+
+    b.find("[data-test=nav-admin]").await.click().await.unwrap();
+    b.find("[data-test=tenant-name]").await.send_keys("acme").await.unwrap();
+    b.find("[data-test=tenant-create]").await.click().await.unwrap();
+    b.find("[data-test=tenant-card][data-name=acme] a").await.click().await.unwrap();
+    b.find("[data-test=quota-vcpus]").await.send_keys("8").await.unwrap();
+    b.find("[data-test=quota-machines]").await.send_keys("4").await.unwrap();
+    b.find("[data-test=quota-save]").await.click().await.unwrap();
+    b.wait_text("[data-test=quota-table]", |t| t.contains("vCPUs 0 8") && t.contains("Machines 0 4")).await;
+    b.find("[data-test=member-new-name]").await.send_keys("olga").await.unwrap();
+    b.find("[data-test=member-new-role]").await.send_keys("owner").await.unwrap();
+    b.find("[data-test=member-add]").await.click().await.unwrap();
+    b.wait_text("[data-test=new-user-password]", |t| t.contains("olga: ")).await;
+    b.find("[data-test=member-row][data-name=olga]").await;
+    b.screenshot("40-admin-tenant").await;
+
+    b.client.goto(&format!("{}/admin/users", backend.url)).await.unwrap();
+    b.find("[data-test=user-row][data-name=olga] [data-test=user-toggle]").await.click().await.unwrap();
+    b.wait_text("[data-test=user-row][data-name=olga] [data-test=user-state]", |t| t == "disabled").await;
+    b.screenshot("41-admin-users").await;
+
+    b.client.goto(&format!("{}/admin/audit", backend.url)).await.unwrap();
+    b.find("[data-test=audit-row][data-action='tenant.create']").await;
+    b.find("[data-test=audit-row][data-action='user.create']").await;
+    b.find("[data-test=audit-row][data-action='user.update']").await;
+    b.screenshot("42-admin-audit").await;
+
+    b.client.goto(&format!("{}/account", backend.url)).await.unwrap();
+    b.find("[data-test=token-name]").await.send_keys("backup-script").await.unwrap();
+    b.find("[data-test=token-create]").await.click().await.unwrap();
+    let secret = b.wait_text("[data-test=token-secret]", |t| t.starts_with("corral_")).await;
+    let api = reqwest::Client::new();
+    let r =
+        api.get(format!("{}/api/v1/machines", backend.url)).bearer_auth(secret.trim()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the token works");
+    b.find("[data-test=token-row][data-name=backup-script] [data-test=token-revoke]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_gone("[data-test=token-row][data-name=backup-script]").await;
+    let r =
+        api.get(format!("{}/api/v1/machines", backend.url)).bearer_auth(secret.trim()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401, "revoked");
+    b.close().await;
+}

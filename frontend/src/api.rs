@@ -3,13 +3,19 @@
 //! Every call returns `Result<T, ClientError>`; an error body from the server keeps its code
 //! and message so pages can show exactly what the server said.
 
+use corral_api::audit::AuditEntry;
 use corral_api::console::{ConsoleKind, ConsoleTicket, ConsoleTicketRequest};
 use corral_api::machine::{ImageImport, Machine, MachineCreate, MachineUpdate, NodeImage};
 use corral_api::node::{HostKey, HostKeyProbe, Node, NodeEnroll, SshPublicKey};
+use corral_api::people::{
+    Member, MemberSet, PasswordChange, Quota, QuotaLimits, Tenant, TenantCreate, User, UserCreate,
+    UserCreated, UserUpdate,
+};
 use corral_api::session::{LoginRequest, Me};
 use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
 use corral_api::task::Task;
-use corral_api::{ErrorBody, ErrorCode, MachineId, NodeId, paths};
+use corral_api::token::{ApiToken, ApiTokenCreate, ApiTokenCreated};
+use corral_api::{ErrorBody, ErrorCode, MachineId, NodeId, TenantId, UserId, paths};
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
 
@@ -169,4 +175,76 @@ pub async fn host_key_confirm(id: NodeId, req: &HostKey) -> Result<Node> {
 /// A one-time ticket for a console's websocket.
 pub async fn console_ticket(id: MachineId, kind: ConsoleKind) -> Result<ConsoleTicket> {
     post(&paths::console_ticket(id), &ConsoleTicketRequest { kind }).await
+}
+
+async fn send_json<B: serde::Serialize, T: DeserializeOwned>(
+    req: gloo_net::http::RequestBuilder,
+    body: &B,
+) -> Result<T> {
+    read(req.json(body).map_err(net)?.send().await.map_err(net)?).await
+}
+
+pub async fn tenant_list() -> Result<Vec<Tenant>> {
+    get("/api/v1/tenants").await
+}
+
+pub async fn tenant_create(req: &TenantCreate) -> Result<Tenant> {
+    post("/api/v1/tenants", req).await
+}
+
+pub async fn member_list(tenant: TenantId) -> Result<Vec<Member>> {
+    get(&format!("/api/v1/tenants/{tenant}/members")).await
+}
+
+pub async fn member_set(tenant: TenantId, user: UserId, req: &MemberSet) -> Result<Vec<Member>> {
+    send_json(Request::put(&format!("/api/v1/tenants/{tenant}/members/{user}")), req).await
+}
+
+pub async fn member_remove(tenant: TenantId, user: UserId) -> Result<()> {
+    read_empty(
+        Request::delete(&format!("/api/v1/tenants/{tenant}/members/{user}")).send().await.map_err(net)?,
+    )
+    .await
+}
+
+pub async fn quota_get(tenant: TenantId) -> Result<Quota> {
+    get(&format!("/api/v1/tenants/{tenant}/quota")).await
+}
+
+pub async fn quota_set(tenant: TenantId, limits: &QuotaLimits) -> Result<Quota> {
+    send_json(Request::put(&format!("/api/v1/tenants/{tenant}/quota")), limits).await
+}
+
+pub async fn user_list() -> Result<Vec<User>> {
+    get("/api/v1/users").await
+}
+
+pub async fn user_create(req: &UserCreate) -> Result<UserCreated> {
+    post("/api/v1/users", req).await
+}
+
+pub async fn user_update(id: UserId, req: &UserUpdate) -> Result<User> {
+    send_json(Request::patch(&format!("/api/v1/users/{id}")), req).await
+}
+
+pub async fn password_change(req: &PasswordChange) -> Result<()> {
+    let req = Request::post("/api/v1/session/password").json(req).map_err(net)?;
+    read_empty(req.send().await.map_err(net)?).await
+}
+
+pub async fn token_list() -> Result<Vec<ApiToken>> {
+    get("/api/v1/tokens").await
+}
+
+pub async fn token_create(req: &ApiTokenCreate) -> Result<ApiTokenCreated> {
+    post("/api/v1/tokens", req).await
+}
+
+pub async fn token_revoke(id: &str) -> Result<()> {
+    read_empty(Request::delete(&format!("/api/v1/tokens/{id}")).send().await.map_err(net)?).await
+}
+
+/// `query` is the query string without `?` (filters).
+pub async fn audit_list(query: &str) -> Result<Vec<AuditEntry>> {
+    get(&format!("/api/v1/audit?{query}")).await
 }

@@ -38,6 +38,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("images") view=crate::pages::images::Images/>
                     <Route path=path!("tasks") view=crate::pages::tasks::Tasks/>
                     <Route path=path!("nodes/new") view=crate::pages::nodes::NodeEnrollPage/>
+                    <Route path=path!("admin/tenants") view=crate::pages::admin::TenantsPage/>
+                    <Route path=path!("admin/tenants/:id") view=crate::pages::admin::TenantPage/>
+                    <Route path=path!("admin/users") view=crate::pages::admin::UsersPage/>
+                    <Route path=path!("admin/audit") view=crate::pages::admin::AuditPage/>
+                    <Route path=path!("account") view=crate::pages::account::AccountPage/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -48,6 +53,14 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Shell(checked: RwSignal<bool>) -> impl IntoView {
     let live = use_live();
+    // Admins, and owners of a tenant (they manage its members and read its audit log).
+    let may_admin = move || {
+        live.me.with(|m| {
+            m.as_ref().is_some_and(|m| {
+                m.is_admin || m.memberships.iter().any(|t| t.role == corral_api::session::Role::Owner)
+            })
+        })
+    };
     // Forgetting the user is enough: the gate below then redirects to the login page.
     let logout = move |_| {
         spawn_local(async move {
@@ -66,13 +79,17 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
                         <A href="/machines">"Machines"</A>
                         <A href="/images">"Images"</A>
                         <A href="/tasks">"Tasks"</A>
+                        <Show when=may_admin>
+                            <A href="/admin/tenants" attr:data-test="nav-admin">"Admin"</A>
+                        </Show>
                     </nav>
                     <span class="spacer"></span>
+                    <TenantSwitch/>
                     <LinkIndicator/>
                     <ThemeToggle/>
-                    <span class="user" data-test="current-user">
+                    <A href="/account" attr:class="user" attr:data-test="current-user">
                         {move || live.me.with(|m| m.as_ref().map(|m| m.username.clone()).unwrap_or_default())}
-                    </span>
+                    </A>
                     <button class="btn ghost" data-test="logout" on:click=logout>"Log out"</button>
                 </header>
                 <Show when=move || live.refresh_error.with(Option::is_some)>
@@ -83,6 +100,26 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
                 </Show>
                 <main class="page"><Outlet/></main>
             </Show>
+        </Show>
+    }
+}
+
+/// Which tenant the user works in, for people in several (and admins).
+#[component]
+fn TenantSwitch() -> impl IntoView {
+    let live = use_live();
+    let memberships = move || live.me.with(|m| m.as_ref().map(|m| m.memberships.clone()).unwrap_or_default());
+    let wanted = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin || m.memberships.len() > 1));
+    view! {
+        <Show when=wanted>
+            <select class="tenant-switch" data-test="tenant-switch" aria-label="Tenant"
+                prop:value=move || live.tenant.get().map(|t| t.to_string()).unwrap_or_default()
+                on:change=move |ev| live.switch_tenant(event_target_value(&ev).parse().ok())>
+                <option value="">"All tenants"</option>
+                {move || memberships().into_iter().map(|m| view! {
+                    <option value=m.tenant_id.to_string()>{m.tenant_name}</option>
+                }).collect_view()}
+            </select>
         </Show>
     }
 }

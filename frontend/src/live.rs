@@ -38,11 +38,20 @@ pub struct Live {
     pub link: RwSignal<LinkState>,
     /// The last refresh failed; the lists shown are the last good ones.
     pub refresh_error: RwSignal<Option<String>>,
+    /// The tenant the user works in (lists show it, creates go to it); `None` is all of them.
+    pub tenant: RwSignal<Option<corral_api::TenantId>>,
 }
 
 thread_local! {
     static SOCKET: RefCell<Option<WebSocket>> = const { RefCell::new(None) };
     static ATTEMPTS: Cell<u32> = const { Cell::new(0) };
+}
+
+const TENANT_KEY: &str = "corral-tenant";
+
+fn saved_tenant() -> Option<corral_api::TenantId> {
+    let store = web_sys::window().and_then(|w| w.local_storage().ok().flatten())?;
+    store.get_item(TENANT_KEY).ok().flatten()?.parse().ok()
 }
 
 pub fn use_live() -> Live {
@@ -58,7 +67,19 @@ impl Live {
             tasks: RwSignal::new(None),
             link: RwSignal::new(LinkState::Connecting),
             refresh_error: RwSignal::new(None),
+            tenant: RwSignal::new(saved_tenant()),
         }
+    }
+
+    /// Works in `tenant` from now on (remembered in this browser).
+    pub fn switch_tenant(self, tenant: Option<corral_api::TenantId>) {
+        if let Some(store) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+            let _ = match tenant {
+                Some(t) => store.set_item(TENANT_KEY, &t.to_string()),
+                None => store.remove_item(TENANT_KEY),
+            };
+        }
+        self.tenant.set(tenant);
     }
 
     /// Logged in: remember who, load the lists, open the socket.

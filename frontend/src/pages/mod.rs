@@ -1,5 +1,7 @@
 //! Pages, grouped by feature.
 
+pub mod account;
+pub mod admin;
 pub mod dashboard;
 pub mod images;
 pub mod login;

@@ -16,7 +16,9 @@ pub fn MachineList() -> impl IntoView {
         let (text, state) = (text.get().to_lowercase(), state.get());
         live.machines.with(|ms| {
             ms.as_ref().map(|ms| {
+                let tenant = live.tenant.get();
                 ms.iter()
+                    .filter(|m| tenant.is_none() || m.tenant_id == tenant)
                     .filter(|m| state.is_empty() || m.state.as_str() == state)
                     .filter(|m| {
                         text.is_empty()

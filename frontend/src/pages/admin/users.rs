@@ -1,0 +1,108 @@
+//! Every user (admins): create one (the generated password is shown once), disable or enable,
+//! grant or take the admin role.
+
+use corral_api::people::{UserCreate, UserUpdate};
+use corral_api::validate;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::AdminNav;
+use crate::api;
+use crate::components::ErrorBanner;
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let version = RwSignal::new(0u32);
+    let users = LocalResource::new(move || {
+        version.track();
+        api::user_list()
+    });
+    let error = RwSignal::new(None::<String>);
+    let shown = RwSignal::new(None::<String>);
+    let name = RwSignal::new(String::new());
+    let admin = RwSignal::new(false);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let req = UserCreate {
+            username: name.get_untracked(),
+            password: None,
+            is_admin: admin.get_untracked(),
+            tenant_id: None,
+            role: None,
+        };
+        if let Err(e) = validate::username(&req.username) {
+            return error.set(Some(format!("Username: {}", e.message)));
+        }
+        spawn_local(async move {
+            match api::user_create(&req).await {
+                Ok(made) => {
+                    error.set(None);
+                    shown.set(made.password.map(|p| format!("{}: {p}", made.user.username)));
+                    name.set(String::new());
+                    version.update(|v| *v += 1);
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    let update = move |id, req: UserUpdate| {
+        spawn_local(async move {
+            match api::user_update(id, &req).await {
+                Ok(_) => {
+                    error.set(None);
+                    version.update(|v| *v += 1);
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <h1>"Admin"</h1>
+        <AdminNav/>
+        <form class="card inline-form" on:submit=create>
+            <label>"New user"
+                <input data-test="user-name" placeholder="jdoe" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+            </label>
+            <label class="check"><input type="checkbox" prop:checked=move || admin.get() on:change=move |ev| admin.set(event_target_checked(&ev))/>"administrator"</label>
+            <button class="btn primary" type="submit" data-test="user-create">"Create user"</button>
+        </form>
+        <ErrorBanner error=error/>
+        {move || shown.get().map(|p| view! {
+            <p class="banner warn" data-test="new-user-password">"Password (shown once): " <code>{p}</code></p>
+        })}
+        <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
+            {move || Suspend::new(async move {
+                match users.await {
+                    Err(e) => view! { <p class="banner error">{e.to_string()}</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table class="table" data-test="user-table">
+                            <thead><tr><th>"User"</th><th>"Tenants"</th><th>"Admin"</th><th>"State"</th><th></th></tr></thead>
+                            <tbody>{list.into_iter().map(|u| {
+                                let id = u.id;
+                                let (disabled, is_admin) = (u.disabled, u.is_admin);
+                                let tenants = u.memberships.iter().map(|m| format!("{} ({})", m.tenant_name, m.role.as_str())).collect::<Vec<_>>().join(", ");
+                                view! {
+                                    <tr data-test="user-row" data-name=u.username.clone()>
+                                        <td>{u.username.clone()}</td>
+                                        <td class="small">{tenants}</td>
+                                        <td>{if is_admin { "yes" } else { "" }}</td>
+                                        <td data-test="user-state">{if disabled { "disabled" } else { "active" }}</td>
+                                        <td>
+                                            <button class="btn ghost" data-test="user-toggle"
+                                                on:click=move |_| update(id, UserUpdate { disabled: Some(!disabled), ..Default::default() })>
+                                                {if disabled { "Enable" } else { "Disable" }}
+                                            </button>
+                                            <button class="btn ghost" on:click=move |_| update(id, UserUpdate { is_admin: Some(!is_admin), ..Default::default() })>
+                                                {if is_admin { "Revoke admin" } else { "Make admin" }}
+                                            </button>
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}</tbody>
+                        </table>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
