@@ -124,6 +124,10 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Already loaded by the policy middleware for this request.
+        if let Some(actor) = parts.extensions.get::<Actor>() {
+            return Ok(actor.clone());
+        }
         // A script's token, never a session: nothing is stored, no cookie is set.
         if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
             let bearer = value

@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod login_guard;
 pub mod nodes;
+pub mod policy;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -102,6 +102,7 @@ pub fn build_router(state: AppState, opts: &RouterOptions) -> Router {
             get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc) }),
         )
         .route("/api/{*rest}", axum::routing::any(|| async { ApiError::NotFound("route".into()) }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::policy::enforce))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::record_mutations))
         .layer(axum::middleware::from_fn_with_state(state.clone(), origin_check))
         .layer(sessions);
