@@ -118,6 +118,9 @@ pub struct QuotaLimits {
     pub disk_gib: Option<u64>,
     #[serde(default)]
     pub machines: Option<u64>,
+    /// Snapshots across all the tenant's machines.
+    #[serde(default)]
+    pub snapshots: Option<u64>,
 }
 
 /// What a tenant's machines hold now.
@@ -128,6 +131,8 @@ pub struct QuotaUsage {
     pub memory_mib: u64,
     pub disk_gib: u64,
     pub machines: u64,
+    /// Counted on the nodes; machines on unreachable nodes are not counted.
+    pub snapshots: u64,
 }
 
 /// `GET /api/v1/tenants/{id}/quota`: limits beside use, for owners and admins.

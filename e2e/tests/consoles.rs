@@ -101,6 +101,11 @@ async fn serial_and_vnc_consoles_through_the_backend() {
         }
     }
 
+    // Every console opened is in the audit log, with who and what.
+    let audit = api.send("GET", &format!("/api/v1/audit?machine_id={id}"), None).await;
+    let opened = audit.body.as_array().unwrap().iter().filter(|e| e["action"] == "console.open").count();
+    assert!(opened >= 4, "serial, takeover and two screens were opened: {:?}", audit.body);
+
     // The machine stops: an open console is closed and says so.
     assert_eq!(api.send("POST", &format!("/api/v1/machines/{id}/force-stop"), None).await.status, 202);
     let f = loop {

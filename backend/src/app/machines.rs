@@ -131,6 +131,7 @@ pub async fn machine_create(
             memory_mib: req.memory_mib,
             disk_gib: req.disk_gib,
             machines: 1,
+            snapshots: 0,
         },
     )
     .await?;

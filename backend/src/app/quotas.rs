@@ -25,6 +25,7 @@ pub struct Demand {
     pub memory_mib: u64,
     pub disk_gib: u64,
     pub machines: u64,
+    pub snapshots: u64,
 }
 
 /// The first limit `demand` would break, as (field, message); `None` when it fits.
@@ -34,6 +35,7 @@ pub fn breach(limits: &QuotaLimits, used: &QuotaUsage, d: Demand) -> Option<(&'s
         ("memory_mib", limits.memory_mib, used.memory_mib, d.memory_mib, "MiB of memory"),
         ("disk_gib", limits.disk_gib, used.disk_gib, d.disk_gib, "GiB of disk"),
         ("machines", limits.machines, used.machines, d.machines, "machines"),
+        ("snapshots", limits.snapshots, used.snapshots, d.snapshots, "snapshots"),
     ];
     checks.into_iter().find_map(|(field, limit, used, want, unit)| {
         let limit = limit?;
@@ -59,19 +61,36 @@ pub async fn admit(
     let lock = state.admission.0.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant).or_default().clone();
     let guard = lock.lock_owned().await;
     let limits = quotas::limits(&state.db, tenant).await?;
-    let used = quotas::usage(&state.db, tenant).await?;
+    let mut used = quotas::usage(&state.db, tenant).await?;
+    if demand.snapshots > 0 && limits.snapshots.is_some() {
+        used.snapshots = snapshot_count(state, tenant).await?;
+    }
     if let Some((field, message)) = breach(&limits, &used, demand) {
         return Err(ApiError::QuotaExceeded { field: field.into(), message });
     }
     Ok(guard)
 }
 
+/// Snapshots live on the nodes: counted by asking each machine's node. A machine whose node
+/// does not answer counts as none, so an unreachable node can let a tenant past its limit.
+async fn snapshot_count(state: &AppState, tenant: TenantId) -> Result<u64, ApiError> {
+    let vis = crate::store::machines::Visibility::Tenants(vec![tenant]);
+    let mut count = 0;
+    for m in crate::store::machines::machine_list(&state.db, &vis).await? {
+        if let Some(client) = state.nodes.get(m.node_id)
+            && let Ok(list) = client.snapshot_list(m.id).await
+        {
+            count += list.len() as u64;
+        }
+    }
+    Ok(count)
+}
+
 pub async fn quota_get(state: &AppState, actor: &Actor, tenant: TenantId) -> Result<Quota, ApiError> {
     actor.role_in(Some(tenant)).ok_or_else(|| ApiError::NotFound(format!("tenant {tenant}")))?;
-    Ok(Quota {
-        limits: quotas::limits(&state.db, tenant).await?,
-        used: quotas::usage(&state.db, tenant).await?,
-    })
+    let mut used = quotas::usage(&state.db, tenant).await?;
+    used.snapshots = snapshot_count(state, tenant).await?;
+    Ok(Quota { limits: quotas::limits(&state.db, tenant).await?, used })
 }
 
 pub async fn quota_set(

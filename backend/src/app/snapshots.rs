@@ -41,6 +41,14 @@ pub async fn snapshot_create(
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(&req.name)?;
     let client = client_of(state, m.node_id, &m.node_name)?.patient();
+    // Held until the snapshot exists, so racing snapshots cannot pass the limit together.
+    let _admission = match m.tenant_id {
+        Some(t) => Some(
+            super::quotas::admit(state, t, super::quotas::Demand { snapshots: 1, ..Default::default() })
+                .await?,
+        ),
+        None => None,
+    };
     let s = client
         .snapshot_create(id, &BridgeSnapshotCreate { name: req.name, ram: req.ram })
         .await
@@ -98,6 +106,7 @@ pub async fn snapshot_clone(
             memory_mib: m.memory_mib,
             disk_gib: m.disk_gib,
             machines: 1,
+            snapshots: 0,
         },
     )
     .await?;

@@ -94,7 +94,7 @@ fn Tenant(id: TenantId) -> impl IntoView {
         });
     };
 
-    let limits = RwSignal::new([String::new(), String::new(), String::new(), String::new()]);
+    let limits = RwSignal::new([String::new(), String::new(), String::new(), String::new(), String::new()]);
     let save_quota = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let parse = |s: &str| -> Result<Option<u64>, String> {
@@ -112,6 +112,7 @@ fn Tenant(id: TenantId) -> impl IntoView {
                 memory_mib: parse(&l[1])?,
                 disk_gib: parse(&l[2])?,
                 machines: parse(&l[3])?,
+                snapshots: parse(&l[4])?,
             })
         })();
         let req = match req {
@@ -207,6 +208,7 @@ fn Tenant(id: TenantId) -> impl IntoView {
                                     {row("Memory (MiB)", q.used.memory_mib, q.limits.memory_mib)}
                                     {row("Disk (GiB)", q.used.disk_gib, q.limits.disk_gib)}
                                     {row("Machines", q.used.machines, q.limits.machines)}
+                                    {row("Snapshots", q.used.snapshots, q.limits.snapshots)}
                                 </tbody>
                             </table>
                         }
@@ -219,6 +221,7 @@ fn Tenant(id: TenantId) -> impl IntoView {
                     {limit_input(1, "Memory (MiB)", "quota-memory")}
                     {limit_input(2, "Disk (GiB)", "quota-disk")}
                     {limit_input(3, "Machines", "quota-machines")}
+                    {limit_input(4, "Snapshots", "quota-snapshots")}
                     <button class="btn" type="submit" data-test="quota-save">"Set quota"</button>
                 </form>
             </Show>

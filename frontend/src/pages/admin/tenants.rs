@@ -86,6 +86,7 @@ fn TenantCard(id: corral_api::TenantId, name: String, members: u32, machines: u3
                             {bar("Memory", q.used.memory_mib, q.limits.memory_mib, "MiB")}
                             {bar("Disk", q.used.disk_gib, q.limits.disk_gib, "GiB")}
                             {bar("Machines", q.used.machines, q.limits.machines, "")}
+                            {bar("Snapshots", q.used.snapshots, q.limits.snapshots, "")}
                         }
                     })
                 })}
