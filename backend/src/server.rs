@@ -13,6 +13,9 @@ use crate::state::{AppState, Tuning};
 use crate::store::nodes;
 use crate::store::sessions::DbSessionStore;
 
+/// How long an ended task stays listed.
+const TASK_KEEP: time::Duration = time::Duration::days(30);
+
 /// Registers configured nodes, builds a client for every known node and starts its
 /// reconciler.
 pub async fn start_node_links(state: &AppState, configured: &[(String, String)]) -> anyhow::Result<()> {
@@ -41,13 +44,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.ssh = Some(SshIdentity::load_or_create(&args.db.data_dir).context("loading the SSH key")?);
     start_node_links(&state, &args.nodes).await?;
 
-    let store = DbSessionStore::new(db);
+    let store = DbSessionStore::new(db.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
             if let Err(e) = store.delete_expired().await {
                 tracing::warn!(error = %e, "removing expired sessions");
+            }
+            // Ended tasks are kept for a month, then go (the audit log keeps who did what).
+            let cutoff = (time::OffsetDateTime::now_utc() - TASK_KEEP)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            match crate::store::tasks::tasks_prune(&db, &cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "pruned ended tasks"),
+                Err(e) => tracing::warn!(error = %e, "pruning ended tasks"),
             }
         }
     });

@@ -88,3 +88,13 @@ pub async fn running_on(db: &Db, node: NodeId) -> Result<Vec<Task>, sqlx::Error>
         .await?;
     rows.iter().map(from_row).collect()
 }
+
+/// Removes ended tasks last changed before `cutoff` (RFC 3339); returns how many. Running
+/// tasks stay whatever their age: their node may still finish them.
+pub async fn tasks_prune(db: &Db, cutoff: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM tasks WHERE state <> 'running' AND updated_at < $1")
+        .bind(cutoff)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -71,6 +71,9 @@ pub struct QemuDriver {
     exec: Arc<dyn HostExec>,
     vms: Arc<Mutex<HashMap<MachineId, Vm>>>,
     events: broadcast::Sender<BridgeEvent>,
+    /// Held from a new machine's checks (memory, ports, space) until it is registered, so
+    /// two creates at once cannot both pass a check only one of them fits.
+    admission: Arc<tokio::sync::Mutex<()>>,
 }
 
 const QMP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,7 +87,15 @@ impl QemuDriver {
         exec: Arc<dyn HostExec>,
     ) -> std::io::Result<Self> {
         let (events, _) = broadcast::channel(1024);
-        let driver = QemuDriver { config, store, images, exec, vms: Arc::default(), events };
+        let driver = QemuDriver {
+            config,
+            store,
+            images,
+            exec,
+            vms: Arc::default(),
+            events,
+            admission: Arc::default(),
+        };
         for mut record in driver.store.load_all()? {
             let paths = VmPaths::new(driver.store.machine_dir(record.id));
             // A create or delete cut short by a crash: finish the delete, undo the create.
@@ -526,6 +537,7 @@ impl Driver for QemuDriver {
         &self,
         req: BridgeMachineCreate,
     ) -> Result<(BridgeMachine, Created), BridgeError> {
+        let admission = self.admission.clone().lock_owned().await;
         if let Ok(existing) = self.record(req.id) {
             return if req.matches(&existing) {
                 Ok((existing, Created::Existing))
@@ -597,6 +609,8 @@ impl Driver for QemuDriver {
             record.cdrom = record.image.clone();
         }
         let record = self.register_creating(record)?;
+        // Counted from here on: the next create may check.
+        drop(admission);
         // An installer ISO is attached at start, not used as the disk's backing.
         let backing = image.as_ref().filter(|(_, f)| f != "iso").map(|(p, f)| (p.as_path(), f.as_str()));
         let args = disk_create_args(&paths.disk(), record.disk_gib, backing);
@@ -851,6 +865,7 @@ impl Driver for QemuDriver {
         if self.record(req.id).is_ok() {
             return Err(BridgeError::Conflict(format!("machine {} exists already", req.id)));
         }
+        let admission = self.admission.clone().lock_owned().await;
         self.memory_room(source.memory_mib)?;
         let record = BridgeMachine {
             id: req.id,
@@ -862,6 +877,7 @@ impl Driver for QemuDriver {
             ..source.clone()
         };
         let record = self.register_creating(record)?;
+        drop(admission);
 
         // The clone's disk: the snapshot's contents, as an overlay of the same image when
         // there is one (only what differs from the image is copied).
@@ -1037,6 +1053,23 @@ mod tests {
         }
         assert_eq!(d.machine_get(r.id).await.unwrap().state, MachineState::Stopped);
         assert!(!d.paths(r.id).pidfile().exists());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_creates_never_overcommit_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = driver(tmp.path(), Arc::new(FakeExec::default())).await;
+        // The node has 1024 MiB: of four creates of 512 MiB at once, exactly two fit.
+        let creates = (0..4).map(|i| {
+            let d = d.clone();
+            let r = BridgeMachineCreate { memory_mib: 512, name: format!("m{i}"), ..req() };
+            tokio::spawn(async move { d.machine_create(r).await })
+        });
+        let results = futures::future::join_all(creates).await;
+        let made = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        let refused =
+            results.iter().filter(|r| matches!(r, Ok(Err(BridgeError::InsufficientCapacity(_))))).count();
+        assert_eq!((made, refused), (2, 2));
     }
 
     #[tokio::test]

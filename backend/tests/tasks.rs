@@ -1,0 +1,46 @@
+//! Mirrored tasks: machine creates show up as tasks, and ended tasks older than the keeping
+//! period are pruned while running ones stay.
+
+mod common;
+
+use common::TestApp;
+use corral::store::tasks;
+use hyper::StatusCode;
+
+#[tokio::test]
+async fn ended_tasks_are_pruned_and_running_ones_kept() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    for name in ["t1", "t2"] {
+        let body =
+            serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
+        let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&body)).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let listed = || async {
+        app.call("GET", "/api/v1/tasks", Some(&admin), None)
+            .await
+            .body
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    app.wait_for(|| async {
+        listed().await.iter().filter(|t| t["kind"] == "machine_create" && t["state"] == "succeeded").count()
+            == 2
+    })
+    .await;
+
+    // Age every task by a year, and pretend one of them still runs.
+    sqlx::query("UPDATE tasks SET updated_at = '2025-01-01T00:00:00Z'").execute(&app.state.db).await.unwrap();
+    let running = listed().await[0]["id"].as_str().unwrap().to_string();
+    sqlx::query("UPDATE tasks SET state = 'running' WHERE id = $1")
+        .bind(&running)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(tasks::tasks_prune(&app.state.db, "2026-01-01T00:00:00Z").await.unwrap(), 1);
+    let left: Vec<String> = listed().await.iter().map(|t| t["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(left, vec![running], "only the running task stays");
+    assert_eq!(tasks::tasks_prune(&app.state.db, "2026-01-01T00:00:00Z").await.unwrap(), 0);
+}
