@@ -83,7 +83,6 @@ pub fn action_name(method: &Method, template: &str) -> String {
         return format!("{}.{method_verb}", singular(resource));
     }
     // `…/{id}/start`: a verb on the resource before it; `…/{id}/snapshots`: a collection.
-    let before = segs.len().checked_sub(2).map(|i| segs[i]);
     const VERBS: [&str; 9] =
         ["start", "stop", "force-stop", "reboot", "reset", "pause", "resume", "rollback", "clone"];
     if VERBS.contains(&last)
@@ -91,7 +90,6 @@ pub fn action_name(method: &Method, template: &str) -> String {
     {
         return format!("{}.{}", singular(resource), last.replace('-', "_"));
     }
-    let _ = before;
     format!("{}.{method_verb}", singular(last))
 }
 

@@ -67,6 +67,22 @@ pub fn tiny_image() -> PathBuf {
     path
 }
 
+/// A small machine from the tiny image, to be adjusted with `..` by each test.
+pub fn tiny_machine(name: &str) -> corral_api::bridge::BridgeMachineCreate {
+    corral_api::bridge::BridgeMachineCreate {
+        id: corral_api::MachineId::new_random(),
+        name: name.into(),
+        vcpus: 1,
+        memory_mib: 128,
+        disk_gib: 1,
+        image: Some("tiny.qcow2".into()),
+        port_forwards: vec![],
+        boot_order: vec![],
+        cdrom: None,
+        host_bridge: None,
+    }
+}
+
 /// A qemu bridge with the tiny image, a backend in front of it (serving `frontend` if given)
 /// and an admin logged in, with one machine made from the image and started: the `machine`.
 pub struct TinyGuest {

@@ -15,7 +15,7 @@ use corral_api::bridge::{
 use corral_api::machine::MachineState;
 use corral_api::task::{StepState, TaskState};
 use corral_api::{ErrorCode, MachineId};
-use corral_e2e::{BridgeProc, serve_file, tiny_image, wait_until};
+use corral_e2e::{BridgeProc, serve_file, tiny_image, tiny_machine, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -78,22 +78,6 @@ impl Serial {
 
     async fn send(&mut self, line: &str) {
         self.stream.write_all(format!("{line}\n").as_bytes()).await.unwrap();
-    }
-}
-
-/// A small machine from the tiny image, to be adjusted with `..` by each test.
-fn tiny_machine(name: &str) -> BridgeMachineCreate {
-    BridgeMachineCreate {
-        id: MachineId::new_random(),
-        name: name.into(),
-        vcpus: 1,
-        memory_mib: 128,
-        disk_gib: 1,
-        image: Some("tiny.qcow2".into()),
-        port_forwards: vec![],
-        boot_order: vec![],
-        cdrom: None,
-        host_bridge: None,
     }
 }
 

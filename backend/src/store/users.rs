@@ -159,12 +159,13 @@ pub async fn tenant_list(db: &Db, only: Option<&[TenantId]>) -> Result<Vec<Tenan
         .collect()
 }
 
-/// Everyone, for admins.
-pub async fn user_list(db: &Db) -> Result<Vec<User>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT id, username, is_admin, disabled, created_at FROM users ORDER BY username")
-            .fetch_all(db)
-            .await?;
+/// Users with their memberships: one by id, or everyone (by name).
+async fn users_where(db: &Db, only: Option<UserId>) -> Result<Vec<User>, sqlx::Error> {
+    let cols = "SELECT id, username, is_admin, disabled, created_at FROM users";
+    let rows = match only {
+        Some(id) => sqlx::query(&format!("{cols} WHERE id = $1")).bind(id.to_string()).fetch_all(db).await?,
+        None => sqlx::query(&format!("{cols} ORDER BY username")).fetch_all(db).await?,
+    };
     let mut users = Vec::new();
     for r in &rows {
         let id: UserId = parse_col(r, "id")?;
@@ -180,8 +181,13 @@ pub async fn user_list(db: &Db) -> Result<Vec<User>, sqlx::Error> {
     Ok(users)
 }
 
+/// Everyone, for admins.
+pub async fn user_list(db: &Db) -> Result<Vec<User>, sqlx::Error> {
+    users_where(db, None).await
+}
+
 pub async fn user_get(db: &Db, id: UserId) -> Result<Option<User>, sqlx::Error> {
-    Ok(user_list(db).await?.into_iter().find(|u| u.id == id))
+    Ok(users_where(db, Some(id)).await?.pop())
 }
 
 /// Returns whether the user exists.

@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use corral_api::MachineId;
 use corral_api::bridge::{BridgeMachine, BridgeMachineCreate, BridgeSnapshotCreate};
 use corral_api::machine::MachineState;
 use corral_bridge::driver::qemu::launch::{Nic, VmPaths, qemu_args};
@@ -89,18 +88,7 @@ async fn main() {
     let mut start = Vec::new();
     let mut machines: Vec<BridgeMachine> = Vec::new();
     for i in 0..runs {
-        let req = BridgeMachineCreate {
-            id: MachineId::new_random(),
-            name: format!("bench-{i}"),
-            vcpus: 1,
-            memory_mib: 128,
-            disk_gib: 1,
-            image: Some("tiny.qcow2".into()),
-            port_forwards: vec![],
-            boot_order: vec![],
-            cdrom: None,
-            host_bridge: None,
-        };
+        let req = BridgeMachineCreate { name: format!("bench-{i}"), ..corral_e2e::tiny_machine("") };
         let t = Instant::now();
         let m = c.machine_create(&req).await.unwrap();
         create.push(t.elapsed());

@@ -25,6 +25,16 @@ fn socket_url(path: &str, query: &str) -> String {
     format!("{scheme}://{host}{path}?{query}")
 }
 
+/// Why a console closed, in words.
+fn close_reason(code: u16, reason: &str) -> String {
+    match (code, reason.is_empty()) {
+        (_, false) => reason.to_string(),
+        (1000, true) => "closed".into(),
+        (corral_api::console::close::MACHINE_STOPPED, true) => "the machine stopped".into(),
+        _ => "the connection dropped".into(),
+    }
+}
+
 /// Seconds to wait before reconnect attempt `n` (1, 2, 4, 8, then 15).
 fn backoff_secs(n: u32) -> u32 {
     (1u32 << n.min(4)).min(15)

@@ -13,8 +13,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use super::vnc::close_reason;
-use super::{Link, LinkBadge, backoff_secs, js, socket_url};
+use super::{Link, LinkBadge, backoff_secs, close_reason, js, socket_url};
 use crate::api;
 
 #[derive(Default)]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use corral_api::MachineId;
-use corral_api::console::{ConsoleKind, close};
+use corral_api::console::ConsoleKind;
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, WebSocket};
 
-use super::{Link, LinkBadge, backoff_secs, js, keys, socket_url};
+use super::{Link, LinkBadge, backoff_secs, close_reason, js, keys, socket_url};
 use crate::api;
 
 #[derive(Default)]
@@ -25,16 +25,6 @@ struct Session {
 }
 
 type Shared = StoredValue<Session, LocalStorage>;
-
-/// Why a console closed, in words.
-pub(super) fn close_reason(code: u16, reason: &str) -> String {
-    match (code, reason.is_empty()) {
-        (_, false) => reason.to_string(),
-        (1000, true) => "closed".into(),
-        (close::MACHINE_STOPPED, true) => "the machine stopped".into(),
-        _ => "the connection dropped".into(),
-    }
-}
 
 fn connect(
     id: MachineId,
