@@ -41,11 +41,35 @@ pub enum ErrorCode {
     TooManyAttempts,
     /// Mutating requests must come from the console's own origin.
     BadOrigin,
+    /// The request's body is larger than the route accepts.
+    PayloadTooLarge,
     /// Something broke on our side; the server log has the cause.
     Internal,
 }
 
 impl ErrorCode {
+    /// The code as it is written on the wire (`not_found`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::ValidationFailed => "validation_failed",
+            Self::Unauthenticated => "unauthenticated",
+            Self::LoginFailed => "login_failed",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::AlreadyExists => "already_exists",
+            Self::InsufficientCapacity => "insufficient_capacity",
+            Self::NodeUnreachable => "node_unreachable",
+            Self::Busy => "busy",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::BadOrigin => "bad_origin",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Internal => "internal",
+        }
+    }
+
     /// The HTTP status this code is answered with.
     pub fn http_status(self) -> u16 {
         match self {
@@ -58,6 +82,7 @@ impl ErrorCode {
             Self::InsufficientCapacity => 507,
             Self::NodeUnreachable | Self::Busy => 503,
             Self::TooManyAttempts => 429,
+            Self::PayloadTooLarge => 413,
             Self::Internal => 500,
         }
     }
@@ -88,3 +113,34 @@ impl std::fmt::Display for ErrorBody {
 }
 
 impl std::error::Error for ErrorBody {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_str_is_the_wire_spelling() {
+        use ErrorCode::*;
+        let all = [
+            InvalidRequest,
+            ValidationFailed,
+            Unauthenticated,
+            LoginFailed,
+            Forbidden,
+            NotFound,
+            Conflict,
+            AlreadyExists,
+            InsufficientCapacity,
+            NodeUnreachable,
+            Busy,
+            QuotaExceeded,
+            TooManyAttempts,
+            BadOrigin,
+            PayloadTooLarge,
+            Internal,
+        ];
+        for c in all {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+    }
+}

@@ -277,6 +277,17 @@ pub fn password(p: &str) -> Result<(), FieldError> {
 }
 
 /// A token's name: 1–64 printable characters.
+/// A login's fields are no longer than any account's can be (the rest is the password check).
+pub fn login(req: &crate::session::LoginRequest) -> Result<(), FieldError> {
+    if req.username.is_empty() || req.username.len() > USERNAME_MAX_LEN {
+        return Err(FieldError::new("username", format!("1–{USERNAME_MAX_LEN} characters")));
+    }
+    if req.password.len() > PASSWORD_MAX_LEN * 4 {
+        return Err(FieldError::new("password", format!("at most {PASSWORD_MAX_LEN} characters")));
+    }
+    Ok(())
+}
+
 pub fn token_name(name: &str) -> Result<(), FieldError> {
     let n = name.chars().count();
     if (1..=64).contains(&n) && !name.chars().any(char::is_control) {

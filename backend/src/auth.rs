@@ -136,7 +136,6 @@ impl FromRequestParts<AppState> for Actor {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .ok_or(ApiError::Unauthenticated)?;
             let (actor, read_only) = crate::app::tokens::authenticate(state, bearer.trim()).await?;
-            note_who(parts, &actor);
             let reads = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
             if read_only && !reads {
                 return Err(ApiError::Forbidden("this token is read-only".into()));
@@ -152,27 +151,13 @@ impl FromRequestParts<AppState> for Actor {
             .map_err(|e| ApiError::internal(anyhow::anyhow!("reading session: {e}")))?;
         let Some(user) = user else { return Err(ApiError::Unauthenticated) };
         match Actor::load(state, user).await? {
-            Some(actor) => {
-                note_who(parts, &actor);
-                Ok(actor)
-            }
+            Some(actor) => Ok(actor),
             None => {
                 // The user was removed or disabled: end the session for good.
                 let _ = session.flush().await;
                 Err(ApiError::Unauthenticated)
             }
         }
-    }
-}
-
-/// Tells the audit middleware who this request is from.
-fn note_who(parts: &Parts, actor: &Actor) {
-    if let Some(slot) = parts.extensions.get::<crate::audit::AuditSlot>() {
-        slot.set(crate::audit::Who {
-            user_id: Some(actor.id),
-            username: Some(actor.username.clone()),
-            token_id: actor.token.clone(),
-        });
     }
 }
 

@@ -79,6 +79,11 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure (when served over TLS).
     #[arg(long)]
     pub secure_cookie: bool,
+
+    /// Days the audit log keeps an entry; older ones are pruned.
+    #[arg(long, env = "CORRAL_AUDIT_RETENTION_DAYS", default_value = "400",
+        value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub audit_retention_days: u32,
 }
 
 fn parse_node(s: &str) -> Result<(String, String), String> {

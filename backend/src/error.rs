@@ -44,6 +44,8 @@ pub enum ApiError {
     /// Failed logins are being refused for a while.
     #[error("{message}")]
     TooManyAttempts { message: String, retry_after_secs: u64 },
+    #[error("the request body is larger than this route accepts ({0} bytes at most)")]
+    PayloadTooLarge(usize),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -67,6 +69,7 @@ impl ApiError {
             Self::Busy(_) => ErrorCode::Busy,
             Self::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
             Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -86,6 +89,7 @@ impl ApiError {
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::QuotaExceeded { .. } => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,6 +125,8 @@ impl IntoResponse for ApiError {
             body.field = Some(field.clone());
         }
         let mut resp = (self.status(), axum::Json(body)).into_response();
+        // For the audit trail, which records the code without reading the body.
+        resp.extensions_mut().insert(self.code());
         if matches!(self, Self::NodeUnreachable { .. } | Self::Busy(_)) {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }

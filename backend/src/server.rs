@@ -16,6 +16,9 @@ use crate::store::sessions::DbSessionStore;
 /// How long an ended task stays listed.
 const TASK_KEEP: time::Duration = time::Duration::days(30);
 
+/// How often expired sessions, old tasks and old audit entries are removed.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
+
 /// Registers configured nodes, builds a client for every known node and starts its
 /// reconciler.
 pub async fn start_node_links(state: &AppState, configured: &[(String, String)]) -> anyhow::Result<()> {
@@ -44,25 +47,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.ssh = Some(SshIdentity::load_or_create(&args.db.data_dir).context("loading the SSH key")?);
     start_node_links(&state, &args.nodes).await?;
 
-    let store = DbSessionStore::new(db.clone());
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            if let Err(e) = store.delete_expired().await {
-                tracing::warn!(error = %e, "removing expired sessions");
-            }
-            // Ended tasks are kept for a month, then go (the audit log keeps who did what).
-            let cutoff = (time::OffsetDateTime::now_utc() - TASK_KEEP)
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-            match crate::store::tasks::tasks_prune(&db, &cutoff).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "pruned ended tasks"),
-                Err(e) => tracing::warn!(error = %e, "pruning ended tasks"),
-            }
-        }
-    });
+    tokio::spawn(maintenance(state.clone(), time::Duration::days(args.audit_retention_days.into())));
 
     let opts = RouterOptions { secure_cookie: args.secure_cookie, frontend_dir: args.frontend_dir.clone() };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -81,6 +66,38 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = build_router(state, &opts).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
+}
+
+/// Now and then: expired sessions go, ended tasks after a month (the audit log keeps who did
+/// what), audit entries after `audit_keep`; and the count of refused strangers is logged.
+async fn maintenance(state: AppState, audit_keep: time::Duration) {
+    let sessions = DbSessionStore::new(state.db.clone());
+    let before = |age: time::Duration| {
+        (time::OffsetDateTime::now_utc() - age)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sessions.delete_expired().await {
+            tracing::warn!(error = %e, "removing expired sessions");
+        }
+        match crate::store::tasks::tasks_prune(&state.db, &before(TASK_KEEP)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "pruned ended tasks"),
+            Err(e) => tracing::warn!(error = %e, "pruning ended tasks"),
+        }
+        match crate::store::audit::prune(&state.db, &before(audit_keep)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "pruned old audit entries"),
+            Err(e) => tracing::warn!(error = %e, "pruning the audit log"),
+        }
+        match state.refused.take() {
+            0 => {}
+            n => tracing::info!(count = n, "refused requests without a valid login since the last report"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

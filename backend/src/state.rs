@@ -62,6 +62,8 @@ pub struct AppState {
     pub login_guard: crate::login_guard::LoginGuard,
     /// Serializes quota admission per tenant.
     pub admission: crate::app::quotas::AdmissionLocks,
+    /// Requests refused for want of a login, counted for the log.
+    pub refused: crate::audit::Refused,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             serial_writers: SerialWriters::default(),
             login_guard: Default::default(),
             admission: Default::default(),
+            refused: Default::default(),
         }
     }
 

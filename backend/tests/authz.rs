@@ -20,10 +20,14 @@ struct Caller {
     stranger: bool,
 }
 
-/// What the rule says for this caller: `None` admitted, else the refusal's status.
-fn expected(need: Need, c: &Caller) -> Option<StatusCode> {
+/// What the rule says for this caller: `None` admitted, else the refusal's status. A route
+/// that names a machine or tenant the caller cannot see is 404 whatever its rule.
+fn expected(need: Need, c: &Caller, names_tenant: bool) -> Option<StatusCode> {
     if c.cookie.is_none() {
         return (need != Need::Public).then_some(StatusCode::UNAUTHORIZED);
+    }
+    if names_tenant && c.stranger {
+        return Some(StatusCode::NOT_FOUND);
     }
     match need {
         Need::Public | Need::LoggedIn => None,
@@ -125,7 +129,9 @@ async fn every_route_refuses_exactly_whom_its_rule_excludes() {
         let body = matches!(method.as_str(), "POST" | "PUT" | "PATCH").then_some("not json");
         for c in &callers {
             let r = app.call(method, &uri, c.cookie.as_deref(), body).await;
-            match expected(need, c) {
+            let names_tenant =
+                path.starts_with("/api/v1/machines/{id}") || path.starts_with("/api/v1/tenants/{id}");
+            match expected(need, c, names_tenant) {
                 Some(refusal) => assert_eq!(r.status, refusal, "{method} {path} as {}: {:?}", c.name, r.body),
                 None => assert!(
                     r.status != StatusCode::UNAUTHORIZED && r.status != StatusCode::FORBIDDEN,

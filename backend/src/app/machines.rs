@@ -254,11 +254,11 @@ pub async fn machine_create(
 pub async fn machine_delete(
     state: &AppState,
     actor: &Actor,
-    id: MachineId,
+    m: Machine,
     force: bool,
 ) -> Result<Machine, ApiError> {
-    let m = machine_get(state, actor, id).await?;
     actor.require_machine(&m, Role::Owner)?;
+    let id = m.id;
     if m.state == MachineState::Lost {
         // Its node no longer has it: there is nothing to ask, only the record to drop.
         machines::machine_delete(&state.db, id).await?;
@@ -291,11 +291,11 @@ pub async fn machine_delete(
 pub async fn machine_update(
     state: &AppState,
     actor: &Actor,
-    id: MachineId,
+    m: Machine,
     req: MachineUpdate,
 ) -> Result<Machine, ApiError> {
-    let m = machine_get(state, actor, id).await?;
     actor.require_machine(&m, Role::Owner)?;
+    let id = m.id;
     if let Some(name) = &req.name {
         corral_api::validate::machine_name(name)?;
         let taken = machines::machine_list(&state.db, &crate::store::machines::Visibility::All)
@@ -354,13 +354,12 @@ pub async fn machine_update(
 pub async fn machine_power(
     state: &AppState,
     actor: &Actor,
-    id: MachineId,
+    m: Machine,
     action: &str,
 ) -> Result<Machine, ApiError> {
-    let m = machine_get(state, actor, id).await?;
     actor.require_machine(&m, Role::Operator)?;
     let client = client_of(state, m.node_id, &m.node_name)?;
-    let b = client.machine_power(id, action).await.map_err(|e| node_error(&m.node_name, e))?;
+    let b = client.machine_power(m.id, action).await.map_err(|e| node_error(&m.node_name, e))?;
     apply_bridge(state, &m, &b).await
 }
 

@@ -9,7 +9,7 @@ use corral_api::session::Role;
 use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
 use corral_api::{MachineId, validate};
 
-use super::machines::{apply_bridge, client_of, machine_get, node_error};
+use super::machines::{apply_bridge, client_of, node_error};
 use crate::auth::Actor;
 use crate::db::is_unique_violation;
 use crate::error::ApiError;
@@ -20,12 +20,9 @@ fn snapshot_name(name: &str) -> Result<(), ApiError> {
     validate::snapshot_name(name).map_err(ApiError::from)
 }
 
-pub async fn snapshot_list(
-    state: &AppState,
-    actor: &Actor,
-    id: MachineId,
-) -> Result<Vec<Snapshot>, ApiError> {
-    let m = machine_get(state, actor, id).await?;
+/// The machine's snapshots (the caller was admitted as its viewer by the route's rule).
+pub async fn snapshot_list(state: &AppState, m: Machine) -> Result<Vec<Snapshot>, ApiError> {
+    let id = m.id;
     let client = client_of(state, m.node_id, &m.node_name)?.patient();
     let list = client.snapshot_list(id).await.map_err(|e| node_error(&m.node_name, e))?;
     Ok(list.into_iter().map(Snapshot::from).collect())
@@ -34,10 +31,10 @@ pub async fn snapshot_list(
 pub async fn snapshot_create(
     state: &AppState,
     actor: &Actor,
-    id: MachineId,
+    m: Machine,
     req: SnapshotCreate,
 ) -> Result<Snapshot, ApiError> {
-    let m = machine_get(state, actor, id).await?;
+    let id = m.id;
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(&req.name)?;
     let client = client_of(state, m.node_id, &m.node_name)?.patient();
@@ -59,10 +56,10 @@ pub async fn snapshot_create(
 pub async fn snapshot_rollback(
     state: &AppState,
     actor: &Actor,
-    id: MachineId,
+    m: Machine,
     name: &str,
 ) -> Result<Machine, ApiError> {
-    let m = machine_get(state, actor, id).await?;
+    let id = m.id;
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(name)?;
     let client = client_of(state, m.node_id, &m.node_name)?.patient();
@@ -73,10 +70,10 @@ pub async fn snapshot_rollback(
 pub async fn snapshot_delete(
     state: &AppState,
     actor: &Actor,
-    id: MachineId,
+    m: Machine,
     name: &str,
 ) -> Result<(), ApiError> {
-    let m = machine_get(state, actor, id).await?;
+    let id = m.id;
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(name)?;
     let client = client_of(state, m.node_id, &m.node_name)?.patient();
@@ -87,11 +84,11 @@ pub async fn snapshot_delete(
 pub async fn snapshot_clone(
     state: &AppState,
     actor: &Actor,
-    id: MachineId,
+    m: Machine,
     name: &str,
     req: SnapshotClone,
 ) -> Result<Machine, ApiError> {
-    let m = machine_get(state, actor, id).await?;
+    let id = m.id;
     actor.require_machine(&m, Role::Owner)?;
     snapshot_name(name)?;
     validate::machine_name(&req.name)?;

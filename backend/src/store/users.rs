@@ -93,6 +93,12 @@ pub async fn tenant_create(db: &Db, name: &str) -> Result<TenantId, sqlx::Error>
     Ok(id)
 }
 
+pub async fn tenant_exists(db: &Db, id: TenantId) -> Result<bool, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT 1 FROM tenants WHERE id = $1").bind(id.to_string()).fetch_optional(db).await?;
+    Ok(row.is_some())
+}
+
 pub async fn membership_set(db: &Db, user: UserId, tenant: TenantId, role: Role) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO memberships (user_id, tenant_id, role) VALUES ($1, $2, $3) \

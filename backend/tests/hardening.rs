@@ -1,0 +1,142 @@
+//! What a stranger or a tenant sends cannot fill the database, hide an action from its
+//! tenant's audit log, or break a request (issue 10's findings 1, 2, 9 and 11, one test each).
+
+mod common;
+
+use common::TestApp;
+use corral_api::session::Role;
+use hyper::StatusCode;
+
+/// Rows in the audit log and the bytes their text fields hold.
+async fn audit_size(app: &TestApp) -> (i64, i64) {
+    let row: (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(COALESCE(username, '')) + LENGTH(COALESCE(target, '')) \
+         + LENGTH(action) + LENGTH(result) + LENGTH(COALESCE(source, ''))), 0) FROM audit_log",
+    )
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    row
+}
+
+fn login_body(username: &str) -> String {
+    serde_json::json!({ "username": username, "password": "not it" }).to_string()
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_grow_the_audit_log() {
+    let app = TestApp::start().await;
+    let before = audit_size(&app).await;
+
+    // 1.9 MB: refused before it is read whole.
+    let huge = login_body(&"u".repeat(1_900_000));
+    for _ in 0..5 {
+        let r = app.call("POST", "/api/v1/session", None, Some(&huge)).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            "{:?}",
+            r.body
+        );
+    }
+    // Under the body cap but longer than any username: refused, nothing recorded.
+    let long = login_body(&"u".repeat(60_000));
+    let r = app.call("POST", "/api/v1/session", None, Some(&long)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{:?}", r.body);
+    assert_eq!(audit_size(&app).await, before, "refused logins store nothing");
+
+    // Mutations without a login are counted, not stored.
+    let id = uuid::Uuid::new_v4();
+    app.state.refused.take();
+    for path in [format!("/api/v1/machines/{id}/start"), "/api/v1/machines".into(), "/api/v1/tokens".into()] {
+        let r = app.call("POST", &path, None, Some("{}")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    assert_eq!(audit_size(&app).await, before);
+    assert_eq!(app.state.refused.take(), 3, "each refusal is counted for the log");
+
+    // A failed login that is recorded holds a bounded username.
+    let r = app.call("POST", "/api/v1/session", None, Some(&login_body(&"v".repeat(64)))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let (rows, bytes) = audit_size(&app).await;
+    assert_eq!(rows, before.0 + 1);
+    assert!(bytes - before.1 < 300, "one failed login costs {} bytes", bytes - before.1);
+}
+
+#[tokio::test]
+async fn a_path_id_in_another_spelling_is_refused_and_nothing_runs() {
+    let app = TestApp::start().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    app.wait_state(&olive, &id, "stopped").await;
+
+    let spellings = [
+        format!("%{:02X}{}", id.as_bytes()[0], &id[1..]),
+        id.to_uppercase(),
+        id.replace('-', ""),
+        format!("urn:uuid:{id}"),
+    ];
+    for spelled in &spellings {
+        let r = app.call("POST", &format!("/api/v1/machines/{spelled}/start"), Some(&olive), None).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{spelled}: {:?}",
+            r.body
+        );
+        // Had the start run, its answer would already have moved the row on.
+        assert_eq!(app.machine_state(&olive, &id).await, "stopped", "{spelled}");
+    }
+
+    // The plain spelling runs and is in the owner's view of her tenant, with the machine.
+    let r = app.call("POST", &format!("/api/v1/machines/{id}/start"), Some(&olive), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let r = app.call("GET", &format!("/api/v1/audit?tenant_id={tenant}"), Some(&olive), None).await;
+    let trail: Vec<corral_api::audit::AuditEntry> = serde_json::from_value(r.body).unwrap();
+    let starts: Vec<_> = trail.iter().filter(|e| e.action == "machine.start").collect();
+    assert_eq!(starts.len(), 1, "{trail:?}");
+    assert_eq!(starts[0].machine_id.map(|m| m.to_string()), Some(id.clone()));
+    assert_eq!(starts[0].target.as_deref(), Some(format!("machine:{id}").as_str()));
+    assert!(trail.iter().all(|e| e.tenant_id == Some(tenant)), "{trail:?}");
+}
+
+#[tokio::test]
+async fn what_does_not_exist_is_404_for_everyone_and_worded_alike() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let (sam, _) = app.user_in_new_tenant("sam", Role::Owner).await;
+    let missing = uuid::Uuid::new_v4();
+    let me =
+        app.call("GET", "/api/v1/session", Some(&olive), None).await.body["id"].as_str().unwrap().to_string();
+
+    // A tenant that does not exist: 404, not a database error, admins included.
+    let r = app
+        .call(
+            "PUT",
+            &format!("/api/v1/tenants/{missing}/members/{me}"),
+            Some(&admin),
+            Some(r#"{"role":"viewer"}"#),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"), "{:?}", r.body);
+    let r = app.call("PUT", &format!("/api/v1/tenants/{missing}/quota"), Some(&admin), Some("{}")).await;
+    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"), "{:?}", r.body);
+
+    // Another tenant's machine reads exactly like one that does not exist.
+    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
+    let theirs = app.call("POST", "/api/v1/machines", Some(&sam), Some(&body)).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = app.call("POST", &format!("/api/v1/machines/{theirs}/start"), Some(&olive), None).await;
+    let none = app.call("POST", &format!("/api/v1/machines/{missing}/start"), Some(&olive), None).await;
+    assert_eq!((other.status, none.status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(
+        other.body["message"].as_str().unwrap().replace(&theirs, "ID"),
+        none.body["message"].as_str().unwrap().replace(&missing.to_string(), "ID")
+    );
+}
