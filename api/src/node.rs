@@ -54,8 +54,8 @@ pub struct Node {
     pub id: NodeId,
     pub name: String,
     /// Where the backend reaches its bridge: `unix:/run/corral/bridge.sock` on this machine,
-    /// `ssh://corral@node1:22/run/corral/bridge.sock` over SSH.
-    pub address: String,
+    /// `ssh://corral@node1:22/run/corral/bridge.sock` over SSH. Admins only.
+    pub address: Option<String>,
     /// The pinned SSH host key (`SHA256:…`); `None` for a local node.
     pub host_key: Option<String>,
     /// The host key the node presented instead, while it is `key_mismatch`.
@@ -74,6 +74,30 @@ pub struct Node {
     pub last_error: Option<String>,
     /// RFC 3339; the last time the bridge answered.
     pub last_seen_at: Option<String>,
+    /// Reports of this node's that broke the rules and were not applied (another node's
+    /// machine, a malformed machine): a sign of a broken or compromised node.
+    #[serde(default)]
+    pub rule_breaks: u64,
+    /// What the last such report was.
+    #[serde(default)]
+    pub last_rule_break: Option<String>,
+}
+
+impl Node {
+    /// What people who are not admins see of a node: its name, state, what it runs and its
+    /// capacity. Where it is, its host keys, its errors and its rule breaks are for admins.
+    pub fn for_tenants(self) -> Node {
+        Node {
+            address: None,
+            host_key: None,
+            presented_host_key: None,
+            last_error: None,
+            rule_breaks: 0,
+            last_rule_break: None,
+            host: self.host.map(|h| HostFacts { hostname: String::new(), ..h }),
+            ..self
+        }
+    }
 }
 
 /// Input of `POST /api/v1/nodes` (admins): a node reached over SSH.

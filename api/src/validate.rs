@@ -277,6 +277,77 @@ pub fn password(p: &str) -> Result<(), FieldError> {
 }
 
 /// A token's name: 1–64 printable characters.
+/// A machine as a node reports it: the same rules a create must pass, since the node is
+/// not trusted to have made only what it was asked to. A report that breaks one is not
+/// recorded.
+pub fn bridge_machine(m: &crate::bridge::BridgeMachine) -> Result<(), FieldError> {
+    machine_name(&m.name)?;
+    vcpus(m.vcpus)?;
+    memory_mib(m.memory_mib)?;
+    disk_gib(m.disk_gib)?;
+    port_forwards(&m.port_forwards)?;
+    if let Some(image) = &m.image {
+        image_name(image)?;
+    }
+    boot_order(&m.boot_order)?;
+    if let Some(iso) = &m.cdrom {
+        cdrom(iso)?;
+    }
+    network(m.host_bridge.as_deref(), &m.port_forwards)?;
+    timestamp("created_at", &m.created_at)
+}
+
+/// The most a task's report keeps of each of its parts (a node's words, shown to people).
+pub const TASK_TEXT_MAX_CHARS: usize = 1024;
+pub const TASK_LOG_MAX_LINES: usize = 200;
+pub const TASK_STEPS_MAX: usize = 32;
+
+/// Bounds a task's report from a node: texts are cut, the log keeps its newest lines, the
+/// progress is at most 100. Tasks are the node's account of its work, so a long one is
+/// shortened rather than refused (its state must still arrive).
+pub fn bridge_task_bound(t: &mut crate::task::BridgeTask) {
+    let cut = |s: &mut String, max: usize| {
+        if let Some((end, _)) = s.char_indices().nth(max) {
+            s.truncate(end);
+            s.push('…');
+        }
+    };
+    cut(&mut t.kind, 64);
+    cut(&mut t.target, 256);
+    t.steps.truncate(TASK_STEPS_MAX);
+    for step in &mut t.steps {
+        cut(&mut step.name, 128);
+    }
+    if t.log.len() > TASK_LOG_MAX_LINES {
+        t.log.drain(..t.log.len() - TASK_LOG_MAX_LINES);
+    }
+    for line in &mut t.log {
+        cut(line, TASK_TEXT_MAX_CHARS);
+    }
+    t.progress = t.progress.min(100);
+    if let Some(r) = &mut t.result {
+        cut(r, TASK_TEXT_MAX_CHARS);
+    }
+    if let Some(e) = &mut t.error {
+        cut(&mut e.message, TASK_TEXT_MAX_CHARS);
+        if let Some(f) = &mut e.field {
+            cut(f, 64);
+        }
+    }
+    cut(&mut t.started_at, 64);
+    if let Some(f) = &mut t.finished_at {
+        cut(f, 64);
+    }
+}
+
+/// An RFC 3339 time as nodes and the database write it: at most 64 of digits and
+/// `-:.+TZ`.
+fn timestamp(field: &'static str, t: &str) -> Result<(), FieldError> {
+    let ok =
+        !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_digit() || b"-:.+TZ".contains(&b));
+    if ok { Ok(()) } else { Err(FieldError::new(field, "an RFC 3339 time")) }
+}
+
 /// A login's fields are no longer than any account's can be (the rest is the password check).
 pub fn login(req: &crate::session::LoginRequest) -> Result<(), FieldError> {
     if req.username.is_empty() || req.username.len() > USERNAME_MAX_LEN {
@@ -448,5 +519,38 @@ mod tests {
         assert!(serde_json::from_str::<MachineCreate>(json).is_err());
         let json = r#"{"name":"a","vcpus":-1,"memory_mib":128,"disk_gib":1}"#;
         assert!(serde_json::from_str::<MachineCreate>(json).is_err());
+    }
+
+    #[test]
+    fn a_nodes_task_report_is_bounded() {
+        let mut t: crate::task::BridgeTask = serde_json::from_value(serde_json::json!({
+            "id": "6c2d5f8e-1b2a-4c3d-9e8f-0a1b2c3d4e5f", "kind": "k".repeat(10_000), "machine_id": null,
+            "target": "t", "state": "running", "steps": [], "progress": 250,
+            "log": (0..1000).map(|i| format!("line {i} {}", "x".repeat(5000))).collect::<Vec<_>>(),
+            "result": null, "error": null, "started_at": "2026-12-05T07:00:00Z", "finished_at": null
+        }))
+        .unwrap();
+        bridge_task_bound(&mut t);
+        assert_eq!((t.kind.chars().count(), t.progress, t.log.len()), (65, 100, TASK_LOG_MAX_LINES));
+        assert!(t.log[0].starts_with("line 800 ") && t.log.iter().all(|l| l.chars().count() <= 1025));
+    }
+
+    #[test]
+    fn a_nodes_machine_report_passes_the_create_rules() {
+        let good: crate::bridge::BridgeMachine = serde_json::from_value(serde_json::json!({
+            "id": "6c2d5f8e-1b2a-4c3d-9e8f-0a1b2c3d4e5f", "name": "web", "vcpus": 1, "memory_mib": 128,
+            "disk_gib": 1, "state": "stopped", "created_at": "2026-12-05T07:00:00.123Z"
+        }))
+        .unwrap();
+        assert_eq!(bridge_machine(&good), Ok(()));
+        let bad = [
+            crate::bridge::BridgeMachine { name: "x".repeat(5000), ..good.clone() },
+            crate::bridge::BridgeMachine { vcpus: 100_000, ..good.clone() },
+            crate::bridge::BridgeMachine { image: Some("../../etc/shadow".into()), ..good.clone() },
+            crate::bridge::BridgeMachine { created_at: "<script>".into(), ..good.clone() },
+        ];
+        for m in bad {
+            assert!(bridge_machine(&m).is_err(), "{m:?}");
+        }
     }
 }

@@ -140,3 +140,26 @@ async fn what_does_not_exist_is_404_for_everyone_and_worded_alike() {
         none.body["message"].as_str().unwrap().replace(&missing.to_string(), "ID")
     );
 }
+
+#[tokio::test]
+async fn tenants_see_of_a_node_only_its_name_state_and_room() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
+    corral::store::nodes::node_note_rule_break(&app.state.db, app.node_id, "a test").await.unwrap();
+
+    let as_admin = app.call("GET", "/api/v1/nodes", Some(&admin), None).await.body[0].clone();
+    assert!(as_admin["address"].as_str().unwrap().starts_with("unix:"), "{as_admin}");
+    assert_eq!(as_admin["rule_breaks"], 1);
+    for r in [
+        app.call("GET", "/api/v1/nodes", Some(&olive), None).await.body[0].clone(),
+        app.call("GET", &format!("/api/v1/nodes/{}", app.node_id), Some(&olive), None).await.body,
+    ] {
+        assert_eq!((r["name"].as_str(), r["status"].as_str()), (Some("node-1"), Some("online")), "{r}");
+        for hidden in ["address", "host_key", "presented_host_key", "last_error", "last_rule_break"] {
+            assert!(r[hidden].is_null(), "{hidden}: {r}");
+        }
+        assert_eq!((r["rule_breaks"].as_u64(), r["host"]["hostname"].as_str()), (Some(0), Some("")), "{r}");
+        assert!(r["host"]["memory_mib"].as_u64().unwrap() > 0, "room is shown: {r}");
+    }
+}

@@ -17,6 +17,7 @@ use super::placement::{self, Demand};
 use crate::auth::Actor;
 use crate::db::is_unique_violation;
 use crate::error::ApiError;
+use crate::nodes::reconciler::take_machine_report;
 use crate::nodes::{BridgeClient, NodeError};
 use crate::state::AppState;
 use crate::store::{machines, nodes};
@@ -230,14 +231,17 @@ pub async fn machine_create(
     };
     match result {
         Ok(b) => {
-            let m = machines::machine_sync(&state.db, node.id, &b).await?;
-            let m = match m {
-                Some(m) => m,
-                None => machines::machine_get(&state.db, id)
-                    .await?
-                    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("machine {id} vanished")))?,
-            };
-            state.publish(Event::MachineUpdated { machine: m.clone() });
+            if b.id != id {
+                machines::machine_delete(&state.db, id).await?;
+                return Err(ApiError::NodeFailed {
+                    node: node.name.clone(),
+                    message: format!("answered with machine {} instead of {id}", b.id),
+                });
+            }
+            take_machine_report(state, node.id, &b).await?;
+            let m = machines::machine_get(&state.db, id)
+                .await?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("machine {id} vanished")))?;
             Ok(Created::New(m))
         }
         Err(e) => {
@@ -344,7 +348,7 @@ pub async fn machine_update(
             }
         })?;
     }
-    machines::machine_sync(&state.db, m.node_id, &b).await?;
+    take_machine_report(state, m.node_id, &b).await?;
     let updated = machine_get(state, actor, id).await?;
     state.publish(Event::MachineUpdated { machine: updated.clone() });
     Ok(updated)
@@ -368,11 +372,14 @@ pub(crate) async fn apply_bridge(
     m: &Machine,
     b: &corral_api::bridge::BridgeMachine,
 ) -> Result<Machine, ApiError> {
-    match machines::machine_sync(&state.db, m.node_id, b).await? {
-        Some(changed) => {
-            state.publish(Event::MachineUpdated { machine: changed.clone() });
-            Ok(changed)
-        }
+    if b.id != m.id {
+        return Err(ApiError::NodeFailed {
+            node: m.node_name.clone(),
+            message: format!("answered with machine {} instead of {}", b.id, m.id),
+        });
+    }
+    match take_machine_report(state, m.node_id, b).await? {
+        Some(changed) => Ok(changed),
         None => Ok(Machine { state: b.state, ..m.clone() }),
     }
 }

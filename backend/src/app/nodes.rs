@@ -1,5 +1,7 @@
-//! Enrolling nodes reached over SSH (admins only): show a node's host key, pin it once the
-//! admin confirms it, re-confirm a changed one, and hand out the backend's public key.
+//! Nodes as people see them (everything for admins, name, state and capacity for everyone
+//! else), and enrolling nodes reached over SSH (admins only): show a node's host key, pin it
+//! once the admin confirms it, re-confirm a changed one, and hand out the backend's public
+//! key.
 //!
 //! An enrolment is checked end to end before anything is stored: the host key must be the
 //! confirmed one, the node must accept our key, and its bridge must answer with an API
@@ -28,6 +30,22 @@ fn require_admin(actor: &Actor) -> Result<(), ApiError> {
     } else {
         Err(ApiError::Forbidden("managing nodes is for administrators".into()))
     }
+}
+
+/// A node as `actor` may see it.
+pub fn node_view(actor: &Actor, node: Node) -> Node {
+    if actor.is_admin { node } else { node.for_tenants() }
+}
+
+/// Every node, as the caller may see it: anyone logged in sees the fleet's health and room.
+pub async fn node_list(state: &AppState, actor: &Actor) -> Result<Vec<Node>, ApiError> {
+    Ok(nodes::node_list(&state.db).await?.into_iter().map(|n| node_view(actor, n)).collect())
+}
+
+pub async fn node_get(state: &AppState, actor: &Actor, id: NodeId) -> Result<Node, ApiError> {
+    let node =
+        nodes::node_get(&state.db, id).await?.ok_or_else(|| ApiError::NotFound(format!("node {id}")))?;
+    Ok(node_view(actor, node))
 }
 
 fn identity(state: &AppState) -> Result<ssh::SshIdentity, ApiError> {

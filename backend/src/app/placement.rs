@@ -70,7 +70,7 @@ mod tests {
         Node {
             id: NodeId::new_random(),
             name: name.into(),
-            address: "unix:/x".into(),
+            address: Some("unix:/x".into()),
             status,
             driver: Some("sim".into()),
             capabilities: vec![],
@@ -82,6 +82,8 @@ mod tests {
             host_bridges: vec![],
             host_key: None,
             presented_host_key: None,
+            rule_breaks: 0,
+            last_rule_break: None,
         }
     }
 

@@ -3,7 +3,6 @@
 //! if the node refuses, as a create does).
 
 use corral_api::bridge::{BridgeSnapshotClone, BridgeSnapshotCreate};
-use corral_api::event::Event;
 use corral_api::machine::Machine;
 use corral_api::session::Role;
 use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
@@ -134,14 +133,10 @@ pub async fn snapshot_clone(
     })?;
     match client.snapshot_clone(id, name, &BridgeSnapshotClone { id: new_id, name: req.name }).await {
         Ok(b) => {
-            let created = machines::machine_sync(&state.db, m.node_id, &b).await?;
-            let created = match created {
-                Some(c) => c,
-                None => machines::machine_get(&state.db, new_id)
-                    .await?
-                    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("clone {new_id} vanished")))?,
-            };
-            state.publish(Event::MachineUpdated { machine: created.clone() });
+            crate::nodes::reconciler::take_machine_report(state, m.node_id, &b).await?;
+            let created = machines::machine_get(&state.db, new_id)
+                .await?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("clone {new_id} vanished")))?;
             Ok(created)
         }
         Err(e) => {

@@ -1,7 +1,9 @@
 //! A typed client for the bridge's `/v1` API over any `Transport`.
 //!
 //! Each request opens its own stream (cheap on a unix socket, a channel on SSH), so one slow
-//! request never holds up another. Every request has a deadline.
+//! request never holds up another. Every request has a deadline, and every answer a size cap:
+//! a node is not trusted to keep its answers small, so a larger one fails the request instead
+//! of filling the backend's memory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +53,23 @@ pub struct BridgeClient {
 }
 
 type Body = Full<Bytes>;
+
+/// The largest answer read from a node (a listing of some ten thousand machines fits).
+pub const ANSWER_MAX_BYTES: usize = 32 << 20;
+/// The largest error body, and the longest line of the event stream.
+pub const ERROR_MAX_BYTES: usize = 64 << 10;
+pub const EVENT_LINE_MAX_BYTES: usize = 1 << 20;
+
+/// Reads a whole body, failing past `max` bytes.
+async fn read_capped(body: hyper::body::Incoming, max: usize) -> Result<Bytes, NodeError> {
+    http_body_util::Limited::new(body, max).collect().await.map(|c| c.to_bytes()).map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            NodeError::Protocol(format!("the answer is larger than {max} bytes"))
+        } else {
+            NodeError::Unreachable(format!("reading answer: {e}"))
+        }
+    })
+}
 
 /// Deadline of requests that copy disks or RAM on the node.
 const LONG_OPERATION: Duration = Duration::from_secs(600);
@@ -130,12 +149,8 @@ impl BridgeClient {
         let work = async {
             let resp = self.send(method, path, body).await?;
             let status = resp.status();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| NodeError::Unreachable(format!("reading answer: {e}")))?
-                .to_bytes();
+            let max = if status.is_success() { ANSWER_MAX_BYTES } else { ERROR_MAX_BYTES };
+            let bytes = read_capped(resp.into_body(), max).await?;
             if !status.is_success() {
                 let body = serde_json::from_slice::<ErrorBody>(&bytes)
                     .map_err(|_| NodeError::Protocol(format!("status {status} without error body")))?;
@@ -350,7 +365,7 @@ impl BridgeClient {
                 .map_err(|e| NodeError::Unreachable(format!("request: {e}")))?;
             if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
                 let status = resp.status();
-                let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let bytes = read_capped(resp.into_body(), ERROR_MAX_BYTES).await.unwrap_or_default();
                 let body = serde_json::from_slice::<ErrorBody>(&bytes)
                     .map_err(|_| NodeError::Protocol(format!("status {status} without error body")))?;
                 return Err(NodeError::Api { status, body });
@@ -402,6 +417,13 @@ impl BridgeClient {
                     let ev = serde_json::from_slice::<BridgeEvent>(&line[..line.len() - 1])
                         .map_err(|e| NodeError::Protocol(format!("event: {e}")));
                     return Some((ev, (body, buf)));
+                }
+                if buf.len() > EVENT_LINE_MAX_BYTES {
+                    // The stream ends after this error: what follows cannot be framed.
+                    let e = NodeError::Protocol(format!(
+                        "an event line longer than {EVENT_LINE_MAX_BYTES} bytes"
+                    ));
+                    return Some((Err(e), (body, Vec::new())));
                 }
                 match body.frame().await {
                     Some(Ok(frame)) => {

@@ -6,13 +6,18 @@
 //! event stream that ends or falls silent — the node turns `unreachable` and its machines
 //! `unknown` (never a stale `running`), and the task reconnects with exponential backoff and
 //! jitter.
+//!
+//! A node is not trusted beyond its own machines: everything it reports is checked as input
+//! (the create rules for machines, bounds for tasks) and applied only to rows of that node. A
+//! report that breaks the rules is not applied; it is logged and counted on the node
+//! (`rule_breaks`), where admins see it.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use corral_api::bridge::{BRIDGE_API_VERSION, BridgeEvent, BridgeMachine};
 use corral_api::event::Event;
-use corral_api::machine::MachineState;
+use corral_api::machine::{Machine, MachineState};
 use corral_api::task::{BridgeTask, Task, TaskState};
 use corral_api::{ErrorBody, ErrorCode, NodeId};
 use futures::StreamExt;
@@ -20,6 +25,7 @@ use rand::Rng;
 
 use super::client::{BridgeClient, NodeError};
 use crate::state::AppState;
+use crate::store::machines::Synced;
 use crate::store::{machines, nodes, tasks};
 
 /// How long a `creating` row may wait for its node to list the machine.
@@ -138,12 +144,14 @@ fn tolerate_db(node: NodeId, r: Result<(), ReconcileError>) -> Result<(), String
 async fn apply(state: &AppState, node: NodeId, ev: BridgeEvent) -> Result<(), sqlx::Error> {
     match ev {
         BridgeEvent::Hello { .. } | BridgeEvent::Heartbeat => {}
-        BridgeEvent::MachineChanged { machine } => sync_one(state, node, &machine).await?,
+        BridgeEvent::MachineChanged { machine } => {
+            take_machine_report(state, node, &machine).await?;
+        }
         BridgeEvent::TaskChanged { task } => {
             sync_task(state, node, &task).await?;
         }
         BridgeEvent::MachineRemoved { id } => {
-            if machines::machine_delete(&state.db, id).await? {
+            if machines::machine_delete_on(&state.db, node, id).await? {
                 state.publish(Event::MachineRemoved { id });
                 publish_node(state, node).await;
             }
@@ -152,13 +160,20 @@ async fn apply(state: &AppState, node: NodeId, ev: BridgeEvent) -> Result<(), sq
     Ok(())
 }
 
-/// Records a node's task and tells browsers; returns it as the console shows it.
+/// Records a node's task (bounded, and only if it is the node's to report) and tells
+/// browsers; returns it as the console shows it.
 pub async fn sync_task(
     state: &AppState,
     node: NodeId,
     task: &BridgeTask,
 ) -> Result<Option<Task>, sqlx::Error> {
-    tasks::task_upsert(&state.db, node, task).await?;
+    let mut task = task.clone();
+    corral_api::validate::bridge_task_bound(&mut task);
+    if !tasks::task_upsert(&state.db, node, &task).await? {
+        let what = format!("task {} names machine {:?}, which is not this node's", task.id, task.machine_id);
+        rule_break(state, node, &what).await?;
+        return Ok(None);
+    }
     let mirrored = tasks::task_get(&state.db, task.id).await?;
     if let Some(t) = &mirrored {
         state.publish(Event::TaskUpdated { task: t.clone() });
@@ -190,11 +205,37 @@ async fn reconcile_tasks(
     Ok(())
 }
 
-async fn sync_one(state: &AppState, node: NodeId, m: &BridgeMachine) -> Result<(), sqlx::Error> {
-    if let Some(changed) = machines::machine_sync(&state.db, node, m).await? {
-        state.publish(Event::MachineUpdated { machine: changed });
-        publish_node(state, node).await;
+/// Takes a node's word for one of its machines, if the report passes the rules and the
+/// machine is the node's; returns the machine if its row changed (browsers are told).
+pub async fn take_machine_report(
+    state: &AppState,
+    node: NodeId,
+    m: &BridgeMachine,
+) -> Result<Option<Machine>, sqlx::Error> {
+    if let Err(e) = corral_api::validate::bridge_machine(m) {
+        let what = format!("machine {}: {}: {}", m.id, e.field, e.message);
+        rule_break(state, node, &what).await?;
+        return Ok(None);
     }
+    match machines::machine_sync(&state.db, node, m).await? {
+        Synced::Changed(changed) => {
+            state.publish(Event::MachineUpdated { machine: (*changed).clone() });
+            publish_node(state, node).await;
+            Ok(Some(*changed))
+        }
+        Synced::Unchanged => Ok(None),
+        Synced::Foreign => {
+            rule_break(state, node, &format!("reported machine {}, which is another node's", m.id)).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// A report that broke the rules: logged and counted on the node, never applied.
+async fn rule_break(state: &AppState, node: NodeId, what: &str) -> Result<(), sqlx::Error> {
+    tracing::warn!(%node, what, "a node's report broke the rules and was not applied");
+    nodes::node_note_rule_break(&state.db, node, what).await?;
+    publish_node(state, node).await;
     Ok(())
 }
 
@@ -203,7 +244,7 @@ pub async fn reconcile(state: &AppState, node: NodeId, client: &BridgeClient) ->
     let listed = client.machine_list().await?;
     let seen: HashSet<_> = listed.iter().map(|m| m.id).collect();
     for m in &listed {
-        sync_one(state, node, m).await?;
+        take_machine_report(state, node, m).await?;
     }
     for known in machines::machines_of_node(&state.db, node).await? {
         if seen.contains(&known.id) {
@@ -216,12 +257,12 @@ pub async fn reconcile(state: &AppState, node: NodeId, client: &BridgeClient) ->
             MachineState::Creating if !older_than(&known.created_at, CREATE_GRACE) => {}
             MachineState::Creating => {
                 tracing::warn!(machine = %known.id, %node, "dropping a create that never reached its node");
-                machines::machine_delete(&state.db, known.id).await?;
+                machines::machine_delete_on(&state.db, node, known.id).await?;
                 state.publish(Event::MachineRemoved { id: known.id });
             }
             // Gone as asked, or never ours: forget it.
             _ if known.state == MachineState::Deleting || !known.managed => {
-                machines::machine_delete(&state.db, known.id).await?;
+                machines::machine_delete_on(&state.db, node, known.id).await?;
                 state.publish(Event::MachineRemoved { id: known.id });
             }
             MachineState::Lost => {}

@@ -65,6 +65,10 @@ async fn pump(state: AppState, mut actor: Actor, mut socket: WebSocket) {
         tokio::select! {
             ev = rx.recv() => match ev {
                 Ok(ev) if visible(&actor, &ev) => {
+                    let ev = match ev {
+                        Event::NodeUpdated { node } => Event::NodeUpdated { node: crate::app::nodes::node_view(&actor, node) },
+                        other => other,
+                    };
                     let Ok(text) = serde_json::to_string(&ev) else { continue };
                     if socket.send(Message::Text(text.into())).await.is_err() {
                         return;

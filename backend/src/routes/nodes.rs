@@ -12,9 +12,8 @@ use utoipa_axum::routes;
 use super::extract::{Json, Path};
 use crate::app::nodes as app;
 use crate::auth::Actor;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
-use crate::store::nodes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,11 +24,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ssh_key_get))
 }
 
-/// Every node. Any logged-in user sees the fleet's capacity and health.
+/// Every node. Any logged-in user sees the fleet's capacity and health; where nodes are,
+/// their keys and their errors are for admins.
 #[utoipa::path(get, path = "/api/v1/nodes", tag = "nodes",
     responses((status = 200, body = Vec<Node>), (status = 401, body = ErrorBody)))]
-async fn node_list(State(state): State<AppState>, _actor: Actor) -> ApiResult<Json<Vec<Node>>> {
-    Ok(Json(nodes::node_list(&state.db).await?))
+async fn node_list(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<Node>>> {
+    Ok(Json(app::node_list(&state, &actor).await?))
 }
 
 /// One node.
@@ -38,10 +38,10 @@ async fn node_list(State(state): State<AppState>, _actor: Actor) -> ApiResult<Js
     responses((status = 200, body = Node), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn node_get(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     Path(id): Path<NodeId>,
 ) -> ApiResult<Json<Node>> {
-    nodes::node_get(&state.db, id).await?.map(Json).ok_or_else(|| ApiError::NotFound(format!("node {id}")))
+    Ok(Json(app::node_get(&state, &actor, id).await?))
 }
 
 /// Add a node reached over SSH (admins). The host key must be one the admin confirmed; the

@@ -158,6 +158,16 @@ pub async fn machine_delete(db: &Db, id: MachineId) -> Result<bool, sqlx::Error>
     Ok(done.rows_affected() > 0)
 }
 
+/// Deletes the machine only if it is on `node`: what a node says can only remove its own.
+pub async fn machine_delete_on(db: &Db, node: NodeId, id: MachineId) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM machines WHERE id = $1 AND node_id = $2")
+        .bind(id.to_string())
+        .bind(node.to_string())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Sets the state; returns the machine if it changed.
 pub async fn machine_set_state(
     db: &Db,
@@ -176,13 +186,24 @@ pub async fn machine_set_state(
     machine_get(db, id).await
 }
 
+/// What taking a node's word for a machine did.
+#[derive(Clone, Debug)]
+pub enum Synced {
+    /// The row changed or was added (as *unmanaged*).
+    Changed(Box<Machine>),
+    Unchanged,
+    /// The id is another node's machine: nothing was changed.
+    Foreign,
+}
+
 /// Takes the node's word for a machine: updates the row, or adds an *unmanaged* one if the
-/// backend has never heard of it. Returns the machine if anything changed.
-pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Option<Machine>, sqlx::Error> {
+/// backend has never heard of it. Only rows on `node` are touched: a node that names another
+/// node's machine moves nothing.
+pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Synced, sqlx::Error> {
     let t = now();
     let updated = sqlx::query(
-        "UPDATE machines SET node_id = $1, vcpus = $2, memory_mib = $3, disk_gib = $4, \
-         state = $5, updated_at = $6, port_forwards = $8, devices = $9 WHERE id = $7 AND (node_id <> $1 OR \
+        "UPDATE machines SET vcpus = $2, memory_mib = $3, disk_gib = $4, \
+         state = $5, updated_at = $6, port_forwards = $8, devices = $9 WHERE id = $7 AND node_id = $1 AND ( \
          vcpus <> $2 OR memory_mib <> $3 OR disk_gib <> $4 OR state <> $5 OR port_forwards <> $8 \
          OR devices <> $9)",
     )
@@ -198,7 +219,7 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     .execute(db)
     .await?;
     if updated.rows_affected() > 0 {
-        return machine_get(db, b.id).await;
+        return Ok(machine_get(db, b.id).await?.map_or(Synced::Unchanged, |m| Synced::Changed(Box::new(m))));
     }
     let inserted = sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, state, \
@@ -220,9 +241,13 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Op
     .execute(db)
     .await?;
     if inserted.rows_affected() > 0 {
-        return machine_get(db, b.id).await;
+        return Ok(machine_get(db, b.id).await?.map_or(Synced::Unchanged, |m| Synced::Changed(Box::new(m))));
     }
-    Ok(None)
+    // The row exists: unchanged if it is this node's, another node's otherwise.
+    Ok(match machine_get(db, b.id).await? {
+        Some(m) if m.node_id != node => Synced::Foreign,
+        _ => Synced::Unchanged,
+    })
 }
 
 /// Marks every machine of a node `unknown` (its node stopped answering); returns those that

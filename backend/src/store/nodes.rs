@@ -65,6 +65,17 @@ pub async fn node_touch(db: &Db, id: NodeId) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Counts a report of the node's that broke the rules (and was not applied), keeping the
+/// last one's description for admins.
+pub async fn node_note_rule_break(db: &Db, id: NodeId, what: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE nodes SET rule_breaks = rule_breaks + 1, last_rule_break = $1 WHERE id = $2")
+        .bind(what)
+        .bind(id.to_string())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn node_set_unreachable(db: &Db, id: NodeId, error: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE nodes SET status = 'unreachable', last_error = $1 WHERE id = $2")
         .bind(error)
@@ -185,7 +196,7 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
         );
     }
     let cols = "id, name, address, status, driver, capabilities, host, accelerator, host_bridges, last_error, last_seen_at, \
-        host_key, presented_host_key";
+        host_key, presented_host_key, rule_breaks, last_rule_break";
     let rows = match only {
         Some(id) => {
             sqlx::query(&format!("SELECT {cols} FROM nodes WHERE id = $1"))
@@ -206,7 +217,7 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
             Ok(Node {
                 id,
                 name: r.try_get("name")?,
-                address: r.try_get("address")?,
+                address: Some(r.try_get("address")?),
                 host_key: r.try_get("host_key")?,
                 presented_host_key: r.try_get("presented_host_key")?,
                 status: NodeStatus::parse(&status).unwrap_or(NodeStatus::Unreachable),
@@ -218,6 +229,8 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
                 usage: usage.remove(&id).unwrap_or_default(),
                 last_error: r.try_get("last_error")?,
                 last_seen_at: r.try_get("last_seen_at")?,
+                rule_breaks: u64_col(r, "rule_breaks")?,
+                last_rule_break: r.try_get("last_rule_break")?,
             })
         })
         .collect()

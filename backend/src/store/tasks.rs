@@ -23,12 +23,38 @@ fn from_row(r: &AnyRow) -> Result<Task, sqlx::Error> {
     })
 }
 
-pub async fn task_upsert(db: &Db, node: NodeId, t: &BridgeTask) -> Result<(), sqlx::Error> {
+/// Records a node's task: a new one unless the machine it names is another node's (one no
+/// longer known is fine: a delete's task outlives its machine), an update only from the node
+/// that first reported it and for the same machine. Returns whether it was
+/// recorded; `false` means the node named what is not its own.
+pub async fn task_upsert(db: &Db, node: NodeId, t: &BridgeTask) -> Result<bool, sqlx::Error> {
     let body = serde_json::to_string(t).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(
+    let known = sqlx::query("SELECT node_id, machine_id FROM tasks WHERE id = $1")
+        .bind(t.id.to_string())
+        .fetch_optional(db)
+        .await?;
+    let machine = t.machine_id.map(|m| m.to_string());
+    if let Some(row) = known {
+        let (was_node, was_machine): (String, Option<String>) =
+            (row.try_get("node_id")?, row.try_get("machine_id")?);
+        if was_node != node.to_string() || was_machine != machine {
+            return Ok(false);
+        }
+    } else if let Some(m) = &machine {
+        let row =
+            sqlx::query("SELECT node_id FROM machines WHERE id = $1").bind(m).fetch_optional(db).await?;
+        if let Some(row) = row
+            && row.try_get::<String, _>("node_id")? != node.to_string()
+        {
+            return Ok(false);
+        }
+    }
+    // The conditions hold the scope against a racing report from another node too.
+    let done = sqlx::query(
         "INSERT INTO tasks (id, node_id, kind, machine_id, state, body, started_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
-         state = excluded.state, body = excluded.body, updated_at = excluded.updated_at",
+         state = excluded.state, body = excluded.body, updated_at = excluded.updated_at \
+         WHERE tasks.node_id = excluded.node_id",
     )
     .bind(t.id.to_string())
     .bind(node.to_string())
@@ -40,7 +66,7 @@ pub async fn task_upsert(db: &Db, node: NodeId, t: &BridgeTask) -> Result<(), sq
     .bind(now())
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 pub async fn task_get(db: &Db, id: TaskId) -> Result<Option<Task>, sqlx::Error> {

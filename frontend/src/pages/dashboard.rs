@@ -63,7 +63,7 @@ fn NodeCard(node: Node) -> impl IntoView {
             <p class="muted small">
                 {node.driver.clone().unwrap_or_else(|| "driver unknown".into())}
                 {node.accelerator.clone().map(|a| view! { " · " <span title=a.reason>{a.name}</span> })}
-                " · " {node.usage.machines} " machines · " {node.address.clone()}
+                " · " {node.usage.machines} " machines" {node.address.clone().map(|a| format!(" · {a}"))}
             </p>
             {match facts {
                 Some(h) => view! {
