@@ -69,7 +69,8 @@ impl SerialHub {
         Ok(Self::pump(stream))
     }
 
-    fn pump(stream: UnixStream) -> Arc<SerialHub> {
+    /// Pumps an already connected serial line (the sim's scripted guest is the other end).
+    pub fn pump(stream: UnixStream) -> Arc<SerialHub> {
         let (live, _) = broadcast::channel(1024);
         let (input, mut input_rx) = mpsc::channel::<Bytes>(64);
         let hub = Arc::new(SerialHub {

@@ -5,6 +5,10 @@
 //! state and completes after `delay`, or, in step mode, when a test calls [`SimDriver::step`].
 //! A generation number per machine makes a stale timer harmless when a newer transition has
 //! started since.
+//!
+//! A running sim machine has a serial console: a scripted guest on the far end of a socket
+//! pair that prints a banner and a prompt and echoes what it is sent, so consoles can be
+//! tested against many machines without QEMU. It hangs up when the machine stops.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +22,7 @@ use tokio::sync::broadcast;
 
 use super::{Created, Driver, PowerAction, check_growth};
 use crate::error::BridgeError;
+use crate::serial::SerialHub;
 use crate::store::MachineStore;
 use crate::time_fmt::now_rfc3339;
 
@@ -32,6 +37,61 @@ pub struct SimConfig {
 struct SimMachine {
     record: BridgeMachine,
     generation: u64,
+    /// The serial console while the machine runs; dropping it hangs the line up.
+    console: Option<SimConsole>,
+}
+
+/// A running sim machine's serial line: its hub, and the scripted guest at the other end.
+struct SimConsole {
+    hub: Arc<SerialHub>,
+    guest: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SimConsole {
+    fn drop(&mut self) {
+        self.guest.abort();
+    }
+}
+
+impl SimConsole {
+    fn open(name: &str) -> std::io::Result<Self> {
+        let (ours, theirs) = tokio::net::UnixStream::pair()?;
+        let hub = SerialHub::pump(ours);
+        let guest = tokio::spawn(sim_guest(theirs, name.to_string()));
+        Ok(Self { hub, guest })
+    }
+}
+
+/// The sim's guest on a serial line: a banner, a prompt, and an echo of what is typed (a
+/// carriage return gives a new prompt), until the line is hung up.
+async fn sim_guest(mut line: tokio::net::UnixStream, name: String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let prompt = format!("\r\n{name}# ");
+    if line.write_all(format!("\r\n{name} (corral sim) ttyS0{prompt}").as_bytes()).await.is_err() {
+        return;
+    }
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = line.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+        let mut echo = Vec::with_capacity(n + prompt.len());
+        for &b in &buf[..n] {
+            if b == b'\r' || b == b'\n' {
+                echo.extend_from_slice(prompt.as_bytes());
+            } else {
+                echo.push(b);
+            }
+        }
+        if line.write_all(&echo).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Whether a machine in `state` has a live serial line.
+fn has_console(state: MachineState) -> bool {
+    matches!(state, MachineState::Running | MachineState::Paused | MachineState::Rebooting)
 }
 
 struct Inner {
@@ -61,7 +121,7 @@ impl SimDriver {
                 record.state = done;
                 store.save(&record)?;
             }
-            machines.insert(record.id, SimMachine { record, generation: 0 });
+            machines.insert(record.id, SimMachine { record, generation: 0, console: None });
         }
         let (events, _) = broadcast::channel(1024);
         Ok(Self {
@@ -116,6 +176,9 @@ impl SimDriver {
             return Err(e.into());
         }
         m.generation = generation;
+        if !has_console(state) {
+            m.console = None;
+        }
         let record = m.record.clone();
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
         if !self.config.step_mode {
@@ -187,6 +250,18 @@ impl Driver for SimDriver {
         self.config.host.clone()
     }
 
+    fn serial(&self, id: MachineId) -> Result<Arc<SerialHub>, BridgeError> {
+        let mut inner = self.lock();
+        let m = inner.machines.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        if !has_console(m.record.state) {
+            return Err(BridgeError::Conflict(format!("machine {id} is {}: start it first", m.record.state)));
+        }
+        if m.console.is_none() {
+            m.console = Some(SimConsole::open(&m.record.name)?);
+        }
+        Ok(m.console.as_ref().map(|c| c.hub.clone()).expect("set above"))
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<BridgeEvent> {
         self.events.subscribe()
     }
@@ -242,7 +317,7 @@ impl Driver for SimDriver {
         }
         let id = req.id;
         let record = req.into_machine(now_rfc3339());
-        inner.machines.insert(id, SimMachine { record, generation: 0 });
+        inner.machines.insert(id, SimMachine { record, generation: 0, console: None });
         match self.begin(&mut inner, id, MachineState::Creating) {
             Ok(m) => Ok((m, Created::New)),
             Err(e) => {
@@ -473,5 +548,33 @@ mod tests {
         let list = d.machine_list().await;
         assert_eq!(list.len(), 1);
         assert_eq!((list[0].id, list[0].state), (a.id, MachineState::Running));
+    }
+
+    #[tokio::test]
+    async fn a_running_machine_has_a_serial_line_that_hangs_up_when_it_stops() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = driver(tmp.path(), true);
+        let req = create_req("web", 1);
+        let id = req.id;
+        d.machine_create(req).await.unwrap();
+        d.step(id).unwrap();
+        assert!(matches!(d.serial(id), Err(BridgeError::Conflict(_))), "no console while stopped");
+        d.machine_power(id, PowerAction::Start).await.unwrap();
+        d.step(id).unwrap();
+        let hub = d.serial(id).unwrap();
+        let (_, mut live) = hub.attach(0);
+        assert!(hub.send(bytes::Bytes::from_static(b"echo hi\r")).await);
+        let mut seen = String::new();
+        while !seen.contains("echo hi\r\nweb# ") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), live.recv()).await.unwrap().unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk.data));
+        }
+        let (replay, _) = hub.attach(0);
+        assert!(String::from_utf8_lossy(&replay.data).starts_with("\r\nweb (corral sim) ttyS0\r\nweb# "));
+        d.machine_power(id, PowerAction::Stop).await.unwrap();
+        let ended =
+            tokio::time::timeout(Duration::from_secs(5), async { while live.recv().await.is_ok() {} }).await;
+        assert!(ended.is_ok(), "viewers' streams end when the machine stops");
+        assert!(!hub.is_live());
     }
 }
