@@ -33,6 +33,25 @@ impl DbKind {
     }
 }
 
+/// Makes the data directory private to the backend's user (0700), and the database files in
+/// it 0600: they hold password hashes, session hashes and everyone's audit trail. Files made
+/// later are private too, since `corral` runs with umask 077.
+pub fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", dir.display()))?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_db = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("corral.db"));
+        if is_db && path.is_file() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Connects and brings the schema up to date.
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
     sqlx::any::install_default_drivers();
@@ -77,4 +96,28 @@ pub fn now() -> String {
 /// Whether an error is a unique-constraint violation (both databases).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_data_directory_and_database_files_become_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for f in ["corral.db", "corral.db-wal", "notes.txt"] {
+            std::fs::write(dir.join(f), b"x").unwrap();
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        prepare_data_dir(&dir).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!((mode(&dir.join("corral.db")), mode(&dir.join("corral.db-wal"))), (0o600, 0o600));
+        assert_eq!(mode(&dir.join("notes.txt")), 0o644, "only the database's files are touched");
+    }
 }

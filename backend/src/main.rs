@@ -6,16 +6,14 @@ use corral::config::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    // What the backend writes (the database, its key) is for its own user alone.
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
+    let cli = Cli::parse();
+    corral::config::init_logging(cli.log_format);
+    match cli.command {
         Command::Serve(args) => corral::server::serve(args).await,
         Command::Init(db) => {
-            std::fs::create_dir_all(&db.data_dir)?;
+            corral::db::prepare_data_dir(&db.data_dir)?;
             let pool = corral::db::connect(&db.url()).await?;
             match bootstrap::ensure_admin(&pool).await? {
                 Some(pw) => println!("admin password: {pw}"),

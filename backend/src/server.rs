@@ -34,8 +34,7 @@ pub async fn start_node_links(state: &AppState, configured: &[(String, String)])
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.db.data_dir)
-        .with_context(|| format!("creating {}", args.db.data_dir.display()))?;
+    crate::db::prepare_data_dir(&args.db.data_dir)?;
     let db = crate::db::connect(&args.db.url()).await?;
     if let Some(password) = bootstrap::ensure_admin(&db).await? {
         println!("corral: first start: log in as `{}` with password {password}", bootstrap::ADMIN_USERNAME);

@@ -5,6 +5,12 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DriverKind {
     /// An in-memory hypervisor for tests of the control plane.
@@ -19,6 +25,11 @@ pub struct BridgeConfig {
     /// Unix socket to serve the API on (created mode 0660; a stale one is replaced).
     #[arg(long, env = "CORRAL_BRIDGE_SOCKET")]
     pub socket: PathBuf,
+
+    /// How log lines are written to standard error: `text` (colours only on a terminal) or
+    /// `json` (one object per line).
+    #[arg(long, env = "CORRAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Where machine specs, disks and images live.
     #[arg(long, env = "CORRAL_BRIDGE_DATA_DIR")]

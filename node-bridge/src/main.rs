@@ -19,12 +19,8 @@ use corral_bridge::{BridgeConfig, DriverKind};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let mut config = BridgeConfig::parse();
+    init_logging(config.log_format);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     // Absolute, since qemu-img records backing files by the path it is given.
@@ -116,5 +112,17 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (default `info`): text with colours only
+/// on a terminal, or one JSON object per line.
+fn init_logging(format: corral_bridge::config::LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        corral_bridge::config::LogFormat::Json => logs.json().init(),
+        corral_bridge::config::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }
