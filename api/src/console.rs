@@ -62,6 +62,9 @@ pub mod close {
     pub const NODE_UNREACHABLE: u16 = 4003;
     /// Another user took the serial console over.
     pub const TAKEN_OVER: u16 = 4005;
+    /// The person's access ended while the console was open: they were disabled, removed
+    /// from the tenant or demoted, logged out, or their token was revoked.
+    pub const ACCESS_REVOKED: u16 = 4008;
     /// Someone else is typing on the serial console; take it over to write.
     pub const IN_USE: u16 = 4009;
 }

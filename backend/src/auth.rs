@@ -66,6 +66,8 @@ pub struct Actor {
     pub me: Me,
     /// The API token the request came with (its id), if it did not come with a session.
     pub token: Option<String>,
+    /// The session it came with (its id's hash), if it did.
+    pub session: Option<String>,
 }
 
 impl Actor {
@@ -82,6 +84,25 @@ impl Actor {
             roles: memberships.iter().map(|m| (m.tenant_id, m.role)).collect(),
             me: Me { id, username: user.username, is_admin: user.is_admin, memberships },
             token: None,
+            session: None,
+        }))
+    }
+
+    /// The same person loaded afresh, if the credential they came with still stands (the
+    /// session was not ended, the token not revoked or expired) and they are still enabled.
+    pub async fn reload(&self, state: &AppState) -> Result<Option<Actor>, ApiError> {
+        let stands = match (&self.session, &self.token) {
+            (Some(hash), _) => crate::store::sessions::session_user(&state.db, hash).await? == Some(self.id),
+            (None, Some(token)) => crate::app::tokens::token_stands(state, token, self.id).await?,
+            (None, None) => true,
+        };
+        if !stands {
+            return Ok(None);
+        }
+        Ok(Actor::load(state, self.id).await?.map(|fresh| Actor {
+            token: self.token.clone(),
+            session: self.session.clone(),
+            ..fresh
         }))
     }
 
@@ -151,7 +172,9 @@ impl FromRequestParts<AppState> for Actor {
             .map_err(|e| ApiError::internal(anyhow::anyhow!("reading session: {e}")))?;
         let Some(user) = user else { return Err(ApiError::Unauthenticated) };
         match Actor::load(state, user).await? {
-            Some(actor) => Ok(actor),
+            Some(actor) => {
+                Ok(Actor { session: session.id().map(|id| crate::store::sessions::id_hash(&id)), ..actor })
+            }
             None => {
                 // The user was removed or disabled: end the session for good.
                 let _ = session.flush().await;

@@ -1,6 +1,7 @@
 //! Corral's control plane: tenants, users, sessions and machines, kept in step with the
 //! node bridges, served as a REST API, an events websocket and the built frontend.
 
+pub mod access;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -64,6 +64,8 @@ pub struct AppState {
     pub admission: crate::app::quotas::AdmissionLocks,
     /// Requests refused for want of a login, counted for the log.
     pub refused: crate::audit::Refused,
+    /// Whose access changed, for open consoles and event sockets to check again.
+    pub access: crate::access::AccessChanges,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             login_guard: Default::default(),
             admission: Default::default(),
             refused: Default::default(),
+            access: Default::default(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Console tickets and the console websocket's refusals, over a real TCP listener. The sim
-//! node has no consoles, so a ticket that gets through is seen closing with "machine
-//! stopped" from the node (4002), and one that does not with "ticket invalid" (4001).
+//! node has serial consoles but no screens, so a VNC ticket that gets through is seen closing
+//! with the node's refusal (4002), and one that does not with "ticket invalid" (4001).
 
 mod common;
 
@@ -100,12 +100,12 @@ async fn the_websocket_refuses_every_wrong_ticket_before_the_node() {
     let b = running_machine(&app, &olive, "b").await;
     let sams = running_machine(&app, &sam, "s").await;
 
-    // A good ticket reaches the node (the sim has no consoles: it says so).
-    let (t, path) = ticket(&app, &olive, &a, "serial").await;
+    // A good ticket reaches the node (the sim has no screens: it says so).
+    let (t, path) = ticket(&app, &olive, &a, "vnc").await;
     let url = format!("{path}?ticket={t}");
     let (code, reason) = close_of(&host, &url, Some(&olive), &origin).await.unwrap();
     assert_eq!(code, close::MACHINE_STOPPED, "{reason}");
-    assert!(reason.contains("no serial console"), "{reason}");
+    assert!(reason.contains("no graphical console"), "{reason}");
     // Used once: never again.
     let (code, reason) = close_of(&host, &url, Some(&olive), &origin).await.unwrap();
     assert_eq!((code, reason.as_str()), (close::TICKET_INVALID, "unknown or already used ticket"));

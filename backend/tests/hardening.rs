@@ -163,3 +163,17 @@ async fn tenants_see_of_a_node_only_its_name_state_and_room() {
         assert!(r["host"]["memory_mib"].as_u64().unwrap() > 0, "room is shown: {r}");
     }
 }
+
+#[tokio::test]
+async fn sessions_are_stored_by_a_hash_of_their_id() {
+    use sha2::Digest;
+    let app = TestApp::start().await;
+    let cookie = app.login_admin().await;
+    let id = cookie.trim_start_matches("corral_session=");
+    let stored: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM sessions").fetch_all(&app.state.db).await.unwrap();
+    let hash: String = sha2::Sha256::digest(id.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    assert!(stored.iter().all(|(s,)| s != id), "the cookie's id is not in the database");
+    assert!(stored.iter().any(|(s,)| *s == hash), "{stored:?}");
+    assert_eq!(app.call("GET", "/api/v1/session", Some(&cookie), None).await.status, StatusCode::OK);
+}

@@ -12,7 +12,7 @@ use crate::auth::{self, Actor};
 use crate::db::is_unique_violation;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::users;
+use crate::store::{sessions, users};
 
 fn require_admin(actor: &Actor, what: &str) -> Result<(), ApiError> {
     if actor.is_admin { Ok(()) } else { Err(ApiError::Forbidden(format!("{what} is for administrators"))) }
@@ -85,6 +85,7 @@ pub async fn member_set(
         ));
     }
     users::membership_set(&state.db, user, tenant, req.role).await?;
+    state.access.changed(user);
     Ok(users::members_of(&state.db, tenant).await?)
 }
 
@@ -104,6 +105,7 @@ pub async fn member_remove(
     if !users::membership_remove(&state.db, user, tenant).await? {
         return Err(ApiError::NotFound(format!("member {user}")));
     }
+    state.access.changed(user);
     Ok(())
 }
 
@@ -158,7 +160,8 @@ pub async fn user_create(state: &AppState, actor: &Actor, req: UserCreate) -> Re
 }
 
 /// Admins disable or enable users, and grant or take the admin role. A disabled user's
-/// sessions stop at their next request (every request loads the user afresh).
+/// sessions stop at their next request (every request loads the user afresh), and their open
+/// consoles and event sockets close.
 pub async fn user_update(
     state: &AppState,
     actor: &Actor,
@@ -173,10 +176,12 @@ pub async fn user_update(
         return Err(ApiError::NotFound(format!("user {id}")));
     }
     tracing::info!(user = %id, by = %actor.username, disabled = ?req.disabled, is_admin = ?req.is_admin, "user changed");
+    state.access.changed(id);
     users::user_get(&state.db, id).await?.ok_or_else(|| ApiError::NotFound(format!("user {id}")))
 }
 
-/// Changes the caller's own password, after checking the current one.
+/// Changes the caller's own password, after checking the current one. Every other session of
+/// theirs ends (whoever else held one is out); the one making the change stays.
 pub async fn password_change(state: &AppState, actor: &Actor, req: PasswordChange) -> Result<(), ApiError> {
     validate::password(&req.new)?;
     let row = users::user_by_id(&state.db, actor.id).await?.ok_or(ApiError::Unauthenticated)?;
@@ -191,6 +196,8 @@ pub async fn password_change(state: &AppState, actor: &Actor, req: PasswordChang
         });
     }
     users::user_set_password_hash(&state.db, actor.id, &hash(req.new).await?).await?;
-    tracing::info!(user = %actor.username, "password changed");
+    let ended = sessions::sessions_end_of_user(&state.db, actor.id, actor.session.as_deref()).await?;
+    state.access.changed(actor.id);
+    tracing::info!(user = %actor.username, other_sessions_ended = ended, "password changed");
     Ok(())
 }

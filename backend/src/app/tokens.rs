@@ -68,10 +68,25 @@ pub async fn token_list(state: &AppState, actor: &Actor) -> Result<Vec<ApiToken>
 pub async fn token_revoke(state: &AppState, actor: &Actor, id: &str) -> Result<(), ApiError> {
     if tokens::token_delete(&state.db, actor.id, id).await? {
         tracing::info!(user = %actor.username, token = %id, "token revoked");
+        state.access.changed(actor.id);
         Ok(())
     } else {
         Err(ApiError::NotFound(format!("token {id}")))
     }
+}
+
+/// Whether the token `id` of `user` still exists and has not expired.
+pub async fn token_stands(state: &AppState, id: &str, user: corral_api::UserId) -> Result<bool, ApiError> {
+    Ok(match tokens::token_by_id(&state.db, id).await? {
+        Some((token, _)) => token.user_id == user && !expired(&token),
+        None => false,
+    })
+}
+
+fn expired(token: &ApiToken) -> bool {
+    let Some(expires) = &token.expires_at else { return false };
+    let fmt = &time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(expires, fmt).map(|t| t <= time::OffsetDateTime::now_utc()).unwrap_or(true)
 }
 
 /// The user a bearer token acts as, and whether it is read-only. Every failure is the same
@@ -83,12 +98,8 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<(Actor, bool
     if sha256_hex(secret) != want {
         return Err(ApiError::Unauthenticated);
     }
-    if let Some(expires) = &token.expires_at {
-        let fmt = &time::format_description::well_known::Rfc3339;
-        let expired = time::OffsetDateTime::parse(expires, fmt).map(|t| t <= time::OffsetDateTime::now_utc());
-        if expired.unwrap_or(true) {
-            return Err(ApiError::Unauthenticated);
-        }
+    if expired(&token) {
+        return Err(ApiError::Unauthenticated);
     }
     let mut actor = Actor::load(state, token.user_id).await?.ok_or(ApiError::Unauthenticated)?;
     actor.token = Some(token.id.clone());

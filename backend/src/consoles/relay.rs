@@ -1,11 +1,10 @@
 //! Joins a browser websocket (binary frames) to a console byte stream from a bridge, both
-//! ways, until either side ends or the console is taken over; then closes the other side
-//! with a code and a reason the page can show.
+//! ways, until either side ends or the session is stopped (taken over, access revoked); then
+//! closes the other side with a code and a reason the page can show.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use corral_api::console::close;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 
 use crate::nodes::client::ConsoleStream;
 
@@ -21,17 +20,16 @@ pub fn close_frame(code: u16, reason: impl Into<String>) -> Message {
     Message::Close(Some(CloseFrame { code, reason: reason.into() }))
 }
 
-/// Copies bytes both ways. `kicked` ends the session with the reason given (a takeover).
-pub async fn relay(mut ws: WebSocket, stream: ConsoleStream, kicked: Option<oneshot::Receiver<String>>) {
+/// Copies bytes both ways until either side ends, or `stop` resolves with the close code and
+/// reason to send.
+pub async fn relay(
+    mut ws: WebSocket,
+    stream: ConsoleStream,
+    stop: impl std::future::Future<Output = (u16, String)>,
+) {
     let (mut from_node, mut to_node) = tokio::io::split(stream);
     let mut buf = bytes::BytesMut::with_capacity(CHUNK);
-    let kicked = async move {
-        match kicked {
-            Some(rx) => rx.await.unwrap_or_else(|_| "taken over".into()),
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(kicked);
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             read = from_node.read_buf(&mut buf) => match read {
@@ -64,8 +62,8 @@ pub async fn relay(mut ws: WebSocket, stream: ConsoleStream, kicked: Option<ones
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
             },
-            reason = &mut kicked => {
-                let _ = ws.send(close_frame(close::TAKEN_OVER, reason)).await;
+            (code, reason) = &mut stop => {
+                let _ = ws.send(close_frame(code, reason)).await;
                 break;
             }
         }

@@ -170,7 +170,23 @@ async fn open(
     // The claim lives as long as the relay: dropping it frees the console.
     let mut claim = claim;
     let kicked = claim.as_mut().and_then(|c| c.kicked.take());
-    relay(ws, stream, kicked).await;
+    let (fresh, _) = tokio::sync::watch::channel(actor.clone());
+    let tenant = m.tenant_id;
+    let stop = async {
+        let taken = async move {
+            match kicked {
+                Some(rx) => rx.await.unwrap_or_else(|_| "taken over".into()),
+                None => std::future::pending().await,
+            }
+        };
+        // The rule of the ticket route, held for as long as the console is open.
+        let may_use = |a: &Actor| a.role_in(tenant).is_some_and(|r| r >= Role::Operator);
+        tokio::select! {
+            reason = taken => (close::TAKEN_OVER, reason),
+            reason = crate::access::until_revoked(&state, &fresh, may_use) => (close::ACCESS_REVOKED, reason),
+        }
+    };
+    relay(ws, stream, stop).await;
     drop(claim);
     tracing::info!(machine = %id, user = %actor.username, kind = kind.as_str(), "console closed");
 }

@@ -1,11 +1,10 @@
 //! `GET /api/v1/events`: a websocket that pushes `Event`s (JSON text frames) to a browser tab.
 //!
 //! Every message is checked against the user's permissions before it is sent; the user is
-//! reloaded every `RECHECK` so a disabled user or a lost membership stops the flow. A tab that
+//! reloaded whenever their access changes (and every `access::RECHECK`), so a disabled user,
+//! a lost membership or an ended session stops the flow at once. A tab that
 //! falls behind is closed with code 1013 (try again): it has missed events, so it must
 //! reconnect and fetch afresh rather than show a silently stale list.
-
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -20,8 +19,6 @@ use utoipa_axum::routes;
 use crate::auth::{Actor, origin_allowed};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-
-const RECHECK: Duration = Duration::from_secs(30);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(events_socket))
@@ -55,16 +52,22 @@ fn visible(actor: &Actor, ev: &Event) -> bool {
     }
 }
 
-async fn pump(state: AppState, mut actor: Actor, mut socket: WebSocket) {
+async fn pump(state: AppState, actor: Actor, mut socket: WebSocket) {
     let mut rx = state.events.subscribe();
-    let mut recheck = tokio::time::interval(RECHECK);
-    recheck.reset();
-    let close =
-        |code: u16, reason: &'static str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+    let close = |code: u16, reason: String| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+    // The watcher keeps `actor` fresh (roles change what is visible) and ends the socket when
+    // the session or token it came with no longer stands.
+    let (fresh, current) = tokio::sync::watch::channel(actor);
+    let revoked = crate::access::until_revoked(&state, &fresh, |_| true);
+    tokio::pin!(revoked);
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Ok(ev) if visible(&actor, &ev) => {
+                Ok(ev) => {
+                    let actor = current.borrow().clone();
+                    if !visible(&actor, &ev) {
+                        continue;
+                    }
                     let ev = match ev {
                         Event::NodeUpdated { node } => Event::NodeUpdated { node: crate::app::nodes::node_view(&actor, node) },
                         other => other,
@@ -74,13 +77,12 @@ async fn pump(state: AppState, mut actor: Actor, mut socket: WebSocket) {
                         return;
                     }
                 }
-                Ok(_) => {}
                 Err(RecvError::Lagged(_)) => {
-                    let _ = socket.send(close(1013, "fell behind; reconnect")).await;
+                    let _ = socket.send(close(1013, "fell behind; reconnect".into())).await;
                     return;
                 }
                 Err(RecvError::Closed) => {
-                    let _ = socket.send(close(1001, "server shutting down")).await;
+                    let _ = socket.send(close(1001, "server shutting down".into())).await;
                     return;
                 }
             },
@@ -89,14 +91,10 @@ async fn pump(state: AppState, mut actor: Actor, mut socket: WebSocket) {
                 // Pings are answered by axum; the tab sends nothing else we need.
                 Some(Ok(_)) => {}
             },
-            _ = recheck.tick() => match Actor::load(&state, actor.id).await {
-                Ok(Some(fresh)) => actor = fresh,
-                Ok(None) => {
-                    let _ = socket.send(close(1008, "session ended")).await;
-                    return;
-                }
-                Err(e) => tracing::warn!(error = %e, "rechecking events user"),
-            },
+            reason = &mut revoked => {
+                let _ = socket.send(close(1008, reason)).await;
+                return;
+            }
         }
     }
 }

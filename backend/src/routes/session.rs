@@ -91,7 +91,13 @@ async fn session_create(
 /// Log out: the session ends on the server, not only in the browser.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session",
     responses((status = 204, description = "logged out")))]
-async fn session_delete(session: Session) -> ApiResult<StatusCode> {
-    session.flush().await.map_err(|e| ApiError::internal(anyhow::anyhow!("session: {e}")))?;
+async fn session_delete(State(state): State<AppState>, session: Session) -> ApiResult<StatusCode> {
+    let session_err = |e: tower_sessions::session::Error| ApiError::internal(anyhow::anyhow!("session: {e}"));
+    let user: Option<corral_api::UserId> = session.get(SESSION_USER_KEY).await.map_err(session_err)?;
+    session.flush().await.map_err(session_err)?;
+    // Consoles and event sockets opened with this session close now.
+    if let Some(user) = user {
+        state.access.changed(user);
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -106,6 +106,8 @@ fn connect(ctx: Ctx, takeover: bool) {
                     blocked.set(true);
                     link.set(Link::Closed { reason, retry_in: None });
                 }
+                // A fresh ticket would be refused: say why and stop.
+                close::ACCESS_REVOKED => link.set(Link::Closed { reason, retry_in: None }),
                 _ => retry(ctx, reason),
             }
         });

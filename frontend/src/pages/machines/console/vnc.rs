@@ -54,7 +54,12 @@ fn connect(
                 return;
             }
             session.update_value(|s| s.rfb = None);
-            retry(id, session, screen, link, scale, close_reason(e.code(), &e.reason()));
+            let reason = close_reason(e.code(), &e.reason());
+            if e.code() == corral_api::console::close::ACCESS_REVOKED {
+                // A fresh ticket would be refused: say why and stop.
+                return link.set(Link::Closed { reason, retry_in: None });
+            }
+            retry(id, session, screen, link, scale, reason);
         });
         let _ = ws.add_event_listener_with_callback("close", on_close.into_js_value().unchecked_ref());
         // A reconnect starts from an empty screen: the old canvas goes.

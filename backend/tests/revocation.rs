@@ -1,0 +1,210 @@
+//! Revocation reaches open connections (issue 10, finding 6): a console open on a sim
+//! machine's serial line closes within a second of each way its user's access can end, and
+//! so does an events socket; a password change ends the user's other sessions.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestApp;
+use corral_api::console::close;
+use corral_api::session::Role;
+use futures::{SinkExt, StreamExt};
+use hyper::StatusCode;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How a request authenticates: a session cookie or a bearer token.
+enum Cred<'a> {
+    Cookie(&'a str),
+    Bearer(&'a str),
+}
+
+impl Cred<'_> {
+    fn header(&self) -> (&'static str, String) {
+        match self {
+            Cred::Cookie(c) => ("cookie", c.to_string()),
+            Cred::Bearer(t) => ("authorization", format!("Bearer {t}")),
+        }
+    }
+}
+
+async fn open(host: &str, path: &str, cred: &Cred<'_>) -> Socket {
+    let mut req = format!("ws://{host}{path}").into_client_request().unwrap();
+    let (k, v) = cred.header();
+    req.headers_mut().insert(k, v.parse().unwrap());
+    req.headers_mut().insert("origin", format!("http://{host}").parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+/// Opens `machine`'s serial console as `cred` and reads until the guest's prompt, so the
+/// relay is known to be up.
+async fn serial_console(app: &TestApp, host: &str, machine: &str, cred: &Cred<'_>) -> Socket {
+    let (k, v) = cred.header();
+    let r = app
+        .call_with(
+            "POST",
+            &format!("/api/v1/machines/{machine}/console"),
+            None,
+            Some(r#"{"kind":"serial"}"#),
+            &[(k, &v)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let path = format!("{}?ticket={}", r.body["path"].as_str().unwrap(), r.body["ticket"].as_str().unwrap());
+    let mut ws = open(host, &path, cred).await;
+    let mut seen = String::new();
+    while !seen.contains("# ") {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => seen.push_str(&String::from_utf8_lossy(&b)),
+            Ok(Some(Ok(Message::Text(_)))) => {} // the serial hello
+            other => panic!("the console did not come up: {other:?} after {seen:?}"),
+        }
+    }
+    ws
+}
+
+/// Waits for the socket's close frame: (code, reason, time it took).
+async fn closed(ws: &mut Socket, since: Instant) -> (u16, String, Duration) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(f))))) => {
+                return (f.code.into(), f.reason.to_string(), since.elapsed());
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no close frame within 5 s: {other:?}"),
+        }
+    }
+}
+
+async fn running_machine(app: &TestApp, cookie: &str, name: &str) -> String {
+    let body = serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
+    let r = app.call("POST", "/api/v1/machines", Some(cookie), Some(&body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    app.wait_state(cookie, &id, "stopped").await;
+    app.call("POST", &format!("/api/v1/machines/{id}/start"), Some(cookie), None).await;
+    app.wait_state(cookie, &id, "running").await;
+    id
+}
+
+/// An operator in `tenant`; returns (user id, cookie).
+async fn operator(app: &TestApp, name: &str, tenant: corral_api::TenantId) -> (String, String) {
+    use corral::store::users;
+    let hash = corral::auth::password_hash("pw-for-tests").unwrap();
+    let user = users::user_create(&app.state.db, name, &hash, false).await.unwrap();
+    users::membership_set(&app.state.db, user, tenant, Role::Operator).await.unwrap();
+    (user.to_string(), app.login(name, "pw-for-tests").await)
+}
+
+fn assert_revoked((code, reason, took): (u16, String, Duration), case: &str) {
+    assert_eq!(code, close::ACCESS_REVOKED, "{case}: {reason}");
+    assert!(took < Duration::from_secs(1), "{case}: closed after {took:?}");
+}
+
+#[tokio::test]
+async fn a_console_closes_within_a_second_of_each_revocation() {
+    let app = TestApp::start().await;
+    let host = app.serve().await;
+    let admin = app.login_admin().await;
+    let (owner, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let members = format!("/api/v1/tenants/{tenant}/members");
+
+    // Disabled by an admin.
+    let m = running_machine(&app, &owner, "m1").await;
+    let (id, cookie) = operator(&app, "dora", tenant).await;
+    let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&cookie)).await;
+    let t = Instant::now();
+    let r =
+        app.call("PATCH", &format!("/api/v1/users/{id}"), Some(&admin), Some(r#"{"disabled":true}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_revoked(closed(&mut ws, t).await, "disabled");
+
+    // Removed from the tenant.
+    let m = running_machine(&app, &owner, "m2").await;
+    let (id, cookie) = operator(&app, "remy", tenant).await;
+    let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&cookie)).await;
+    let t = Instant::now();
+    let r = app.call("DELETE", &format!("{members}/{id}"), Some(&owner), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_revoked(closed(&mut ws, t).await, "removed");
+
+    // Demoted to viewer.
+    let m = running_machine(&app, &owner, "m3").await;
+    let (id, cookie) = operator(&app, "dean", tenant).await;
+    let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&cookie)).await;
+    let t = Instant::now();
+    let r = app.call("PUT", &format!("{members}/{id}"), Some(&owner), Some(r#"{"role":"viewer"}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_revoked(closed(&mut ws, t).await, "demoted");
+
+    // Logged out.
+    let m = running_machine(&app, &owner, "m4").await;
+    let (_, cookie) = operator(&app, "lou", tenant).await;
+    let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&cookie)).await;
+    let t = Instant::now();
+    assert_eq!(
+        app.call("DELETE", "/api/v1/session", Some(&cookie), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_revoked(closed(&mut ws, t).await, "logged out");
+
+    // Its token revoked.
+    let m = running_machine(&app, &owner, "m5").await;
+    let (_, cookie) = operator(&app, "toby", tenant).await;
+    let r = app.call("POST", "/api/v1/tokens", Some(&cookie), Some(r#"{"name":"script"}"#)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let (token, token_id) =
+        (r.body["token"].as_str().unwrap().to_string(), r.body["info"]["id"].as_str().unwrap().to_string());
+    let mut ws = serial_console(&app, &host, &m, &Cred::Bearer(&token)).await;
+    let t = Instant::now();
+    let r = app.call("DELETE", &format!("/api/v1/tokens/{token_id}"), Some(&cookie), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_revoked(closed(&mut ws, t).await, "token revoked");
+
+    // A password change ends the user's other sessions, and their consoles.
+    let m = running_machine(&app, &owner, "m6").await;
+    let (_, here) = operator(&app, "pat", tenant).await;
+    let elsewhere = app.login("pat", "pw-for-tests").await;
+    let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&elsewhere)).await;
+    let t = Instant::now();
+    let change = r#"{"current":"pw-for-tests","new":"a-new-password-1"}"#;
+    let r = app.call("POST", "/api/v1/session/password", Some(&here), Some(change)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_revoked(closed(&mut ws, t).await, "password changed elsewhere");
+    assert_eq!(
+        app.call("GET", "/api/v1/session", Some(&elsewhere), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.call("GET", "/api/v1/session", Some(&here), None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_events_socket_closes_when_its_session_ends() {
+    let app = TestApp::start().await;
+    let host = app.serve().await;
+    let (_, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let (_, cookie) = operator(&app, "ed", tenant).await;
+    let mut ws = open(&host, "/api/v1/events", &Cred::Cookie(&cookie)).await;
+    // The socket works: a ping is answered.
+    ws.send(Message::Ping(vec![1].into())).await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
+            Some(Ok(Message::Pong(_))) => break,
+            Some(Ok(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+    let t = Instant::now();
+    assert_eq!(
+        app.call("DELETE", "/api/v1/session", Some(&cookie), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let (code, reason, took) = closed(&mut ws, t).await;
+    assert_eq!(code, 1008, "{reason}");
+    assert!(took < Duration::from_secs(1), "closed after {took:?}");
+}
