@@ -85,7 +85,7 @@ build_frontend() {
       "$dist/pkg/corral_frontend_bg.wasm" -o "$dist/pkg/corral_frontend_bg.wasm"
     sha256sum "$wasm" | cut -d' ' -f1 > "$stamp"
   fi
-  cp "$ROOT/frontend/index.html" "$dist/index.html"
+  cp "$ROOT/frontend/index.html" "$ROOT/frontend/theme.js" "$ROOT/frontend/boot.mjs" "$dist/"
   cp "$ROOT/style/corral.css" "$dist/corral.css"
   # The consoles' JavaScript, served as ES modules: noVNC's own tree (its modules import each
   # other by relative path) and xterm.js with its fit addon.

@@ -43,8 +43,10 @@ stop backend
 stop bridge
 
 say "starting the local node bridge"
+# The node takes path imports only from the directory the tiny image is built in.
 setsid "$ROOT/target/debug/corral-bridge" --socket "$RUN/bridge.sock" --data-dir "$NODE_DATA" \
-  --driver qemu --accel "${CORRAL_ACCEL:-auto}" >>"$LOGS/bridge.log" 2>&1 < /dev/null &
+  --driver qemu --accel "${CORRAL_ACCEL:-auto}" --import-dir "$(dirname "$TINY_IMAGE")" \
+  >>"$LOGS/bridge.log" 2>&1 < /dev/null &
 echo $! > "$RUN/bridge.pid"
 bridge() { curl -fsS --unix-socket "$RUN/bridge.sock" "http://bridge$1" "${@:2}"; }
 for _ in $(seq 100); do bridge /v1/version >/dev/null 2>&1 && break; sleep 0.1; done

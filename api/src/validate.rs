@@ -276,7 +276,6 @@ pub fn password(p: &str) -> Result<(), FieldError> {
     }
 }
 
-/// A token's name: 1–64 printable characters.
 /// A machine as a node reports it: the same rules a create must pass, since the node is
 /// not trusted to have made only what it was asked to. A report that breaks one is not
 /// recorded.
@@ -359,6 +358,7 @@ pub fn login(req: &crate::session::LoginRequest) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A token's name: 1–64 printable characters.
 pub fn token_name(name: &str) -> Result<(), FieldError> {
     let n = name.chars().count();
     if (1..=64).contains(&n) && !name.chars().any(char::is_control) {

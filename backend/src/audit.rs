@@ -9,12 +9,9 @@
 //! of an entry is clipped to a few dozen characters (`store::audit::append`); entries older
 //! than the retention period are pruned.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::ConnectInfo;
-use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use corral_api::{ErrorCode, MachineId, TenantId};
@@ -23,22 +20,6 @@ use crate::error::ApiError;
 use crate::policy::{Authorized, Need};
 use crate::state::AppState;
 use crate::store::audit::{self, NewEntry};
-
-/// The client's address, when the server knows it.
-pub fn source_of_parts(parts: &Parts) -> Option<String> {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
-}
-
-/// The client's address as an extractor (`None` in tests without a listener).
-pub struct Source(pub Option<String>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Source {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Source(source_of_parts(parts)))
-    }
-}
 
 /// What a create made, put in its response's extensions by the handler so the trail can
 /// name the new machine and its tenant (the request's path names neither).

@@ -100,14 +100,36 @@ pub struct ServeArgs {
     #[arg(long, default_value = "30")]
     pub resync_secs: u64,
 
-    /// Mark the session cookie Secure (when served over TLS).
+    /// Mark the session cookie Secure (behind a proxy that terminates TLS; implied by
+    /// --tls-cert).
     #[arg(long)]
     pub secure_cookie: bool,
+
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Cookies are then
+    /// `Secure` and HSTS is sent.
+    #[arg(long, env = "CORRAL_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "CORRAL_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// A reverse proxy (an address or a CIDR) whose `Forwarded` / `X-Forwarded-For` headers
+    /// name the client; repeatable. Without one, the client is the TCP peer.
+    #[arg(long = "trusted-proxy", env = "CORRAL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Days the audit log keeps an entry; older ones are pruned.
     #[arg(long, env = "CORRAL_AUDIT_RETENTION_DAYS", default_value = "400",
         value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub audit_retention_days: u32,
+}
+
+/// `10.0.0.0/8`, or one address (`127.0.0.1`, `::1`).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an address nor a CIDR"))
 }
 
 fn parse_node(s: &str) -> Result<(String, String), String> {

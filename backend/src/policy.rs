@@ -267,17 +267,21 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
         admitted.actor = Some(actor);
         if let Err(e) = verdict {
             let resp = e.into_response();
-            let (source, outcome) = (crate::audit::source_of_parts(&parts), crate::audit::Outcome::of(&resp));
+            let (source, outcome) = (source_of(&state, &parts), crate::audit::Outcome::of(&resp));
             crate::audit::record_call(&state, source, &admitted, outcome).await;
             return resp;
         }
         parts.extensions.insert(admitted.actor.clone().expect("set above"));
     }
-    let source = crate::audit::source_of_parts(&parts);
+    let source = source_of(&state, &parts);
     parts.extensions.insert(admitted.clone());
     let resp = next.run(Request::from_parts(parts, body)).await;
     crate::audit::record_call(&state, source, &admitted, crate::audit::Outcome::of(&resp)).await;
     resp
+}
+
+fn source_of(state: &AppState, parts: &Parts) -> Option<String> {
+    crate::client_addr::client_ip(parts, &state.trusted_proxies).map(|ip| ip.to_string())
 }
 
 /// Checks the rule for `actor`, loading the route's machine or tenant into `admitted` first

@@ -43,18 +43,43 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let tuning =
         Tuning { resync_interval: Duration::from_secs(args.resync_secs.max(1)), ..Tuning::default() };
     let mut state = AppState::new(db.clone(), args.public_origin.clone(), tuning);
+    state.trusted_proxies = args.trusted_proxies.clone().into();
     state.ssh = Some(SshIdentity::load_or_create(&args.db.data_dir).context("loading the SSH key")?);
     start_node_links(&state, &args.nodes).await?;
 
     tokio::spawn(maintenance(state.clone(), time::Duration::days(args.audit_retention_days.into())));
 
-    let opts = RouterOptions { secure_cookie: args.secure_cookie, frontend_dir: args.frontend_dir.clone() };
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key).await?),
+        (None, None) => None,
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    };
+    let opts = RouterOptions {
+        secure_cookie: args.secure_cookie,
+        tls: tls.is_some(),
+        frontend_dir: args.frontend_dir.clone(),
+    };
+    let app = build_router(state, &opts).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener =
+        std::net::TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    // Both servers below hand the socket to tokio, which polls it.
+    listener.set_nonblocking(true)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr()?);
     tracing::info!(%url, "corral listening");
     println!("corral: listening on {url}");
+    if let Some(config) = tls {
+        let handle = axum_server::Handle::new();
+        let stop = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            stop.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        let acceptor = NoDelay(axum_server::tls_rustls::RustlsAcceptor::new(config));
+        axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle).serve(app).await?;
+        return Ok(());
+    }
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     // Consoles are interactive: a key press or an RFB update request must not wait for
     // Nagle's algorithm to gather more bytes (browsers set TCP_NODELAY on their side too).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
@@ -62,9 +87,43 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::debug!(error = %e, "TCP_NODELAY");
         }
     });
-    let app = build_router(state, &opts).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
+}
+
+/// The certificate chain and key for `--tls-cert`/`--tls-key` (PEM), served with rustls and
+/// its aws-lc-rs provider (the one russh already links; no OpenSSL).
+async fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<axum_server::tls_rustls::RustlsConfig> {
+    // Installing twice (a second serve in one process) is harmless.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| format!("loading the TLS certificate {} and key {}", cert.display(), key.display()))
+}
+
+/// Sets TCP_NODELAY on every connection before the inner acceptor (TLS) takes it: consoles
+/// are interactive, and a key press or an RFB update request must not wait for Nagle's
+/// algorithm to gather more bytes.
+#[derive(Clone, Debug)]
+struct NoDelay<A>(A);
+
+impl<A, S> axum_server::accept::Accept<tokio::net::TcpStream, S> for NoDelay<A>
+where
+    A: axum_server::accept::Accept<tokio::net::TcpStream, S>,
+{
+    type Stream = A::Stream;
+    type Service = A::Service;
+    type Future = A::Future;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+        self.0.accept(stream, service)
+    }
 }
 
 /// Now and then: expired sessions go, ended tasks after a month (the audit log keeps who did

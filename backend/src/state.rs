@@ -66,6 +66,8 @@ pub struct AppState {
     pub refused: crate::audit::Refused,
     /// Whose access changed, for open consoles and event sockets to check again.
     pub access: crate::access::AccessChanges,
+    /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
             admission: Default::default(),
             refused: Default::default(),
             access: Default::default(),
+            trusted_proxies: Arc::new([]),
         }
     }
 

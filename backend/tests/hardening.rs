@@ -177,3 +177,123 @@ async fn sessions_are_stored_by_a_hash_of_their_id() {
     assert!(stored.iter().any(|(s,)| *s == hash), "{stored:?}");
     assert_eq!(app.call("GET", "/api/v1/session", Some(&cookie), None).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_replayed_create_is_the_same_request_by_someone_still_allowed() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let key = [("idempotency-key", "form-1")];
+    let base = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1});
+    let create = |body: serde_json::Value, cookie: String| {
+        let app = &app;
+        async move {
+            app.call_with("POST", "/api/v1/machines", Some(&cookie), Some(&body.to_string()), &key).await
+        }
+    };
+    let first = create(base.clone(), olive.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    let id = first.body["id"].as_str().unwrap().to_string();
+    let again = create(base.clone(), olive.clone()).await;
+    assert_eq!((again.status, again.body["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
+
+    let mut other_asks = Vec::new();
+    for (field, value) in [
+        ("port_forwards", serde_json::json!([{"protocol": "tcp", "host_port": 2222, "guest_port": 22}])),
+        ("boot_order", serde_json::json!(["disk"])),
+        ("cdrom", serde_json::json!("x.iso")),
+        ("host_bridge", serde_json::json!("br0")),
+        ("tenant_id", serde_json::json!(tenant)),
+    ] {
+        let mut body = base.clone();
+        body[field] = value;
+        other_asks.push((field, body));
+    }
+    for (field, body) in other_asks {
+        let r = create(body, olive.clone()).await;
+        assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "conflict"), "{field}: {:?}", r.body);
+    }
+
+    // Someone else's key of the same name is their own.
+    let (sam, _) = app.user_in_new_tenant("sam", Role::Owner).await;
+    let theirs = create(base.clone(), sam).await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{:?}", theirs.body);
+    assert_ne!(theirs.body["id"].as_str(), Some(id.as_str()));
+
+    // Once olive has left the tenant, her old key tells her nothing.
+    let (_, _) = app.user_in_new_tenant("otto", Role::Viewer).await;
+    let otto = app
+        .call("GET", "/api/v1/users", Some(&admin), None)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "otto")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let me =
+        app.call("GET", "/api/v1/session", Some(&olive), None).await.body["id"].as_str().unwrap().to_string();
+    let members = format!("/api/v1/tenants/{tenant}/members");
+    let r = app.call("PUT", &format!("{members}/{otto}"), Some(&admin), Some(r#"{"role":"owner"}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        app.call("DELETE", &format!("{members}/{me}"), Some(&admin), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = create(base.clone(), olive.clone()).await;
+    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"), "{:?}", r.body);
+    assert!(r.body.get("name").is_none() && !r.body.to_string().contains("\"web\""), "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn the_owner_logs_in_while_an_attacker_hammers_the_account() {
+    let app = TestApp::start().await;
+    let wrong = serde_json::json!({"username": "admin", "password": "guess"}).to_string();
+    let (mut failed, mut held_off) = (0, 0);
+    for _ in 0..40 {
+        let r = app.call_from("10.0.0.66", "POST", "/api/v1/session", Some(&wrong)).await;
+        match r.status {
+            StatusCode::UNAUTHORIZED => failed += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                held_off += 1;
+                assert!(r.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+            }
+            other => panic!("{other}: {:?}", r.body),
+        }
+    }
+    assert!(failed <= 5 && held_off >= 35, "{failed} tried, {held_off} held off");
+    // The real admin, from their own address, is not held up at all.
+    let right = serde_json::json!({"username": "admin", "password": app.admin_password}).to_string();
+    let r = app.call_from("10.0.0.7", "POST", "/api/v1/session", Some(&right)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // The trail says where each came from.
+    let admin = common::session_cookie(&r.headers).unwrap();
+    let trail = app.call("GET", "/api/v1/audit", Some(&admin), None).await.body;
+    let sources: Vec<&str> = trail.as_array().unwrap().iter().filter_map(|e| e["source"].as_str()).collect();
+    assert!(sources.contains(&"10.0.0.66") && sources.contains(&"10.0.0.7"), "{sources:?}");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_client_is_the_one_it_forwarded_for() {
+    let app = TestApp::start().await;
+    let mut state = app.state.clone();
+    state.trusted_proxies = vec!["127.0.0.1/32".parse::<ipnet::IpNet>().unwrap()].into();
+    let router = corral::routes::build_router(state, &corral::routes::RouterOptions::default());
+    let wrong = serde_json::json!({"username": "nobody", "password": "guess"}).to_string();
+    let xff = [("x-forwarded-for", "203.0.113.9")];
+    let r =
+        common::send(&router, Some("127.0.0.1"), "POST", "/api/v1/session", None, Some(&wrong), &xff).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Anyone else's header is only a claim.
+    let r =
+        common::send(&router, Some("192.0.2.50"), "POST", "/api/v1/session", None, Some(&wrong), &xff).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let admin = app.login_admin().await;
+    let trail = app.call("GET", "/api/v1/audit", Some(&admin), None).await.body;
+    let sources: Vec<&str> = trail.as_array().unwrap().iter().filter_map(|e| e["source"].as_str()).collect();
+    assert!(sources.contains(&"203.0.113.9") && sources.contains(&"192.0.2.50"), "{sources:?}");
+    assert!(!sources.contains(&"127.0.0.1"), "{sources:?}");
+}

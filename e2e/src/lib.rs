@@ -67,6 +67,14 @@ pub fn tiny_image() -> PathBuf {
     path
 }
 
+/// Where the tiny image is, if it is anywhere (bridges are allowed to import from there).
+fn tiny_image_dir() -> Option<PathBuf> {
+    let path = std::env::var_os("CORRAL_TINY_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".corral/images/tiny.qcow2"));
+    path.parent().filter(|d| d.exists()).map(Path::to_path_buf)
+}
+
 /// A small machine from the tiny image, to be adjusted with `..` by each test.
 pub fn tiny_machine(name: &str) -> corral_api::bridge::BridgeMachineCreate {
     corral_api::bridge::BridgeMachineCreate {
@@ -173,6 +181,11 @@ impl BridgeProc {
             .args(&self.driver_args)
             .args(["--heartbeat-ms", "500"])
             .args(["--hostname", &self.name])
+            // Tests import from their own directories, the tiny image's, and loopback servers.
+            .args(["--import-dir", &std::env::temp_dir().display().to_string()])
+            .args(["--import-dir", &self.data_dir.parent().unwrap_or(&self.data_dir).display().to_string()])
+            .args(tiny_image_dir().iter().flat_map(|d| ["--import-dir".to_string(), d.display().to_string()]))
+            .args(["--import-allow-host", "127.0.0.1"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.data_dir.with_extension("log")).expect("bridge log"))
             .spawn()
@@ -243,8 +256,19 @@ pub struct BackendProc {
 
 impl BackendProc {
     pub fn start(data_dir: &Path, bridges: &[&BridgeProc], frontend: Option<&Path>) -> BackendProc {
+        Self::start_with(data_dir, bridges, frontend, &[])
+    }
+
+    /// With more arguments to `corral serve`.
+    pub fn start_with(
+        data_dir: &Path,
+        bridges: &[&BridgeProc],
+        frontend: Option<&Path>,
+        extra: &[&str],
+    ) -> BackendProc {
         let mut cmd = Command::new(bin("corral"));
         cmd.arg("serve")
+            .args(extra)
             .args(["--data-dir", &data_dir.display().to_string()])
             .args(["--listen", "127.0.0.1:0", "--resync-secs", "2"])
             .stdout(Stdio::piped())

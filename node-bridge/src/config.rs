@@ -91,6 +91,20 @@ pub struct BridgeConfig {
     /// Milliseconds between heartbeats on the event stream.
     #[arg(long, default_value = "5000", value_parser = parse_millis)]
     pub heartbeat_ms: Duration,
+
+    /// A directory images may be imported from by path; repeatable. Without one, images come
+    /// only from http(s) URLs.
+    #[arg(long = "import-dir", env = "CORRAL_BRIDGE_IMPORT_DIRS", value_delimiter = ',')]
+    pub import_dirs: Vec<PathBuf>,
+
+    /// A host that image URLs may name although it is loopback, link-local or private (say,
+    /// an image server on the node's own network); repeatable.
+    #[arg(long = "import-allow-host", env = "CORRAL_BRIDGE_IMPORT_ALLOW_HOSTS", value_delimiter = ',')]
+    pub import_allow_hosts: Vec<String>,
+
+    /// The largest image an import brings in, in GiB.
+    #[arg(long, default_value = "64")]
+    pub import_max_gib: u64,
 }
 
 fn parse_millis(s: &str) -> Result<Duration, String> {

@@ -12,7 +12,7 @@ use corral_bridge::driver::Driver;
 use corral_bridge::driver::qemu::{QemuConfig, QemuDriver};
 use corral_bridge::driver::sim::{SimConfig, SimDriver};
 use corral_bridge::host::{self, HostExec, RealExec};
-use corral_bridge::images::ImageStore;
+use corral_bridge::images::{ImageStore, ImportPolicy};
 use corral_bridge::server::{BridgeState, build_router};
 use corral_bridge::store::MachineStore;
 use corral_bridge::{BridgeConfig, DriverKind};
@@ -27,8 +27,13 @@ async fn main() -> anyhow::Result<()> {
     config.data_dir = config.data_dir.canonicalize()?;
     let store = MachineStore::open(&config.data_dir).context("opening machine store")?;
     let exec: Arc<dyn HostExec> = Arc::new(RealExec);
-    let images =
-        ImageStore::open(&config.data_dir, exec.clone(), &config.qemu_img).context("opening image store")?;
+    let images = ImageStore::open(&config.data_dir, exec.clone(), &config.qemu_img)
+        .context("opening image store")?
+        .with_policy(ImportPolicy {
+            dirs: config.import_dirs.clone(),
+            allow_hosts: config.import_allow_hosts.clone(),
+            max_bytes: config.import_max_gib.saturating_mul(1 << 30),
+        });
     let hostname = config.hostname.clone().unwrap_or_else(system_hostname);
 
     let (driver, sim): (Arc<dyn Driver>, _) = match config.driver {

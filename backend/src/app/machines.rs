@@ -60,15 +60,13 @@ fn id_for_key(user: corral_api::UserId, key: &str) -> MachineId {
     MachineId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
 }
 
-/// Whether `m` is what `req` asks for (a replay must not answer a different request).
-fn same_request(m: &Machine, req: &MachineCreate) -> bool {
-    m.name == req.name
-        && m.vcpus == req.vcpus
-        && m.memory_mib == req.memory_mib
-        && m.disk_gib == req.disk_gib
-        && m.image == req.image
-        && req.node_id.is_none_or(|n| n == m.node_id)
-        && req.tenant_id.is_none_or(|t| Some(t) == m.tenant_id)
+/// What a create asked for, as a fingerprint kept with the machine: a replay must be the very
+/// same request, every field of it, whatever has happened to the machine since.
+fn request_fingerprint(req: &MachineCreate) -> String {
+    use sha2::Digest;
+    // Serialization follows the struct's field order, so equal requests give equal bytes.
+    let bytes = serde_json::to_vec(req).unwrap_or_default();
+    sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Creates a machine. With an idempotency key, a retry of the same request (after a timeout
@@ -87,7 +85,13 @@ pub async fn machine_create(
             let id = id_for_key(actor.id, key);
             match machines::machine_get(&state.db, id).await? {
                 Some(prior) if prior.managed => {
-                    if !same_request(&prior, &req) {
+                    // The same rule as a create, before anything about the machine is told:
+                    // someone who left its tenant learns nothing from their old key.
+                    if actor.role_in(prior.tenant_id).is_none_or(|r| r < Role::Owner) {
+                        return Err(ApiError::NotFound(format!("machine {id}")));
+                    }
+                    let asked = machines::machine_request_fingerprint(&state.db, id).await?;
+                    if asked.as_deref() != Some(request_fingerprint(&req).as_str()) {
                         return Err(ApiError::Conflict(
                             "this Idempotency-Key was used for another request".into(),
                         ));
@@ -188,6 +192,7 @@ pub async fn machine_create(
             cdrom: req.cdrom.clone(),
             host_bridge: req.host_bridge.clone(),
         },
+        request_fingerprint: idempotency_key.map(|_| request_fingerprint(&req)),
     };
     let inserted = machines::machine_insert(&state.db, &new).await;
     drop(admission);

@@ -121,6 +121,7 @@ pub async fn snapshot_clone(
             cdrom: m.cdrom.clone(),
             host_bridge: m.host_bridge.clone(),
         },
+        request_fingerprint: None,
     };
     let inserted = machines::machine_insert(&state.db, &row).await;
     drop(admission);

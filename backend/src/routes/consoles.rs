@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 use super::extract::{Json, Path, Query};
 use crate::app::machines::{client_of, machine_get};
 use crate::auth::{Actor, origin_allowed};
+use crate::client_addr::ClientIp;
 use crate::consoles::relay::{close_frame, relay};
 use crate::error::{ApiError, ApiResult};
 use crate::nodes::NodeError;
@@ -83,6 +84,7 @@ async fn console_socket(
     actor: Actor,
     Path((id, kind)): Path<(MachineId, ConsoleKind)>,
     Query(q): Query<ConsoleQuery>,
+    ClientIp(client): ClientIp,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     // Browsers do not apply CORS to websockets: the Origin check is ours to make.
@@ -90,7 +92,8 @@ async fn console_socket(
         return Err(ApiError::BadOrigin);
     }
     let ws = if kind == ConsoleKind::Vnc { ws.protocols(["binary"]) } else { ws };
-    Ok(ws.on_upgrade(move |socket| open(state, actor, id, kind, q, socket)))
+    let source = client.map(|ip| ip.to_string());
+    Ok(ws.on_upgrade(move |socket| open(state, actor, id, kind, q, source, socket)))
 }
 
 async fn open(
@@ -99,6 +102,7 @@ async fn open(
     id: MachineId,
     kind: ConsoleKind,
     q: ConsoleQuery,
+    source: Option<String>,
     mut ws: WebSocket,
 ) {
     let refuse = |code: u16, reason: String| close_frame(code, reason);
@@ -158,7 +162,7 @@ async fn open(
         target: Some(format!("{}:{id}", kind.as_str())),
         machine_id: Some(id),
         result: "ok".into(),
-        source: None,
+        source,
     };
     crate::audit::record(&state, entry).await;
     if let Some(offset) = offset {

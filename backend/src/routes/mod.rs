@@ -82,8 +82,10 @@ pub fn openapi_json() -> String {
 /// Options of the router that are not app state.
 #[derive(Clone, Debug, Default)]
 pub struct RouterOptions {
-    /// Mark the session cookie `Secure` (behind TLS).
+    /// Mark the session cookie `Secure` (behind a TLS-terminating proxy).
     pub secure_cookie: bool,
+    /// Served over TLS by this process: cookies are `Secure` and HSTS is sent.
+    pub tls: bool,
     /// Where the built frontend is; `None` serves the API only.
     pub frontend_dir: Option<std::path::PathBuf>,
 }
@@ -95,7 +97,7 @@ pub fn build_router(state: AppState, opts: &RouterOptions) -> Router {
         .with_name("corral_session")
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
-        .with_secure(opts.secure_cookie)
+        .with_secure(opts.secure_cookie || opts.tls)
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)))
         // Without this the expiry is written only at login, and "12 h idle" would become
         // "12 h after login".
@@ -115,7 +117,35 @@ pub fn build_router(state: AppState, opts: &RouterOptions) -> Router {
         Some(dir) => router.fallback_service(frontend(dir)),
         None => router,
     };
-    router.method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed }).with_state(state)
+    let router =
+        router.method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed }).with_state(state);
+    security_headers(router, opts.tls)
+}
+
+/// What pages may load and run: only this origin's files (the app's wasm needs
+/// `wasm-unsafe-eval` to be compiled), websockets to this origin, no inline script, no
+/// framing. Styles may be inline: the terminal and the VNC view set them from script.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; \
+    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Headers on every response, API and pages alike.
+fn security_headers(router: Router, tls: bool) -> Router {
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let set =
+        |name, value: &'static str| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
+    let router = router
+        .layer(set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::REFERRER_POLICY, "same-origin"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"));
+    if tls {
+        // Browsers that saw the console over TLS refuse plain HTTP to it for a year.
+        router.layer(set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        router
+    }
 }
 
 /// The SPA: files as they are, and `index.html` for every client-side route.

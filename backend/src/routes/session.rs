@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::extract::Json;
 use crate::auth::{self, Actor, SESSION_USER_KEY};
+use crate::client_addr::ClientIp;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::users;
@@ -32,7 +33,7 @@ async fn session_get(actor: Actor) -> Json<Me> {
 async fn session_create(
     State(state): State<AppState>,
     session: Session,
-    crate::audit::Source(source): crate::audit::Source,
+    ClientIp(client): ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<Me>> {
     // No account has a longer name or password: refused before anything is counted or stored.
@@ -41,12 +42,10 @@ async fn session_create(
         username: Some(req.username.clone()),
         action: "session.login".into(),
         target: Some(format!("user:{}", req.username)),
-        source,
+        source: client.map(|ip| ip.to_string()),
         ..Default::default()
     };
-    if let Err((message, retry_after_secs)) =
-        state.login_guard.check(&req.username, attempt.source.as_deref())
-    {
+    if let Err((message, retry_after_secs)) = state.login_guard.check(&req.username, client) {
         let entry = crate::store::audit::NewEntry { result: "429 too_many_attempts".into(), ..attempt };
         crate::audit::record(&state, entry).await;
         return Err(ApiError::TooManyAttempts { message, retry_after_secs });
@@ -67,7 +66,7 @@ async fn session_create(
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         other => {
-            state.login_guard.failed(&req.username, attempt.source.as_deref());
+            state.login_guard.failed(&req.username, client);
             let entry = crate::store::audit::NewEntry {
                 user_id: other.map(|u| u.id),
                 result: "401 login_failed".into(),
@@ -82,7 +81,7 @@ async fn session_create(
     session.insert(SESSION_USER_KEY, user.id).await.map_err(session_err)?;
     let actor = Actor::load(&state, user.id).await?.ok_or(ApiError::LoginFailed)?;
     tracing::info!(user = %actor.username, "login");
-    state.login_guard.succeeded(&req.username);
+    state.login_guard.succeeded(&req.username, client);
     let entry = crate::store::audit::NewEntry { user_id: Some(actor.id), result: "ok".into(), ..attempt };
     crate::audit::record(&state, entry).await;
     Ok(Json(actor.me))

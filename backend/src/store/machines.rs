@@ -117,6 +117,8 @@ pub struct NewMachine {
     pub disk_gib: u64,
     pub image: Option<String>,
     pub devices: Devices,
+    /// What an idempotent create asked for (`app::machines`), so a replay can be checked.
+    pub request_fingerprint: Option<String>,
 }
 
 /// Fails with a unique violation when the tenant already has a machine of this name.
@@ -124,8 +126,8 @@ pub async fn machine_insert(db: &Db, m: &NewMachine) -> Result<(), sqlx::Error> 
     let t = now();
     sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, image, \
-         devices, state, managed, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, 'creating', 1, $8, $8)",
+         devices, state, managed, created_at, updated_at, request_fingerprint) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, 'creating', 1, $8, $8, $11)",
     )
     .bind(m.id.to_string())
     .bind(&m.name)
@@ -137,9 +139,19 @@ pub async fn machine_insert(db: &Db, m: &NewMachine) -> Result<(), sqlx::Error> 
     .bind(t)
     .bind(m.image.as_deref())
     .bind(m.devices.json())
+    .bind(m.request_fingerprint.as_deref())
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// The fingerprint of the request that made the machine, if an idempotent create did.
+pub async fn machine_request_fingerprint(db: &Db, id: MachineId) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT request_fingerprint FROM machines WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?;
+    Ok(row.and_then(|r| r.try_get::<Option<String>, _>("request_fingerprint").ok().flatten()))
 }
 
 /// Fails with a unique violation when the tenant has another machine of this name.

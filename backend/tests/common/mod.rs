@@ -63,9 +63,13 @@ pub async fn serve_sim_bridge(dir: &std::path::Path, socket: &std::path::Path, c
         MachineStore::open(dir).unwrap(),
     )
     .unwrap();
+    // Tests put their images in the temporary directory.
+    let policy =
+        corral_bridge::images::ImportPolicy { dirs: vec![std::env::temp_dir()], ..Default::default() };
     let images =
         corral_bridge::images::ImageStore::open(dir, Arc::new(corral_bridge::host::RealExec), "qemu-img")
-            .unwrap();
+            .unwrap()
+            .with_policy(policy);
     let state = BridgeState {
         driver: Arc::new(sim.clone()),
         images,
@@ -148,29 +152,53 @@ impl TestApp {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let mut req = Request::builder().method(method).uri(uri).header("host", "corral.test");
-        if let Some(c) = cookie {
-            req = req.header("cookie", c);
-        }
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Resp { status, headers, body }
+        send(&self.router, None, method, uri, cookie, body, headers).await
     }
 
+    /// A call that arrives from `peer` (as the real server's listener would say).
+    pub async fn call_from(&self, peer: &str, method: &str, uri: &str, body: Option<&str>) -> Resp {
+        send(&self.router, Some(peer), method, uri, None, body, &[]).await
+    }
+}
+
+/// Sends a request through `router`, from `peer` when given.
+pub async fn send(
+    router: &Router,
+    peer: Option<&str>,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Resp {
+    let mut req = Request::builder().method(method).uri(uri).header("host", "corral.test");
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
+    if let Some(peer) = peer {
+        let addr: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+        req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+    }
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Resp { status, headers, body }
+}
+
+impl TestApp {
     /// Logs in and returns the `cookie` header value to send.
     pub async fn login(&self, username: &str, password: &str) -> String {
         let body = serde_json::json!({ "username": username, "password": password }).to_string();
