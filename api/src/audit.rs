@@ -30,7 +30,7 @@ pub struct AuditEntry {
 
 /// Filters of `GET /api/v1/audit` (and its JSON-lines export).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     #[serde(default)]

@@ -185,7 +185,7 @@ pub struct NodeImage {
 
 /// Query of `DELETE /api/v1/machines/{id}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct MachineDeleteQuery {
     /// Delete even when running (the machine is powered off first).

@@ -16,6 +16,99 @@ impl FieldError {
     }
 }
 
+/// A rule as the OpenAPI document states it (`maxLength`, `pattern`, `minimum`, …). The
+/// validators below enforce exactly these; a test checks each pattern against its validator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Text { min: usize, max: usize, pattern: Option<&'static str> },
+    Int { min: u64, max: u64 },
+    Items { max: usize, unique: bool },
+}
+
+const fn text(min: usize, max: usize, pattern: &'static str) -> Limit {
+    Limit::Text { min, max, pattern: Some(pattern) }
+}
+
+const fn int(min: u64, max: u64) -> Limit {
+    Limit::Int { min, max }
+}
+
+pub const MACHINE_NAME_PATTERN: &str = "^[a-z]([a-z0-9-]*[a-z0-9])?$";
+pub const USERNAME_PATTERN: &str = "^[a-z][a-z0-9._-]*$";
+pub const SNAPSHOT_NAME_PATTERN: &str = "^([A-Za-z][A-Za-z0-9._-]*|[0-9]+[A-Za-z._-][A-Za-z0-9._-]*)$";
+pub const IMAGE_NAME_PATTERN: &str = "^[A-Za-z0-9_-][A-Za-z0-9._-]*[.](qcow2|raw|img|iso)$";
+pub const ISO_NAME_PATTERN: &str = "^[A-Za-z0-9_-][A-Za-z0-9._-]*[.]iso$";
+pub const HOST_BRIDGE_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9._-]*$";
+pub const HOST_KEY_PATTERN: &str = "^SHA256:[A-Za-z0-9+/]{43}$";
+pub const HOST_PATTERN: &str = "^[A-Za-z0-9.:][A-Za-z0-9.:-]*$";
+pub const NODE_USER_PATTERN: &str = "^[A-Za-z0-9._][A-Za-z0-9._-]*$";
+pub const SOCKET_PATTERN: &str = "^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$";
+pub const PROTOCOL_PATTERN: &str = "^(tcp|udp)$";
+pub const SHA256_PATTERN: &str = "^[0-9a-fA-F]{64}$";
+pub const PRINTABLE_PATTERN: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*$";
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[A-Za-z0-9._:-]+$";
+pub const SOCKET_MAX_LEN: usize = 107;
+pub const HOST_MAX_LEN: usize = 253;
+pub const NODE_USER_MAX_LEN: usize = 32;
+pub const HOST_BRIDGE_MAX_LEN: usize = 15;
+pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 100;
+pub const TOKEN_NAME_MAX_LEN: usize = 64;
+pub const TOKEN_DAYS_MAX: u32 = 3650;
+pub const IMAGE_SOURCE_MAX_LEN: usize = 2048;
+/// The largest value of any tenant limit: far above any fleet, far below what sums of them
+/// could overflow.
+pub const QUOTA_MAX: u64 = 1 << 40;
+/// The most entries one page of the audit log holds.
+pub const AUDIT_PAGE_MAX: u32 = 1000;
+
+/// Every request field's rule, by schema and field, as the OpenAPI document states it.
+pub const FIELD_LIMITS: &[(&str, &str, Limit)] = &[
+    ("LoginRequest", "username", Limit::Text { min: 1, max: USERNAME_MAX_LEN, pattern: None }),
+    ("LoginRequest", "password", Limit::Text { min: 0, max: PASSWORD_MAX_LEN, pattern: None }),
+    ("MachineCreate", "name", text(1, NAME_MAX_LEN, MACHINE_NAME_PATTERN)),
+    ("MachineCreate", "vcpus", int(VCPUS_MIN as u64, VCPUS_MAX as u64)),
+    ("MachineCreate", "memory_mib", int(MEMORY_MIB_MIN, MEMORY_MIB_MAX)),
+    ("MachineCreate", "disk_gib", int(DISK_GIB_MIN, DISK_GIB_MAX)),
+    ("MachineCreate", "image", text(1, IMAGE_NAME_MAX_LEN, IMAGE_NAME_PATTERN)),
+    ("MachineCreate", "cdrom", text(1, IMAGE_NAME_MAX_LEN, ISO_NAME_PATTERN)),
+    ("MachineCreate", "host_bridge", text(1, HOST_BRIDGE_MAX_LEN, HOST_BRIDGE_PATTERN)),
+    ("MachineCreate", "port_forwards", Limit::Items { max: PORT_FORWARDS_MAX, unique: true }),
+    ("MachineCreate", "boot_order", Limit::Items { max: 3, unique: true }),
+    ("PortForward", "protocol", text(3, 3, PROTOCOL_PATTERN)),
+    ("PortForward", "host_port", int(1024, 65535)),
+    ("PortForward", "guest_port", int(1, 65535)),
+    ("MachineUpdate", "name", text(1, NAME_MAX_LEN, MACHINE_NAME_PATTERN)),
+    ("MachineUpdate", "disk_gib", int(DISK_GIB_MIN, DISK_GIB_MAX)),
+    ("MachineUpdate", "boot_order", Limit::Items { max: 3, unique: true }),
+    ("MachineUpdate", "cdrom", text(1, IMAGE_NAME_MAX_LEN, ISO_NAME_PATTERN)),
+    ("SnapshotCreate", "name", text(1, SNAPSHOT_NAME_MAX_LEN, SNAPSHOT_NAME_PATTERN)),
+    ("SnapshotClone", "name", text(1, NAME_MAX_LEN, MACHINE_NAME_PATTERN)),
+    ("ImageImport", "name", text(1, IMAGE_NAME_MAX_LEN, IMAGE_NAME_PATTERN)),
+    ("ImageImport", "source", Limit::Text { min: 1, max: IMAGE_SOURCE_MAX_LEN, pattern: None }),
+    ("ImageImport", "sha256", text(64, 64, SHA256_PATTERN)),
+    ("NodeEnroll", "name", text(1, NAME_MAX_LEN, MACHINE_NAME_PATTERN)),
+    ("NodeEnroll", "host", text(1, HOST_MAX_LEN, HOST_PATTERN)),
+    ("NodeEnroll", "port", int(1, 65535)),
+    ("NodeEnroll", "user", text(1, NODE_USER_MAX_LEN, NODE_USER_PATTERN)),
+    ("NodeEnroll", "socket", text(2, SOCKET_MAX_LEN, SOCKET_PATTERN)),
+    ("NodeEnroll", "host_key", text(50, 50, HOST_KEY_PATTERN)),
+    ("HostKeyProbe", "host", text(1, HOST_MAX_LEN, HOST_PATTERN)),
+    ("HostKeyProbe", "port", int(1, 65535)),
+    ("HostKey", "host_key", text(50, 50, HOST_KEY_PATTERN)),
+    ("TenantCreate", "name", text(1, NAME_MAX_LEN, MACHINE_NAME_PATTERN)),
+    ("UserCreate", "username", text(1, USERNAME_MAX_LEN, USERNAME_PATTERN)),
+    ("UserCreate", "password", Limit::Text { min: PASSWORD_MIN_LEN, max: PASSWORD_MAX_LEN, pattern: None }),
+    ("PasswordChange", "current", Limit::Text { min: 0, max: PASSWORD_MAX_LEN, pattern: None }),
+    ("PasswordChange", "new", Limit::Text { min: PASSWORD_MIN_LEN, max: PASSWORD_MAX_LEN, pattern: None }),
+    ("QuotaLimits", "vcpus", int(0, QUOTA_MAX)),
+    ("QuotaLimits", "memory_mib", int(0, QUOTA_MAX)),
+    ("QuotaLimits", "disk_gib", int(0, QUOTA_MAX)),
+    ("QuotaLimits", "machines", int(0, QUOTA_MAX)),
+    ("QuotaLimits", "snapshots", int(0, QUOTA_MAX)),
+    ("ApiTokenCreate", "name", text(1, TOKEN_NAME_MAX_LEN, PRINTABLE_PATTERN)),
+    ("ApiTokenCreate", "expires_in_days", int(1, TOKEN_DAYS_MAX as u64)),
+];
+
 pub const NAME_MAX_LEN: usize = 63;
 pub const VCPUS_MIN: u32 = 1;
 pub const VCPUS_MAX: u32 = 256;
@@ -117,7 +210,7 @@ pub fn cdrom(name: &str) -> Result<(), FieldError> {
 pub fn network(host_bridge: Option<&str>, forwards: &[crate::bridge::PortForward]) -> Result<(), FieldError> {
     let Some(bridge) = host_bridge else { return Ok(()) };
     let ok = !bridge.is_empty()
-        && bridge.len() <= 15
+        && bridge.len() <= HOST_BRIDGE_MAX_LEN
         && !bridge.starts_with(['.', '-'])
         && bridge.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !ok {
@@ -138,11 +231,14 @@ pub fn network(host_bridge: Option<&str>, forwards: &[crate::bridge::PortForward
 pub const SNAPSHOT_NAME_MAX_LEN: usize = 63;
 
 /// A snapshot name: 1–63 of `a-z`, `A-Z`, `0-9`, `.`, `_`, `-`, starting with a letter or
-/// digit. It is passed to QEMU's monitor, so nothing else is allowed.
+/// digit, and not all digits. It is passed to QEMU's monitor, so nothing else is allowed,
+/// and QEMU takes a name of digits alone for a snapshot's id (`loadvm 1` could load another
+/// snapshot).
 pub fn snapshot_name(name: &str) -> Result<(), FieldError> {
     let ok = !name.is_empty()
         && name.len() <= SNAPSHOT_NAME_MAX_LEN
         && name.as_bytes()[0].is_ascii_alphanumeric()
+        && !name.bytes().all(|b| b.is_ascii_digit())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
         Ok(())
@@ -150,7 +246,7 @@ pub fn snapshot_name(name: &str) -> Result<(), FieldError> {
         Err(FieldError::new(
             "name",
             format!(
-                "1–{SNAPSHOT_NAME_MAX_LEN} of letters, digits, '.', '_', '-', starting with a letter or digit"
+                "1–{SNAPSHOT_NAME_MAX_LEN} of letters, digits, '.', '_', '-', starting with a letter or digit, not digits alone"
             ),
         ))
     }
@@ -218,7 +314,7 @@ pub fn host_key(fp: &str) -> Result<(), FieldError> {
 /// A host name or IP address: 1–253 of letters, digits, `.`, `-`, `:` (IPv6).
 pub fn host(h: &str) -> Result<(), FieldError> {
     let ok = !h.is_empty()
-        && h.len() <= 253
+        && h.len() <= HOST_MAX_LEN
         && !h.starts_with('-')
         && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));
     if ok { Ok(()) } else { Err(FieldError::new("host", "a host name or IP address")) }
@@ -232,18 +328,25 @@ pub fn node_enroll(req: &crate::node::NodeEnroll) -> Result<(), FieldError> {
         return Err(FieldError::new("port", "1–65535"));
     }
     let user_ok = !req.user.is_empty()
-        && req.user.len() <= 32
+        && req.user.len() <= NODE_USER_MAX_LEN
         && !req.user.starts_with('-')
         && req.user.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !user_ok {
         return Err(FieldError::new("user", "a user name on the node: letters, digits, '.', '_', '-'"));
     }
+    // Segments of letters, digits, `.`, `_`, `-`, none starting with `.`: never `..`.
     let socket_ok = req.socket.starts_with('/')
-        && req.socket.len() <= 107
-        && !req.socket.contains("..")
-        && req.socket.bytes().all(|b| b.is_ascii_graphic());
+        && req.socket.len() <= SOCKET_MAX_LEN
+        && req.socket[1..].split('/').all(|seg| {
+            !seg.is_empty()
+                && !seg.starts_with('.')
+                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        });
     if !socket_ok {
-        return Err(FieldError::new("socket", "an absolute path of at most 107 bytes"));
+        return Err(FieldError::new(
+            "socket",
+            format!("an absolute path of at most {SOCKET_MAX_LEN} bytes: letters, digits, '.', '_', '-'"),
+        ));
     }
     host_key(&req.host_key)
 }
@@ -251,7 +354,7 @@ pub fn node_enroll(req: &crate::node::NodeEnroll) -> Result<(), FieldError> {
 /// An `Idempotency-Key` header: 1–100 of letters, digits, `.`, `_`, `:`, `-` (a UUID fits).
 pub fn idempotency_key(key: &str) -> Result<(), FieldError> {
     let ok = !key.is_empty()
-        && key.len() <= 100
+        && key.len() <= IDEMPOTENCY_KEY_MAX_LEN
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
     if ok {
         Ok(())
@@ -349,11 +452,49 @@ fn timestamp(field: &'static str, t: &str) -> Result<(), FieldError> {
 
 /// A login's fields are no longer than any account's can be (the rest is the password check).
 pub fn login(req: &crate::session::LoginRequest) -> Result<(), FieldError> {
-    if req.username.is_empty() || req.username.len() > USERNAME_MAX_LEN {
+    if !(1..=USERNAME_MAX_LEN).contains(&req.username.chars().count()) {
         return Err(FieldError::new("username", format!("1–{USERNAME_MAX_LEN} characters")));
     }
-    if req.password.len() > PASSWORD_MAX_LEN * 4 {
+    if req.password.chars().count() > PASSWORD_MAX_LEN {
         return Err(FieldError::new("password", format!("at most {PASSWORD_MAX_LEN} characters")));
+    }
+    Ok(())
+}
+
+/// An import request: the image's name, a source of bounded length, a sha256 in hex.
+pub fn image_import(req: &crate::machine::ImageImport) -> Result<(), FieldError> {
+    image_name(&req.name).map_err(|e| FieldError::new("name", e.message))?;
+    if !(1..=IMAGE_SOURCE_MAX_LEN).contains(&req.source.chars().count()) {
+        return Err(FieldError::new("source", format!("1–{IMAGE_SOURCE_MAX_LEN} characters")));
+    }
+    let hex = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if req.sha256.as_deref().is_some_and(|s| !hex(s)) {
+        return Err(FieldError::new("sha256", "64 hexadecimal digits"));
+    }
+    Ok(())
+}
+
+/// A tenant's limits: each at most `QUOTA_MAX`.
+pub fn quota_limits(q: &crate::people::QuotaLimits) -> Result<(), FieldError> {
+    let fields = [
+        ("vcpus", q.vcpus),
+        ("memory_mib", q.memory_mib),
+        ("disk_gib", q.disk_gib),
+        ("machines", q.machines),
+        ("snapshots", q.snapshots),
+    ];
+    for (field, v) in fields {
+        if v.is_some_and(|v| v > QUOTA_MAX) {
+            return Err(FieldError::new(field, format!("at most {QUOTA_MAX}")));
+        }
+    }
+    Ok(())
+}
+
+/// A page of the audit log: 1–`AUDIT_PAGE_MAX` entries.
+pub fn audit_query(q: &crate::audit::AuditQuery) -> Result<(), FieldError> {
+    if q.limit.is_some_and(|l| !(1..=AUDIT_PAGE_MAX).contains(&l)) {
+        return Err(FieldError::new("limit", format!("1–{AUDIT_PAGE_MAX}")));
     }
     Ok(())
 }
@@ -361,16 +502,20 @@ pub fn login(req: &crate::session::LoginRequest) -> Result<(), FieldError> {
 /// A token's name: 1–64 printable characters.
 pub fn token_name(name: &str) -> Result<(), FieldError> {
     let n = name.chars().count();
-    if (1..=64).contains(&n) && !name.chars().any(char::is_control) {
+    if (1..=TOKEN_NAME_MAX_LEN).contains(&n) && !name.chars().any(char::is_control) {
         Ok(())
     } else {
-        Err(FieldError::new("name", "1–64 printable characters"))
+        Err(FieldError::new("name", format!("1–{TOKEN_NAME_MAX_LEN} printable characters")))
     }
 }
 
 /// A token's lifetime: 1–3650 days.
 pub fn token_days(days: u32) -> Result<(), FieldError> {
-    if (1..=3650).contains(&days) { Ok(()) } else { Err(FieldError::new("expires_in_days", "1–3650 days")) }
+    if (1..=TOKEN_DAYS_MAX).contains(&days) {
+        Ok(())
+    } else {
+        Err(FieldError::new("expires_in_days", format!("1–{TOKEN_DAYS_MAX} days")))
+    }
 }
 
 /// A tenant name follows the machine-name rules: a DNS label.
@@ -490,7 +635,7 @@ mod tests {
     fn snapshot_names() {
         assert!(snapshot_name("before-upgrade").is_ok());
         assert!(snapshot_name("2026.11.26_1").is_ok());
-        for bad in ["", "-x", "a b", "a;b", "a\nb", &"s".repeat(64)] {
+        for bad in ["", "-x", "a b", "a;b", "a\nb", &"s".repeat(64), "1", "20261126"] {
             assert!(snapshot_name(bad).is_err(), "{bad}");
         }
     }
@@ -552,5 +697,133 @@ mod tests {
         for m in bad {
             assert!(bridge_machine(&m).is_err(), "{m:?}");
         }
+    }
+
+    /// Strings to try a rule on: edge cases, then pseudo-random ones from an alphabet that
+    /// has every kind of character the rules tell apart.
+    fn corpus() -> Vec<String> {
+        let mut out: Vec<String> = [
+            "", "a", "-", ".", "..", "a-", "a.b", "/", "//", "/a", "/a/", "/.a", "/a/..", "x.iso", "x.qcow2",
+            ".x.iso",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let alphabet: Vec<char> = "abzAZ09._-:/+ é\u{0}\u{7f}\u{85}SHA256".chars().collect();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 130) as usize;
+            out.push((0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect());
+        }
+        // Near the suffix and prefix rules too.
+        for base in ["a", "x-1", "Z_9"] {
+            for tail in [".iso", ".qcow2", ".raw", ".img", ".txt"] {
+                out.push(format!("{base}{tail}"));
+                out.push(format!("/run/{base}{tail}"));
+            }
+        }
+        out.push(format!("SHA256:{}", "A".repeat(43)));
+        out.push(format!("SHA256:{}", "a/+".repeat(14) + "b"));
+        out.push("f".repeat(64));
+        out
+    }
+
+    /// Whether `s` meets the documented rule (length in characters, pattern).
+    fn documented(limit: Limit, pattern: Option<&regex::Regex>, s: &str) -> bool {
+        let Limit::Text { min, max, .. } = limit else { panic!("not a text rule") };
+        (min..=max).contains(&s.chars().count()) && pattern.is_none_or(|p| p.is_match(s))
+    }
+
+    fn limit(schema: &str, field: &str) -> Limit {
+        FIELD_LIMITS.iter().find(|(s, f, _)| *s == schema && *f == field).map(|(_, _, l)| *l).unwrap()
+    }
+
+    #[test]
+    fn each_documented_text_rule_is_exactly_what_its_validator_enforces() {
+        let node = |f: fn(&mut crate::node::NodeEnroll, &str)| {
+            move |s: &str| {
+                let mut req = crate::node::NodeEnroll {
+                    name: "n".into(),
+                    host: "h".into(),
+                    port: 22,
+                    user: "u".into(),
+                    socket: "/s".into(),
+                    host_key: format!("SHA256:{}", "A".repeat(43)),
+                };
+                f(&mut req, s);
+                node_enroll(&req).is_ok()
+            }
+        };
+        type Check = Box<dyn Fn(&str) -> bool>;
+        let checks: Vec<(&str, &str, Check)> = vec![
+            ("MachineCreate", "name", Box::new(|s| machine_name(s).is_ok())),
+            ("MachineCreate", "image", Box::new(|s| image_name(s).is_ok())),
+            ("MachineCreate", "cdrom", Box::new(|s| cdrom(s).is_ok())),
+            ("MachineCreate", "host_bridge", Box::new(|s| network(Some(s), &[]).is_ok())),
+            ("SnapshotCreate", "name", Box::new(|s| snapshot_name(s).is_ok())),
+            ("UserCreate", "username", Box::new(|s| username(s).is_ok())),
+            ("UserCreate", "password", Box::new(|s| password(s).is_ok())),
+            ("ApiTokenCreate", "name", Box::new(|s| token_name(s).is_ok())),
+            ("HostKey", "host_key", Box::new(|s| host_key(s).is_ok())),
+            ("HostKeyProbe", "host", Box::new(|s| host(s).is_ok())),
+            ("NodeEnroll", "user", Box::new(node(|r, s| r.user = s.into()))),
+            ("NodeEnroll", "socket", Box::new(node(|r, s| r.socket = s.into()))),
+            (
+                "ImageImport",
+                "sha256",
+                Box::new(|s| {
+                    let req = crate::machine::ImageImport {
+                        node_id: crate::NodeId(uuid::Uuid::nil()),
+                        name: "a.raw".into(),
+                        source: "/x".into(),
+                        sha256: Some(s.into()),
+                    };
+                    image_import(&req).is_ok()
+                }),
+            ),
+            (
+                "PortForward",
+                "protocol",
+                Box::new(|s| {
+                    let f =
+                        crate::bridge::PortForward { protocol: s.into(), host_port: 2222, guest_port: 22 };
+                    port_forwards(&[f]).is_ok()
+                }),
+            ),
+        ];
+        let corpus = corpus();
+        for (schema, field, check) in &checks {
+            let rule = limit(schema, field);
+            let Limit::Text { pattern, .. } = rule else { panic!("{schema}.{field} is not text") };
+            let pattern = pattern.map(|p| regex::Regex::new(p).unwrap());
+            for s in &corpus {
+                let want = documented(rule, pattern.as_ref(), s);
+                assert_eq!(check(s), want, "{schema}.{field} on {s:?}: validator vs document");
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_past_the_documented_bounds_are_refused() {
+        let (Limit::Int { max: q, .. }, Limit::Int { max: v, .. }) =
+            (limit("QuotaLimits", "vcpus"), limit("MachineCreate", "vcpus"))
+        else {
+            panic!()
+        };
+        let quota = crate::people::QuotaLimits { vcpus: Some(q + 1), ..Default::default() };
+        assert!(quota_limits(&quota).is_err());
+        assert!(quota_limits(&crate::people::QuotaLimits { vcpus: Some(q), ..Default::default() }).is_ok());
+        assert!(vcpus(v as u32 + 1).is_err() && vcpus(v as u32).is_ok());
+        let page = |limit| crate::audit::AuditQuery { limit: Some(limit), ..Default::default() };
+        assert!(
+            audit_query(&page(AUDIT_PAGE_MAX + 1)).is_err() && audit_query(&page(AUDIT_PAGE_MAX)).is_ok()
+        );
+        assert!(audit_query(&page(0)).is_err());
     }
 }

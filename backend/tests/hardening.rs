@@ -297,3 +297,53 @@ async fn behind_a_trusted_proxy_the_client_is_the_one_it_forwarded_for() {
     assert!(sources.contains(&"203.0.113.9") && sources.contains(&"192.0.2.50"), "{sources:?}");
     assert!(!sources.contains(&"127.0.0.1"), "{sources:?}");
 }
+
+#[tokio::test]
+async fn every_limit_the_document_states_is_enforced() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let olive_id =
+        app.call("GET", "/api/v1/session", Some(&olive), None).await.body["id"].as_str().unwrap().to_string();
+    let refused = |r: &common::Resp, what: &str| {
+        assert!(
+            r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {} {:?}",
+            r.status,
+            r.body
+        );
+    };
+    // A body that is not an object, even one serde could read as the struct.
+    let r = app.call("PATCH", &format!("/api/v1/users/{olive_id}"), Some(&admin), Some("[null, null]")).await;
+    refused(&r, "array body");
+    assert_eq!(r.code(), "invalid_request");
+    // Numbers past their maximum.
+    let r = app
+        .call(
+            "PUT",
+            &format!("/api/v1/tenants/{tenant}/quota"),
+            Some(&admin),
+            Some(&format!(r#"{{"vcpus":{}}}"#, i64::MAX)),
+        )
+        .await;
+    refused(&r, "quota of 2^63-1");
+    assert_eq!(r.body["field"], "vcpus");
+    let r = app.call("GET", "/api/v1/audit?limit=1001", Some(&admin), None).await;
+    refused(&r, "a page over the maximum");
+    assert_eq!(app.call("GET", "/api/v1/audit?limit=1000", Some(&admin), None).await.status, StatusCode::OK);
+    // A snapshot name QEMU would take for an id.
+    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
+    let id = app.call("POST", "/api/v1/machines", Some(&olive), Some(&body)).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .call("POST", &format!("/api/v1/machines/{id}/snapshots"), Some(&olive), Some(r#"{"name":"1"}"#))
+        .await;
+    refused(&r, "snapshot named 1");
+    // An import's checksum is hex.
+    let import = serde_json::json!({"node_id": app.node_id, "name": "x.raw", "source": "/tmp/x.raw", "sha256": "nope"});
+    let r = app.call("POST", "/api/v1/images", Some(&admin), Some(&import.to_string())).await;
+    refused(&r, "sha256 not hex");
+    assert_eq!(r.body["field"], "sha256");
+}

@@ -42,7 +42,7 @@ pub async fn image_import(state: &AppState, actor: &Actor, req: ImageImport) -> 
     if !actor.is_admin {
         return Err(ApiError::Forbidden("importing images is for administrators".into()));
     }
-    corral_api::validate::image_name(&req.name)?;
+    corral_api::validate::image_import(&req)?;
     let node = nodes::node_get(&state.db, req.node_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("node {}", req.node_id)))?;

@@ -2,6 +2,7 @@
 //! (`Actor`), checks what it may do, and keeps the database, the nodes and the browsers'
 //! event stream in step.
 
+pub mod audit;
 pub mod bootstrap;
 pub mod images;
 pub mod machines;

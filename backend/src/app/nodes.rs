@@ -63,6 +63,9 @@ pub async fn host_key_probe(state: &AppState, actor: &Actor, req: HostKeyProbe) 
     require_admin(actor)?;
     let _ = state;
     validate::host(&req.host)?;
+    if req.port == 0 {
+        return Err(validate::FieldError { field: "port", message: "1–65535".into() }.into());
+    }
     let fp = ssh::host_key_of(&req.host, req.port)
         .await
         .map_err(|e| ApiError::NodeUnreachable { node: req.host.clone(), reason: e.to_string() })?;

@@ -102,6 +102,7 @@ pub async fn quota_set(
     if !actor.is_admin {
         return Err(ApiError::Forbidden("setting quotas is for administrators".into()));
     }
+    corral_api::validate::quota_limits(&limits)?;
     if crate::store::users::tenant_list(&state.db, Some(&[tenant])).await?.is_empty() {
         return Err(ApiError::NotFound(format!("tenant {tenant}")));
     }

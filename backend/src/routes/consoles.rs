@@ -59,6 +59,7 @@ async fn console_ticket(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ConsoleQuery {
     /// The ticket from `POST /api/v1/machines/{id}/console`.

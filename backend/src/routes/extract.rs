@@ -1,5 +1,6 @@
 //! Our own `Json`, `Path` and `Query` extractors: axum's, with malformed input answered in
-//! the shared error body instead of axum's plain text.
+//! the shared error body instead of axum's plain text. A JSON body must be an object: serde
+//! would otherwise read a struct from an array (`[null, null]`), which no client means.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
@@ -7,9 +8,21 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::InvalidRequest("the body must be a JSON object".into()));
+        }
+        serde_json::from_value(value)
+            .map(Json)
+            .map_err(|e| ApiError::InvalidRequest(format!("the body does not fit: {e}")))
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod consoles;
+pub mod document;
 mod events;
 pub mod extract;
 mod images;
@@ -72,9 +73,19 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// The OpenAPI document, completed with every rule the server enforces (`document`).
+pub fn openapi_document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(api().1).unwrap_or_default();
+    if let Err(e) = document::complete(&mut doc) {
+        // A test builds the document too, so this is caught before it ships.
+        tracing::error!(error = %e, "completing the OpenAPI document");
+    }
+    doc
+}
+
 /// The OpenAPI document as checked in at `docs/openapi.json`.
 pub fn openapi_json() -> String {
-    let mut s = api().1.to_pretty_json().unwrap_or_default();
+    let mut s = serde_json::to_string_pretty(&openapi_document()).unwrap_or_default();
     s.push('\n');
     s
 }
@@ -91,8 +102,8 @@ pub struct RouterOptions {
 }
 
 pub fn build_router(state: AppState, opts: &RouterOptions) -> Router {
-    let (api, doc) = api();
-    let doc = doc.to_pretty_json().unwrap_or_default();
+    let (api, _) = api();
+    let doc = openapi_json();
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name("corral_session")
         .with_http_only(true)

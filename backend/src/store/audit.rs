@@ -120,7 +120,8 @@ pub async fn list(
         sql.push_str(" WHERE ");
         sql.push_str(&conds.join(" AND "));
     }
-    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    // The caller checked it (`validate::audit_query`); the clamp only guards this query.
+    let limit = q.limit.unwrap_or(200).clamp(1, corral_api::validate::AUDIT_PAGE_MAX);
     sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}"));
     let mut query = sqlx::query(&sql);
     for b in &binds {
