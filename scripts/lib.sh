@@ -126,3 +126,16 @@ stop_postgres() {
   "${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$PG_DIR"
 }
+
+# The API fuzzer, schemathesis from PyPI, in a virtual environment of its own (made once,
+# kept at the pinned version).
+SCHEMATHESIS_VERSION=4.32.5
+FUZZ_VENV="$ROOT/.corral/fuzz-venv"
+ensure_schemathesis() {
+  ensure_apt python3-venv
+  if [ "$("$FUZZ_VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]; then
+    say "installing schemathesis $SCHEMATHESIS_VERSION in $FUZZ_VENV"
+    python3 -m venv "$FUZZ_VENV"
+    "$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Corral: formatting and lints, unit and router tests, PostgreSQL tests
-# against a throwaway server, then the end-to-end group (real processes, headless Chromium)
-# one test at a time. Installs what is missing first; a second run only rebuilds what changed.
+# against a throwaway server, the schema-driven API fuzzer (scripts/fuzz.sh), then the
+# end-to-end group (real processes, headless Chromium) one test at a time. Installs what is
+# missing first; a second run only rebuilds what changed.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -11,6 +12,7 @@ ensure_apt curl chromium chromium-driver postgresql openssh-server websockify
 ensure_qemu
 ensure_rust
 ensure_npm
+ensure_schemathesis
 build_tiny_image
 export CORRAL_TINY_IMAGE="$TINY_IMAGE"
 
@@ -31,6 +33,9 @@ trap stop_postgres EXIT
 
 say "unit, router and database tests"
 cargo test --quiet --workspace --exclude corral-e2e
+
+say "the API fuzzer: every route from the OpenAPI document, three callers"
+bash "$ROOT/scripts/fuzz.sh"
 
 say "end-to-end tests: processes on loopback, real QEMU guests and headless Chromium, one at a time"
 cargo test --quiet -p corral-e2e -- --test-threads=1

@@ -6,7 +6,7 @@
 //! from `corral_api::console::close` and a reason the page shows.
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use corral_api::console::{ConsoleKind, ConsoleTicket, ConsoleTicketRequest, SerialHello, close};
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, WsUpgrade};
 use crate::app::machines::{client_of, machine_get};
 use crate::auth::{Actor, origin_allowed};
 use crate::client_addr::ClientIp;
@@ -86,7 +86,7 @@ async fn console_socket(
     Path((id, kind)): Path<(MachineId, ConsoleKind)>,
     Query(q): Query<ConsoleQuery>,
     ClientIp(client): ClientIp,
-    ws: WebSocketUpgrade,
+    WsUpgrade(ws): WsUpgrade,
 ) -> ApiResult<Response> {
     // Browsers do not apply CORS to websockets: the Origin check is ours to make.
     if !origin_allowed(&state, &headers) {

@@ -9,7 +9,10 @@
 //!   of letters, digits, `.`, `_`, `-`), and query parameters never null (absent is none);
 //! - the error answers every route can give besides its own: 400 for input that does not
 //!   parse, 401 without a login, 403 from the gate or the Origin check, 404 for what a path
-//!   names, 413 for a body over the cap, 422 for a field that breaks a rule.
+//!   names, 413 for a body over the cap, 422 for a field or parameter that breaks a rule;
+//! - links from each create to the operations that take what it made, so a client (and the
+//!   fuzzer's stateful phase) can follow a machine, snapshot, tenant, user or token from its
+//!   birth to its deletion.
 
 use corral_api::validate::{self, FIELD_LIMITS, Limit};
 use serde_json::{Map, Value, json};
@@ -108,6 +111,82 @@ fn complete_parameter(p: &mut Value, path: &str) {
     }
 }
 
+/// What a create makes and where its id goes.
+struct Link {
+    /// The create's path (a POST) and its success status.
+    create: &'static str,
+    status: &'static str,
+    /// Where the new id is in its answer (a JSON pointer).
+    id_at: &'static str,
+    /// The paths under this prefix take the id, as this parameter.
+    targets: &'static str,
+    param: &'static str,
+    /// A path parameter of the create that the targets need too.
+    carried: Option<&'static str>,
+}
+
+const fn link(
+    create: &'static str,
+    id_at: &'static str,
+    targets: &'static str,
+    param: &'static str,
+    carried: Option<&'static str>,
+) -> Link {
+    Link { create, status: "201", id_at, targets, param, carried }
+}
+
+const LINKS: &[Link] = &[
+    link("/api/v1/machines", "/id", "/api/v1/machines/{id}", "id", None),
+    link(
+        "/api/v1/machines/{id}/snapshots",
+        "/name",
+        "/api/v1/machines/{id}/snapshots/{name}",
+        "name",
+        Some("id"),
+    ),
+    link("/api/v1/machines/{id}/snapshots/{name}/clone", "/id", "/api/v1/machines/{id}", "id", None),
+    link("/api/v1/tenants", "/id", "/api/v1/tenants/{id}", "id", None),
+    link("/api/v1/users", "/user/id", "/api/v1/users/{id}", "id", None),
+    link("/api/v1/tokens", "/info/id", "/api/v1/tokens/{id}", "id", None),
+];
+
+/// Adds the links of `LINKS` to the creates' answers.
+fn add_links(doc: &mut Value) {
+    let targets: Vec<(String, String, String)> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(path, ops)| {
+            ops.as_object().into_iter().flatten().filter_map(move |(method, op)| {
+                Some((path.clone(), method.clone(), op["operationId"].as_str()?.to_string()))
+            })
+        })
+        .collect();
+    for Link { create: from, status, id_at: pointer, targets: prefix, param, carried } in LINKS {
+        let mut links = Map::new();
+        for (path, _, operation) in targets.iter().filter(|(p, _, _)| p.starts_with(prefix)) {
+            let mut parameters = Map::new();
+            parameters.insert((*param).into(), format!("$response.body#{pointer}").into());
+            if let Some(c) = carried {
+                parameters.insert((*c).into(), format!("$request.path.{c}").into());
+            }
+            // Other parameters of deeper paths (a snapshot's name) come from their own creates.
+            let depth_ok = path.matches('{').count() == 1 + usize::from(carried.is_some());
+            if depth_ok {
+                links
+                    .insert(operation.clone(), json!({ "operationId": operation, "parameters": parameters }));
+            }
+        }
+        if let Some(resp) =
+            doc.pointer_mut(&format!("/paths/{}/post/responses/{status}", from.replace('/', "~1")))
+            && let Some(resp) = resp.as_object_mut()
+            && !links.is_empty()
+        {
+            resp.insert("links".into(), Value::Object(links));
+        }
+    }
+}
+
 /// Adds what the document cannot derive; fails naming a rule whose field is not in it.
 pub fn complete(doc: &mut Value) -> Result<(), String> {
     for (schema, field, limit) in FIELD_LIMITS {
@@ -137,9 +216,13 @@ pub fn complete(doc: &mut Value) -> Result<(), String> {
                 bodies.push(r.trim_start_matches("#/components/schemas/").to_string());
             }
             let mutates = method != "get" && method != "head";
+            let websocket = op.pointer("/responses/101").is_some();
             let mut add = Vec::new();
-            if has_params || body.is_some() {
-                add.push(("400", "the path, query or body does not parse"));
+            if has_params || body.is_some() || websocket {
+                add.push((
+                    "400",
+                    "the path, query or body does not parse, or a websocket route was not asked to upgrade",
+                ));
             }
             if rule.need != Need::Public {
                 add.push(("401", "not logged in"));
@@ -152,7 +235,9 @@ pub fn complete(doc: &mut Value) -> Result<(), String> {
             }
             if body.is_some() {
                 add.push(("413", "the body is larger than the route accepts"));
-                add.push(("422", "a field breaks a rule; `field` names it"));
+            }
+            if has_params || body.is_some() {
+                add.push(("422", "a field or parameter breaks a rule; `field` names it"));
             }
             let responses =
                 op["responses"].as_object_mut().ok_or_else(|| format!("{method} {path} has no responses"))?;
@@ -161,6 +246,7 @@ pub fn complete(doc: &mut Value) -> Result<(), String> {
             }
         }
     }
+    add_links(doc);
     // Request bodies take only their own fields (every input type denies unknown ones).
     for name in bodies.iter().chain(["PortForward".to_string()].iter()) {
         if let Some(s) =

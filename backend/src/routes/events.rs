@@ -7,7 +7,7 @@
 //! reconnect and fetch afresh rather than show a silently stale list.
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use corral_api::ErrorBody;
@@ -16,6 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::extract::WsUpgrade;
 use crate::auth::{Actor, origin_allowed};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -32,7 +33,7 @@ async fn events_socket(
     State(state): State<AppState>,
     headers: HeaderMap,
     actor: Actor,
-    ws: WebSocketUpgrade,
+    WsUpgrade(ws): WsUpgrade,
 ) -> ApiResult<Response> {
     // Browsers do not apply CORS to websockets: the Origin check is ours to make.
     if !origin_allowed(&state, &headers) {

@@ -38,6 +38,23 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
+/// A websocket upgrade; a plain request to a websocket route gets the error body too.
+pub struct WsUpgrade(pub axum::extract::WebSocketUpgrade);
+
+impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(WsUpgrade(axum::extract::WebSocketUpgrade::from_request_parts(parts, state).await?))
+    }
+}
+
+impl From<axum::extract::ws::rejection::WebSocketUpgradeRejection> for ApiError {
+    fn from(r: axum::extract::ws::rejection::WebSocketUpgradeRejection) -> Self {
+        ApiError::InvalidRequest(format!("this route is a websocket: {}", r.body_text()))
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {

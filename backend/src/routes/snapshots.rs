@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/v1/machines/{id}/snapshots", tag = "snapshots",
     params(("id" = MachineId, Path)),
     responses((status = 200, body = Vec<Snapshot>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 409, body = ErrorBody, description = "the machine's node keeps no snapshots"), (status = 503, body = ErrorBody)))]
 async fn snapshot_list(
     State(state): State<AppState>,
     TargetMachine(m): TargetMachine,
@@ -57,7 +57,7 @@ async fn snapshot_create(
 #[utoipa::path(delete, path = "/api/v1/machines/{id}/snapshots/{name}", tag = "snapshots",
     params(("id" = MachineId, Path), ("name" = String, Path)),
     responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn snapshot_delete(
     State(state): State<AppState>,
     actor: Actor,
