@@ -15,5 +15,6 @@ pub mod nodes;
 pub mod policy;
 pub mod routes;
 pub mod server;
+pub mod sockets;
 pub mod state;
 pub mod store;

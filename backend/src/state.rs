@@ -68,6 +68,8 @@ pub struct AppState {
     pub access: crate::access::AccessChanges,
     /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// Consoles and event streams open per person.
+    pub sockets: crate::sockets::OpenSockets,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
             refused: Default::default(),
             access: Default::default(),
             trusted_proxies: Arc::new([]),
+            sockets: Default::default(),
         }
     }
 

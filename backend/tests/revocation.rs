@@ -208,3 +208,40 @@ async fn an_events_socket_closes_when_its_session_ends() {
     assert_eq!(code, 1008, "{reason}");
     assert!(took < Duration::from_secs(1), "closed after {took:?}");
 }
+
+#[tokio::test]
+async fn a_person_holds_a_bounded_number_of_sockets_with_bounded_messages() {
+    let app = TestApp::start().await;
+    let host = app.serve().await;
+    let (owner, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let (_, cookie) = operator(&app, "sol", tenant).await;
+    let mut held = Vec::new();
+    for _ in 0..corral::sockets::PER_USER {
+        held.push(open(&host, "/api/v1/events", &Cred::Cookie(&cookie)).await);
+    }
+    let mut req = format!("ws://{host}/api/v1/events").into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    req.headers_mut().insert("origin", format!("http://{host}").parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 429),
+        other => panic!("one socket too many was not refused: {:?}", other.map(|_| ())),
+    }
+    held.pop();
+    held.push(open(&host, "/api/v1/events", &Cred::Cookie(&cookie)).await);
+    drop(held);
+
+    // A message past the console's cap ends the console instead of being read whole.
+    let m = running_machine(&app, &owner, "big").await;
+    let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&owner)).await;
+    let _ = ws.send(Message::Binary(vec![b'x'; corral::sockets::CONSOLE_MESSAGE_MAX + 1].into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the console stayed open after an oversized message");
+}

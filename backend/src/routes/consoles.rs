@@ -92,9 +92,15 @@ async fn console_socket(
     if !origin_allowed(&state, &headers) {
         return Err(ApiError::BadOrigin);
     }
+    let slot = state.sockets.take(actor.id)?;
+    let max = crate::sockets::CONSOLE_MESSAGE_MAX;
+    let ws = ws.max_message_size(max).max_frame_size(max);
     let ws = if kind == ConsoleKind::Vnc { ws.protocols(["binary"]) } else { ws };
     let source = client.map(|ip| ip.to_string());
-    Ok(ws.on_upgrade(move |socket| open(state, actor, id, kind, q, source, socket)))
+    Ok(ws.on_upgrade(move |socket| async move {
+        open(state, actor, id, kind, q, source, socket).await;
+        drop(slot);
+    }))
 }
 
 async fn open(

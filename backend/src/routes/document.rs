@@ -230,6 +230,9 @@ pub fn complete(doc: &mut Value) -> Result<(), String> {
             if mutates || !matches!(rule.need, Need::Public | Need::LoggedIn) {
                 add.push(("403", "refused: role, administrators only, or another origin"));
             }
+            if websocket {
+                add.push(("429", "the caller has too many consoles and event streams open"));
+            }
             if path.contains('{') {
                 add.push(("404", "what the path names does not exist, or is not the caller's to see"));
             }

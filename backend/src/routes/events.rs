@@ -39,7 +39,14 @@ async fn events_socket(
     if !origin_allowed(&state, &headers) {
         return Err(ApiError::BadOrigin);
     }
-    Ok(ws.on_upgrade(move |socket| pump(state, actor, socket)))
+    let slot = state.sockets.take(actor.id)?;
+    let ws = ws
+        .max_message_size(crate::sockets::EVENTS_MESSAGE_MAX)
+        .max_frame_size(crate::sockets::EVENTS_MESSAGE_MAX);
+    Ok(ws.on_upgrade(move |socket| async move {
+        pump(state, actor, socket).await;
+        drop(slot);
+    }))
 }
 
 fn visible(actor: &Actor, ev: &Event) -> bool {
