@@ -33,7 +33,8 @@ async fn a_journey_leaves_a_complete_ordered_trail() {
     app.call("POST", &format!("{m}/start"), Some(&olive), None).await;
     app.wait_state(&olive, &id, "running").await;
     app.call("POST", &format!("{m}/console"), Some(&olive), Some(r#"{"kind":"vnc"}"#)).await;
-    // The sim node keeps no snapshots: the refusal is part of the trail.
+    // A second snapshot of the same name is refused: the refusal is part of the trail.
+    app.call("POST", &format!("{m}/snapshots"), Some(&olive), Some(r#"{"name":"s1"}"#)).await;
     app.call("POST", &format!("{m}/snapshots"), Some(&olive), Some(r#"{"name":"s1"}"#)).await;
     app.call("PATCH", &m, Some(&olive), Some(r#"{"name":"Bad Name"}"#)).await; // refused: recorded too
     app.call("POST", &format!("{m}/force-stop"), Some(&olive), None).await;
@@ -51,6 +52,7 @@ async fn a_journey_leaves_a_complete_ordered_trail() {
             ("machine.create", "ok"),
             ("machine.start", "ok"),
             ("console.create", "ok"),
+            ("snapshot.create", "ok"),
             ("snapshot.create", "409 conflict"),
             ("machine.update", "422 validation_failed"),
             ("machine.force_stop", "ok"),
@@ -70,9 +72,9 @@ async fn a_journey_leaves_a_complete_ordered_trail() {
 
     // Filters, the owner's view, and what others may not see.
     let by_machine = trail(&app, &admin, &format!("?machine_id={id}")).await;
-    assert_eq!(by_machine.len(), 7);
+    assert_eq!(by_machine.len(), 8);
     let owner_view = trail(&app, &olive, &format!("?tenant_id={tenant}")).await;
-    assert_eq!(owner_view.len(), 7, "the owner sees her tenant's entries");
+    assert_eq!(owner_view.len(), 8, "the owner sees her tenant's entries");
     let r = app.call("GET", &format!("/api/v1/audit?tenant_id={tenant}"), Some(&viewer_of_other), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(trail(&app, &viewer_of_other, "").await.is_empty(), "a viewer owns no tenant");
@@ -81,5 +83,5 @@ async fn a_journey_leaves_a_complete_ordered_trail() {
     assert_eq!(r.headers["content-type"], "application/x-ndjson");
     let text = r.body.as_str().unwrap().to_string();
     let lines: Vec<AuditEntry> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 7);
+    assert_eq!(lines.len(), 8);
 }

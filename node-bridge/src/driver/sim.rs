@@ -9,6 +9,11 @@
 //! A running sim machine has a serial console: a scripted guest on the far end of a socket
 //! pair that prints a banner and a prompt and echoes what it is sent, so consoles can be
 //! tested against many machines without QEMU. It hangs up when the machine stops.
+//!
+//! Sim machines keep snapshots as the qemu driver does: a tree with the current one marked,
+//! with RAM (running machines only) or of the disk alone, rolled back, deleted (children move
+//! up to the parent) and cloned into new machines; kept in `sim-snapshots.json` beside the
+//! machine's spec, so a restarted bridge finds them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,7 +21,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use corral_api::MachineId;
-use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate, HostFacts};
+use corral_api::bridge::{
+    BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate, BridgeSnapshot,
+    BridgeSnapshotClone, BridgeSnapshotCreate, HostFacts,
+};
 use corral_api::machine::MachineState;
 use tokio::sync::broadcast;
 
@@ -39,6 +47,31 @@ struct SimMachine {
     generation: u64,
     /// The serial console while the machine runs; dropping it hangs the line up.
     console: Option<SimConsole>,
+    /// Its snapshots, oldest first, and the one its present state descends from.
+    snapshots: Vec<BridgeSnapshot>,
+}
+
+impl SimMachine {
+    fn new(record: BridgeMachine, snapshots: Vec<BridgeSnapshot>) -> Self {
+        Self { record, generation: 0, console: None, snapshots }
+    }
+
+    fn snapshot(&self, name: &str) -> Result<&BridgeSnapshot, BridgeError> {
+        self.snapshots
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| BridgeError::SnapshotNotFound(name.to_string()))
+    }
+
+    fn current(&self) -> Option<String> {
+        self.snapshots.iter().find(|s| s.current).map(|s| s.name.clone())
+    }
+
+    fn make_current(&mut self, name: Option<&str>) {
+        for s in &mut self.snapshots {
+            s.current = Some(s.name.as_str()) == name;
+        }
+    }
 }
 
 /// A running sim machine's serial line: its hub, and the scripted guest at the other end.
@@ -121,7 +154,8 @@ impl SimDriver {
                 record.state = done;
                 store.save(&record)?;
             }
-            machines.insert(record.id, SimMachine { record, generation: 0, console: None });
+            let snapshots = load_snapshots(&store, record.id)?;
+            machines.insert(record.id, SimMachine::new(record, snapshots));
         }
         let (events, _) = broadcast::channel(1024);
         Ok(Self {
@@ -219,6 +253,54 @@ impl SimDriver {
             (c + x.record.vcpus, m + x.record.memory_mib, d + x.record.disk_gib)
         })
     }
+
+    /// Whether the node has room for one more machine of this size, and if not, what lacks.
+    fn fits(&self, inner: &Inner, vcpus: u32, memory_mib: u64, disk_gib: u64) -> Result<(), BridgeError> {
+        let host = &self.config.host;
+        let (cpus, mem, disk) = Self::allocated(inner);
+        if cpus + vcpus > host.cpus {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "needs {vcpus} vCPUs, {} of {} free",
+                host.cpus.saturating_sub(cpus),
+                host.cpus
+            )));
+        }
+        if mem + memory_mib > host.memory_mib {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "needs {memory_mib} MiB of memory, {} of {} MiB free",
+                host.memory_mib.saturating_sub(mem),
+                host.memory_mib
+            )));
+        }
+        if disk + disk_gib > host.disk_gib {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "needs {disk_gib} GiB of disk, {} of {} GiB free",
+                host.disk_gib.saturating_sub(disk),
+                host.disk_gib
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes a machine's snapshots beside its spec (whole, then renamed into place).
+    fn save_snapshots(&self, m: &SimMachine) -> Result<(), BridgeError> {
+        let dir = self.store.machine_dir(m.record.id);
+        let tmp = dir.join(".sim-snapshots.json.tmp");
+        let json = serde_json::to_vec_pretty(&m.snapshots).map_err(|e| BridgeError::Internal(e.into()))?;
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, dir.join(SNAPSHOTS_FILE))?;
+        Ok(())
+    }
+}
+
+const SNAPSHOTS_FILE: &str = "sim-snapshots.json";
+
+fn load_snapshots(store: &MachineStore, id: MachineId) -> std::io::Result<Vec<BridgeSnapshot>> {
+    match std::fs::read(store.machine_dir(id).join(SNAPSHOTS_FILE)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Where a transitional state lands; `None` for resting states (and `Deleting`, which ends in
@@ -289,35 +371,10 @@ impl Driver for SimDriver {
                 Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
             };
         }
-        let host = &self.config.host;
-        let (cpus, mem, disk) = Self::allocated(&inner);
-        if cpus + req.vcpus > host.cpus {
-            return Err(BridgeError::InsufficientCapacity(format!(
-                "needs {} vCPUs, {} of {} free",
-                req.vcpus,
-                host.cpus.saturating_sub(cpus),
-                host.cpus
-            )));
-        }
-        if mem + req.memory_mib > host.memory_mib {
-            return Err(BridgeError::InsufficientCapacity(format!(
-                "needs {} MiB of memory, {} of {} MiB free",
-                req.memory_mib,
-                host.memory_mib.saturating_sub(mem),
-                host.memory_mib
-            )));
-        }
-        if disk + req.disk_gib > host.disk_gib {
-            return Err(BridgeError::InsufficientCapacity(format!(
-                "needs {} GiB of disk, {} of {} GiB free",
-                req.disk_gib,
-                host.disk_gib.saturating_sub(disk),
-                host.disk_gib
-            )));
-        }
+        self.fits(&inner, req.vcpus, req.memory_mib, req.disk_gib)?;
         let id = req.id;
         let record = req.into_machine(now_rfc3339());
-        inner.machines.insert(id, SimMachine { record, generation: 0, console: None });
+        inner.machines.insert(id, SimMachine::new(record, Vec::new()));
         match self.begin(&mut inner, id, MachineState::Creating) {
             Ok(m) => Ok((m, Created::New)),
             Err(e) => {
@@ -414,6 +471,133 @@ impl Driver for SimDriver {
             None => Ok(m.record.clone()),
             Some(next) => self.begin(&mut inner, id, next),
         }
+    }
+
+    async fn snapshot_list(&self, id: MachineId) -> Result<Vec<BridgeSnapshot>, BridgeError> {
+        let inner = self.lock();
+        let m = inner.machines.get(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        Ok(m.snapshots.clone())
+    }
+
+    async fn snapshot_create(
+        &self,
+        id: MachineId,
+        req: BridgeSnapshotCreate,
+    ) -> Result<BridgeSnapshot, BridgeError> {
+        let mut inner = self.lock();
+        let m = inner.machines.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        if m.snapshots.iter().any(|s| s.name == req.name) {
+            return Err(BridgeError::Conflict(format!(
+                "machine {id} has a snapshot named {} already",
+                req.name
+            )));
+        }
+        let state = m.record.state;
+        if req.ram && !matches!(state, MachineState::Running | MachineState::Paused) {
+            return Err(BridgeError::Conflict(format!(
+                "machine {id} is {state}: RAM is saved from a running machine"
+            )));
+        }
+        if settled_state(state).is_some() || state == MachineState::Deleting {
+            return Err(BridgeError::Busy(format!("machine {id} is {state}: try again when it settles")));
+        }
+        let snapshot = BridgeSnapshot {
+            name: req.name,
+            parent: m.current(),
+            current: true,
+            ram: req.ram,
+            vm_state_bytes: if req.ram { m.record.memory_mib << 20 } else { 0 },
+            created_at: now_rfc3339(),
+        };
+        let before = m.snapshots.clone();
+        m.make_current(None);
+        m.snapshots.push(snapshot.clone());
+        let m = &*m;
+        if let Err(e) = self.save_snapshots(m) {
+            inner.machines.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?.snapshots = before;
+            return Err(e);
+        }
+        Ok(snapshot)
+    }
+
+    async fn snapshot_rollback(&self, id: MachineId, name: &str) -> Result<BridgeMachine, BridgeError> {
+        let mut inner = self.lock();
+        let m = inner.machines.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        let ram = m.snapshot(name)?.ram;
+        let state = m.record.state;
+        let running = matches!(state, MachineState::Running | MachineState::Paused);
+        if (running && !ram) || settled_state(state).is_some() || state == MachineState::Deleting {
+            return Err(BridgeError::Conflict(format!(
+                "machine {id} is {state}: stop it to roll back to a snapshot without RAM"
+            )));
+        }
+        let before = m.snapshots.clone();
+        m.make_current(Some(name));
+        if let Err(e) = self.save_snapshots(m) {
+            m.snapshots = before;
+            return Err(e);
+        }
+        Ok(m.record.clone())
+    }
+
+    async fn snapshot_delete(&self, id: MachineId, name: &str) -> Result<(), BridgeError> {
+        let mut inner = self.lock();
+        let m = inner.machines.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        let gone = m.snapshot(name)?.clone();
+        let before = m.snapshots.clone();
+        m.snapshots.retain(|s| s.name != name);
+        // What hung below it hangs from its parent; if it was current, its parent is.
+        for s in &mut m.snapshots {
+            if s.parent.as_deref() == Some(name) {
+                s.parent = gone.parent.clone();
+            }
+        }
+        if gone.current {
+            m.make_current(gone.parent.as_deref());
+        }
+        if let Err(e) = self.save_snapshots(m) {
+            m.snapshots = before;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn snapshot_clone(
+        &self,
+        id: MachineId,
+        name: &str,
+        req: BridgeSnapshotClone,
+    ) -> Result<BridgeMachine, BridgeError> {
+        let mut inner = self.lock();
+        let source = inner.machines.get(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        source.snapshot(name)?;
+        let spec = BridgeMachineCreate {
+            id: req.id,
+            name: req.name,
+            vcpus: source.record.vcpus,
+            memory_mib: source.record.memory_mib,
+            disk_gib: source.record.disk_gib,
+            image: source.record.image.clone(),
+            port_forwards: Vec::new(),
+            boot_order: source.record.boot_order.clone(),
+            cdrom: source.record.cdrom.clone(),
+            host_bridge: source.record.host_bridge.clone(),
+        };
+        // The clone's id makes a retry find what the first attempt made.
+        if let Some(existing) = inner.machines.get(&req.id) {
+            return if spec.matches(&existing.record) {
+                Ok(existing.record.clone())
+            } else {
+                Err(BridgeError::Conflict(format!("machine {} already exists", req.id)))
+            };
+        }
+        self.fits(&inner, spec.vcpus, spec.memory_mib, spec.disk_gib)?;
+        let mut record = spec.into_machine(now_rfc3339());
+        record.state = MachineState::Stopped;
+        self.store.save(&record)?;
+        inner.machines.insert(record.id, SimMachine::new(record.clone(), Vec::new()));
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+        Ok(record)
     }
 }
 
@@ -576,5 +760,47 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(5), async { while live.recv().await.is_ok() {} }).await;
         assert!(ended.is_ok(), "viewers' streams end when the machine stops");
         assert!(!hub.is_live());
+    }
+
+    #[tokio::test]
+    async fn snapshots_form_a_tree_that_survives_a_restart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = driver(tmp.path(), true);
+        let req = create_req("web", 1);
+        let id = req.id;
+        d.machine_create(req).await.unwrap();
+        d.step(id).unwrap();
+        let snap = |name: &str, ram| BridgeSnapshotCreate { name: name.into(), ram };
+        assert!(
+            matches!(d.snapshot_create(id, snap("r", true)).await, Err(BridgeError::Conflict(_))),
+            "RAM needs a running machine"
+        );
+        d.snapshot_create(id, snap("a", false)).await.unwrap();
+        d.snapshot_create(id, snap("b", false)).await.unwrap();
+        assert!(matches!(d.snapshot_create(id, snap("b", false)).await, Err(BridgeError::Conflict(_))));
+        d.snapshot_rollback(id, "a").await.unwrap();
+        d.snapshot_create(id, snap("c", false)).await.unwrap();
+        let tree = |list: Vec<BridgeSnapshot>| -> Vec<(String, Option<String>, bool)> {
+            list.into_iter().map(|s| (s.name, s.parent, s.current)).collect()
+        };
+        let want = vec![
+            ("a".to_string(), None, false),
+            ("b".to_string(), Some("a".to_string()), false),
+            ("c".to_string(), Some("a".to_string()), true),
+        ];
+        assert_eq!(tree(d.snapshot_list(id).await.unwrap()), want);
+        // Deleting a moves its children up; deleting the current makes its parent current.
+        d.snapshot_delete(id, "a").await.unwrap();
+        d.snapshot_delete(id, "c").await.unwrap();
+        assert_eq!(tree(d.snapshot_list(id).await.unwrap()), vec![("b".to_string(), None, false)]);
+        let clone = d
+            .snapshot_clone(id, "b", BridgeSnapshotClone { id: MachineId::new_random(), name: "web2".into() })
+            .await
+            .unwrap();
+        assert_eq!(clone.state, MachineState::Stopped);
+        drop(d);
+        let d = driver(tmp.path(), true);
+        assert_eq!(tree(d.snapshot_list(id).await.unwrap()), vec![("b".to_string(), None, false)]);
+        assert_eq!(d.machine_list().await.len(), 2);
     }
 }
