@@ -42,7 +42,9 @@ pub const HOST_BRIDGE_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9._-]*$";
 pub const HOST_KEY_PATTERN: &str = "^SHA256:[A-Za-z0-9+/]{43}$";
 pub const HOST_PATTERN: &str = "^[A-Za-z0-9.:][A-Za-z0-9.:-]*$";
 pub const NODE_USER_PATTERN: &str = "^[A-Za-z0-9._][A-Za-z0-9._-]*$";
-pub const SOCKET_PATTERN: &str = "^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$";
+/// Segments of letters, digits, `.`, `_`, `-`, none of them `.` or `..`.
+pub const SOCKET_PATTERN: &str =
+    "^(/([.][.][A-Za-z0-9._-]+|[.][A-Za-z0-9_-][A-Za-z0-9._-]*|[A-Za-z0-9_-][A-Za-z0-9._-]*))+$";
 pub const PROTOCOL_PATTERN: &str = "^(tcp|udp)$";
 pub const SHA256_PATTERN: &str = "^[0-9a-fA-F]{64}$";
 pub const PRINTABLE_PATTERN: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*$";
@@ -334,12 +336,13 @@ pub fn node_enroll(req: &crate::node::NodeEnroll) -> Result<(), FieldError> {
     if !user_ok {
         return Err(FieldError::new("user", "a user name on the node: letters, digits, '.', '_', '-'"));
     }
-    // Segments of letters, digits, `.`, `_`, `-`, none starting with `.`: never `..`.
+    // Segments of letters, digits, `.`, `_`, `-`, none of them `.` or `..`: no way up.
     let socket_ok = req.socket.starts_with('/')
         && req.socket.len() <= SOCKET_MAX_LEN
         && req.socket[1..].split('/').all(|seg| {
             !seg.is_empty()
-                && !seg.starts_with('.')
+                && seg != "."
+                && seg != ".."
                 && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         });
     if !socket_ok {

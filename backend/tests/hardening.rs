@@ -347,3 +347,27 @@ async fn every_limit_the_document_states_is_enforced() {
     refused(&r, "sha256 not hex");
     assert_eq!(r.body["field"], "sha256");
 }
+
+#[tokio::test]
+async fn a_listing_taken_before_a_delete_does_not_bring_the_machine_back() {
+    let app = TestApp::start().await;
+    let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
+    let id = app.call("POST", "/api/v1/machines", Some(&olive), Some(&body)).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.wait_state(&olive, &id, "stopped").await;
+    let before = app.state.nodes.get(app.node_id).unwrap().machine_get(id.parse().unwrap()).await.unwrap();
+    let r = app.call("DELETE", &format!("/api/v1/machines/{id}"), Some(&olive), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    // The node's earlier word (stopped) arrives late: the row stays deleting, then goes.
+    corral::store::machines::machine_sync(&app.state.db, app.node_id, &before).await.unwrap();
+    let row = corral::store::machines::machine_get(&app.state.db, before.id).await.unwrap();
+    assert!(row.as_ref().is_none_or(|m| m.state == corral_api::machine::MachineState::Deleting), "{row:?}");
+    app.wait_for(|| async {
+        app.call("GET", &format!("/api/v1/machines/{id}"), Some(&olive), None).await.status
+            == StatusCode::NOT_FOUND
+    })
+    .await;
+}

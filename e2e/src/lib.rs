@@ -252,6 +252,8 @@ pub struct BackendProc {
     pub url: String,
     pub admin_password: String,
     child: Child,
+    args: Vec<String>,
+    log: PathBuf,
 }
 
 impl BackendProc {
@@ -266,20 +268,36 @@ impl BackendProc {
         frontend: Option<&Path>,
         extra: &[&str],
     ) -> BackendProc {
-        let mut cmd = Command::new(bin("corral"));
-        cmd.arg("serve")
-            .args(extra)
-            .args(["--data-dir", &data_dir.display().to_string()])
-            .args(["--listen", "127.0.0.1:0", "--resync-secs", "2"])
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(data_dir.with_extension("log")).expect("backend log"));
+        let mut args: Vec<String> = vec!["serve".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(["--data-dir".into(), data_dir.display().to_string()]);
+        args.extend(["--listen", "127.0.0.1:0", "--resync-secs", "2"].map(String::from));
         for b in bridges {
-            cmd.args(["--node", &format!("{}={}", b.name, b.address())]);
+            args.extend(["--node".into(), format!("{}={}", b.name, b.address())]);
         }
         if let Some(dir) = frontend {
-            cmd.args(["--frontend-dir", &dir.display().to_string()]);
+            args.extend(["--frontend-dir".into(), dir.display().to_string()]);
         }
-        let mut child = cmd.spawn().expect("starting corral");
+        let log = data_dir.with_extension("log");
+        let (child, url, password) = Self::spawn(&args, &log);
+        BackendProc {
+            url,
+            admin_password: password.expect("a fresh data dir prints the admin password"),
+            child,
+            args,
+            log,
+        }
+    }
+
+    /// Starts `corral` and reads its URL (and the first admin's password, the first time).
+    fn spawn(args: &[String], log: &Path) -> (Child, String, Option<String>) {
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("backend log");
+        let mut child = Command::new(bin("corral"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("starting corral");
         let stdout = child.stdout.take().expect("stdout");
         let (mut url, mut password) = (None, None);
         for line in BufReader::new(stdout).lines() {
@@ -292,11 +310,20 @@ impl BackendProc {
                 break;
             }
         }
-        BackendProc {
-            url: url.expect("corral printed its URL"),
-            admin_password: password.expect("a fresh data dir prints the admin password"),
-            child,
-        }
+        (child, url.expect("corral printed its URL"), password)
+    }
+
+    /// `kill -9`, as when the machine dies: no goodbye, nothing flushed.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same data (on a new port: `url` changes).
+    pub fn restart(&mut self) {
+        let (child, url, _) = Self::spawn(&self.args, &self.log);
+        self.child = child;
+        self.url = url;
     }
 }
 

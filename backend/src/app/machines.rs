@@ -96,6 +96,15 @@ pub async fn machine_create(
                             "this Idempotency-Key was used for another request".into(),
                         ));
                     }
+                    // Still `creating`: the first request may have died (the backend was
+                    // killed) before its node heard of it. Asking again is safe: the node
+                    // makes a machine once per id, and answers a repeat with it.
+                    if prior.state == MachineState::Creating {
+                        let (node, node_name) = (prior.node_id, prior.node_name.clone());
+                        return send_create(state, node, &node_name, bridge_create(id, req))
+                            .await
+                            .map(Created::Replayed);
+                    }
                     return Ok(Created::Replayed(prior));
                 }
                 // The node made it after the first request gave up: the reconciler found it
@@ -176,7 +185,8 @@ pub async fn machine_create(
         }
         None => placement::place(&all_nodes, demand).map_err(ApiError::InsufficientCapacity)?,
     };
-    let client = client_of(state, node.id, &node.name)?;
+    // A node without a link is refused before any row is written.
+    client_of(state, node.id, &node.name)?;
 
     let new = machines::NewMachine {
         id,
@@ -211,7 +221,12 @@ pub async fn machine_create(
         });
     }
 
-    let bridge_req = BridgeMachineCreate {
+    send_create(state, node.id, &node.name, bridge_create(id, req)).await.map(Created::New)
+}
+
+/// What the node is asked to make for `req`, as machine `id`.
+fn bridge_create(id: MachineId, req: MachineCreate) -> BridgeMachineCreate {
+    BridgeMachineCreate {
         id,
         name: req.name,
         vcpus: req.vcpus,
@@ -222,7 +237,20 @@ pub async fn machine_create(
         boot_order: req.boot_order,
         cdrom: req.cdrom,
         host_bridge: req.host_bridge,
-    };
+    }
+}
+
+/// Asks the node to make the machine whose `creating` row is written, retrying with the same
+/// id while the link fails, and answers with the row as the node's report left it. If the
+/// node refuses or never answers, the row goes: a failed create leaves nothing behind.
+async fn send_create(
+    state: &AppState,
+    node: corral_api::NodeId,
+    node_name: &str,
+    bridge_req: BridgeMachineCreate,
+) -> Result<Machine, ApiError> {
+    let id = bridge_req.id;
+    let client = client_of(state, node, node_name)?;
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
@@ -239,15 +267,14 @@ pub async fn machine_create(
             if b.id != id {
                 machines::machine_delete(&state.db, id).await?;
                 return Err(ApiError::NodeFailed {
-                    node: node.name.clone(),
+                    node: node_name.to_string(),
                     message: format!("answered with machine {} instead of {id}", b.id),
                 });
             }
-            take_machine_report(state, node.id, &b).await?;
-            let m = machines::machine_get(&state.db, id)
+            take_machine_report(state, node, &b).await?;
+            machines::machine_get(&state.db, id)
                 .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("machine {id} vanished")))?;
-            Ok(Created::New(m))
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("machine {id} vanished")))
         }
         Err(e) => {
             // The node refused, or never answered after retries: take the row back out so
@@ -255,7 +282,7 @@ pub async fn machine_create(
             // will show it as unmanaged rather than lose it, and a retry with the same
             // idempotency key takes it back.)
             machines::machine_delete(&state.db, id).await?;
-            Err(node_error(&node.name, e))
+            Err(node_error(node_name, e))
         }
     }
 }

@@ -174,6 +174,13 @@ pub async fn sync_task(
         rule_break(state, node, &what).await?;
         return Ok(None);
     }
+    if task.kind == "machine_delete"
+        && task.state == TaskState::Failed
+        && let Some(id) = task.machine_id
+        && let Some(m) = machines::machine_delete_failed(&state.db, node, id).await?
+    {
+        state.publish(Event::MachineUpdated { machine: m });
+    }
     let mirrored = tasks::task_get(&state.db, task.id).await?;
     if let Some(t) = &mirrored {
         state.publish(Event::TaskUpdated { task: t.clone() });

@@ -210,12 +210,16 @@ pub enum Synced {
 
 /// Takes the node's word for a machine: updates the row, or adds an *unmanaged* one if the
 /// backend has never heard of it. Only rows on `node` are touched: a node that names another
-/// node's machine moves nothing.
+/// node's machine moves nothing. A row being deleted stays so: a listing taken before the
+/// delete must not bring the machine back to life (if the backend then died before the
+/// removal arrived, the machine would look lost instead of deleted); a delete that fails
+/// says so through its task (`machine_delete_failed`).
 pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Synced, sqlx::Error> {
     let t = now();
     let updated = sqlx::query(
         "UPDATE machines SET vcpus = $2, memory_mib = $3, disk_gib = $4, \
-         state = $5, updated_at = $6, port_forwards = $8, devices = $9 WHERE id = $7 AND node_id = $1 AND ( \
+         state = $5, updated_at = $6, port_forwards = $8, devices = $9 WHERE id = $7 AND node_id = $1 \
+         AND (state <> 'deleting' OR $5 = 'deleting') AND ( \
          vcpus <> $2 OR memory_mib <> $3 OR disk_gib <> $4 OR state <> $5 OR port_forwards <> $8 \
          OR devices <> $9)",
     )
@@ -260,6 +264,27 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Sy
         Some(m) if m.node_id != node => Synced::Foreign,
         _ => Synced::Unchanged,
     })
+}
+
+/// A delete the node gave up on: the row leaves `deleting` for `unknown`, and the next
+/// report from the node says what the machine is. Returns the machine if it changed.
+pub async fn machine_delete_failed(
+    db: &Db,
+    node: NodeId,
+    id: MachineId,
+) -> Result<Option<Machine>, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE machines SET state = 'unknown', updated_at = $1 WHERE id = $2 AND node_id = $3 AND state = 'deleting'",
+    )
+    .bind(now())
+    .bind(id.to_string())
+    .bind(node.to_string())
+    .execute(db)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    machine_get(db, id).await
 }
 
 /// Marks every machine of a node `unknown` (its node stopped answering); returns those that
