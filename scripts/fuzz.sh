@@ -85,11 +85,12 @@ run() {
   say "fuzzing the API as $who (seed $SEED, $EXAMPLES cases per operation and phase)"
   local rc=0 out="$ROOT/.corral/fuzz/${who// /-}.txt"
   mkdir -p "$ROOT/.corral/fuzz"
-  "$FUZZ_VENV/bin/schemathesis" --config-file "$ROOT/e2e/fuzz/schemathesis.toml" --no-color run \
+  # schemathesis keeps a cache in its working directory: the run's own, not the tree.
+  (cd "$work" && "$FUZZ_VENV/bin/schemathesis" --config-file "$ROOT/e2e/fuzz/schemathesis.toml" --no-color run \
     "$url/api/v1/openapi.json" --url "$url" --seed "$SEED" --max-examples "$EXAMPLES" \
     --phases coverage,fuzzing,stateful --checks all --exclude-checks positive_data_acceptance \
     --generation-database none \
-    "${offline[@]}" "$@" >"$out" 2>&1 || rc=$?
+    "${offline[@]}" "$@") >"$out" 2>&1 || rc=$?
   # The summary; the whole report stays in .corral/fuzz/.
   sed -n '/= SUMMARY =/,$p' "$out"
   return $rc
