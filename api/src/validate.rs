@@ -445,6 +445,29 @@ pub fn bridge_task_bound(t: &mut crate::task::BridgeTask) {
     }
 }
 
+/// Bounds what a node says of itself (`GET /v1/version`) before it is stored and shown:
+/// texts are cut, lists shortened, host bridges that are not interface names dropped.
+pub fn bridge_version_bound(v: &mut crate::bridge::BridgeVersion) {
+    let cut = |s: &mut String, max: usize| {
+        if let Some((end, _)) = s.char_indices().nth(max) {
+            s.truncate(end);
+        }
+    };
+    cut(&mut v.bridge_version, 64);
+    cut(&mut v.driver, 32);
+    v.capabilities.truncate(32);
+    for c in &mut v.capabilities {
+        cut(c, 32);
+    }
+    cut(&mut v.host.hostname, HOST_MAX_LEN);
+    if let Some(a) = &mut v.accelerator {
+        cut(&mut a.name, 32);
+        cut(&mut a.reason, 256);
+    }
+    v.host_bridges.retain(|b| network(Some(b), &[]).is_ok());
+    v.host_bridges.truncate(64);
+}
+
 /// An RFC 3339 time as nodes and the database write it: at most 64 of digits and
 /// `-:.+TZ`.
 fn timestamp(field: &'static str, t: &str) -> Result<(), FieldError> {

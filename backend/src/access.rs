@@ -43,24 +43,31 @@ impl AccessChanges {
 /// Follows `actor`'s access while a connection is open: resolves, with the reason to show,
 /// once their credential no longer stands or `still_allowed` no longer holds for them.
 /// `actor` is kept fresh, so a connection that checks per message sees current roles.
+///
+/// `changes` must be subscribed when the request was authenticated (before the upgrade), and
+/// the first check runs at once: a change announced while the socket was being set up is
+/// then seen, not missed.
 pub async fn until_revoked(
     state: &AppState,
+    mut changes: broadcast::Receiver<UserId>,
     actor: &tokio::sync::watch::Sender<Actor>,
     still_allowed: impl Fn(&Actor) -> bool,
 ) -> String {
-    let mut changes = state.access.subscribe();
     let mut tick = tokio::time::interval(RECHECK);
     tick.reset();
     let me = actor.borrow().id;
+    let mut first = true;
     loop {
-        tokio::select! {
-            change = changes.recv() => match change {
-                Ok(user) if user != me => continue,
-                // Missed announcements may have been ours: check.
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return "the server is shutting down".into(),
-            },
-            _ = tick.tick() => {}
+        if !std::mem::take(&mut first) {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(user) if user != me => continue,
+                    // Missed announcements may have been ours: check.
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return "the server is shutting down".into(),
+                },
+                _ = tick.tick() => {}
+            }
         }
         let current = actor.borrow().clone();
         match current.reload(state).await {

@@ -40,6 +40,9 @@ pub fn password_verify(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Password checks that may run at once (each takes a core for tens of milliseconds).
+pub static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// Burns the same time as a real check, so "no such user" cannot be told from "wrong
 /// password" by timing.
 pub fn password_verify_dummy(password: &str) {

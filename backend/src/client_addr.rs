@@ -1,6 +1,8 @@
 //! The client's address, for the login limits and the audit log: the TCP peer, or, when the
 //! peer is a reverse proxy named with `--trusted-proxy`, the address that proxy says it
-//! forwarded for (`Forwarded: for=…`, else `X-Forwarded-For`).
+//! forwarded for, in the one header it is configured to write (`--forwarded-header`:
+//! `X-Forwarded-For` by default, or `Forwarded`). The other header is never read: proxies
+//! pass a client's own copy of the header they do not write through untouched.
 //!
 //! The forwarding headers are read right to left, skipping the trusted proxies in the chain:
 //! the first address that is not one of them is the client. Whatever a client writes further
@@ -8,6 +10,7 @@
 //! ignored altogether.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
@@ -16,10 +19,25 @@ use ipnet::IpNet;
 
 use crate::state::AppState;
 
+/// Which header the trusted proxies write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardedHeader {
+    #[default]
+    XForwardedFor,
+    Forwarded,
+}
+
+/// The trusted proxies and the header they write.
+#[derive(Clone, Debug, Default)]
+pub struct Proxies {
+    pub trusted: Arc<[IpNet]>,
+    pub header: ForwardedHeader,
+}
+
 /// The client's address as the request shows it, given the trusted proxies.
-pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
+pub fn client_ip(parts: &Parts, proxies: &Proxies) -> Option<IpAddr> {
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
-    Some(behind_proxies(peer, &parts.headers, trusted))
+    Some(behind_proxies(peer, &parts.headers, proxies))
 }
 
 fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
@@ -31,11 +49,12 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
 }
 
 /// Walks the forwarding chain from `peer` back towards the client.
-pub fn behind_proxies(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+pub fn behind_proxies(peer: IpAddr, headers: &HeaderMap, proxies: &Proxies) -> IpAddr {
+    let trusted = &proxies.trusted[..];
     if !is_trusted(peer, trusted) {
         return peer;
     }
-    let chain = forwarded_for(headers);
+    let chain = forwarded_for(headers, proxies.header);
     let mut client = peer;
     for hop in chain.iter().rev() {
         match hop {
@@ -53,15 +72,14 @@ pub fn behind_proxies(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> I
     client
 }
 
-/// The `for` addresses of `Forwarded` (RFC 7239), else of `X-Forwarded-For`, in order; an
+/// The `for` addresses of `Forwarded` (RFC 7239) or of `X-Forwarded-For`, in order; an
 /// entry that is not an address is `None`.
-fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+fn forwarded_for(headers: &HeaderMap, which: ForwardedHeader) -> Vec<Option<IpAddr>> {
     let values = |name: &str| -> Vec<String> {
         headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
     };
-    let forwarded = values("forwarded");
-    if !forwarded.is_empty() {
-        return forwarded
+    if which == ForwardedHeader::Forwarded {
+        return values("forwarded")
             .iter()
             .flat_map(|v| v.split(','))
             .map(|element| {
@@ -96,7 +114,7 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts, &state.trusted_proxies)))
+        Ok(ClientIp(client_ip(parts, &state.proxies)))
     }
 }
 
@@ -114,25 +132,30 @@ mod tests {
 
     #[test]
     fn only_trusted_proxies_are_believed() {
-        let proxies: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap(), "10.9.0.0/16".parse().unwrap()];
+        let nets: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap(), "10.9.0.0/16".parse().unwrap()];
+        let xff_proxies = Proxies { trusted: nets.clone().into(), header: ForwardedHeader::XForwardedFor };
+        let fwd_proxies = Proxies { trusted: nets.into(), header: ForwardedHeader::Forwarded };
+        let none = Proxies::default();
         let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
         let xff = headers(&[("x-forwarded-for", "198.51.100.7, 203.0.113.9")]);
         // From the proxy: the rightmost address that is not a proxy.
-        assert_eq!(behind_proxies(ip("127.0.0.1"), &xff, &proxies), ip("203.0.113.9"));
+        assert_eq!(behind_proxies(ip("127.0.0.1"), &xff, &xff_proxies), ip("203.0.113.9"));
         // A chain of two proxies.
         let two = headers(&[("x-forwarded-for", "203.0.113.9, 10.9.1.1")]);
-        assert_eq!(behind_proxies(ip("127.0.0.1"), &two, &proxies), ip("203.0.113.9"));
+        assert_eq!(behind_proxies(ip("127.0.0.1"), &two, &xff_proxies), ip("203.0.113.9"));
         // From anyone else the headers are a claim, not a fact.
-        assert_eq!(behind_proxies(ip("192.0.2.50"), &xff, &proxies), ip("192.0.2.50"));
-        assert_eq!(behind_proxies(ip("127.0.0.1"), &xff, &[]), ip("127.0.0.1"));
-        // Forwarded wins over X-Forwarded-For, with ports, quotes and brackets.
-        let fwd = headers(&[
+        assert_eq!(behind_proxies(ip("192.0.2.50"), &xff, &xff_proxies), ip("192.0.2.50"));
+        assert_eq!(behind_proxies(ip("127.0.0.1"), &xff, &none), ip("127.0.0.1"));
+        // Only the configured header counts: a client's own `Forwarded` passed through by an
+        // X-Forwarded-For proxy is ignored, and the other way round.
+        let both = headers(&[
             ("forwarded", r#"for="[2001:db8::1]:4711";proto=https, for=10.9.3.3"#),
             ("x-forwarded-for", "198.51.100.7"),
         ]);
-        assert_eq!(behind_proxies(ip("127.0.0.1"), &fwd, &proxies), ip("2001:db8::1"));
+        assert_eq!(behind_proxies(ip("127.0.0.1"), &both, &xff_proxies), ip("198.51.100.7"));
+        assert_eq!(behind_proxies(ip("127.0.0.1"), &both, &fwd_proxies), ip("2001:db8::1"));
         let unknown = headers(&[("forwarded", "for=unknown")]);
-        assert_eq!(behind_proxies(ip("127.0.0.1"), &unknown, &proxies), ip("127.0.0.1"));
-        assert_eq!(behind_proxies(ip("::ffff:127.0.0.1"), &xff, &proxies), ip("203.0.113.9"));
+        assert_eq!(behind_proxies(ip("127.0.0.1"), &unknown, &fwd_proxies), ip("127.0.0.1"));
+        assert_eq!(behind_proxies(ip("::ffff:127.0.0.1"), &xff, &xff_proxies), ip("203.0.113.9"));
     }
 }

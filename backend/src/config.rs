@@ -119,6 +119,11 @@ pub struct ServeArgs {
     #[arg(long = "trusted-proxy", env = "CORRAL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// The header the trusted proxies write the client's address in; the other one is never
+    /// read (a proxy passes a client's own copy of it through).
+    #[arg(long, env = "CORRAL_FORWARDED_HEADER", value_enum, default_value_t = Default::default())]
+    pub forwarded_header: crate::client_addr::ForwardedHeader,
+
     /// Days the audit log keeps an entry; older ones are pruned.
     #[arg(long, env = "CORRAL_AUDIT_RETENTION_DAYS", default_value = "400",
         value_parser = clap::value_parser!(u32).range(1..=36500))]

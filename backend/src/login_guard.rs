@@ -5,7 +5,10 @@
 //! 15 min). Someone hammering `admin` from one address slows only themselves; the real admin,
 //! from anywhere else, logs in at once. A source that fails on many accounts is refused for a
 //! while (30 failures in 15 min). IPv6 sources count by their /64, which one host usually
-//! holds whole. A successful login clears its account's count from that source.
+//! holds whole. An attempt counts as failed from the moment it is let through (so a burst of
+//! parallel guesses is counted as it arrives, not after the password checks end); a
+//! successful login takes its own count back and clears its account's count from that
+//! source.
 //!
 //! Kept in memory and bounded: a restart forgets the counts, which only hands an attacker one
 //! more window; past `MAX_ENTRIES` the oldest are dropped.
@@ -71,6 +74,14 @@ fn secs(d: Duration) -> u64 {
 }
 
 impl LoginGuard {
+    /// Lets one login attempt through, counted as a failure until it `succeeded`; or
+    /// `Err((message, seconds))` when this login must not be tried now.
+    pub fn attempt(&self, username: &str, source: Option<IpAddr>) -> Result<(), (String, u64)> {
+        self.check(username, source)?;
+        self.failed(username, source);
+        Ok(())
+    }
+
     /// `Err((message, seconds))` when this login must not be tried now.
     pub fn check(&self, username: &str, source: Option<IpAddr>) -> Result<(), (String, u64)> {
         let now = Instant::now();
@@ -100,7 +111,7 @@ impl LoginGuard {
         Ok(())
     }
 
-    pub fn failed(&self, username: &str, source: Option<IpAddr>) {
+    fn failed(&self, username: &str, source: Option<IpAddr>) {
         let now = Instant::now();
         let src = source_key(source);
         let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -114,11 +125,16 @@ impl LoginGuard {
         c.sources.entry(src).or_default().push_back(now);
     }
 
-    /// Clears the account's count from this source. The source's own count stands: logging
-    /// in to one's own account must not buy more guesses at others'.
+    /// Clears the account's count from this source, and takes back the source's count for
+    /// this attempt. The source's earlier failures stand: logging in to one's own account
+    /// must not buy more guesses at others'.
     pub fn succeeded(&self, username: &str, source: Option<IpAddr>) {
+        let src = source_key(source);
         let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        c.pairs.remove(&(username.to_string(), source_key(source)));
+        c.pairs.remove(&(username.to_string(), src.clone()));
+        if let Some(log) = c.sources.get_mut(&src) {
+            log.pop_back();
+        }
     }
 }
 
@@ -182,5 +198,17 @@ mod tests {
         let p = Pair { failures: 200, last: Instant::now() };
         assert_eq!(p.delay(), MAX_DELAY);
         assert_eq!(Pair { failures: FREE_TRIES, last: Instant::now() }.delay(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_burst_of_parallel_guesses_is_counted_as_it_arrives() {
+        let g = LoginGuard::default();
+        // Attempts let through before any password check ended: each already counts.
+        let through = (0..10).filter(|_| g.attempt("admin", ip("10.0.0.66")).is_ok()).count();
+        assert_eq!(through, FREE_TRIES as usize + 1);
+        // A success takes its own count back and the owner's address is clean.
+        assert!(g.attempt("admin", ip("10.0.0.7")).is_ok());
+        g.succeeded("admin", ip("10.0.0.7"));
+        assert!(g.check("admin", ip("10.0.0.7")).is_ok());
     }
 }

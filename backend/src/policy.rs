@@ -242,9 +242,15 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
     let template = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
     // The catch-all for unknown API paths answers 404 itself.
     let Some(template) = template.filter(|t| !t.contains("{*")) else { return next.run(req).await };
-    let method = req.method().as_str().to_string();
+    // HEAD is served by the GET handler: it takes the GET rule.
+    let method =
+        if req.method() == axum::http::Method::HEAD { "GET" } else { req.method().as_str() }.to_string();
     let Some(rule) = rule_for(&method, &template) else {
-        tracing::error!(%method, %template, "a route without a policy rule: refused");
+        if POLICY.iter().any(|r| r.template == template) {
+            // A method the route does not have: the caller's mistake, not ours.
+            return ApiError::MethodNotAllowed.into_response();
+        }
+        tracing::error!(%template, "a route without a policy rule: refused");
         return ApiError::Forbidden("this route has no permission rule".into()).into_response();
     };
     let (mut parts, body) = req.into_parts();
@@ -264,6 +270,11 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
             }
         };
         let verdict = admit(&state, &actor, &mut admitted).await;
+        // A refusal lands in a tenant's audit log only if the caller is in that tenant:
+        // probing other tenants' ids must not flood their owners' view.
+        if verdict.is_err() && actor.role_in(admitted.tenant).is_none() {
+            admitted.tenant = None;
+        }
         admitted.actor = Some(actor);
         if let Err(e) = verdict {
             let resp = e.into_response();
@@ -281,7 +292,7 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
 }
 
 fn source_of(state: &AppState, parts: &Parts) -> Option<String> {
-    crate::client_addr::client_ip(parts, &state.trusted_proxies).map(|ip| ip.to_string())
+    crate::client_addr::client_ip(parts, &state.proxies).map(|ip| ip.to_string())
 }
 
 /// Checks the rule for `actor`, loading the route's machine or tenant into `admitted` first

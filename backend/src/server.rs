@@ -43,7 +43,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let tuning =
         Tuning { resync_interval: Duration::from_secs(args.resync_secs.max(1)), ..Tuning::default() };
     let mut state = AppState::new(db.clone(), args.public_origin.clone(), tuning);
-    state.trusted_proxies = args.trusted_proxies.clone().into();
+    state.proxies = crate::client_addr::Proxies {
+        trusted: args.trusted_proxies.clone().into(),
+        header: args.forwarded_header,
+    };
     state.ssh = Some(SshIdentity::load_or_create(&args.db.data_dir).context("loading the SSH key")?);
     start_node_links(&state, &args.nodes).await?;
 

@@ -66,10 +66,12 @@ pub struct AppState {
     pub refused: crate::audit::Refused,
     /// Whose access changed, for open consoles and event sockets to check again.
     pub access: crate::access::AccessChanges,
-    /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
-    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// Reverse proxies whose forwarding header names the client (`--trusted-proxy`).
+    pub proxies: crate::client_addr::Proxies,
     /// Consoles and event streams open per person.
     pub sockets: crate::sockets::OpenSockets,
+    /// When each node last had a rule break recorded.
+    pub rule_breaks: crate::nodes::reconciler::RuleBreaks,
 }
 
 impl AppState {
@@ -89,8 +91,9 @@ impl AppState {
             admission: Default::default(),
             refused: Default::default(),
             access: Default::default(),
-            trusted_proxies: Arc::new([]),
+            proxies: Default::default(),
             sockets: Default::default(),
+            rule_breaks: Default::default(),
         }
     }
 

@@ -280,7 +280,7 @@ async fn the_owner_logs_in_while_an_attacker_hammers_the_account() {
 async fn behind_a_trusted_proxy_the_client_is_the_one_it_forwarded_for() {
     let app = TestApp::start().await;
     let mut state = app.state.clone();
-    state.trusted_proxies = vec!["127.0.0.1/32".parse::<ipnet::IpNet>().unwrap()].into();
+    state.proxies.trusted = vec!["127.0.0.1/32".parse::<ipnet::IpNet>().unwrap()].into();
     let router = corral::routes::build_router(state, &corral::routes::RouterOptions::default());
     let wrong = serde_json::json!({"username": "nobody", "password": "guess"}).to_string();
     let xff = [("x-forwarded-for", "203.0.113.9")];
@@ -370,4 +370,51 @@ async fn a_listing_taken_before_a_delete_does_not_bring_the_machine_back() {
             == StatusCode::NOT_FOUND
     })
     .await;
+}
+
+#[tokio::test]
+async fn what_review_found_stays_fixed() {
+    use tower_sessions::session_store::SessionStore;
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
+
+    // A method a route does not have is 405, not a refusal that looks like a missing rule.
+    let r = app.call("PUT", "/api/v1/machines", Some(&admin), Some("{}")).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{:?}", r.body);
+    assert_eq!(app.call("HEAD", "/api/v1/machines", None, None).await.status, StatusCode::UNAUTHORIZED);
+
+    // An admin naming a tenant that does not exist: 404, and nothing half-made.
+    let missing = uuid::Uuid::new_v4();
+    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "tenant_id": missing});
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&body.to_string())).await;
+    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"), "{:?}", r.body);
+    let body = serde_json::json!({"username": "ghost", "tenant_id": missing, "role": "viewer"});
+    let r = app.call("POST", "/api/v1/users", Some(&admin), Some(&body.to_string())).await;
+    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"), "{:?}", r.body);
+    assert!(corral::store::users::user_by_username(&app.state.db, "ghost").await.unwrap().is_none());
+
+    // Disabling ends the sessions for good: enabling again does not bring them back.
+    let me =
+        app.call("GET", "/api/v1/session", Some(&olive), None).await.body["id"].as_str().unwrap().to_string();
+    for disabled in [true, false] {
+        let body = serde_json::json!({"disabled": disabled}).to_string();
+        assert_eq!(
+            app.call("PATCH", &format!("/api/v1/users/{me}"), Some(&admin), Some(&body)).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(app.call("GET", "/api/v1/session", Some(&olive), None).await.status, StatusCode::UNAUTHORIZED);
+
+    // A request that ends after its session did does not write the session back.
+    let store = corral::store::sessions::DbSessionStore::new(app.state.db.clone());
+    let mut record = tower_sessions::session::Record {
+        id: Default::default(),
+        data: Default::default(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    store.create(&mut record).await.unwrap();
+    store.delete(&record.id).await.unwrap();
+    store.save(&record).await.unwrap();
+    assert!(store.load(&record.id).await.unwrap().is_none(), "a save after the end is not a new session");
 }

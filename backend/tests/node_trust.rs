@@ -137,8 +137,10 @@ async fn a_node_cannot_move_delete_or_retask_another_nodes_machine() {
     };
     let address = serve(dir.path(), thief(as_bridge));
     corral::server::start_node_links(&app.state, &[("thief".into(), address)]).await.unwrap();
-    // The listing, the changed machine, the task (listed and changed) and the removal.
-    app.wait_for(|| async { node_by_name(&app, "thief").await.rule_breaks >= 4 }).await;
+    // The listing, the changed machine, the task (listed and changed) and the removal all
+    // break the rules; a node's breaks are recorded at most once a second, so a second one
+    // recorded means the whole first stream was handled.
+    app.wait_for(|| async { node_by_name(&app, "thief").await.rule_breaks >= 2 }).await;
 
     let after = corral::store::machines::machine_get(&app.state.db, id).await.unwrap().expect("still there");
     assert_eq!((after.node_id, after.state), (app.node_id, MachineState::Stopped), "{after:?}");

@@ -53,6 +53,14 @@ impl Default for ImportPolicy {
     }
 }
 
+/// Whether the file starts with qcow2's magic.
+fn is_qcow2(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(path)?.read(&mut magic)?;
+    Ok(n == 4 && magic == *b"QFI\xfb")
+}
+
 /// What other file a qcow2 image names, read from its header before anything opens it: a
 /// backing file, or (version 3) an external data file. Other formats name none.
 fn qcow2_names_another_file(path: &Path) -> std::io::Result<Option<&'static str>> {
@@ -103,18 +111,37 @@ fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+                || (a == 198 && (18..20).contains(&b)) // benchmarking
+                || (a == 192 && b == 0 && v4.octets()[2] == 0) // IETF protocol assignments
                 || a >= 240
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_internal(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let seg = v6.segments();
+            let first = seg[0];
+            // Addresses that carry an IPv4 one inside: judged by it.
+            let embedded = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
+            let compatible = seg[..6].iter().all(|s| *s == 0); // ::a.b.c.d
+            let nat64 = seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0]; // 64:ff9b::a.b.c.d
+            if compatible || nat64 {
+                return is_internal(IpAddr::V4(embedded(seg[6], seg[7])));
+            }
+            if seg[..3] == [0x64, 0xff9b, 1] {
+                return true; // local-use NAT64 (64:ff9b:1::/48): this network's own translator
+            }
+            if first == 0x2002 {
+                return is_internal(IpAddr::V4(embedded(seg[1], seg[2])));
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80 // link-local
+                || (first & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside)
         }
     }
 }
@@ -278,12 +305,25 @@ async fn download(
             v4 => format!("{host}:{port}:{v4}"),
         };
         let mut c = tokio::process::Command::new("curl");
-        c.args(["--fail", "--silent", "--show-error", "--proto", "=http,https", "--max-redirs", "0"])
-            .args(["--resolve", &pin])
-            .args(extra)
-            .arg(url.as_str())
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
+        // `-q` first: no ~/.curlrc; no proxy from the environment (it would bypass the pin);
+        // a server that stalls is given up on rather than holding the import forever.
+        c.args([
+            "-q",
+            "--noproxy",
+            "*",
+            "--connect-timeout",
+            "10",
+            "--speed-limit",
+            "1024",
+            "--speed-time",
+            "60",
+        ])
+        .args(["--fail", "--silent", "--show-error", "--proto", "=http,https", "--max-redirs", "0"])
+        .args(["--resolve", &pin])
+        .args(extra)
+        .arg(url.as_str())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
         c
     };
     let mut next = start.to_string();
@@ -493,8 +533,19 @@ impl ImageStore {
     }
 
     /// Asks `qemu-img info` for the format and virtual size; a file it cannot read is refused.
+    /// The format is decided here, from the file's first bytes (qcow2 by its magic, raw
+    /// otherwise), and given to qemu-img with `-f`: left to guess, qemu-img would open
+    /// whatever a VMDK descriptor or another format's header names before anything could
+    /// refuse it.
     pub async fn probe(&self, path: &Path) -> Result<(String, u64), BridgeError> {
-        let args = vec!["info".into(), "--output=json".into(), path.display().to_string()];
+        let format = if is_qcow2(path)? { "qcow2" } else { "raw" };
+        let args = vec![
+            "info".into(),
+            "-f".into(),
+            format.into(),
+            "--output=json".into(),
+            path.display().to_string(),
+        ];
         let out = self.exec.run(&self.qemu_img, &args).await?;
         if !out.success {
             return Err(BridgeError::Validation {
@@ -533,5 +584,42 @@ impl ImageStore {
         tokio::fs::remove_file(self.path(name)?).await?;
         let _ = tokio::fs::remove_file(self.meta_path(name)).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inward_addresses_are_known_in_every_spelling() {
+        let internal = [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "198.18.0.1",
+            "192.0.0.8",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "fec0::1",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b:1::1",
+            "2002:c0a8:0101::1",
+            "2002:7f00:1::1",
+        ];
+        for a in internal {
+            assert!(is_internal(a.parse().unwrap()), "{a} is inward");
+        }
+        for a in ["93.184.216.34", "2606:2800:220:1::1", "64:ff9b::5db8:d822", "2002:5db8:d822::1"] {
+            assert!(!is_internal(a.parse().unwrap()), "{a} is public");
+        }
     }
 }

@@ -78,6 +78,9 @@ pub async fn machine_create(
     idempotency_key: Option<&str>,
 ) -> Result<Created, ApiError> {
     corral_api::validate::machine_create(&req)?;
+    // A machine the node made after an earlier request with this key gave up: found by the
+    // reconciler, unmanaged. The create takes it back, on its node.
+    let mut take_back: Option<corral_api::NodeId> = None;
     let id = match idempotency_key {
         None => MachineId::new_random(),
         Some(key) => {
@@ -107,11 +110,7 @@ pub async fn machine_create(
                     }
                     return Ok(Created::Replayed(prior));
                 }
-                // The node made it after the first request gave up: the reconciler found it
-                // unmanaged. The create below takes it back (the node answers with it).
-                Some(_) => {
-                    machines::machine_delete(&state.db, id).await?;
-                }
+                Some(unmanaged) => take_back = Some(unmanaged.node_id),
                 None => {}
             }
             id
@@ -134,6 +133,11 @@ pub async fn machine_create(
             return Err(ApiError::Forbidden("creating machines needs the owner role".into()));
         }
         Some(_) => {}
+    }
+    // Admins pass the role check for any id: one that names no tenant is 404, not a
+    // database error at the insert.
+    if !crate::store::users::tenant_exists(&state.db, tenant_id).await? {
+        return Err(ApiError::NotFound(format!("tenant {tenant_id}")));
     }
 
     // Held until the row is written, so a racing create counts this one.
@@ -172,8 +176,12 @@ pub async fn machine_create(
             });
         }
     }
-    let node = match req.node_id {
-        Some(id) => {
+    let node = match (take_back, req.node_id) {
+        // Already on its node (and counted in its use): no room to find.
+        (Some(id), _) => {
+            all_nodes.iter().find(|n| n.id == id).ok_or_else(|| ApiError::NotFound(format!("node {id}")))?
+        }
+        (None, Some(id)) => {
             let n = all_nodes
                 .iter()
                 .find(|n| n.id == id)
@@ -183,7 +191,7 @@ pub async fn machine_create(
             }
             n
         }
-        None => placement::place(&all_nodes, demand).map_err(ApiError::InsufficientCapacity)?,
+        (None, None) => placement::place(&all_nodes, demand).map_err(ApiError::InsufficientCapacity)?,
     };
     // A node without a link is refused before any row is written.
     client_of(state, node.id, &node.name)?;
@@ -204,6 +212,9 @@ pub async fn machine_create(
         },
         request_fingerprint: idempotency_key.map(|_| request_fingerprint(&req)),
     };
+    if take_back.is_some() {
+        machines::machine_delete(&state.db, id).await?;
+    }
     let inserted = machines::machine_insert(&state.db, &new).await;
     drop(admission);
     if let Err(e) = inserted {
@@ -264,12 +275,9 @@ async fn send_create(
     };
     match result {
         Ok(b) => {
-            if b.id != id {
-                machines::machine_delete(&state.db, id).await?;
-                return Err(ApiError::NodeFailed {
-                    node: node_name.to_string(),
-                    message: format!("answered with machine {} instead of {id}", b.id),
-                });
+            if let Err(e) = answered_for(node_name, id, &b) {
+                machines::machine_delete_if_creating(&state.db, id).await?;
+                return Err(e);
             }
             take_machine_report(state, node, &b).await?;
             machines::machine_get(&state.db, id)
@@ -278,10 +286,11 @@ async fn send_create(
         }
         Err(e) => {
             // The node refused, or never answered after retries: take the row back out so
-            // nothing half-made is left. (If the node did make it after all, the reconciler
-            // will show it as unmanaged rather than lose it, and a retry with the same
-            // idempotency key takes it back.)
-            machines::machine_delete(&state.db, id).await?;
+            // nothing half-made is left, if it is still `creating` (a replay running beside
+            // this request may have made it meanwhile). If the node did make it after all,
+            // the reconciler shows it as unmanaged rather than lose it, and a retry with the
+            // same idempotency key takes it back.
+            machines::machine_delete_if_creating(&state.db, id).await?;
             Err(node_error(node_name, e))
         }
     }
@@ -371,6 +380,7 @@ pub async fn machine_update(
         cdrom: req.cdrom,
     };
     let b = client.machine_update(id, &update).await.map_err(|e| node_error(&m.node_name, e))?;
+    answered_for(&m.node_name, id, &b)?;
     if let Some(name) = &req.name {
         machines::machine_rename(&state.db, id, name).await.map_err(|e| {
             if is_unique_violation(&e) {
@@ -404,16 +414,26 @@ pub(crate) async fn apply_bridge(
     m: &Machine,
     b: &corral_api::bridge::BridgeMachine,
 ) -> Result<Machine, ApiError> {
-    if b.id != m.id {
-        return Err(ApiError::NodeFailed {
-            node: m.node_name.clone(),
-            message: format!("answered with machine {} instead of {}", b.id, m.id),
-        });
-    }
+    answered_for(&m.node_name, m.id, b)?;
     match take_machine_report(state, m.node_id, b).await? {
         Some(changed) => Ok(changed),
         None => Ok(Machine { state: b.state, ..m.clone() }),
     }
+}
+
+/// A node's answer about a machine must be about that machine.
+pub(crate) fn answered_for(
+    node: &str,
+    want: MachineId,
+    b: &corral_api::bridge::BridgeMachine,
+) -> Result<(), ApiError> {
+    if b.id == want {
+        return Ok(());
+    }
+    Err(ApiError::NodeFailed {
+        node: node.to_string(),
+        message: format!("answered with machine {} instead of {want}", b.id),
+    })
 }
 
 pub fn client_of(state: &AppState, node: corral_api::NodeId, name: &str) -> Result<BridgeClient, ApiError> {

@@ -126,7 +126,14 @@ pub async fn user_create(state: &AppState, actor: &Actor, req: UserCreate) -> Re
         validate::password(p)?;
     }
     match (req.tenant_id, req.role) {
-        (Some(t), Some(_)) => require_owner(actor, t)?,
+        (Some(t), Some(_)) => {
+            require_owner(actor, t)?;
+            // Checked before the user is made: an admin passes any id, and a user without
+            // the membership asked for must not be left behind.
+            if !users::tenant_exists(&state.db, t).await? {
+                return Err(ApiError::NotFound(format!("tenant {t}")));
+            }
+        }
         (None, None) => require_admin(actor, "creating users outside a tenant")?,
         _ => {
             return Err(ApiError::Validation {
@@ -176,6 +183,11 @@ pub async fn user_update(
         return Err(ApiError::NotFound(format!("user {id}")));
     }
     tracing::info!(user = %id, by = %actor.username, disabled = ?req.disabled, is_admin = ?req.is_admin, "user changed");
+    // A disabled user's sessions end for good: enabling them again must not bring back a
+    // session someone else may hold.
+    if req.disabled == Some(true) {
+        sessions::sessions_end_of_user(&state.db, id, None).await?;
+    }
     state.access.changed(id);
     users::user_get(&state.db, id).await?.ok_or_else(|| ApiError::NotFound(format!("user {id}")))
 }

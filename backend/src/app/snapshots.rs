@@ -134,6 +134,10 @@ pub async fn snapshot_clone(
     })?;
     match client.snapshot_clone(id, name, &BridgeSnapshotClone { id: new_id, name: req.name }).await {
         Ok(b) => {
+            if let Err(e) = super::machines::answered_for(&m.node_name, new_id, &b) {
+                machines::machine_delete_if_creating(&state.db, new_id).await?;
+                return Err(e);
+            }
             crate::nodes::reconciler::take_machine_report(state, m.node_id, &b).await?;
             let created = machines::machine_get(&state.db, new_id)
                 .await?
@@ -141,7 +145,7 @@ pub async fn snapshot_clone(
             Ok(created)
         }
         Err(e) => {
-            machines::machine_delete(&state.db, new_id).await?;
+            machines::machine_delete_if_creating(&state.db, new_id).await?;
             Err(node_error(&m.node_name, e))
         }
     }

@@ -15,6 +15,9 @@ use crate::store::tokens;
 
 const PREFIX: &str = "corral_";
 
+/// Tokens one person may hold: plenty for scripts, bounded for the database.
+pub const PER_USER: usize = 100;
+
 fn sha256_hex(secret: &str) -> String {
     sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -36,6 +39,9 @@ pub async fn token_create(
     validate::token_name(&req.name)?;
     if let Some(days) = req.expires_in_days {
         validate::token_days(days)?;
+    }
+    if tokens::tokens_of(&state.db, actor.id).await?.len() >= PER_USER {
+        return Err(ApiError::Conflict(format!("you hold {PER_USER} tokens already: revoke some first")));
     }
     let id: String = random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>());

@@ -75,7 +75,8 @@ async fn link(
     client: &BridgeClient,
     failures: &mut u32,
 ) -> Result<(), String> {
-    let version = client.version().await.map_err(|e| e.to_string())?;
+    let mut version = client.version().await.map_err(|e| e.to_string())?;
+    corral_api::validate::bridge_version_bound(&mut version);
     if version.api_version != BRIDGE_API_VERSION {
         return Err(format!(
             "bridge speaks API version {}, this backend speaks {BRIDGE_API_VERSION}",
@@ -238,12 +239,45 @@ pub async fn take_machine_report(
     }
 }
 
-/// A report that broke the rules: logged and counted on the node, never applied.
+/// A report that broke the rules: logged and counted on the node, never applied. A node
+/// that breaks them in a stream is recorded at most once a second (the others are only
+/// counted in the log), so it cannot turn the database and every browser's event socket
+/// into its megaphone.
 async fn rule_break(state: &AppState, node: NodeId, what: &str) -> Result<(), sqlx::Error> {
-    tracing::warn!(%node, what, "a node's report broke the rules and was not applied");
+    let Some(suppressed) = state.rule_breaks.admit(node) else { return Ok(()) };
+    tracing::warn!(%node, what, suppressed, "a node's report broke the rules and was not applied");
     nodes::node_note_rule_break(&state.db, node, what).await?;
     publish_node(state, node).await;
     Ok(())
+}
+
+/// Rule breaks recorded per node: at most one a second.
+#[derive(Clone, Default)]
+pub struct RuleBreaks(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<NodeId, (std::time::Instant, u64)>>>,
+);
+
+impl RuleBreaks {
+    /// `Some(how many were passed over since the last one recorded)` when this one is to be
+    /// recorded.
+    fn admit(&self, node: NodeId) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get_mut(&node) {
+            Some((last, skipped)) if now.duration_since(*last) < Duration::from_secs(1) => {
+                *skipped += 1;
+                None
+            }
+            Some((last, skipped)) => {
+                *last = now;
+                Some(std::mem::take(skipped))
+            }
+            None => {
+                seen.insert(node, (now, 0));
+                Some(0)
+            }
+        }
+    }
 }
 
 /// Makes the database agree with a full listing of the node.

@@ -93,25 +93,34 @@ async fn console_socket(
         return Err(ApiError::BadOrigin);
     }
     let slot = state.sockets.take(actor.id)?;
+    let changes = state.access.subscribe();
     let max = crate::sockets::CONSOLE_MESSAGE_MAX;
     let ws = ws.max_message_size(max).max_frame_size(max);
     let ws = if kind == ConsoleKind::Vnc { ws.protocols(["binary"]) } else { ws };
     let source = client.map(|ip| ip.to_string());
     Ok(ws.on_upgrade(move |socket| async move {
-        open(state, actor, id, kind, q, source, socket).await;
+        open(state, Session { actor, changes, source }, id, kind, q, socket).await;
         drop(slot);
     }))
 }
 
+/// Who opened a console, as the upgrade found them.
+struct Session {
+    actor: Actor,
+    /// Subscribed before the upgrade, so no revocation in between is missed.
+    changes: tokio::sync::broadcast::Receiver<corral_api::UserId>,
+    source: Option<String>,
+}
+
 async fn open(
     state: AppState,
-    actor: Actor,
+    session: Session,
     id: MachineId,
     kind: ConsoleKind,
     q: ConsoleQuery,
-    source: Option<String>,
     mut ws: WebSocket,
 ) {
+    let Session { actor, changes, source } = session;
     let refuse = |code: u16, reason: String| close_frame(code, reason);
     if let Err(e) = state.tickets.redeem(&q.ticket, actor.id, id, kind) {
         let _ = ws.send(refuse(close::TICKET_INVALID, e.to_string())).await;
@@ -194,7 +203,7 @@ async fn open(
         let may_use = |a: &Actor| a.role_in(tenant).is_some_and(|r| r >= Role::Operator);
         tokio::select! {
             reason = taken => (close::TAKEN_OVER, reason),
-            reason = crate::access::until_revoked(&state, &fresh, may_use) => (close::ACCESS_REVOKED, reason),
+            reason = crate::access::until_revoked(&state, changes, &fresh, may_use) => (close::ACCESS_REVOKED, reason),
         }
     };
     relay(ws, stream, stop).await;

@@ -40,11 +40,12 @@ async fn events_socket(
         return Err(ApiError::BadOrigin);
     }
     let slot = state.sockets.take(actor.id)?;
+    let changes = state.access.subscribe();
     let ws = ws
         .max_message_size(crate::sockets::EVENTS_MESSAGE_MAX)
         .max_frame_size(crate::sockets::EVENTS_MESSAGE_MAX);
     Ok(ws.on_upgrade(move |socket| async move {
-        pump(state, actor, socket).await;
+        pump(state, actor, changes, socket).await;
         drop(slot);
     }))
 }
@@ -60,13 +61,18 @@ fn visible(actor: &Actor, ev: &Event) -> bool {
     }
 }
 
-async fn pump(state: AppState, actor: Actor, mut socket: WebSocket) {
+async fn pump(
+    state: AppState,
+    actor: Actor,
+    changes: tokio::sync::broadcast::Receiver<corral_api::UserId>,
+    mut socket: WebSocket,
+) {
     let mut rx = state.events.subscribe();
     let close = |code: u16, reason: String| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
     // The watcher keeps `actor` fresh (roles change what is visible) and ends the socket when
     // the session or token it came with no longer stands.
     let (fresh, current) = tokio::sync::watch::channel(actor);
-    let revoked = crate::access::until_revoked(&state, &fresh, |_| true);
+    let revoked = crate::access::until_revoked(&state, changes, &fresh, |_| true);
     tokio::pin!(revoked);
     loop {
         tokio::select! {

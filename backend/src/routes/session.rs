@@ -45,15 +45,19 @@ async fn session_create(
         source: client.map(|ip| ip.to_string()),
         ..Default::default()
     };
-    if let Err((message, retry_after_secs)) = state.login_guard.check(&req.username, client) {
-        let entry = crate::store::audit::NewEntry { result: "429 too_many_attempts".into(), ..attempt };
-        crate::audit::record(&state, entry).await;
-        return Err(ApiError::TooManyAttempts { message, retry_after_secs });
+    if let Err((message, retry_after_secs)) = state.login_guard.attempt(&req.username, client) {
+        // Counted, not stored: a throttled stranger costs the audit log nothing more.
+        let e = ApiError::TooManyAttempts { message, retry_after_secs };
+        state.refused.note(&e);
+        return Err(e);
     }
     let user = users::user_by_username(&state.db, &req.username).await?;
     // argon2 takes tens of milliseconds of CPU: off the async workers. Every path pays it, so
     // timing tells nothing about whether the user exists or is disabled.
     let hash = user.as_ref().map(|u| u.password_hash.clone());
+    // argon2 takes a core for tens of milliseconds: a few at a time, so a burst of logins
+    // cannot take every core (and the real owner's login with them).
+    let _permit = auth::PASSWORD_CHECKS.acquire().await.map_err(ApiError::internal)?;
     let ok = tokio::task::spawn_blocking(move || match hash {
         Some(hash) => auth::password_verify(&req.password, &hash),
         None => {
@@ -66,7 +70,6 @@ async fn session_create(
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         other => {
-            state.login_guard.failed(&req.username, client);
             let entry = crate::store::audit::NewEntry {
                 user_id: other.map(|u| u.id),
                 result: "401 login_failed".into(),

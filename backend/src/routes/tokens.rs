@@ -28,7 +28,8 @@ async fn token_list(State(state): State<AppState>, actor: Actor) -> ApiResult<Js
 /// Make a token for scripts (`Authorization: Bearer …`); its secret is in this answer only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = ApiTokenCreate,
     responses((status = 201, body = ApiTokenCreated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "the caller holds the most tokens one may"),
+        (status = 422, body = ErrorBody)))]
 async fn token_create(
     State(state): State<AppState>,
     actor: Actor,

@@ -170,6 +170,15 @@ pub async fn machine_delete(db: &Db, id: MachineId) -> Result<bool, sqlx::Error>
     Ok(done.rows_affected() > 0)
 }
 
+/// Deletes the row of a create that failed, only while it is still `creating`.
+pub async fn machine_delete_if_creating(db: &Db, id: MachineId) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM machines WHERE id = $1 AND state = 'creating'")
+        .bind(id.to_string())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Deletes the machine only if it is on `node`: what a node says can only remove its own.
 pub async fn machine_delete_on(db: &Db, node: NodeId, id: MachineId) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM machines WHERE id = $1 AND node_id = $2")

@@ -97,20 +97,19 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates a session that still exists, and nothing else: a request that was in flight
+    /// when its session ended (a logout, a password change elsewhere) must not write it back.
+    /// New sessions come through `create`.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (data, user) = encode(record)?;
-        sqlx::query(
-            "INSERT INTO sessions (id, data, expiry_date, user_id) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date, \
-             user_id = excluded.user_id",
-        )
-        .bind(id_hash(&record.id))
-        .bind(data)
-        .bind(record.expiry_date.unix_timestamp())
-        .bind(user)
-        .execute(&self.db)
-        .await
-        .map_err(backend)?;
+        sqlx::query("UPDATE sessions SET data = $2, expiry_date = $3, user_id = $4 WHERE id = $1")
+            .bind(id_hash(&record.id))
+            .bind(data)
+            .bind(record.expiry_date.unix_timestamp())
+            .bind(user)
+            .execute(&self.db)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
