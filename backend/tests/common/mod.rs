@@ -54,12 +54,14 @@ pub fn fast_tuning() -> Tuning {
 
 /// Serves a sim bridge on `socket` in this process.
 pub async fn serve_sim_bridge(dir: &std::path::Path, socket: &std::path::Path, cpus: u32) -> SimDriver {
+    serve_sim_host(dir, socket, HostFacts { hostname: "sim".into(), cpus, memory_mib: 8192, disk_gib: 100 })
+        .await
+}
+
+/// Serves a sim bridge of the given size on `socket` in this process.
+pub async fn serve_sim_host(dir: &std::path::Path, socket: &std::path::Path, host: HostFacts) -> SimDriver {
     let sim = SimDriver::open(
-        SimConfig {
-            delay: Duration::from_millis(30),
-            step_mode: false,
-            host: HostFacts { hostname: "sim".into(), cpus, memory_mib: 8192, disk_gib: 100 },
-        },
+        SimConfig { delay: Duration::from_millis(30), step_mode: false, host },
         MachineStore::open(dir).unwrap(),
     )
     .unwrap();
@@ -91,12 +93,23 @@ impl TestApp {
         Self::start_on(None).await
     }
 
+    /// With a node roomy enough for hundreds of small machines.
+    pub async fn start_roomy() -> TestApp {
+        let host = HostFacts { hostname: "sim".into(), cpus: 4096, memory_mib: 1 << 24, disk_gib: 1 << 20 };
+        Self::start_with(None, host).await
+    }
+
     /// On the database at `url` (which must be empty), or a fresh SQLite one.
     pub async fn start_on(url: Option<String>) -> TestApp {
+        Self::start_with(url, HostFacts { hostname: "sim".into(), cpus: 8, memory_mib: 8192, disk_gib: 100 })
+            .await
+    }
+
+    async fn start_with(url: Option<String>, host: HostFacts) -> TestApp {
         let data = tempfile::tempdir().unwrap();
         let bridge_dir = tempfile::tempdir().unwrap();
         let socket = bridge_dir.path().join("bridge.sock");
-        let sim = serve_sim_bridge(bridge_dir.path(), &socket, 8).await;
+        let sim = serve_sim_host(bridge_dir.path(), &socket, host).await;
 
         let url =
             url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data.path().join("corral.db").display()));
