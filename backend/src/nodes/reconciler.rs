@@ -95,20 +95,26 @@ async fn link(
 
     let mut resync = tokio::time::interval(state.tuning.resync_interval);
     resync.reset();
+    // The silence deadline moves only when the event stream speaks: listings answered in
+    // between do not keep a dead stream alive.
+    let silence = state.tuning.silence_timeout;
+    let quiet_until = tokio::time::sleep(silence);
+    tokio::pin!(quiet_until);
     loop {
         tokio::select! {
-            next = tokio::time::timeout(state.tuning.silence_timeout, events.next()) => {
+            next = events.next() => {
+                quiet_until.as_mut().reset(tokio::time::Instant::now() + silence);
                 match next {
-                    Err(_) => return Err(format!("no word from the node in {:?}", state.tuning.silence_timeout)),
-                    Ok(None) => return Ok(()),
-                    Ok(Some(Err(e))) => return Err(e.to_string()),
-                    Ok(Some(Ok(ev))) => {
+                    None => return Ok(()),
+                    Some(Err(e)) => return Err(e.to_string()),
+                    Some(Ok(ev)) => {
                         if let Err(e) = apply(state, node, ev).await {
                             tracing::error!(%node, error = %e, "recording a node event failed");
                         }
                     }
                 }
             }
+            _ = &mut quiet_until => return Err(format!("no word from the node in {silence:?}")),
             _ = resync.tick() => {
                 tolerate_db(node, reconcile(state, node, client).await)?;
                 if let Err(e) = nodes::node_touch(&state.db, node).await {

@@ -171,6 +171,14 @@ impl SimDriver {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Removes a machine as someone at the node's console would, behind the bridge's back:
+    /// its spec goes and no event says so (the backend must notice on its next listing).
+    pub fn vanish(&self, id: MachineId) -> Result<(), BridgeError> {
+        self.lock().machines.remove(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        self.store.remove(id)?;
+        Ok(())
+    }
+
     /// Finishes the machine's pending transition now (step mode, or a test in a hurry).
     pub fn step(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
         let generation = {
