@@ -763,3 +763,99 @@ async fn a_full_disk_during_a_snapshot_leaves_the_machine_usable() {
     delete(&c, id, true).await;
     drop(bridge);
 }
+
+/// Reads a file of the guest's disk, past the page cache (so a rollback of RAM cannot answer
+/// from memory): its content, or `missing`. `n` marks the answer; the guest computes the
+/// marker, so the echo of the command itself never matches.
+async fn read_disk_file(serial: &mut Serial, path: &str, n: u32) -> String {
+    let ask = format!(
+        "echo 3 > /proc/sys/vm/drop_caches; echo \"[$(cat {path} 2>/dev/null || echo missing)]-$(({n}+1000))\""
+    );
+    serial.send(&ask).await;
+    let marker = format!("]-{}", n + 1000);
+    let out = String::from_utf8_lossy(&serial.expect(&marker, Duration::from_secs(20)).await).into_owned();
+    out.rsplit_once('[').map(|(_, v)| v.trim_end_matches(&marker).to_string()).unwrap_or(out)
+}
+
+/// Writes a file on the guest's disk and waits until it is synced.
+async fn write_disk_file(serial: &mut Serial, path: &str, content: &str) {
+    serial.send(&format!("echo {content} > {path} && sync && echo synced-$((40+2))-{content}")).await;
+    serial.expect(&format!("synced-42-{content}"), Duration::from_secs(20)).await;
+}
+
+/// Starts a stopped machine and waits for its shell; returns its serial line.
+async fn boot(c: &BridgeClient, id: MachineId) -> Serial {
+    c.machine_power(id, "start").await.unwrap();
+    let mut serial = Serial::open(c, id, 0).await;
+    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    serial
+}
+
+/// Stops a machine through its power button and waits until it is off.
+async fn power_off(c: &BridgeClient, id: MachineId) {
+    c.machine_power(id, "stop").await.unwrap();
+    wait_state(c, id, MachineState::Stopped, Duration::from_secs(30)).await;
+}
+
+/// What the guest wrote on its disk (/mnt, not RAM) is what each snapshot operation brings
+/// back: a RAM rollback of the running guest, a disk-only snapshot rolled back cold, and a
+/// clone, which has what was written before its snapshot and not what came after.
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_bring_back_what_the_guest_wrote_on_its_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = qemu_bridge(dir.path());
+    bridge.import_image("tiny.qcow2", &tiny_image()).await;
+    let c = bridge.client();
+    let id = c.machine_create(&tiny_machine("disky")).await.unwrap().id;
+    let mut serial = boot(&c, id).await;
+
+    // With RAM, running: the disk comes back with the memory.
+    write_disk_file(&mut serial, "/mnt/f", "before").await;
+    c.snapshot_create(id, &BridgeSnapshotCreate { name: "warm".into(), ram: true }).await.unwrap();
+    write_disk_file(&mut serial, "/mnt/f", "after").await;
+    assert_eq!(read_disk_file(&mut serial, "/mnt/f", 1).await, "after");
+    assert_eq!(c.snapshot_rollback(id, "warm").await.unwrap().state, MachineState::Running);
+    assert_eq!(read_disk_file(&mut serial, "/mnt/f", 2).await, "before", "a RAM rollback restores the disk");
+
+    // Disk only, stopped: one file before the snapshot, one after.
+    write_disk_file(&mut serial, "/mnt/a", "kept").await;
+    drop(serial);
+    power_off(&c, id).await;
+    c.snapshot_create(id, &BridgeSnapshotCreate { name: "cold".into(), ram: false }).await.unwrap();
+    let mut serial = boot(&c, id).await;
+    write_disk_file(&mut serial, "/mnt/b", "later").await;
+    assert_eq!(read_disk_file(&mut serial, "/mnt/b", 3).await, "later");
+    drop(serial);
+    power_off(&c, id).await;
+
+    // A clone of the snapshot has what was there then, and nothing written since.
+    let clone = c
+        .snapshot_clone(
+            id,
+            "cold",
+            &corral_api::bridge::BridgeSnapshotClone { id: MachineId::new_random(), name: "copy".into() },
+        )
+        .await
+        .unwrap();
+    let mut copy = boot(&c, clone.id).await;
+    assert_eq!(
+        read_disk_file(&mut copy, "/mnt/a", 4).await,
+        "kept",
+        "the clone has what came before its snapshot"
+    );
+    assert_eq!(read_disk_file(&mut copy, "/mnt/b", 5).await, "missing", "and nothing written after it");
+    drop(copy);
+    delete(&c, clone.id, true).await;
+
+    // The cold rollback takes the disk back to the snapshot.
+    c.snapshot_rollback(id, "cold").await.unwrap();
+    let mut serial = boot(&c, id).await;
+    assert_eq!(read_disk_file(&mut serial, "/mnt/a", 6).await, "kept");
+    assert_eq!(
+        read_disk_file(&mut serial, "/mnt/b", 7).await,
+        "missing",
+        "a cold rollback removes what came after"
+    );
+    drop(serial);
+    delete(&c, id, true).await;
+}
