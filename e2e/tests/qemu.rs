@@ -264,6 +264,10 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     c.snapshot_delete(id, "s1").await.unwrap();
     let snaps = c.snapshot_list(id).await.unwrap();
     assert!(snaps.iter().all(|s| s.name != "s1" && s.parent.as_deref() != Some("s1")), "{snaps:?}");
+    // s2 hung below s1, the root: it is a root now, and what hung below s2 still does.
+    let s2 = snaps.iter().find(|s| s.name == "s2").unwrap_or_else(|| panic!("s2 is gone: {snaps:?}"));
+    assert_eq!(s2.parent, None, "{snaps:?}");
+    assert!(snaps.iter().any(|s| s.parent.as_deref() == Some("s2")), "{snaps:?}");
 
     // Pause halts the guest; resume lets it answer again.
     assert_eq!(c.machine_power(id, "pause").await.unwrap().state, MachineState::Paused);
