@@ -132,38 +132,29 @@ impl Live {
         self.apply(Event::MachineUpdated { machine: m });
     }
 
+    /// Patches the list the event touches (`corral_ui::lists` says how). A list not loaded
+    /// yet stays unloaded: a one-row list made by an event would look complete.
     pub fn apply(self, ev: Event) {
+        use corral_ui::lists;
         match ev {
             Event::MachineUpdated { machine } => self.machines.update(|ms| {
                 if let Some(ms) = ms {
-                    match ms.iter_mut().find(|m| m.id == machine.id) {
-                        Some(old) => *old = machine,
-                        None => {
-                            ms.push(machine);
-                            ms.sort_by(|a, b| a.name.cmp(&b.name));
-                        }
-                    }
+                    lists::machine_upsert(ms, machine)
                 }
             }),
             Event::MachineRemoved { id } => self.machines.update(|ms| {
                 if let Some(ms) = ms {
-                    ms.retain(|m| m.id != id);
+                    lists::machine_remove(ms, id)
                 }
             }),
             Event::TaskUpdated { task } => self.tasks.update(|ts| {
                 if let Some(ts) = ts {
-                    match ts.iter_mut().find(|t| t.task.id == task.task.id) {
-                        Some(old) => *old = task,
-                        None => ts.insert(0, task),
-                    }
+                    lists::task_upsert(ts, task)
                 }
             }),
             Event::NodeUpdated { node } => self.nodes.update(|ns| {
                 if let Some(ns) = ns {
-                    match ns.iter_mut().find(|n| n.id == node.id) {
-                        Some(old) => *old = node,
-                        None => ns.push(node),
-                    }
+                    lists::node_upsert(ns, node)
                 }
             }),
         }
@@ -215,7 +206,6 @@ impl Live {
             a.set(n.saturating_add(1));
             n
         });
-        let delay = (500u64 << n.min(5)).min(15_000);
         set_timeout(
             move || {
                 if self.me.get_untracked().is_none() {
@@ -229,7 +219,7 @@ impl Live {
                     }
                 });
             },
-            std::time::Duration::from_millis(delay),
+            corral_ui::links::events_reconnect_delay(n),
         );
     }
 }

@@ -1,15 +1,15 @@
 //! A machine's consoles in the page: the graphical screen (noVNC) and the serial line
 //! (xterm.js), each opened with a one-time ticket and reconnected with backoff when its link
 //! drops (a guest reboot, a node that comes back). The connection state shown is the
-//! websocket's own, with the server's close reason.
+//! websocket's own, with the server's close reason (`corral_ui::links` words it).
 
 mod js;
-mod keys;
 mod serial;
 mod vnc;
 
 use corral_api::MachineId;
 use corral_api::console::ConsoleKind;
+use corral_ui::links::Link;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -25,55 +25,18 @@ fn socket_url(path: &str, query: &str) -> String {
     format!("{scheme}://{host}{path}?{query}")
 }
 
-/// Why a console closed, in words.
-fn close_reason(code: u16, reason: &str) -> String {
-    match (code, reason.is_empty()) {
-        (_, false) => reason.to_string(),
-        (1000, true) => "closed".into(),
-        (corral_api::console::close::MACHINE_STOPPED, true) => "the machine stopped".into(),
-        _ => "the connection dropped".into(),
-    }
-}
-
-/// Seconds to wait before reconnect attempt `n` (1, 2, 4, 8, then 15).
-fn backoff_secs(n: u32) -> u32 {
-    (1u32 << n.min(4)).min(15)
-}
-
-/// How a console's link is, as its status line says.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Link {
-    Connecting,
-    Connected,
-    /// Closed; the reason, and the seconds until the next attempt (if one is planned).
-    Closed {
-        reason: String,
-        retry_in: Option<u32>,
-    },
-}
-
-impl Link {
-    fn label(&self) -> String {
-        match self {
-            Link::Connecting => "connecting…".into(),
-            Link::Connected => "connected".into(),
-            Link::Closed { reason, retry_in: Some(s) } => format!("{reason} — reconnecting in {s} s"),
-            Link::Closed { reason, retry_in: None } => reason.clone(),
-        }
-    }
-
-    fn class(&self) -> &'static str {
-        match self {
-            Link::Connecting => "badge",
-            Link::Connected => "badge node-online",
-            Link::Closed { .. } => "badge node-unreachable",
-        }
+/// The badge's look for a link.
+fn link_class(link: &Link) -> &'static str {
+    match link {
+        Link::Connecting => "badge",
+        Link::Connected => "badge node-online",
+        Link::Closed { .. } => "badge node-unreachable",
     }
 }
 
 #[component]
 fn LinkBadge(link: RwSignal<Link>) -> impl IntoView {
-    view! { <span class=move || link.with(Link::class) data-test="console-link">{move || link.with(Link::label)}</span> }
+    view! { <span class=move || link.with(link_class) data-test="console-link">{move || link.with(Link::label)}</span> }
 }
 
 /// Both consoles on the machine page, one at a time.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use corral_api::MachineId;
 use corral_api::console::{ConsoleKind, SerialHello, close};
+use corral_ui::links::{Link, close_reason, console_backoff_secs};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -13,7 +14,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use super::{Link, LinkBadge, backoff_secs, close_reason, js, socket_url};
+use super::{LinkBadge, js, socket_url};
 use crate::api;
 
 #[derive(Default)]
@@ -122,7 +123,7 @@ fn retry(ctx: Ctx, reason: String) {
     }
     let attempts = ctx.session.with_value(|s| s.attempts) + 1;
     ctx.session.update_value(|s| s.attempts = attempts);
-    let secs = backoff_secs(attempts);
+    let secs = console_backoff_secs(attempts);
     ctx.link.set(Link::Closed { reason, retry_in: Some(secs) });
     set_timeout(move || connect(ctx, false), Duration::from_secs(u64::from(secs)));
 }

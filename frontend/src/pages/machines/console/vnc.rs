@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use corral_api::MachineId;
 use corral_api::console::ConsoleKind;
+use corral_ui::keys;
+use corral_ui::links::{Link, close_reason, console_backoff_secs};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -13,7 +15,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, WebSocket};
 
-use super::{Link, LinkBadge, backoff_secs, close_reason, js, keys, socket_url};
+use super::{LinkBadge, js, socket_url};
 use crate::api;
 
 #[derive(Default)]
@@ -96,7 +98,7 @@ fn retry(
     }
     let attempts = session.with_value(|s| s.attempts) + 1;
     session.update_value(|s| s.attempts = attempts);
-    let secs = backoff_secs(attempts);
+    let secs = console_backoff_secs(attempts);
     link.set(Link::Closed { reason, retry_in: Some(secs) });
     set_timeout(move || connect(id, session, screen, link, scale), Duration::from_secs(u64::from(secs)));
 }
