@@ -412,6 +412,23 @@ impl Api {
     pub async fn machine(&self, id: corral_api::MachineId) -> Option<Machine> {
         self.machines().await.into_iter().find(|m| m.id == id)
     }
+
+    /// Waits until the console has listed every node's machines twice since the call (each
+    /// full listing moves the node's `last_seen_at`). The second listing began after the
+    /// call, so whatever a listing would bring back (a ghost row) is back by then.
+    pub async fn wait_for_resync(&self) {
+        let seen = |nodes: Vec<Node>| nodes.into_iter().map(|n| (n.id, n.last_seen_at)).collect::<Vec<_>>();
+        let mut before = seen(self.nodes().await);
+        for listing in ["first", "second"] {
+            let what = format!("the {listing} full listing of every node");
+            wait_until(&what, Duration::from_secs(30), || async {
+                let now = seen(self.nodes().await);
+                before.iter().all(|(id, at)| now.iter().any(|(n, a)| n == id && a != at))
+            })
+            .await;
+            before = seen(self.nodes().await);
+        }
+    }
 }
 
 /// Serves one file over plain HTTP on loopback at `/<name>` (anything else is 404), for

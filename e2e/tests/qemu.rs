@@ -520,7 +520,7 @@ async fn snapshots_through_the_console_api() {
     assert_eq!(api.send("DELETE", &format!("/api/v1/machines/{copy_id}"), None).await.status, 202);
     wait_until("the clone gone", Duration::from_secs(10), || async { api.machine(copy_id).await.is_none() })
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    api.wait_for_resync().await;
     assert!(api.machine(copy_id).await.is_none(), "no ghost row after the delete");
     assert!(api.machines().await.iter().all(|m| m.managed), "nothing unmanaged appeared");
 

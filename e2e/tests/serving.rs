@@ -1,12 +1,13 @@
 //! How the real `corral` serves (issue 10): security headers on every response, HTTPS with
 //! `--tls-cert` (HSTS and `Secure` cookies following on their own), a private data
-//! directory, and logs without colour codes (or as JSON lines).
+//! directory, logs without colour codes (or as JSON lines), and the client's address taken
+//! from the connection.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use corral_e2e::BackendProc;
+use corral_e2e::{Api, BackendProc};
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -93,4 +94,63 @@ async fn https_with_hsts_secure_cookies_and_json_logs() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(v.get("level").is_some() && v.get("fields").is_some(), "{line}");
     }
+}
+
+/// A login from loopback address `from` (the socket is bound to it), with extra headers.
+async fn login_from(base: &str, from: &str, user: &str, password: &str, headers: &[(&str, &str)]) -> u16 {
+    let http =
+        reqwest::Client::builder().local_address(from.parse::<std::net::IpAddr>().ok()).build().unwrap();
+    let mut req = http
+        .post(format!("{base}/api/v1/session"))
+        .header("origin", base)
+        .json(&serde_json::json!({"username": user, "password": password}));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+/// Only the real server knows who connected (axum's `ConnectInfo`): the login limit counts
+/// the TCP peer, a forwarding header counts only from a trusted proxy, and the audit log
+/// names the address the limit counted.
+#[tokio::test]
+async fn the_client_address_is_the_tcp_peer_unless_a_trusted_proxy_forwards_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend =
+        BackendProc::start_with(&dir.path().join("data"), &[], None, &["--trusted-proxy", "127.0.0.9/32"]);
+    let base = backend.url.as_str();
+    let per_source = corral::login_guard::PER_SOURCE;
+
+    // 127.0.0.7 fails on many accounts until it is refused as a source.
+    for n in 0..per_source {
+        assert_eq!(login_from(base, "127.0.0.7", &format!("guess{n}"), "wrong", &[]).await, 401);
+    }
+    let admin = backend.admin_password.as_str();
+    assert_eq!(login_from(base, "127.0.0.7", "admin", admin, &[]).await, 429, "the source is refused");
+    // Another address is not held back, whatever it claims to forward for.
+    let forged = [("x-forwarded-for", "127.0.0.7")];
+    assert_eq!(
+        login_from(base, "127.0.0.8", "admin", admin, &forged).await,
+        200,
+        "a forged header is ignored"
+    );
+    // The trusted proxy forwards for .7: that is who is counted.
+    assert_eq!(login_from(base, "127.0.0.9", "admin", admin, &forged).await, 429, "the proxy's word counts");
+    let forwarded_for_another = [("x-forwarded-for", "127.0.0.10")];
+    assert_eq!(login_from(base, "127.0.0.9", "admin", admin, &forwarded_for_another).await, 200);
+
+    // The audit log names the same addresses.
+    let api = Api::login(base, "admin", admin).await;
+    let trail = api.send("GET", "/api/v1/audit?limit=1000", None).await;
+    let sources = |result: &str| -> Vec<String> {
+        let entries = trail.body.as_array().unwrap().iter();
+        let logins = entries.filter(|e| e["action"] == "session.login" && e["result"] == result);
+        let mut seen: Vec<String> = logins.filter_map(|e| e["source"].as_str().map(String::from)).collect();
+        seen.dedup();
+        seen
+    };
+    assert!(sources("ok").iter().any(|s| s == "127.0.0.8"), "{:?}", trail.body);
+    assert!(sources("ok").iter().any(|s| s == "127.0.0.10"), "{:?}", trail.body);
+    assert!(sources("ok").iter().all(|s| s != "127.0.0.9"), "the proxy is not the client: {:?}", trail.body);
+    assert!(sources("401 login_failed").iter().any(|s| s == "127.0.0.7"), "{:?}", trail.body);
 }
