@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of Corral: formatting and lints, unit and router tests, PostgreSQL tests
-# against a throwaway server, the schema-driven API fuzzer (scripts/fuzz.sh), then the
+# Runs every test of Corral: formatting and lints, unit and router tests, the backend's
+# tests once on SQLite and once on a throwaway PostgreSQL server, the schema-driven API fuzzer (scripts/fuzz.sh), then the
 # end-to-end group (real processes, headless Chromium) one test at a time. Installs what is
 # missing first; a second run only rebuilds what changed.
 set -euo pipefail
@@ -31,8 +31,11 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 start_postgres
 trap stop_postgres EXIT
 
-say "unit, router and database tests"
+say "unit, router and database tests (on SQLite)"
 cargo test --quiet --workspace --exclude corral-e2e
+
+say "the backend's router and database tests again, on PostgreSQL"
+CORRAL_TEST_DATABASE=postgres cargo test --quiet -p corral --test '*'
 
 say "the API fuzzer: every route from the OpenAPI document, three callers"
 bash "$ROOT/scripts/fuzz.sh"

@@ -9,24 +9,14 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApp;
-use sqlx::Connection;
 
-/// A fresh, empty database on the test server, or `None` to skip.
+/// A fresh PostgreSQL database, or `None` (saying so) to skip.
 async fn fresh_database() -> Option<String> {
-    let Ok(admin_url) = std::env::var("CORRAL_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("CORRAL_REQUIRE_POSTGRES").is_none(),
-            "CORRAL_REQUIRE_POSTGRES is set but CORRAL_TEST_POSTGRES_URL is not"
-        );
+    let url = common::fresh_postgres().await;
+    if url.is_none() {
         eprintln!("skipped: set CORRAL_TEST_POSTGRES_URL to run against PostgreSQL");
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let name = format!("corral_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::AnyConnection::connect(&admin_url).await.expect("connecting to the test PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-    Some(format!("{base}/{name}"))
+    }
+    url
 }
 
 #[tokio::test]

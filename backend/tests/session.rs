@@ -92,3 +92,43 @@ async fn failed_logins_are_rate_limited_per_account() {
     let r = app.call("POST", "/api/v1/session", None, Some(&login("sam", "pw-for-tests"))).await;
     assert_eq!(r.status, StatusCode::OK, "another account logs in");
 }
+
+/// The session row's end (unix seconds), from the database; there is one session.
+async fn session_end(app: &TestApp) -> i64 {
+    let ends: Vec<i64> =
+        sqlx::query_scalar("SELECT expiry_date FROM sessions").fetch_all(&app.state.db).await.unwrap();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    ends[0]
+}
+
+async fn set_session_end(app: &TestApp, end: i64) {
+    sqlx::query("UPDATE sessions SET expiry_date = $1").bind(end).execute(&app.state.db).await.unwrap();
+}
+
+/// A session ends after 12 hours unused; each request moves its end 12 hours on, and an
+/// ended one is refused at once (before the sweep removes its row).
+#[tokio::test]
+async fn a_session_ends_after_twelve_idle_hours_and_each_request_moves_the_end() {
+    let app = TestApp::start().await;
+    let now = || time::OffsetDateTime::now_utc().unix_timestamp();
+    let twelve_hours = 12 * 3600;
+    let cookie = app.login_admin().await;
+    let end = session_end(&app).await;
+    assert!((end - (now() + twelve_hours)).abs() < 60, "ends {}s from now", end - now());
+
+    // Used an hour before its end: the end moves 12 hours on again.
+    set_session_end(&app, now() + 3600).await;
+    assert_eq!(app.call("GET", "/api/v1/session", Some(&cookie), None).await.status, StatusCode::OK);
+    let end = session_end(&app).await;
+    assert!((end - (now() + twelve_hours)).abs() < 60, "ends {}s from now", end - now());
+
+    // Past its end it is worth nothing, and the sweep removes it.
+    set_session_end(&app, now() - 1).await;
+    let r = app.call("GET", "/api/v1/session", Some(&cookie), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    let store = corral::store::sessions::DbSessionStore::new(app.state.db.clone());
+    assert_eq!(store.delete_expired().await.unwrap(), 1);
+    let left: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&app.state.db).await.unwrap();
+    assert_eq!(left, 0);
+}

@@ -1,5 +1,9 @@
-//! A backend under test: its router over a fresh SQLite database, linked to a real sim
-//! bridge served on a unix socket in this process.
+//! A backend under test: its router over a fresh database, linked to a real sim bridge
+//! served on a unix socket in this process.
+//!
+//! The database is SQLite, or PostgreSQL when `CORRAL_TEST_DATABASE=postgres`: then
+//! `CORRAL_TEST_POSTGRES_URL` names a server whose user may create databases, and each test
+//! gets a database of its own. `scripts/test.sh` runs the backend's tests once on each.
 
 #![allow(dead_code)] // each test binary uses its own part of this
 
@@ -87,8 +91,44 @@ pub async fn serve_sim_host(dir: &std::path::Path, socket: &std::path::Path, hos
     sim
 }
 
+/// A fresh, empty PostgreSQL database on the test server, or `None` when no server is named
+/// (which `CORRAL_REQUIRE_POSTGRES=1`, set by the test command, turns into a failure).
+pub async fn fresh_postgres() -> Option<String> {
+    use sqlx::Connection;
+    let Ok(admin_url) = std::env::var("CORRAL_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CORRAL_REQUIRE_POSTGRES").is_none(),
+            "CORRAL_REQUIRE_POSTGRES is set but CORRAL_TEST_POSTGRES_URL is not"
+        );
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("corral_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::AnyConnection::connect(&admin_url).await.expect("connecting to the test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+    Some(format!("{base}/{name}"))
+}
+
+/// Whether this run's tests are on PostgreSQL (`CORRAL_TEST_DATABASE=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("CORRAL_TEST_DATABASE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("CORRAL_TEST_DATABASE is sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// A fresh database for one test, of the kind this run is on.
+async fn fresh_database(dir: &std::path::Path) -> String {
+    if on_postgres() {
+        return fresh_postgres().await.expect("CORRAL_TEST_DATABASE=postgres needs CORRAL_TEST_POSTGRES_URL");
+    }
+    format!("sqlite://{}?mode=rwc", dir.join("corral.db").display())
+}
+
 impl TestApp {
-    /// On a fresh SQLite database.
+    /// On a fresh database.
     pub async fn start() -> TestApp {
         Self::start_on(None).await
     }
@@ -99,7 +139,7 @@ impl TestApp {
         Self::start_with(None, host).await
     }
 
-    /// On the database at `url` (which must be empty), or a fresh SQLite one.
+    /// On the database at `url` (which must be empty), or a fresh one.
     pub async fn start_on(url: Option<String>) -> TestApp {
         Self::start_with(url, HostFacts { hostname: "sim".into(), cpus: 8, memory_mib: 8192, disk_gib: 100 })
             .await
@@ -111,8 +151,10 @@ impl TestApp {
         let socket = bridge_dir.path().join("bridge.sock");
         let sim = serve_sim_host(bridge_dir.path(), &socket, host).await;
 
-        let url =
-            url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data.path().join("corral.db").display()));
+        let url = match url {
+            Some(url) => url,
+            None => fresh_database(data.path()).await,
+        };
         let db = corral::db::connect(&url).await.unwrap();
         let admin_password = corral::app::bootstrap::ensure_admin(&db).await.unwrap().unwrap();
         let state = AppState::new(db, None, fast_tuning());
