@@ -80,3 +80,69 @@ async fn ten_racing_creates_never_overshoot() {
     assert_eq!((made, refused), (3, 7), "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
     assert_eq!(app.sim.machine_list().await.len(), 3, "the node has exactly the quota");
 }
+
+/// Memory counts as vCPUs do, a clone is admitted as a create is (it needs its source's
+/// room), and whatever is refused never reaches the node.
+#[tokio::test]
+async fn memory_and_clones_count_and_refusals_leave_the_node_untouched() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let quota = format!("/api/v1/tenants/{tenant}/quota");
+    let r = app.call("PUT", &quota, Some(&admin), Some(r#"{"memory_mib":384,"disk_gib":10}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let on_node = || async {
+        let mut ms: Vec<(String, u64)> =
+            app.sim.machine_list().await.into_iter().map(|m| (m.name, m.disk_gib)).collect();
+        ms.sort();
+        ms
+    };
+    let vm = |name: &str| {
+        serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 256, "disk_gib": 1}).to_string()
+    };
+
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&vm("a"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    app.wait_state(&olive, &id, "stopped").await;
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&vm("b"))).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("memory_mib")),
+        "{:?}",
+        r.body
+    );
+
+    // A clone of a 256 MiB machine needs 256 MiB more.
+    let snaps = format!("/api/v1/machines/{id}/snapshots");
+    let r = app.call("POST", &snaps, Some(&olive), Some(r#"{"name":"s1"}"#)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let clone = format!("{snaps}/s1/clone");
+    let r = app.call("POST", &clone, Some(&olive), Some(r#"{"name":"a-copy"}"#)).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("memory_mib")),
+        "{:?}",
+        r.body
+    );
+
+    // A disk grown past the quota is refused before the node hears of it.
+    let r =
+        app.call("PATCH", &format!("/api/v1/machines/{id}"), Some(&olive), Some(r#"{"disk_gib":20}"#)).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("disk_gib")),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(on_node().await, [("a".to_string(), 1)], "nothing refused reached the node");
+    let r = app.call("GET", "/api/v1/machines", Some(&olive), None).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1), "and nothing is listed: {:?}", r.body);
+
+    // With room, the same clone is made.
+    let r = app.call("PUT", &quota, Some(&admin), Some(r#"{"memory_mib":512,"disk_gib":10}"#)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.call("POST", &clone, Some(&olive), Some(r#"{"name":"a-copy"}"#)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(on_node().await, [("a".to_string(), 1), ("a-copy".to_string(), 1)]);
+}

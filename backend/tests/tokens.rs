@@ -34,10 +34,21 @@ async fn tokens_act_as_their_user_within_their_scope() {
     let (reader, _) =
         token(&app, &olive, r#"{"name":"dashboard","read_only":true,"expires_in_days":30}"#).await;
 
-    // Listed without secrets.
+    // Listed without secrets, and stored hashed: no column holds the secret.
     let r = app.call("GET", "/api/v1/tokens", Some(&olive), None).await;
     let listed = r.body.to_string();
     assert!(listed.contains("dashboard") && !listed.contains(&full[20..]), "{listed}");
+    let secret = full.rsplit_once('_').unwrap().1;
+    let rows: Vec<(String, String, String, String)> =
+        sqlx::query_as("SELECT id, user_id, name, secret_sha256 FROM api_tokens")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2);
+    for (id, user, name, hash) in &rows {
+        assert!(![id, user, name, hash].iter().any(|v| v.contains(secret)), "{rows:?}");
+        assert!(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()), "a SHA-256: {hash}");
+    }
 
     // A full token creates; a read-only one reads but may not create.
     let vm = r#"{"name":"scripted","vcpus":1,"memory_mib":128,"disk_gib":1}"#;
@@ -53,6 +64,13 @@ async fn tokens_act_as_their_user_within_their_scope() {
     );
     let r = with_bearer(&app, "POST", "/api/v1/tokens", &full, Some(r#"{"name":"child"}"#)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "tokens cannot make tokens");
+    // The refused requests made nothing: one machine, two tokens.
+    let db = &app.state.db;
+    let count = |table: &'static str| async move {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        sqlx::query_scalar::<_, i64>(&sql).fetch_one(db).await.unwrap()
+    };
+    assert_eq!((count("machines").await, count("api_tokens").await), (1, 2));
 
     // Wrong secrets, made-up tokens and other schemes are all the same 401.
     for bad in [format!("{}x", &full[..full.len() - 1]), "corral_nope_nope".into(), "nonsense".into()] {

@@ -11,6 +11,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -44,10 +45,32 @@ async fn read_until(ws: &mut Socket, needle: &str, within: Duration) -> Vec<u8> 
     seen
 }
 
+/// The next frame, within `within`; a socket that says nothing fails the test, saying so.
+async fn next_frame(ws: &mut Socket, within: Duration, what: &str) -> Message {
+    match tokio::time::timeout(within, ws.next()).await {
+        Ok(Some(Ok(m))) => m,
+        Ok(other) => panic!("waiting for {what}, the socket ended: {other:?}"),
+        Err(_) => panic!("no {what} within {within:?}"),
+    }
+}
+
 async fn hello(ws: &mut Socket) -> u64 {
-    match ws.next().await {
-        Some(Ok(Message::Text(t))) => serde_json::from_str::<SerialHello>(&t).unwrap().offset,
+    match next_frame(ws, Duration::from_secs(10), "the hello").await {
+        Message::Text(t) => serde_json::from_str::<SerialHello>(&t).unwrap().offset,
         other => panic!("no hello: {other:?}"),
+    }
+}
+
+/// Reads past data frames until the socket is closed; the close frame.
+async fn closed(ws: &mut Socket, within: Duration) -> CloseFrame {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match next_frame(ws, left, "the close").await {
+            Message::Close(Some(f)) => return f,
+            Message::Close(None) => panic!("closed without a code"),
+            _ => {}
+        }
     }
 }
 
@@ -66,8 +89,8 @@ async fn serial_and_vnc_consoles_through_the_backend() {
 
     // A second viewer may not type unless they take over; then the first is told why.
     let mut other = console(api, id, "serial", "").await;
-    match other.next().await {
-        Some(Ok(Message::Close(Some(f)))) => {
+    match next_frame(&mut other, Duration::from_secs(10), "the refusal").await {
+        Message::Close(Some(f)) => {
             assert_eq!(u16::from(f.code), close::IN_USE);
             assert!(f.reason.contains("admin is using"), "{}", f.reason);
         }
@@ -75,15 +98,9 @@ async fn serial_and_vnc_consoles_through_the_backend() {
     }
     let mut taker = console(api, id, "serial", &format!("&offset={seen}&takeover=true")).await;
     assert_eq!(hello(&mut taker).await, seen, "resumes exactly where the first left off");
-    let closed = loop {
-        match serial.next().await {
-            Some(Ok(Message::Close(Some(f)))) => break f,
-            Some(Ok(_)) => {}
-            other => panic!("{other:?}"),
-        }
-    };
-    assert_eq!(u16::from(closed.code), close::TAKEN_OVER);
-    assert_eq!(closed.reason.as_str(), "taken over by admin");
+    let taken = closed(&mut serial, Duration::from_secs(10)).await;
+    assert_eq!(u16::from(taken.code), close::TAKEN_OVER);
+    assert_eq!(taken.reason.as_str(), "taken over by admin");
     taker.send(Message::Binary(b"echo again-$((7*7))\n".to_vec().into())).await.unwrap();
     let replay = read_until(&mut taker, "again-49", Duration::from_secs(20)).await;
     assert!(!String::from_utf8_lossy(&replay).contains("con-42"), "nothing seen before is sent twice");
@@ -93,10 +110,8 @@ async fn serial_and_vnc_consoles_through_the_backend() {
     let mut a = console(api, id, "vnc", "").await;
     let mut b = console(api, id, "vnc", "").await;
     for ws in [&mut a, &mut b] {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-            Ok(Some(Ok(Message::Binary(greeting)))) => {
-                assert!(greeting.starts_with(b"RFB 003.008"), "{greeting:?}")
-            }
+        match next_frame(ws, Duration::from_secs(10), "the RFB greeting").await {
+            Message::Binary(greeting) => assert!(greeting.starts_with(b"RFB 003.008"), "{greeting:?}"),
             other => panic!("{other:?}"),
         }
     }
@@ -108,12 +123,6 @@ async fn serial_and_vnc_consoles_through_the_backend() {
 
     // The machine stops: an open console is closed and says so.
     assert_eq!(api.send("POST", &format!("/api/v1/machines/{id}/force-stop"), None).await.status, 202);
-    let f = loop {
-        match tokio::time::timeout(Duration::from_secs(15), a.next()).await {
-            Ok(Some(Ok(Message::Close(Some(f))))) => break f,
-            Ok(Some(Ok(_))) => {}
-            other => panic!("{other:?}"),
-        }
-    };
+    let f = closed(&mut a, Duration::from_secs(15)).await;
     assert_eq!(u16::from(f.code), close::MACHINE_STOPPED, "{}", f.reason);
 }

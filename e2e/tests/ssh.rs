@@ -319,9 +319,10 @@ async fn a_create_cut_mid_way_is_retried_into_exactly_one_machine() {
     tokio::time::timeout(Duration::from_secs(10), seen.notified())
         .await
         .expect("the create reached the node");
-    // The node has the request; the link dies before the answer is back.
+    // The node has the request; the link dies before the answer is back. `stop` returns once
+    // sshd and its sessions are dead, so the link is cut; sshd comes back at once, leaving the
+    // backend's retries (200 ms, then 400 ms later) all the room there is.
     sshd.stop();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     sshd.restart();
     let r = creating.await.unwrap();
     assert_eq!(r.status, 201, "the retry finished the create: {:?}", r.body);

@@ -65,15 +65,23 @@ fn create_body(id: MachineId, name: &str, vcpus: u32) -> String {
 /// Follows a `202` answer's task until it ends.
 async fn task_end(f: &Fixture, accepted: &[u8]) -> BridgeTask {
     let task: BridgeTask = serde_json::from_slice(accepted).unwrap();
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
         let (_, body) = call(f, "GET", &format!("/v1/tasks/{}", task.id), None).await;
         let now: BridgeTask = serde_json::from_slice(&body).unwrap();
         if now.state != TaskState::Running {
             return now;
         }
+        assert!(std::time::Instant::now() < deadline, "task {} never ended: {now:?}", task.id);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!("task {} never ended", task.id);
+}
+
+/// The event stream's next line, within 10 s.
+async fn next_line(body: &mut Body) -> String {
+    let frame = tokio::time::timeout(Duration::from_secs(10), body.frame()).await;
+    let frame = frame.expect("no event within 10 s").expect("the stream ended").unwrap();
+    String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
 }
 
 /// A create that must work: `202`, then its task succeeds.
@@ -217,15 +225,13 @@ async fn event_stream_starts_with_hello_and_carries_changes() {
     let resp = f.router.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
     let mut body = resp.into_body();
-    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    assert_eq!(&first[..], b"{\"type\":\"hello\",\"driver\":\"sim\"}\n");
+    assert_eq!(next_line(&mut body).await, "{\"type\":\"hello\",\"driver\":\"sim\"}\n");
 
     let id = MachineId::new_random();
     call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 1))).await;
     // The create's task comes first, then the machine it makes.
     let line = loop {
-        let next = body.frame().await.unwrap().unwrap().into_data().unwrap();
-        let line = String::from_utf8(next.to_vec()).unwrap();
+        let line = next_line(&mut body).await;
         assert!(line.ends_with('\n'), "{line}");
         if !line.starts_with("{\"type\":\"task_changed\"") {
             break line;
