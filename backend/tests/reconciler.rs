@@ -1,8 +1,8 @@
 //! The reconciler keeps its promises (docs/architecture.md §5), each checked against a sim
 //! node: a machine that vanished from its node becomes `lost` and leaves the node's usage, a
 //! `creating` row that never reached its node goes after the grace period, tasks a restarted
-//! node no longer knows fail with the reason, and a bridge that falls silent is taken for
-//! unreachable.
+//! node no longer knows fail with the reason, a bridge that falls silent is taken for
+//! unreachable, and an error of our own database leaves the node online.
 
 mod common;
 
@@ -172,4 +172,30 @@ async fn tasks_a_restarted_node_forgot_fail_with_the_reason_and_a_silent_node_is
     assert!(silent_for >= app.state.tuning.silence_timeout, "unreachable after {silent_for:?}: too soon");
     let why = corral::store::nodes::node_get(&app.state.db, node).await.unwrap().unwrap().last_error.unwrap();
     assert!(why.contains("no word from the node"), "{why}");
+}
+
+/// Our own database failing is not the node's fault: the link stays up and the node online
+/// (each listing still records that the node answered), so users are not told a falsehood
+/// about their machines, and reconnecting, which would not help, is not tried.
+#[tokio::test]
+async fn a_database_error_while_reconciling_keeps_the_node_online() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    machine(&app, &admin, "a").await;
+    // Every write of a listing to the machines table fails from now on.
+    sqlx::query("ALTER TABLE machines RENAME TO machines_away").execute(&app.state.db).await.unwrap();
+    // (The node's row is read alone: its usage is summed from the table that is away.)
+    let row = || async {
+        let sql = "SELECT status, last_seen_at, last_error FROM nodes WHERE id = $1";
+        let (status, seen, error): (String, Option<String>, Option<String>) =
+            sqlx::query_as(sql).bind(app.node_id.to_string()).fetch_one(&app.state.db).await.unwrap();
+        (status, seen, error)
+    };
+    for _ in 0..3 {
+        let before = row().await.1;
+        app.wait_for(|| async { row().await.1 != before }).await;
+        let (status, _, error) = row().await;
+        assert_eq!(status, NodeStatus::Online.as_str(), "{error:?}");
+    }
+    sqlx::query("ALTER TABLE machines_away RENAME TO machines").execute(&app.state.db).await.unwrap();
 }
