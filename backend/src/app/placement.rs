@@ -107,4 +107,40 @@ mod tests {
         assert!(why.contains("c is unreachable"), "{why}");
         assert!(place(&[], SMALL).unwrap_err().contains("no nodes"));
     }
+
+    /// Each resource is checked on its own, and a demand of exactly what is free fits.
+    #[test]
+    fn every_resource_counts_and_an_exact_fit_fits() {
+        // 8 CPUs with 1 used, 4096 MiB with 1000 used, 100 GiB with 1 used.
+        let n = node("a", NodeStatus::Online, 4096, 1000);
+        let exact = Demand { vcpus: 7, memory_mib: 3096, disk_gib: 99 };
+        assert_eq!(shortfall(&n, exact), None);
+        let cases = [
+            (Demand { vcpus: 8, ..exact }, "a has only 7 vCPUs free"),
+            (Demand { memory_mib: 3097, ..exact }, "a has only 3096 MiB memory free"),
+            (Demand { disk_gib: 100, ..exact }, "a has only 99 GiB disk free"),
+            (
+                Demand { vcpus: 9, memory_mib: 5000, disk_gib: 1 },
+                "a has only 7 vCPUs free, 3096 MiB memory free",
+            ),
+        ];
+        for (demand, why) in cases {
+            assert_eq!(shortfall(&n, demand).as_deref(), Some(why), "{demand:?}");
+        }
+        let mut unknown_size = node("b", NodeStatus::Online, 4096, 0);
+        unknown_size.host = None;
+        assert_eq!(shortfall(&unknown_size, SMALL).as_deref(), Some("b has not reported its size"));
+    }
+
+    /// Of nodes with equal room the first listed wins, and a node without room never does,
+    /// however much memory it has free.
+    #[test]
+    fn ties_go_to_the_first_and_room_comes_before_free_memory() {
+        let nodes = [node("a", NodeStatus::Online, 4096, 0), node("b", NodeStatus::Online, 4096, 0)];
+        assert_eq!(place(&nodes, SMALL).unwrap().name, "a");
+        let mut big_but_full = node("big", NodeStatus::Online, 65536, 0);
+        big_but_full.usage.vcpus = 8;
+        let nodes = [big_but_full, node("small", NodeStatus::Online, 1024, 0)];
+        assert_eq!(place(&nodes, SMALL).unwrap().name, "small");
+    }
 }
