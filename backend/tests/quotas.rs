@@ -8,6 +8,11 @@ use corral_api::session::Role;
 use corral_bridge::driver::Driver;
 use hyper::StatusCode;
 
+/// The answer is a 403 refusal naming `field` as the quota it would break.
+fn assert_over_quota(r: &common::Resp, field: &str) {
+    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::FORBIDDEN, Some(field)), "{:?}", r.body);
+}
+
 fn vm(name: &str, vcpus: u32) -> String {
     serde_json::json!({"name": name, "vcpus": vcpus, "memory_mib": 128, "disk_gib": 1}).to_string()
 }
@@ -50,12 +55,7 @@ async fn a_create_beyond_the_quota_says_which_limit_and_by_how_much() {
     app.wait_state(&olive, &id, "stopped").await;
     let r =
         app.call("PATCH", &format!("/api/v1/machines/{id}"), Some(&olive), Some(r#"{"disk_gib":20}"#)).await;
-    assert_eq!(
-        (r.status, r.body["field"].as_str()),
-        (StatusCode::FORBIDDEN, Some("disk_gib")),
-        "{:?}",
-        r.body
-    );
+    assert_over_quota(&r, "disk_gib");
     let (stranger, _) = app.user_in_new_tenant("sam", Role::Owner).await;
     assert_eq!(app.call("GET", &quota, Some(&stranger), None).await.status, StatusCode::NOT_FOUND);
 }
@@ -106,12 +106,7 @@ async fn memory_and_clones_count_and_refusals_leave_the_node_untouched() {
     let id = r.body["id"].as_str().unwrap().to_string();
     app.wait_state(&olive, &id, "stopped").await;
     let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&vm("b"))).await;
-    assert_eq!(
-        (r.status, r.body["field"].as_str()),
-        (StatusCode::FORBIDDEN, Some("memory_mib")),
-        "{:?}",
-        r.body
-    );
+    assert_over_quota(&r, "memory_mib");
 
     // A clone of a 256 MiB machine needs 256 MiB more.
     let snaps = format!("/api/v1/machines/{id}/snapshots");
@@ -119,22 +114,12 @@ async fn memory_and_clones_count_and_refusals_leave_the_node_untouched() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let clone = format!("{snaps}/s1/clone");
     let r = app.call("POST", &clone, Some(&olive), Some(r#"{"name":"a-copy"}"#)).await;
-    assert_eq!(
-        (r.status, r.body["field"].as_str()),
-        (StatusCode::FORBIDDEN, Some("memory_mib")),
-        "{:?}",
-        r.body
-    );
+    assert_over_quota(&r, "memory_mib");
 
     // A disk grown past the quota is refused before the node hears of it.
     let r =
         app.call("PATCH", &format!("/api/v1/machines/{id}"), Some(&olive), Some(r#"{"disk_gib":20}"#)).await;
-    assert_eq!(
-        (r.status, r.body["field"].as_str()),
-        (StatusCode::FORBIDDEN, Some("disk_gib")),
-        "{:?}",
-        r.body
-    );
+    assert_over_quota(&r, "disk_gib");
     assert_eq!(on_node().await, [("a".to_string(), 1)], "nothing refused reached the node");
     let r = app.call("GET", "/api/v1/machines", Some(&olive), None).await;
     assert_eq!(r.body.as_array().map(Vec::len), Some(1), "and nothing is listed: {:?}", r.body);
