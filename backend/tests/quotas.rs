@@ -131,3 +131,54 @@ async fn memory_and_clones_count_and_refusals_leave_the_node_untouched() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(on_node().await, [("a".to_string(), 1), ("a-copy".to_string(), 1)]);
 }
+
+#[tokio::test]
+async fn snapshots_count_across_machines_and_other_limits_do_not_block_them() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let quota = format!("/api/v1/tenants/{tenant}/quota");
+    let r = app.call("PUT", &quota, Some(&admin), Some(r#"{"vcpus":2,"snapshots":2}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // Two 1-vCPU machines fill the vCPU quota exactly, which is allowed.
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&vm(name, 1))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        app.wait_state(&olive, id, "stopped").await;
+    }
+    // An admin lowers the vCPU quota below what is in use: a snapshot asks for no vCPUs, so
+    // that breach does not block it.
+    let r = app.call("PUT", &quota, Some(&admin), Some(r#"{"vcpus":1,"snapshots":2}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    let snapshot = |id: &str, name: &str| {
+        let (path, body) = (format!("/api/v1/machines/{id}/snapshots"), format!(r#"{{"name":"{name}"}}"#));
+        let olive = olive.clone();
+        let app = &app;
+        async move { app.call("POST", &path, Some(&olive), Some(&body)).await }
+    };
+    // One snapshot on each machine fills the snapshot quota exactly; the count is over the
+    // tenant's machines, not one machine's.
+    for id in &ids {
+        let r = snapshot(id, "s1").await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let r = snapshot(&ids[0], "s2").await;
+    assert_over_quota(&r, "snapshots");
+    let msg = r.body["message"].as_str().unwrap();
+    assert!(msg.contains("quota is 2 snapshots") && msg.contains("2 are in use"), "{msg}");
+    let r = app.call("GET", &quota, Some(&olive), None).await;
+    assert_eq!(r.body["used"]["snapshots"], 2, "{:?}", r.body);
+
+    // Deleting one makes room again.
+    let r =
+        app.call("DELETE", &format!("/api/v1/machines/{}/snapshots/s1", ids[1]), Some(&olive), None).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let r = snapshot(&ids[0], "s2").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
