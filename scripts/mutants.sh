@@ -25,7 +25,7 @@ fi
 # group | file | test packages | cargo test arguments (the test targets that exercise it)
 CHECKS=(
   "validate|api/src/validate.rs|corral-api,corral|--lib --test machines --test hardening --test people --test quotas --test tokens --test openapi"
-  "policy|backend/src/policy.rs|corral|--lib --test authz --test isolation --test hardening"
+  "policy|backend/src/policy.rs|corral|--lib --test authz --test isolation --test hardening --test audit --test openapi"
   "quotas|backend/src/app/quotas.rs|corral|--lib --test quotas --test machines"
   "placement|backend/src/app/placement.rs|corral|--lib --test machines --test quotas"
 )

@@ -149,7 +149,7 @@ impl PathParams {
             if !ts.starts_with('{') {
                 continue;
             }
-            let after = if i > 0 { t[i - 1] } else { "" };
+            let after = t[..i].last().copied().unwrap_or("");
             let is_id = matches!(*ts, "{id}" | "{user_id}") && after != "tokens";
             check_param(value, is_id)?;
             found.push((after, value.to_string()));
@@ -311,6 +311,11 @@ async fn admit(state: &AppState, actor: &Actor, admitted: &mut Authorized) -> Re
         }
         admitted.tenant = Some(id);
     }
+    decide(actor, admitted)
+}
+
+/// The rule's verdict on `actor`, once the route's machine or tenant is loaded.
+fn decide(actor: &Actor, admitted: &Authorized) -> Result<(), ApiError> {
     let needed = match admitted.rule.need {
         Public | LoggedIn => return Ok(()),
         Admin if actor.is_admin => return Ok(()),
@@ -330,7 +335,7 @@ async fn admit(state: &AppState, actor: &Actor, admitted: &mut Authorized) -> Re
         None => format!("tenant {}", admitted.tenant.map(|t| t.to_string()).unwrap_or_default()),
     };
     match actor.role_in(admitted.tenant) {
-        None => Err(not_found(what)),
+        None => Err(ApiError::NotFound(what)),
         Some(r) if r < needed => Err(ApiError::Forbidden(format!(
             "your role in this tenant ({}) may not do this; it needs {}",
             r.as_str(),
@@ -343,6 +348,57 @@ async fn admit(state: &AppState, actor: &Actor, admitted: &mut Authorized) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use corral_api::session::{Me, Role};
+    use corral_api::{TenantId, UserId};
+
+    fn actor(is_admin: bool, roles: &[(TenantId, Role)]) -> Actor {
+        let id = UserId::new_random();
+        let me = Me { id, username: "u".into(), is_admin, memberships: Vec::new() };
+        let roles = roles.iter().copied().collect();
+        Actor { id, username: "u".into(), is_admin, roles, me, token: None, session: None }
+    }
+
+    fn in_tenant(method: &str, template: &str, tenant: Option<TenantId>) -> Authorized {
+        let rule = rule_for(method, template).expect("a rule");
+        Authorized { rule, params: PathParams::default(), actor: None, machine: None, tenant }
+    }
+
+    /// The gate's own verdict, apart from the handlers (which check some things again, so a
+    /// gate that let too much through would not show in the route tests).
+    #[test]
+    fn the_gate_decides_by_the_rule_alone() {
+        let (t, other) = (TenantId::new_random(), TenantId::new_random());
+        let admin = actor(true, &[]);
+        let owner = actor(false, &[(t, Role::Owner)]);
+        let operator = actor(false, &[(t, Role::Operator)]);
+        let viewer = actor(false, &[(t, Role::Viewer)]);
+        let admin_only = in_tenant("GET", "/api/v1/users", None);
+        let quota_set = in_tenant("PUT", "/api/v1/tenants/{id}/quota", Some(t));
+        let start = in_tenant("POST", "/api/v1/machines/{id}/start", Some(t));
+        let members = in_tenant("PUT", "/api/v1/tenants/{id}/members/{user_id}", Some(t));
+        let elsewhere = in_tenant("POST", "/api/v1/machines/{id}/start", Some(other));
+        let verdict = |a: &Actor, r: &Authorized| match decide(a, r) {
+            Ok(()) => "ok",
+            Err(ApiError::Forbidden(_)) => "forbidden",
+            Err(ApiError::NotFound(_)) => "not found",
+            Err(_) => "other",
+        };
+        let cases = [
+            (&admin, &admin_only, "ok"),
+            (&owner, &admin_only, "forbidden"),
+            (&owner, &quota_set, "forbidden"),
+            (&admin, &start, "ok"),
+            (&owner, &start, "ok"),
+            (&operator, &start, "ok"),
+            (&viewer, &start, "forbidden"),
+            (&operator, &members, "forbidden"),
+            (&owner, &members, "ok"),
+            (&owner, &elsewhere, "not found"),
+        ];
+        for (i, (who, what, want)) in cases.into_iter().enumerate() {
+            assert_eq!(verdict(who, what), want, "case {i}: {} {}", what.rule.method, what.rule.template);
+        }
+    }
 
     #[test]
     fn every_rule_is_unique_and_named_resource_dot_verb() {

@@ -85,3 +85,27 @@ async fn a_journey_leaves_a_complete_ordered_trail() {
     let lines: Vec<AuditEntry> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 8);
 }
+
+#[tokio::test]
+async fn an_admins_act_in_a_tenant_is_in_its_trail_with_the_address_it_came_from() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&body)).await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    app.wait_state(&olive, &id, "stopped").await;
+
+    // The admin is in no tenant, yet what they do to olive's machine is olive's to review.
+    let path = format!("/api/v1/machines/{id}");
+    let rename = Some(r#"{"name":"web-2"}"#);
+    let r = common::send(&app.router, Some("127.0.0.5"), "PATCH", &path, Some(&admin), rename, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let owner_view = trail(&app, &olive, &format!("?tenant_id={tenant}")).await;
+    let update = owner_view.iter().find(|e| e.action == "machine.update").expect("the rename in her trail");
+    assert_eq!(
+        (update.username.as_deref(), update.tenant_id, update.source.as_deref()),
+        (Some("admin"), Some(tenant), Some("127.0.0.5")),
+        "{update:?}"
+    );
+}

@@ -383,6 +383,19 @@ async fn what_review_found_stays_fixed() {
     let r = app.call("PUT", "/api/v1/machines", Some(&admin), Some("{}")).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{:?}", r.body);
     assert_eq!(app.call("HEAD", "/api/v1/machines", None, None).await.status, StatusCode::UNAUTHORIZED);
+    // HEAD takes the GET rule, so who may GET may HEAD.
+    assert_eq!(app.call("HEAD", "/api/v1/machines", Some(&olive), None).await.status, StatusCode::OK);
+
+    // A bad path parameter is quoted, clipped to 40 characters and marked as clipped.
+    let long = "x".repeat(39) + "yz!";
+    let some_id = uuid::Uuid::new_v4();
+    let r =
+        app.call("DELETE", &format!("/api/v1/machines/{some_id}/snapshots/{long}"), Some(&olive), None).await;
+    let msg = r.body["message"].as_str().unwrap_or_default();
+    assert!(msg.starts_with(&format!("\"{}y…\" is not a name", "x".repeat(39))), "{msg}");
+    let r = app.call("DELETE", &format!("/api/v1/machines/{some_id}/snapshots/a!"), Some(&olive), None).await;
+    let msg = r.body["message"].as_str().unwrap_or_default();
+    assert!(msg.starts_with("\"a!\" is not a name"), "{msg}");
 
     // An admin naming a tenant that does not exist: 404, and nothing half-made.
     let missing = uuid::Uuid::new_v4();
