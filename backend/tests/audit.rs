@@ -49,6 +49,11 @@ async fn a_journey_leaves_a_complete_ordered_trail() {
     assert_eq!(
         journey,
         [
+            // The admin makes olive and vic, each in a tenant of their own.
+            ("tenant.create", "ok"),
+            ("user.create", "ok"),
+            ("tenant.create", "ok"),
+            ("user.create", "ok"),
             ("machine.create", "ok"),
             ("machine.start", "ok"),
             ("console.create", "ok"),

@@ -294,19 +294,9 @@ impl World {
         let admin = app.login_admin().await;
         let (owner, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
         let (stranger, _) = app.user_in_new_tenant("sam", Role::Owner).await;
-        let member = |name: &'static str, role: Role| {
-            let app = &app;
-            async move {
-                use corral::store::users;
-                let hash = corral::auth::password_hash("pw-for-tests").unwrap();
-                let user = users::user_create(&app.state.db, name, &hash, false).await.unwrap();
-                users::membership_set(&app.state.db, user, tenant, role).await.unwrap();
-                (user, app.login(name, "pw-for-tests").await)
-            }
-        };
-        let (_, viewer) = member("vic", Role::Viewer).await;
-        let (_, operator) = member("otto", Role::Operator).await;
-        let (demoted_id, demoted) = member("dora", Role::Operator).await;
+        let (viewer, _) = app.user_in(tenant, "vic", Role::Viewer).await;
+        let (operator, _) = app.user_in(tenant, "otto", Role::Operator).await;
+        let (demoted, demoted_id) = app.user_in(tenant, "dora", Role::Operator).await;
         let token = |cookie: String, read_only: bool| {
             let app = &app;
             async move {

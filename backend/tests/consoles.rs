@@ -64,13 +64,7 @@ async fn tickets_are_for_operators_of_running_machines() {
     let app = TestApp::start().await;
     let (owner, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
     let (stranger, _) = app.user_in_new_tenant("sam", Role::Owner).await;
-    let viewer = {
-        use corral::store::users;
-        let hash = corral::auth::password_hash("pw-for-tests").unwrap();
-        let v = users::user_create(&app.state.db, "vic", &hash, false).await.unwrap();
-        users::membership_set(&app.state.db, v, tenant, Role::Viewer).await.unwrap();
-        app.login("vic", "pw-for-tests").await
-    };
+    let (viewer, _) = app.user_in(tenant, "vic", Role::Viewer).await;
     let id = running_machine(&app, &owner, "vm").await;
     let path = format!("/api/v1/machines/{id}/console");
     let vnc = Some(r#"{"kind":"vnc"}"#);

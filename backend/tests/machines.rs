@@ -156,10 +156,7 @@ async fn other_tenants_see_404_and_viewers_may_not_act() {
     assert_eq!(r.body.as_array().unwrap().len(), 1, "admins see every tenant");
 
     // A viewer in the owner's tenant sees it but may not power it.
-    let hash = corral::auth::password_hash("pw-for-tests").unwrap();
-    let viewer = corral::store::users::user_create(&app.state.db, "vic", &hash, false).await.unwrap();
-    corral::store::users::membership_set(&app.state.db, viewer, tenant, Role::Viewer).await.unwrap();
-    let vic = app.login("vic", "pw-for-tests").await;
+    let (vic, _) = app.user_in(tenant, "vic", Role::Viewer).await;
     let r = app.call("GET", &format!("/api/v1/machines/{id}"), Some(&vic), None).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app.call("POST", &format!("/api/v1/machines/{id}/start"), Some(&vic), None).await;

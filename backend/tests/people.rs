@@ -5,6 +5,7 @@ mod common;
 
 use common::TestApp;
 use corral_api::session::Role;
+use corral_testkit::people::PASSWORD;
 use hyper::StatusCode;
 use serde_json::json;
 
@@ -103,7 +104,7 @@ async fn a_disabled_user_is_cut_off_at_once() {
     let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"disabled":true}"#)).await;
     assert_eq!((r.status, r.body["disabled"].as_bool()), (StatusCode::OK, Some(true)), "{:?}", r.body);
     assert_eq!(app.call("GET", "/api/v1/machines", Some(&sam), None).await.status, StatusCode::UNAUTHORIZED);
-    let login = json!({"username": "sam", "password": "pw-for-tests"}).to_string();
+    let login = json!({"username": "sam", "password": PASSWORD}).to_string();
     assert_eq!(
         app.call("POST", "/api/v1/session", None, Some(&login)).await.status,
         StatusCode::UNAUTHORIZED
@@ -111,7 +112,7 @@ async fn a_disabled_user_is_cut_off_at_once() {
     // Enabled again: the old session stays ended; a new login works.
     app.call("PATCH", &path, Some(&admin), Some(r#"{"disabled":false}"#)).await;
     assert_eq!(app.call("GET", "/api/v1/machines", Some(&sam), None).await.status, StatusCode::UNAUTHORIZED);
-    let sam = app.login("sam", "pw-for-tests").await;
+    let sam = app.login("sam", PASSWORD).await;
     let admin_id =
         app.call("GET", "/api/v1/session", Some(&admin), None).await.body["id"].as_str().unwrap().to_string();
     let r = app
@@ -133,20 +134,13 @@ async fn users_change_their_own_password() {
         .call("POST", "/api/v1/session/password", Some(&sam), Some(&change("wrong", "a brand new secret")))
         .await;
     assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("current")));
-    let r = app
-        .call("POST", "/api/v1/session/password", Some(&sam), Some(&change("pw-for-tests", "short")))
-        .await;
+    let r = app.call("POST", "/api/v1/session/password", Some(&sam), Some(&change(PASSWORD, "short"))).await;
     assert_eq!(r.body["field"], "password");
     let r = app
-        .call(
-            "POST",
-            "/api/v1/session/password",
-            Some(&sam),
-            Some(&change("pw-for-tests", "a brand new secret")),
-        )
+        .call("POST", "/api/v1/session/password", Some(&sam), Some(&change(PASSWORD, "a brand new secret")))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
-    let old = json!({"username": "sam", "password": "pw-for-tests"}).to_string();
+    let old = json!({"username": "sam", "password": PASSWORD}).to_string();
     assert_eq!(app.call("POST", "/api/v1/session", None, Some(&old)).await.status, StatusCode::UNAUTHORIZED);
     app.login("sam", "a brand new secret").await;
     let r =

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::TestApp;
 use corral_api::console::close;
 use corral_api::session::Role;
+use corral_testkit::people::PASSWORD;
 use futures::{SinkExt, StreamExt};
 use hyper::StatusCode;
 use tokio::net::TcpStream;
@@ -94,11 +95,8 @@ async fn running_machine(app: &TestApp, cookie: &str, name: &str) -> String {
 
 /// An operator in `tenant`; returns (user id, cookie).
 async fn operator(app: &TestApp, name: &str, tenant: corral_api::TenantId) -> (String, String) {
-    use corral::store::users;
-    let hash = corral::auth::password_hash("pw-for-tests").unwrap();
-    let user = users::user_create(&app.state.db, name, &hash, false).await.unwrap();
-    users::membership_set(&app.state.db, user, tenant, Role::Operator).await.unwrap();
-    (user.to_string(), app.login(name, "pw-for-tests").await)
+    let (cookie, user) = app.user_in(tenant, name, Role::Operator).await;
+    (user.to_string(), cookie)
 }
 
 fn assert_revoked((code, reason, took): (u16, String, Duration), case: &str) {
@@ -169,11 +167,11 @@ async fn a_console_closes_within_a_second_of_each_revocation() {
     // A password change ends the user's other sessions, and their consoles.
     let m = running_machine(&app, &owner, "m6").await;
     let (_, here) = operator(&app, "pat", tenant).await;
-    let elsewhere = app.login("pat", "pw-for-tests").await;
+    let elsewhere = app.login("pat", PASSWORD).await;
     let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&elsewhere)).await;
     let t = Instant::now();
-    let change = r#"{"current":"pw-for-tests","new":"a-new-password-1"}"#;
-    let r = app.call("POST", "/api/v1/session/password", Some(&here), Some(change)).await;
+    let change = serde_json::json!({"current": PASSWORD, "new": "a-new-password-1"}).to_string();
+    let r = app.call("POST", "/api/v1/session/password", Some(&here), Some(&change)).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     assert_revoked(closed(&mut ws, t).await, "password changed elsewhere");
     assert_eq!(

@@ -4,6 +4,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{TestApp, session_cookie};
+use corral_testkit::people::PASSWORD;
 
 #[tokio::test]
 async fn wrong_password_and_unknown_user_get_the_same_clear_401() {
@@ -84,12 +85,12 @@ async fn failed_logins_are_rate_limited_per_account() {
         let r = app.call("POST", "/api/v1/session", None, Some(&login("olive", "wrong"))).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
-    let r = app.call("POST", "/api/v1/session", None, Some(&login("olive", "pw-for-tests"))).await;
+    let r = app.call("POST", "/api/v1/session", None, Some(&login("olive", PASSWORD))).await;
     assert_eq!((r.status, r.code()), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"), "{:?}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains("try again in"), "{:?}", r.body);
     let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=900).contains(&wait), "{wait}");
-    let r = app.call("POST", "/api/v1/session", None, Some(&login("sam", "pw-for-tests"))).await;
+    let r = app.call("POST", "/api/v1/session", None, Some(&login("sam", PASSWORD))).await;
     assert_eq!(r.status, StatusCode::OK, "another account logs in");
 }
 

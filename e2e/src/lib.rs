@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use corral_api::machine::Machine;
+use corral_api::machine::{Machine, MachineState};
 use corral_api::node::Node;
 use serde::de::DeserializeOwned;
 
@@ -37,21 +37,7 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// Polls `check` every 50 ms until it is true or `timeout` passes.
-pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out after {timeout:?} waiting for {what}");
-}
+pub use corral_testkit::{wait_for, wait_until};
 
 /// The tiny guest image (`scripts/build-tiny-image.sh` builds it; `CORRAL_TINY_IMAGE` may
 /// point elsewhere).
@@ -413,6 +399,18 @@ impl Api {
         self.machines().await.into_iter().find(|m| m.id == id)
     }
 
+    /// Waits for the console to show machine `id` in state `want`.
+    pub async fn wait_state(&self, id: corral_api::MachineId, want: MachineState, within: Duration) {
+        wait_for(&format!("machine {id} to be {want}"), within, || async {
+            match self.machine(id).await {
+                Some(m) if m.state == want => Ok(()),
+                Some(m) => Err(m.state.to_string()),
+                None => Err("not listed".to_string()),
+            }
+        })
+        .await;
+    }
+
     /// Waits until the console has listed every node's machines twice since the call (each
     /// full listing moves the node's `last_seen_at`). The second listing began after the
     /// call, so whatever a listing would bring back (a ghost row) is back by then.
@@ -428,6 +426,14 @@ impl Api {
             .await;
             before = seen(self.nodes().await);
         }
+    }
+}
+
+/// An admin's `Api` makes people for the tests ([`corral_testkit::people::person`]).
+impl corral_testkit::people::AdminApi for Api {
+    async fn admin_post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self.send("POST", path, Some(body)).await;
+        (r.status, r.body)
     }
 }
 

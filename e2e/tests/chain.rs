@@ -13,13 +13,6 @@ use serde_json::json;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-async fn wait_state(api: &Api, id: MachineId, want: MachineState) {
-    wait_until(&format!("machine {id} to be {want}"), PATIENCE, || async {
-        api.machine(id).await.is_some_and(|m| m.state == want)
-    })
-    .await;
-}
-
 async fn create_on(api: &Api, name: &str, node: NodeId) -> MachineId {
     let r = api
         .send(
@@ -51,22 +44,22 @@ async fn two_bridges_a_life_cycle_and_a_bridge_that_dies_and_returns() {
     // A life on node-a: create → stopped → running → stopped → deleted.
     let a = create_on(&api, "alpha", node_id("node-a")).await;
     let b = create_on(&api, "bravo", node_id("node-b")).await;
-    wait_state(&api, a, MachineState::Stopped).await;
-    wait_state(&api, b, MachineState::Stopped).await;
+    api.wait_state(a, MachineState::Stopped, PATIENCE).await;
+    api.wait_state(b, MachineState::Stopped, PATIENCE).await;
     for id in [a, b] {
         assert_eq!(api.send("POST", &format!("/api/v1/machines/{id}/start"), None).await.status, 202);
     }
-    wait_state(&api, a, MachineState::Running).await;
-    wait_state(&api, b, MachineState::Running).await;
+    api.wait_state(a, MachineState::Running, PATIENCE).await;
+    api.wait_state(b, MachineState::Running, PATIENCE).await;
     assert_eq!(api.send("POST", &format!("/api/v1/machines/{a}/stop"), None).await.status, 202);
-    wait_state(&api, a, MachineState::Stopped).await;
+    api.wait_state(a, MachineState::Stopped, PATIENCE).await;
     assert_eq!(api.send("DELETE", &format!("/api/v1/machines/{a}"), None).await.status, 202);
     wait_until("alpha to be gone", PATIENCE, || async { api.machine(a).await.is_none() }).await;
     assert!(b1.client().machine_list().await.unwrap().is_empty(), "node-a has nothing left");
 
     // node-b dies: its machine turns unknown (never a stale running), the node unreachable.
     b2.kill9();
-    wait_state(&api, b, MachineState::Unknown).await;
+    api.wait_state(b, MachineState::Unknown, PATIENCE).await;
     let node_b = api.nodes().await.into_iter().find(|n| n.name == "node-b").unwrap();
     assert_eq!(node_b.status, NodeStatus::Unreachable);
     assert!(node_b.last_error.is_some());
@@ -85,7 +78,7 @@ async fn two_bridges_a_life_cycle_and_a_bridge_that_dies_and_returns() {
 
     // It comes back: online again, and the machine is running as it always was.
     b2.restart();
-    wait_state(&api, b, MachineState::Running).await;
+    api.wait_state(b, MachineState::Running, PATIENCE).await;
     wait_until("node-b online", PATIENCE, || async {
         api.nodes().await.iter().any(|n| n.name == "node-b" && n.status == NodeStatus::Online)
     })

@@ -15,8 +15,9 @@ use corral_api::bridge::{
 use corral_api::machine::MachineState;
 use corral_api::task::{StepState, TaskState};
 use corral_api::{ErrorCode, MachineId};
-use corral_e2e::{BridgeProc, serve_file, tiny_image, tiny_machine, wait_until};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use corral_e2e::{BridgeProc, serve_file, tiny_image, tiny_machine, wait_for, wait_until};
+use corral_testkit::serial::Stream;
+use tokio::io::AsyncReadExt;
 
 fn sha256_hex(bytes: &[u8]) -> String {
     let out = std::process::Command::new("sha256sum")
@@ -36,49 +37,25 @@ fn qemu_bridge(dir: &Path) -> BridgeProc {
     BridgeProc::start_with(dir, "q", &["--driver", "qemu", "--accel", "tcg", "--stop-timeout-secs", "20"])
 }
 
+/// Waits for the bridge to report the machine in state `want`.
 async fn wait_state(c: &BridgeClient, id: MachineId, want: MachineState, within: Duration) {
-    wait_until(&format!("machine to be {want}"), within, || async {
-        c.machine_get(id).await.is_ok_and(|m| m.state == want)
+    wait_for(&format!("machine {id} to be {want}"), within, || async {
+        match c.machine_get(id).await {
+            Ok(m) if m.state == want => Ok(()),
+            Ok(m) => Err(format!("{}", m.state)),
+            Err(e) => Err(format!("{e:?}")),
+        }
     })
     .await;
 }
 
-/// The guest's serial console through the bridge, read until `needle` shows up; `seen`
-/// counts every byte, so `offset()` is where a reconnect resumes.
-struct Serial {
-    stream: corral::nodes::client::ConsoleStream,
-    buf: Vec<u8>,
-    offset: u64,
-}
+/// The guest's serial console through the bridge, read with the shared reader.
+type Serial = corral_testkit::serial::Serial<Stream<corral::nodes::client::ConsoleStream>>;
 
-impl Serial {
-    async fn open(c: &BridgeClient, id: MachineId, from: u64) -> Serial {
-        let (offset, stream) = c.serial_stream(id, from).await.expect("serial stream");
-        Serial { stream, buf: Vec::new(), offset }
-    }
-
-    /// Reads until `needle`; returns everything up to and including it, keeps the rest.
-    async fn expect(&mut self, needle: &str, within: Duration) -> Vec<u8> {
-        let deadline = tokio::time::Instant::now() + within;
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(pos) = self.buf.windows(needle.len()).position(|w| w == needle.as_bytes()) {
-                let rest = self.buf.split_off(pos + needle.len());
-                return std::mem::replace(&mut self.buf, rest);
-            }
-            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => {
-                    self.buf.extend_from_slice(&buf[..n]);
-                    self.offset += n as u64;
-                }
-                _ => panic!("{needle:?} never came; serial said: {}", String::from_utf8_lossy(&self.buf)),
-            }
-        }
-    }
-
-    async fn send(&mut self, line: &str) {
-        self.stream.write_all(format!("{line}\n").as_bytes()).await.unwrap();
-    }
+/// The serial line from `from` on (the console's record kept by the bridge).
+async fn serial_open(c: &BridgeClient, id: MachineId, from: u64) -> Serial {
+    let (offset, stream) = c.serial_stream(id, from).await.expect("serial stream");
+    Serial::new(Stream(stream), offset)
 }
 
 /// Deletes a machine and waits for its task to end.
@@ -174,14 +151,16 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
 
     // Boot and talk to the shell on the serial line.
     assert_eq!(c.machine_power(id, "start").await.unwrap().state, MachineState::Running);
-    let mut serial = Serial::open(&c, id, 0).await;
+    let mut serial = serial_open(&c, id, 0).await;
     serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
-    serial.send("echo answer-$((6*7))").await;
+    serial.send_line("echo answer-$((6*7))").await;
     serial.expect("answer-42", Duration::from_secs(10)).await;
 
     // A web server in the guest answers on the forwarded port of the node's loopback.
     serial
-        .send("mkdir -p /tmp/www && echo hi-from-guest > /tmp/www/index.html && httpd -p 8000 -h /tmp/www")
+        .send_line(
+            "mkdir -p /tmp/www && echo hi-from-guest > /tmp/www/index.html && httpd -p 8000 -h /tmp/www",
+        )
         .await;
     let url = format!("http://127.0.0.1:{web_port}/index.html");
     wait_until("the guest's web server through the forward", Duration::from_secs(20), || async {
@@ -193,31 +172,31 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     .await;
 
     // A second viewer from offset 0 gets the boot replayed from the node's history.
-    let mut late = Serial::open(&c, id, 0).await;
-    assert_eq!(late.offset, 0);
+    let mut late = serial_open(&c, id, 0).await;
+    assert_eq!(late.offset(), 0);
     late.expect("corral-tiny: ready", Duration::from_secs(5)).await;
     late.expect("answer-42", Duration::from_secs(5)).await;
     // A reconnect from where the first viewer stopped replays nothing twice.
-    let resume_at = serial.offset;
+    let resume_at = serial.offset();
     drop(serial);
-    let mut serial = Serial::open(&c, id, resume_at).await;
-    assert_eq!(serial.offset, resume_at);
-    serial.send("echo again-$((6*7))").await;
+    let mut serial = serial_open(&c, id, resume_at).await;
+    assert_eq!(serial.offset(), resume_at);
+    serial.send_line("echo again-$((6*7))").await;
     let after = serial.expect("again-42", Duration::from_secs(10)).await;
     assert!(!String::from_utf8_lossy(&after).contains("answer-42"), "no byte twice");
 
     // Snapshot with RAM, change a file, roll back: the change is gone and the guest runs on.
     // The write must have run before the snapshot: a line still half-typed when the RAM is
     // saved comes back half-typed, and the next line joins it.
-    serial.send("echo ORIG-$((1+1)) > /tmp/f; echo written-$((5*5))").await;
+    serial.send_line("echo ORIG-$((1+1)) > /tmp/f; echo written-$((5*5))").await;
     serial.expect("written-25", Duration::from_secs(10)).await;
     let s1 = c.snapshot_create(id, &BridgeSnapshotCreate { name: "s1".into(), ram: true }).await.unwrap();
     assert!(s1.ram && s1.current && s1.parent.is_none() && s1.vm_state_bytes > 0, "{s1:?}");
-    serial.send("echo CHANGED-$((2+2)) > /tmp/f; cat /tmp/f").await;
+    serial.send_line("echo CHANGED-$((2+2)) > /tmp/f; cat /tmp/f").await;
     serial.expect("CHANGED-4", Duration::from_secs(10)).await;
     let m = c.snapshot_rollback(id, "s1").await.unwrap();
     assert_eq!(m.state, MachineState::Running);
-    serial.send("cat /tmp/f; echo done-$((3*3))").await;
+    serial.send_line("cat /tmp/f; echo done-$((3*3))").await;
     let out = String::from_utf8_lossy(&serial.expect("done-9", Duration::from_secs(10)).await).into_owned();
     assert!(out.contains("ORIG-2") && !out.contains("CHANGED-4"), "after rollback: {out}");
 
@@ -254,7 +233,7 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
         .unwrap();
     assert_eq!((clone.state, clone.image.as_deref()), (MachineState::Stopped, Some("tiny.qcow2")));
     c.machine_power(clone_id, "start").await.unwrap();
-    let mut clone_serial = Serial::open(&c, clone_id, 0).await;
+    let mut clone_serial = serial_open(&c, clone_id, 0).await;
     clone_serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
     drop(clone_serial);
     delete(&c, clone_id, true).await;
@@ -278,7 +257,7 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     let (paused, _, _) = code(c.machine_power(id, "reboot").await);
     assert_eq!(paused, ErrorCode::Conflict, "a paused guest is resumed, not reset");
     assert_eq!(c.machine_power(id, "resume").await.unwrap().state, MachineState::Running);
-    serial.send("echo resumed-$((5*5))").await;
+    serial.send_line("echo resumed-$((5*5))").await;
     serial.expect("resumed-25", Duration::from_secs(10)).await;
 
     // The graphical console answers with an RFB greeting.
@@ -297,8 +276,8 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     bridge.restart();
     let c = bridge.client();
     assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Running);
-    let mut serial = Serial::open(&c, id, 0).await;
-    serial.send("echo still-$((40+2))").await;
+    let mut serial = serial_open(&c, id, 0).await;
+    serial.send_line("echo still-$((40+2))").await;
     serial.expect("still-42", Duration::from_secs(10)).await;
 
     // The power button stops it: the guest itself powers off (its kernel says so on the
@@ -619,7 +598,7 @@ async fn a_boot_order_tries_the_cd_then_boots_the_disk() {
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap();
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     assert!(cmdline.contains("bus=ide.0,bootindex=0") && cmdline.contains("-boot strict=on"), "{cmdline}");
-    let mut serial = Serial::open(&c, id, 0).await;
+    let mut serial = serial_open(&c, id, 0).await;
     serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
     drop(serial);
     delete(&c, id, true).await;
@@ -678,10 +657,12 @@ async fn a_nic_on_a_host_bridge_is_reached_on_its_own_address() {
     let tap = corral_bridge::driver::qemu::net::tap_name(id);
     assert!(ns.ip(&["link", "show", &tap]).contains("master corbr0"), "the tap is on the bridge");
 
-    let mut serial = Serial::open(&c, id, 0).await;
+    let mut serial = serial_open(&c, id, 0).await;
     serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
     serial
-        .send("mkdir -p /tmp/www && echo hi-on-the-bridge > /tmp/www/index.html && httpd -p 8000 -h /tmp/www")
+        .send_line(
+            "mkdir -p /tmp/www && echo hi-on-the-bridge > /tmp/www/index.html && httpd -p 8000 -h /tmp/www",
+        )
         .await;
     let url = "http://10.0.2.15:8000/";
     let mut page = String::new();
@@ -745,7 +726,7 @@ async fn a_full_disk_during_a_snapshot_leaves_the_machine_usable() {
     let req = BridgeMachineCreate { id, ..tiny_machine("full") };
     c.machine_create(&req).await.unwrap();
     c.machine_power(id, "start").await.unwrap();
-    let mut serial = Serial::open(&c, id, 0).await;
+    let mut serial = serial_open(&c, id, 0).await;
     serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
 
     // Fill the node's storage to the last few KiB.
@@ -770,7 +751,7 @@ async fn a_full_disk_during_a_snapshot_leaves_the_machine_usable() {
 
     // Space back: the guest still answers, and snapshots work again.
     std::fs::remove_file(&filler).unwrap();
-    serial.send("echo alive-$((8*8))").await;
+    serial.send_line("echo alive-$((8*8))").await;
     serial.expect("alive-64", Duration::from_secs(20)).await;
     let s = c.snapshot_create(id, &BridgeSnapshotCreate { name: "roomy".into(), ram: true }).await.unwrap();
     assert!(s.ram && s.current);
@@ -786,7 +767,7 @@ async fn read_disk_file(serial: &mut Serial, path: &str, n: u32) -> String {
     let ask = format!(
         "echo 3 > /proc/sys/vm/drop_caches; echo \"[$(cat {path} 2>/dev/null || echo missing)]-$(({n}+1000))\""
     );
-    serial.send(&ask).await;
+    serial.send_line(&ask).await;
     let marker = format!("]-{}", n + 1000);
     let out = String::from_utf8_lossy(&serial.expect(&marker, Duration::from_secs(20)).await).into_owned();
     out.rsplit_once('[').map(|(_, v)| v.trim_end_matches(&marker).to_string()).unwrap_or(out)
@@ -794,14 +775,14 @@ async fn read_disk_file(serial: &mut Serial, path: &str, n: u32) -> String {
 
 /// Writes a file on the guest's disk and waits until it is synced.
 async fn write_disk_file(serial: &mut Serial, path: &str, content: &str) {
-    serial.send(&format!("echo {content} > {path} && sync && echo synced-$((40+2))-{content}")).await;
+    serial.send_line(&format!("echo {content} > {path} && sync && echo synced-$((40+2))-{content}")).await;
     serial.expect(&format!("synced-42-{content}"), Duration::from_secs(20)).await;
 }
 
 /// Starts a stopped machine and waits for its shell; returns its serial line.
 async fn boot(c: &BridgeClient, id: MachineId) -> Serial {
     c.machine_power(id, "start").await.unwrap();
-    let mut serial = Serial::open(c, id, 0).await;
+    let mut serial = serial_open(c, id, 0).await;
     serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
     serial
 }

@@ -15,6 +15,7 @@ use corral_api::MachineId;
 use corral_api::bridge::BridgeSnapshotCreate;
 use corral_api::machine::MachineState;
 use corral_e2e::{BackendProc, BridgeProc, tiny_image, tiny_machine, wait_until};
+use corral_testkit::people::{PASSWORD, person};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 4;
@@ -155,12 +156,9 @@ async fn the_backend_killed_at_random_loses_duplicates_and_orphans_nothing() {
     let admin = corral_e2e::Api::login(&backend.url, "admin", &backend.admin_password).await;
     let mut tokens = Vec::new();
     for c in 0..CLIENTS {
-        let tenant =
-            admin.send("POST", "/api/v1/tenants", Some(json!({"name": format!("soak{c}")}))).await.body;
-        let user = json!({"username": format!("soak{c}"), "password": "soak-password-1",
-                          "tenant_id": tenant["id"], "role": "owner"});
-        assert_eq!(admin.send("POST", "/api/v1/users", Some(user)).await.status, 201);
-        let owner = corral_e2e::Api::login(&backend.url, &format!("soak{c}"), "soak-password-1").await;
+        let name = format!("soak{c}");
+        person(&admin, &name, corral_api::session::Role::Owner, None).await;
+        let owner = corral_e2e::Api::login(&backend.url, &name, PASSWORD).await;
         let t = owner.send("POST", "/api/v1/tokens", Some(json!({"name": "soak"}))).await.body;
         tokens.push(t["token"].as_str().unwrap().to_string());
     }

@@ -31,8 +31,12 @@ pub struct TestApp {
     pub admin_password: String,
     pub sim: SimDriver,
     pub node_id: NodeId,
+    admin_cookie: tokio::sync::OnceCell<String>,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
 }
+
+/// How long a test waits for something the sim does at once (a busy CI machine included).
+pub const PATIENCE: Duration = Duration::from_secs(10);
 
 pub struct Resp {
     pub status: StatusCode,
@@ -162,7 +166,15 @@ impl TestApp {
         corral::server::start_node_links(&state, &[("node-1".into(), address)]).await.unwrap();
         let node_id = corral::store::nodes::node_list(&state.db).await.unwrap()[0].id;
         let router = build_router(state.clone(), &RouterOptions::default());
-        let app = TestApp { router, state, admin_password, sim, node_id, _dirs: (data, bridge_dir) };
+        let app = TestApp {
+            router,
+            state,
+            admin_password,
+            sim,
+            node_id,
+            admin_cookie: Default::default(),
+            _dirs: (data, bridge_dir),
+        };
         app.wait_for(|| async { app.node().await.status == NodeStatus::Online }).await;
         app
     }
@@ -171,19 +183,13 @@ impl TestApp {
         corral::store::nodes::node_get(&self.state.db, self.node_id).await.unwrap().unwrap()
     }
 
-    /// Polls `check` every 20 ms for up to 10 s.
+    /// Waits up to 10 s for `check` to hold.
     pub async fn wait_for<F, Fut>(&self, check: F)
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        for _ in 0..500 {
-            if check().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("condition not met within 10 s");
+        corral_testkit::wait_until("a condition of the test", PATIENCE, check).await;
     }
 
     /// Serves the app on a real loopback listener (for websockets); returns `host:port`.
@@ -266,18 +272,32 @@ impl TestApp {
         self.login("admin", &self.admin_password.clone()).await
     }
 
-    /// Creates a user with a role in a new tenant; returns (cookie, tenant id).
+    /// A user with `role` in a new tenant, made through the API by the admin; returns
+    /// (cookie, tenant id).
     pub async fn user_in_new_tenant(
         &self,
         username: &str,
         role: corral_api::session::Role,
     ) -> (String, corral_api::TenantId) {
-        use corral::store::users;
-        let hash = corral::auth::password_hash("pw-for-tests").unwrap();
-        let user = users::user_create(&self.state.db, username, &hash, false).await.unwrap();
-        let tenant = users::tenant_create(&self.state.db, &format!("t-{username}")).await.unwrap();
-        users::membership_set(&self.state.db, user, tenant, role).await.unwrap();
-        (self.login(username, "pw-for-tests").await, tenant)
+        let p = corral_testkit::people::person(&self.as_admin().await, username, role, None).await;
+        (self.login(username, corral_testkit::people::PASSWORD).await, p.tenant_id)
+    }
+
+    /// A user with `role` in `tenant`, made through the API by the admin; returns (cookie, id).
+    pub async fn user_in(
+        &self,
+        tenant: corral_api::TenantId,
+        username: &str,
+        role: corral_api::session::Role,
+    ) -> (String, corral_api::UserId) {
+        let p = corral_testkit::people::person(&self.as_admin().await, username, role, Some(tenant)).await;
+        (self.login(username, corral_testkit::people::PASSWORD).await, p.user_id)
+    }
+
+    /// The admin's session, logged in once per app.
+    async fn as_admin(&self) -> AsAdmin<'_> {
+        let cookie = self.admin_cookie.get_or_init(|| self.login_admin()).await.clone();
+        AsAdmin { app: self, cookie }
     }
 
     pub async fn machine_state(&self, cookie: &str, id: &str) -> String {
@@ -285,8 +305,26 @@ impl TestApp {
         r.body["state"].as_str().unwrap_or("").to_string()
     }
 
+    /// Waits up to 10 s for the machine to be in `state`, saying which state it was in last.
     pub async fn wait_state(&self, cookie: &str, id: &str, state: &str) {
-        self.wait_for(|| async { self.machine_state(cookie, id).await == state }).await;
+        corral_testkit::wait_for(&format!("machine {id} to be {state}"), PATIENCE, || async {
+            let now = self.machine_state(cookie, id).await;
+            if now == state { Ok(()) } else { Err(now) }
+        })
+        .await;
+    }
+}
+
+/// The app's admin, making people through the API ([`corral_testkit::people`]).
+pub struct AsAdmin<'a> {
+    app: &'a TestApp,
+    cookie: String,
+}
+
+impl corral_testkit::people::AdminApi for AsAdmin<'_> {
+    async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self.app.call("POST", path, Some(&self.cookie), Some(&body.to_string())).await;
+        (r.status.as_u16(), r.body)
     }
 }
 

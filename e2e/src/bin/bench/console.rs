@@ -17,7 +17,6 @@ use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::Row;
 
@@ -102,18 +101,9 @@ async fn unix(path: &Path) -> Conn {
 
 /// `binary`: ask for the `binary` subprotocol, as noVNC does (the serial socket has none).
 async fn websocket(url: &str, cookie: Option<&str>, origin: Option<&str>, binary: bool) -> Conn {
-    let mut req = url.into_client_request().unwrap();
-    if let Some(c) = cookie {
-        req.headers_mut().insert("cookie", c.parse().unwrap());
-    }
-    if let Some(o) = origin {
-        req.headers_mut().insert("origin", o.parse().unwrap());
-    }
-    if binary {
-        req.headers_mut().insert("sec-websocket-protocol", "binary".parse().unwrap());
-    }
-    // Browsers send without Nagle's delay; so does this client.
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await.expect("websocket");
+    let ws = corral_testkit::socket::open(url, corral_testkit::socket::Opener { cookie, origin, binary })
+        .await
+        .unwrap_or_else(|status| panic!("websocket {url} refused: {status}"));
     Conn::Ws { ws: Box::new(ws), pending: Vec::new() }
 }
 

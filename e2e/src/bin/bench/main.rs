@@ -13,7 +13,7 @@ use corral_api::bridge::{BridgeMachine, BridgeMachineCreate, BridgeSnapshotCreat
 use corral_api::machine::MachineState;
 use corral_bridge::driver::qemu::launch::{Nic, VmPaths, qemu_args};
 use corral_e2e::{BridgeProc, root};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 mod console;
 mod ssh;
@@ -238,17 +238,13 @@ fn bare_overlay(image: &Path, vm: &VmPaths) {
     assert!(ok, "qemu-img create by hand failed");
 }
 
-/// Reads until `needle` has been seen.
-async fn wait_for_text(stream: &mut (impl tokio::io::AsyncRead + Unpin), needle: &str) {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while !String::from_utf8_lossy(&seen).contains(needle) {
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
-            _ => panic!("the guest never said {needle:?}"),
-        }
-    }
+/// Reads until `needle` has been seen (two minutes at most: a TCG boot on a busy machine).
+async fn wait_for_text(
+    stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send),
+    needle: &str,
+) {
+    let mut serial = corral_testkit::serial::Serial::new(corral_testkit::serial::Stream(stream), 0);
+    serial.expect(needle, Duration::from_secs(120)).await;
 }
 
 type QmpLines = tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>;
