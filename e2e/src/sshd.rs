@@ -121,19 +121,21 @@ impl SshdProc {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// Kills sshd and every session it forked: all links to the node drop.
+    /// Kills sshd and every session it forked: all links to the node drop. sshd is frozen
+    /// first, so that a client reconnecting while its sessions die finds no one to fork a new
+    /// one (a connection it makes then waits in the backlog and fails when sshd dies).
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else { return };
+        let master = child.id().to_string();
+        let _ = Command::new("kill").args(["-STOP", &master]).status();
         let mut doomed = vec![child.id()];
         let mut i = 0;
         while i < doomed.len() {
             doomed.extend(children_of(doomed[i]));
             i += 1;
         }
-        for pid in doomed.iter().skip(1) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-        let _ = child.kill();
+        let pids: Vec<String> = doomed.iter().map(u32::to_string).collect();
+        let _ = Command::new("kill").arg("-9").args(&pids).status();
         let _ = child.wait();
     }
 }
