@@ -2,6 +2,7 @@
 //! and a cookie-keeping HTTP client speaking the shared API types.
 
 pub mod browser;
+pub mod guest;
 pub mod sshd;
 
 use std::io::{BufRead, BufReader};
@@ -11,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use corral_api::machine::{Machine, MachineState};
 use corral_api::node::Node;
+use corral_testkit::serial::Serial;
+use corral_testkit::socket::{self, Opener, Socket};
 use serde::de::DeserializeOwned;
 
 /// The workspace's root.
@@ -409,6 +412,30 @@ impl Api {
             }
         })
         .await;
+    }
+
+    /// A console ticket for machine `id`, then the websocket it opens, as the browser opens
+    /// it (`kind`: `serial` or `vnc`; `query` is appended to the URL, `&offset=…`).
+    pub async fn console_socket(&self, id: corral_api::MachineId, kind: &str, query: &str) -> Socket {
+        let path = format!("/api/v1/machines/{id}/console");
+        let r = self.send("POST", &path, Some(serde_json::json!({"kind": kind}))).await;
+        assert_eq!(r.status, 201, "console ticket: {:?}", r.body);
+        let url = format!(
+            "{}{}?ticket={}{query}",
+            self.base.replace("http://", "ws://"),
+            r.body["path"].as_str().expect("a console path"),
+            r.body["ticket"].as_str().expect("a console ticket")
+        );
+        let browser = Opener { cookie: Some(&self.cookie), origin: Some(&self.base), binary: kind == "vnc" };
+        socket::open(&url, browser).await.expect("the console websocket")
+    }
+
+    /// The serial line of machine `id` through the backend, taken over from whoever had it,
+    /// read from the first byte the node kept.
+    pub async fn serial(&self, id: corral_api::MachineId) -> Serial<Socket> {
+        let mut ws = self.console_socket(id, "serial", "&takeover=true").await;
+        let offset = socket::hello(&mut ws).await;
+        Serial::new(ws, offset)
     }
 
     /// Waits until the console has listed every node's machines twice since the call (each

@@ -4,27 +4,12 @@
 
 use std::time::Duration;
 
-use corral_api::MachineId;
 use corral_api::console::close;
-use corral_e2e::{Api, TinyGuest};
+use corral_e2e::TinyGuest;
+use corral_e2e::guest::{BOOT, READY};
 use corral_testkit::serial::Serial;
-use corral_testkit::socket::{self, Opener, Socket, closed, hello, next_frame};
-use serde_json::json;
+use corral_testkit::socket::{closed, hello, next_frame};
 use tokio_tungstenite::tungstenite::Message;
-
-/// A ticket, then the websocket it opens (`extra` is appended to the query).
-async fn console(api: &Api, id: MachineId, kind: &str, extra: &str) -> Socket {
-    let r = api.send("POST", &format!("/api/v1/machines/{id}/console"), Some(json!({"kind": kind}))).await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let url = format!(
-        "{}{}?ticket={}{extra}",
-        api.base.replace("http://", "ws://"),
-        r.body["path"].as_str().unwrap(),
-        r.body["ticket"].as_str().unwrap()
-    );
-    let browser = Opener { cookie: Some(&api.cookie), origin: Some(&api.base), binary: kind == "vnc" };
-    socket::open(&url, browser).await.expect("console websocket")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serial_and_vnc_consoles_through_the_backend() {
@@ -32,16 +17,16 @@ async fn serial_and_vnc_consoles_through_the_backend() {
     let (api, id) = (&guest.api, guest.machine);
 
     // Serial: boot output from the start, a command typed, its output.
-    let mut ws = console(api, id, "serial", "").await;
+    let mut ws = api.console_socket(id, "serial", "").await;
     assert_eq!(hello(&mut ws).await, 0, "from the first byte the node kept");
     let mut serial = Serial::new(ws, 0);
-    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    serial.expect(READY, BOOT).await;
     serial.send_line("echo con-$((6*7))").await;
     serial.expect("con-42", Duration::from_secs(20)).await;
     let seen = serial.offset();
 
     // A second viewer may not type unless they take over; then the first is told why.
-    let mut other = console(api, id, "serial", "").await;
+    let mut other = api.console_socket(id, "serial", "").await;
     match next_frame(&mut other, Duration::from_secs(10), "the refusal").await {
         Message::Close(Some(f)) => {
             assert_eq!(u16::from(f.code), close::IN_USE);
@@ -49,7 +34,7 @@ async fn serial_and_vnc_consoles_through_the_backend() {
         }
         other => panic!("{other:?}"),
     }
-    let mut ws = console(api, id, "serial", &format!("&offset={seen}&takeover=true")).await;
+    let mut ws = api.console_socket(id, "serial", &format!("&offset={seen}&takeover=true")).await;
     assert_eq!(hello(&mut ws).await, seen, "resumes exactly where the first left off");
     let mut taker = Serial::new(ws, seen);
     let taken = closed(serial.line(), Duration::from_secs(10)).await;
@@ -61,8 +46,8 @@ async fn serial_and_vnc_consoles_through_the_backend() {
     drop(taker);
 
     // VNC: the RFB greeting comes through untouched; several viewers may watch.
-    let mut a = console(api, id, "vnc", "").await;
-    let mut b = console(api, id, "vnc", "").await;
+    let mut a = api.console_socket(id, "vnc", "").await;
+    let mut b = api.console_socket(id, "vnc", "").await;
     for ws in [&mut a, &mut b] {
         match next_frame(ws, Duration::from_secs(10), "the RFB greeting").await {
             Message::Binary(greeting) => assert!(greeting.starts_with(b"RFB 003.008"), "{greeting:?}"),

@@ -15,6 +15,7 @@ use corral_api::bridge::{
 use corral_api::machine::MachineState;
 use corral_api::task::{StepState, TaskState};
 use corral_api::{ErrorCode, MachineId};
+use corral_e2e::guest::{BOOT, READY, disk_read, disk_write};
 use corral_e2e::{BridgeProc, serve_file, tiny_image, tiny_machine, wait_for, wait_until};
 use corral_testkit::serial::Stream;
 use tokio::io::AsyncReadExt;
@@ -152,7 +153,7 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     // Boot and talk to the shell on the serial line.
     assert_eq!(c.machine_power(id, "start").await.unwrap().state, MachineState::Running);
     let mut serial = serial_open(&c, id, 0).await;
-    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    serial.expect(READY, BOOT).await;
     serial.send_line("echo answer-$((6*7))").await;
     serial.expect("answer-42", Duration::from_secs(10)).await;
 
@@ -174,7 +175,7 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     // A second viewer from offset 0 gets the boot replayed from the node's history.
     let mut late = serial_open(&c, id, 0).await;
     assert_eq!(late.offset(), 0);
-    late.expect("corral-tiny: ready", Duration::from_secs(5)).await;
+    late.expect(READY, Duration::from_secs(5)).await;
     late.expect("answer-42", Duration::from_secs(5)).await;
     // A reconnect from where the first viewer stopped replays nothing twice.
     let resume_at = serial.offset();
@@ -234,7 +235,7 @@ async fn a_tiny_guest_boots_survives_its_bridge_and_leaves_nothing_behind() {
     assert_eq!((clone.state, clone.image.as_deref()), (MachineState::Stopped, Some("tiny.qcow2")));
     c.machine_power(clone_id, "start").await.unwrap();
     let mut clone_serial = serial_open(&c, clone_id, 0).await;
-    clone_serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    clone_serial.expect(READY, BOOT).await;
     drop(clone_serial);
     delete(&c, clone_id, true).await;
     assert!(!bridge.data_dir.join("machines").join(clone_id.to_string()).exists());
@@ -421,7 +422,8 @@ async fn bad_creates_are_refused_and_leave_nothing() {
 }
 
 /// The console's API over a qemu node: a machine from the image, snapshots taken, listed,
-/// rolled back, cloned into a machine of the same tenant, deleted.
+/// rolled back, cloned into a machine of the same tenant, deleted. What the guest wrote on
+/// its disk is read back through the console's serial websocket after each operation.
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshots_through_the_console_api() {
     use corral_e2e::{Api, BackendProc};
@@ -459,20 +461,34 @@ async fn snapshots_through_the_console_api() {
         .send("POST", "/api/v1/machines", Some(json!({"name": "snappy", "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "image": "tiny.qcow2"})))
         .await;
     assert_eq!(r.status, 201, "{r:?}");
-    let id = r.body["id"].as_str().unwrap().to_string();
+    let id: MachineId = r.body["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(api.send("POST", &format!("/api/v1/machines/{id}/start"), None).await.status, 202);
+    api.wait_state(id, MachineState::Running, BOOT).await;
+    let mut serial = api.serial(id).await;
+    serial.expect(READY, BOOT).await;
+    disk_write(&mut serial, "/mnt/f", "before").await;
 
+    // A snapshot with RAM, then a disk-only one of the running guest after more writes.
     let snaps = format!("/api/v1/machines/{id}/snapshots");
     let r = api.send("POST", &snaps, Some(json!({"name": "first", "ram": true}))).await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!((r.body["ram"].as_bool(), r.body["current"].as_bool()), (Some(true), Some(true)));
+    disk_write(&mut serial, "/mnt/f", "after").await;
+    disk_write(&mut serial, "/mnt/g", "later").await;
     let r = api.send("POST", &snaps, Some(json!({"name": "second"}))).await;
+    assert_eq!((r.status, r.body["ram"].as_bool()), (201, Some(false)), "{r:?}");
     assert_eq!(r.body["parent"], "first");
     let r = api.send("POST", &snaps, Some(json!({"name": "no good"}))).await;
     assert_eq!((r.status, r.body["field"].as_str()), (422, Some("name")));
 
+    // The RAM rollback: the guest runs on from the snapshot, its disk as it was then.
+    drop(serial);
     let r = api.send("POST", &format!("{snaps}/first/rollback"), None).await;
     assert_eq!((r.status, r.body["state"].as_str()), (200, Some("running")), "{r:?}");
+    let mut serial = api.serial(id).await;
+    assert_eq!(disk_read(&mut serial, "/mnt/f", 1).await, "before", "a RAM rollback restores the disk");
+    assert_eq!(disk_read(&mut serial, "/mnt/g", 2).await, "missing", "and removes what came after");
+    drop(serial);
     let r = api.send("GET", &snaps, None).await;
     let current: Vec<_> = r
         .body
@@ -484,6 +500,7 @@ async fn snapshots_through_the_console_api() {
         .collect();
     assert_eq!(current, vec![json!("first")]);
 
+    // A clone of the first snapshot boots with what was on the disk then.
     let r = api.send("POST", &format!("{snaps}/first/clone"), Some(json!({"name": "snappy-copy"}))).await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!((r.body["state"].as_str(), r.body["image"].as_str()), (Some("stopped"), Some("tiny.qcow2")));
@@ -491,17 +508,44 @@ async fn snapshots_through_the_console_api() {
         r.body["tenant_id"],
         api.machines().await.iter().find(|m| m.name == "snappy").map(|m| json!(m.tenant_id)).unwrap()
     );
+    let copy_id: MachineId = r.body["id"].as_str().unwrap().parse().unwrap();
     let r = api.send("POST", &format!("{snaps}/first/clone"), Some(json!({"name": "snappy-copy"}))).await;
     assert_eq!((r.status, r.body["code"].as_str()), (409, Some("already_exists")));
+    assert_eq!(api.send("POST", &format!("/api/v1/machines/{copy_id}/start"), None).await.status, 202);
+    api.wait_state(copy_id, MachineState::Running, BOOT).await;
+    let mut copy = api.serial(copy_id).await;
+    copy.expect(READY, BOOT).await;
+    assert_eq!(
+        disk_read(&mut copy, "/mnt/f", 3).await,
+        "before",
+        "the clone has what came before its snapshot"
+    );
+    assert_eq!(disk_read(&mut copy, "/mnt/g", 4).await, "missing", "and nothing written after it");
+    drop(copy);
+    assert_eq!(api.send("POST", &format!("/api/v1/machines/{copy_id}/force-stop"), None).await.status, 202);
+    api.wait_state(copy_id, MachineState::Stopped, Duration::from_secs(30)).await;
 
     // Deleting the clone removes it for good: it does not come back as an unmanaged machine.
-    let copy_id = api.machines().await.into_iter().find(|m| m.name == "snappy-copy").unwrap().id;
     assert_eq!(api.send("DELETE", &format!("/api/v1/machines/{copy_id}"), None).await.status, 202);
     wait_until("the clone gone", Duration::from_secs(10), || async { api.machine(copy_id).await.is_none() })
         .await;
     api.wait_for_resync().await;
     assert!(api.machine(copy_id).await.is_none(), "no ghost row after the delete");
     assert!(api.machines().await.iter().all(|m| m.managed), "nothing unmanaged appeared");
+
+    // A cold rollback to the disk-only snapshot: the next boot finds what was written
+    // before it.
+    assert_eq!(api.send("POST", &format!("/api/v1/machines/{id}/force-stop"), None).await.status, 202);
+    api.wait_state(id, MachineState::Stopped, Duration::from_secs(30)).await;
+    let r = api.send("POST", &format!("{snaps}/second/rollback"), None).await;
+    assert_eq!((r.status, r.body["state"].as_str()), (200, Some("stopped")), "{r:?}");
+    assert_eq!(api.send("POST", &format!("/api/v1/machines/{id}/start"), None).await.status, 202);
+    api.wait_state(id, MachineState::Running, BOOT).await;
+    let mut serial = api.serial(id).await;
+    serial.expect(READY, BOOT).await;
+    assert_eq!(disk_read(&mut serial, "/mnt/f", 5).await, "after", "a cold rollback restores the disk");
+    assert_eq!(disk_read(&mut serial, "/mnt/g", 6).await, "later");
+    drop(serial);
 
     assert_eq!(api.send("DELETE", &format!("{snaps}/second"), None).await.status, 204);
     assert_eq!(api.send("DELETE", &format!("{snaps}/second"), None).await.status, 404);
@@ -599,7 +643,7 @@ async fn a_boot_order_tries_the_cd_then_boots_the_disk() {
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     assert!(cmdline.contains("bus=ide.0,bootindex=0") && cmdline.contains("-boot strict=on"), "{cmdline}");
     let mut serial = serial_open(&c, id, 0).await;
-    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    serial.expect(READY, BOOT).await;
     drop(serial);
     delete(&c, id, true).await;
 }
@@ -658,7 +702,7 @@ async fn a_nic_on_a_host_bridge_is_reached_on_its_own_address() {
     assert!(ns.ip(&["link", "show", &tap]).contains("master corbr0"), "the tap is on the bridge");
 
     let mut serial = serial_open(&c, id, 0).await;
-    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    serial.expect(READY, BOOT).await;
     serial
         .send_line(
             "mkdir -p /tmp/www && echo hi-on-the-bridge > /tmp/www/index.html && httpd -p 8000 -h /tmp/www",
@@ -727,7 +771,7 @@ async fn a_full_disk_during_a_snapshot_leaves_the_machine_usable() {
     c.machine_create(&req).await.unwrap();
     c.machine_power(id, "start").await.unwrap();
     let mut serial = serial_open(&c, id, 0).await;
-    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    serial.expect(READY, BOOT).await;
 
     // Fill the node's storage to the last few KiB.
     let filler = small.join("filler");
@@ -760,30 +804,11 @@ async fn a_full_disk_during_a_snapshot_leaves_the_machine_usable() {
     drop(bridge);
 }
 
-/// Reads a file of the guest's disk, past the page cache (so a rollback of RAM cannot answer
-/// from memory): its content, or `missing`. `n` marks the answer; the guest computes the
-/// marker, so the echo of the command itself never matches.
-async fn read_disk_file(serial: &mut Serial, path: &str, n: u32) -> String {
-    let ask = format!(
-        "echo 3 > /proc/sys/vm/drop_caches; echo \"[$(cat {path} 2>/dev/null || echo missing)]-$(({n}+1000))\""
-    );
-    serial.send_line(&ask).await;
-    let marker = format!("]-{}", n + 1000);
-    let out = String::from_utf8_lossy(&serial.expect(&marker, Duration::from_secs(20)).await).into_owned();
-    out.rsplit_once('[').map(|(_, v)| v.trim_end_matches(&marker).to_string()).unwrap_or(out)
-}
-
-/// Writes a file on the guest's disk and waits until it is synced.
-async fn write_disk_file(serial: &mut Serial, path: &str, content: &str) {
-    serial.send_line(&format!("echo {content} > {path} && sync && echo synced-$((40+2))-{content}")).await;
-    serial.expect(&format!("synced-42-{content}"), Duration::from_secs(20)).await;
-}
-
 /// Starts a stopped machine and waits for its shell; returns its serial line.
 async fn boot(c: &BridgeClient, id: MachineId) -> Serial {
     c.machine_power(id, "start").await.unwrap();
     let mut serial = serial_open(c, id, 0).await;
-    serial.expect("corral-tiny: ready", Duration::from_secs(90)).await;
+    serial.expect(READY, BOOT).await;
     serial
 }
 
@@ -806,21 +831,21 @@ async fn snapshots_bring_back_what_the_guest_wrote_on_its_disk() {
     let mut serial = boot(&c, id).await;
 
     // With RAM, running: the disk comes back with the memory.
-    write_disk_file(&mut serial, "/mnt/f", "before").await;
+    disk_write(&mut serial, "/mnt/f", "before").await;
     c.snapshot_create(id, &BridgeSnapshotCreate { name: "warm".into(), ram: true }).await.unwrap();
-    write_disk_file(&mut serial, "/mnt/f", "after").await;
-    assert_eq!(read_disk_file(&mut serial, "/mnt/f", 1).await, "after");
+    disk_write(&mut serial, "/mnt/f", "after").await;
+    assert_eq!(disk_read(&mut serial, "/mnt/f", 1).await, "after");
     assert_eq!(c.snapshot_rollback(id, "warm").await.unwrap().state, MachineState::Running);
-    assert_eq!(read_disk_file(&mut serial, "/mnt/f", 2).await, "before", "a RAM rollback restores the disk");
+    assert_eq!(disk_read(&mut serial, "/mnt/f", 2).await, "before", "a RAM rollback restores the disk");
 
     // Disk only, stopped: one file before the snapshot, one after.
-    write_disk_file(&mut serial, "/mnt/a", "kept").await;
+    disk_write(&mut serial, "/mnt/a", "kept").await;
     drop(serial);
     power_off(&c, id).await;
     c.snapshot_create(id, &BridgeSnapshotCreate { name: "cold".into(), ram: false }).await.unwrap();
     let mut serial = boot(&c, id).await;
-    write_disk_file(&mut serial, "/mnt/b", "later").await;
-    assert_eq!(read_disk_file(&mut serial, "/mnt/b", 3).await, "later");
+    disk_write(&mut serial, "/mnt/b", "later").await;
+    assert_eq!(disk_read(&mut serial, "/mnt/b", 3).await, "later");
     drop(serial);
     power_off(&c, id).await;
 
@@ -835,20 +860,20 @@ async fn snapshots_bring_back_what_the_guest_wrote_on_its_disk() {
         .unwrap();
     let mut copy = boot(&c, clone.id).await;
     assert_eq!(
-        read_disk_file(&mut copy, "/mnt/a", 4).await,
+        disk_read(&mut copy, "/mnt/a", 4).await,
         "kept",
         "the clone has what came before its snapshot"
     );
-    assert_eq!(read_disk_file(&mut copy, "/mnt/b", 5).await, "missing", "and nothing written after it");
+    assert_eq!(disk_read(&mut copy, "/mnt/b", 5).await, "missing", "and nothing written after it");
     drop(copy);
     delete(&c, clone.id, true).await;
 
     // The cold rollback takes the disk back to the snapshot.
     c.snapshot_rollback(id, "cold").await.unwrap();
     let mut serial = boot(&c, id).await;
-    assert_eq!(read_disk_file(&mut serial, "/mnt/a", 6).await, "kept");
+    assert_eq!(disk_read(&mut serial, "/mnt/a", 6).await, "kept");
     assert_eq!(
-        read_disk_file(&mut serial, "/mnt/b", 7).await,
+        disk_read(&mut serial, "/mnt/b", 7).await,
         "missing",
         "a cold rollback removes what came after"
     );
