@@ -25,10 +25,7 @@ async fn a_journey_leaves_a_complete_ordered_trail() {
     let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
     let (viewer_of_other, _) = app.user_in_new_tenant("vic", Role::Viewer).await;
 
-    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
-    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&body)).await;
-    let id = r.body["id"].as_str().unwrap().to_string();
-    app.wait_state(&olive, &id, "stopped").await;
+    let id = app.machine(&olive, "web").await;
     let m = format!("/api/v1/machines/{id}");
     app.call("POST", &format!("{m}/start"), Some(&olive), None).await;
     app.wait_state(&olive, &id, "running").await;
@@ -96,10 +93,7 @@ async fn an_admins_act_in_a_tenant_is_in_its_trail_with_the_address_it_came_from
     let app = TestApp::start().await;
     let admin = app.login_admin().await;
     let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
-    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
-    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&body)).await;
-    let id = r.body["id"].as_str().unwrap().to_string();
-    app.wait_state(&olive, &id, "stopped").await;
+    let id = app.machine(&olive, "web").await;
 
     // The admin is in no tenant, yet what they do to olive's machine is olive's to review.
     let path = format!("/api/v1/machines/{id}");

@@ -4,44 +4,21 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::TestApp;
 use corral_api::console::close;
 use corral_api::session::Role;
-use futures::StreamExt;
+use corral_testkit::socket::{self, Opener};
 use hyper::StatusCode;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{self, Message};
 
 /// Opens a console websocket and returns how it was closed (code, reason), or the HTTP
 /// status that refused the upgrade.
 async fn close_of(host: &str, path: &str, cookie: Option<&str>, origin: &str) -> Result<(u16, String), u16> {
-    let mut req = format!("ws://{host}{path}").into_client_request().unwrap();
-    if let Some(c) = cookie {
-        req.headers_mut().insert("cookie", c.parse().unwrap());
-    }
-    req.headers_mut().insert("origin", origin.parse().unwrap());
-    let mut ws = match tokio_tungstenite::connect_async(req).await {
-        Ok((ws, _)) => ws,
-        Err(tungstenite::Error::Http(resp)) => return Err(resp.status().as_u16()),
-        Err(e) => panic!("{e}"),
-    };
-    while let Some(msg) = ws.next().await {
-        if let Ok(Message::Close(Some(frame))) = msg {
-            return Ok((frame.code.into(), frame.reason.to_string()));
-        }
-    }
-    panic!("closed without a close frame");
-}
-
-async fn running_machine(app: &TestApp, cookie: &str, name: &str) -> String {
-    let body = serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
-    let r = app.call("POST", "/api/v1/machines", Some(cookie), Some(&body)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_string();
-    app.wait_state(cookie, &id, "stopped").await;
-    app.call("POST", &format!("/api/v1/machines/{id}/start"), Some(cookie), None).await;
-    app.wait_state(cookie, &id, "running").await;
-    id
+    let how = Opener { cookie, origin: Some(origin), ..Opener::default() };
+    let mut ws = socket::open(&format!("ws://{host}{path}"), how).await?;
+    let frame = socket::closed(&mut ws, Duration::from_secs(10)).await;
+    Ok((frame.code.into(), frame.reason.to_string()))
 }
 
 async fn ticket(app: &TestApp, cookie: &str, id: &str, kind: &str) -> (String, String) {
@@ -65,7 +42,7 @@ async fn tickets_are_for_operators_of_running_machines() {
     let (owner, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
     let (stranger, _) = app.user_in_new_tenant("sam", Role::Owner).await;
     let (viewer, _) = app.user_in(tenant, "vic", Role::Viewer).await;
-    let id = running_machine(&app, &owner, "vm").await;
+    let id = app.running_machine(&owner, "vm").await;
     let path = format!("/api/v1/machines/{id}/console");
     let vnc = Some(r#"{"kind":"vnc"}"#);
     assert_eq!(app.call("POST", &path, Some(&viewer), vnc).await.status, StatusCode::FORBIDDEN);
@@ -90,9 +67,9 @@ async fn the_websocket_refuses_every_wrong_ticket_before_the_node() {
     let origin = format!("http://{host}");
     let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
     let (sam, _) = app.user_in_new_tenant("sam", Role::Owner).await;
-    let a = running_machine(&app, &olive, "a").await;
-    let b = running_machine(&app, &olive, "b").await;
-    let sams = running_machine(&app, &sam, "s").await;
+    let a = app.running_machine(&olive, "a").await;
+    let b = app.running_machine(&olive, "b").await;
+    let sams = app.running_machine(&sam, "s").await;
 
     // A good ticket reaches the node (the sim has no screens: it says so).
     let (t, path) = ticket(&app, &olive, &a, "vnc").await;

@@ -8,19 +8,16 @@ use std::time::Duration;
 use common::TestApp;
 use corral_api::event::Event;
 use corral_api::session::Role;
+use corral_testkit::socket::{self, Opener, Socket};
 use futures::StreamExt;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open(host: &str, cookie: Option<&str>, origin: &str) -> Result<Socket, tungstenite::Error> {
-    let mut req = format!("ws://{host}/api/v1/events").into_client_request().unwrap();
-    if let Some(c) = cookie {
-        req.headers_mut().insert("cookie", c.parse().unwrap());
-    }
-    req.headers_mut().insert("origin", origin.parse().unwrap());
-    tokio_tungstenite::connect_async(req).await.map(|(ws, _)| ws)
+async fn open(host: &str, cookie: Option<&str>, origin: &str) -> Result<Socket, u16> {
+    socket::open(
+        &format!("ws://{host}/api/v1/events"),
+        Opener { cookie, origin: Some(origin), ..Opener::default() },
+    )
+    .await
 }
 
 /// Machine events received within `window`, as (name, state).
@@ -72,13 +69,7 @@ async fn the_socket_needs_a_session_and_our_origin() {
     let app = TestApp::start().await;
     let host = app.serve().await;
     let admin = app.login_admin().await;
-    match open(&host, None, &format!("http://{host}")).await {
-        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
-        other => panic!("expected 401, got {:?}", other.map(|_| "a socket")),
-    }
-    match open(&host, Some(&admin), "http://evil.example").await {
-        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
-        other => panic!("expected 403, got {:?}", other.map(|_| "a socket")),
-    }
+    assert_eq!(open(&host, None, &format!("http://{host}")).await.err(), Some(401));
+    assert_eq!(open(&host, Some(&admin), "http://evil.example").await.err(), Some(403));
     assert!(open(&host, Some(&admin), &format!("http://{host}")).await.is_ok());
 }

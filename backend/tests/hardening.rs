@@ -67,11 +67,7 @@ async fn a_stranger_cannot_grow_the_audit_log() {
 async fn a_path_id_in_another_spelling_is_refused_and_nothing_runs() {
     let app = TestApp::start().await;
     let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
-    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
-    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&body)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_string();
-    app.wait_state(&olive, &id, "stopped").await;
+    let id = app.machine(&olive, "web").await;
 
     let spellings = [
         format!("%{:02X}{}", id.as_bytes()[0], &id[1..]),
@@ -352,12 +348,7 @@ async fn every_limit_the_document_states_is_enforced() {
 async fn a_listing_taken_before_a_delete_does_not_bring_the_machine_back() {
     let app = TestApp::start().await;
     let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
-    let body = serde_json::json!({"name": "web", "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
-    let id = app.call("POST", "/api/v1/machines", Some(&olive), Some(&body)).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.wait_state(&olive, &id, "stopped").await;
+    let id = app.machine(&olive, "web").await;
     let before = app.state.nodes.get(app.node_id).unwrap().machine_get(id.parse().unwrap()).await.unwrap();
     let r = app.call("DELETE", &format!("/api/v1/machines/{id}"), Some(&olive), None).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use common::TestApp;
 use corral_api::session::Role;
+use corral_testkit::socket::{self, Opener};
 use futures::StreamExt;
 use hyper::StatusCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 async fn create(app: &TestApp, cookie: &str, name: &str) -> String {
     let body = serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
@@ -52,10 +52,9 @@ async fn the_events_socket_carries_only_the_callers_machines_and_tasks() {
     let host = app.serve().await;
     let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
     let (sam, _) = app.user_in_new_tenant("sam", Role::Owner).await;
-    let mut req = format!("ws://{host}/api/v1/events").into_client_request().unwrap();
-    req.headers_mut().insert("cookie", olive.parse().unwrap());
-    req.headers_mut().insert("origin", format!("http://{host}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let origin = format!("http://{host}");
+    let how = Opener { cookie: Some(&olive), origin: Some(&origin), ..Opener::default() };
+    let mut ws = socket::open(&format!("ws://{host}/api/v1/events"), how).await.expect("the events socket");
 
     // Sam is busy first; then Olive, whose own events prove the socket is alive.
     let his = create(&app, &sam, "his").await;

@@ -19,20 +19,12 @@ use corral_api::task::{BridgeTask, TaskState};
 use corral_api::{MachineId, TaskId};
 use hyper::StatusCode;
 
-async fn machine(app: &TestApp, cookie: &str, name: &str) -> MachineId {
-    let body = serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
-    let r = app.call("POST", "/api/v1/machines", Some(cookie), Some(&body)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_string();
-    app.wait_state(cookie, &id, "stopped").await;
-    id.parse().unwrap()
-}
-
 #[tokio::test]
 async fn a_machine_that_vanished_is_lost_and_leaves_the_usage() {
     let app = TestApp::start().await;
     let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
-    let (keep, gone) = (machine(&app, &olive, "keep").await, machine(&app, &olive, "gone").await);
+    let keep: MachineId = app.machine(&olive, "keep").await.parse().unwrap();
+    let gone: MachineId = app.machine(&olive, "gone").await.parse().unwrap();
     assert_eq!(app.node().await.usage.machines, 2);
     app.sim.vanish(gone).unwrap();
     // The next listing (every 500 ms here) finds it missing.
@@ -181,7 +173,7 @@ async fn tasks_a_restarted_node_forgot_fail_with_the_reason_and_a_silent_node_is
 async fn a_database_error_while_reconciling_keeps_the_node_online() {
     let app = TestApp::start().await;
     let admin = app.login_admin().await;
-    machine(&app, &admin, "a").await;
+    app.machine(&admin, "a").await;
     // Every write of a listing to the machines table fails from now on.
     sqlx::query("ALTER TABLE machines RENAME TO machines_away").execute(&app.state.db).await.unwrap();
     // (The node's row is read alone: its usage is summed from the table that is away.)

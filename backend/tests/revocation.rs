@@ -10,14 +10,11 @@ use common::TestApp;
 use corral_api::console::close;
 use corral_api::session::Role;
 use corral_testkit::people::PASSWORD;
+use corral_testkit::serial::Serial;
+use corral_testkit::socket::{self, Opener, Socket};
 use futures::{SinkExt, StreamExt};
 use hyper::StatusCode;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How a request authenticates: a session cookie or a bearer token.
 enum Cred<'a> {
@@ -34,12 +31,18 @@ impl Cred<'_> {
     }
 }
 
+/// Opens `path` as `cred`, from the console's own origin; a refused upgrade is its status.
+async fn try_open(host: &str, path: &str, cred: &Cred<'_>) -> Result<Socket, u16> {
+    let origin = format!("http://{host}");
+    let how = match cred {
+        Cred::Cookie(c) => Opener { cookie: Some(c), origin: Some(&origin), ..Opener::default() },
+        Cred::Bearer(t) => Opener { bearer: Some(t), origin: Some(&origin), ..Opener::default() },
+    };
+    socket::open(&format!("ws://{host}{path}"), how).await
+}
+
 async fn open(host: &str, path: &str, cred: &Cred<'_>) -> Socket {
-    let mut req = format!("ws://{host}{path}").into_client_request().unwrap();
-    let (k, v) = cred.header();
-    req.headers_mut().insert(k, v.parse().unwrap());
-    req.headers_mut().insert("origin", format!("http://{host}").parse().unwrap());
-    tokio_tungstenite::connect_async(req).await.unwrap().0
+    try_open(host, path, cred).await.unwrap_or_else(|status| panic!("{path} refused: {status}"))
 }
 
 /// Opens `machine`'s serial console as `cred` and reads until the guest's prompt, so the
@@ -58,39 +61,16 @@ async fn serial_console(app: &TestApp, host: &str, machine: &str, cred: &Cred<'_
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let path = format!("{}?ticket={}", r.body["path"].as_str().unwrap(), r.body["ticket"].as_str().unwrap());
     let mut ws = open(host, &path, cred).await;
-    let mut seen = String::new();
-    while !seen.contains("# ") {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-            Ok(Some(Ok(Message::Binary(b)))) => seen.push_str(&String::from_utf8_lossy(&b)),
-            Ok(Some(Ok(Message::Text(_)))) => {} // the serial hello
-            other => panic!("the console did not come up: {other:?} after {seen:?}"),
-        }
-    }
-    ws
+    let offset = socket::hello(&mut ws).await;
+    let mut serial = Serial::new(ws, offset);
+    serial.expect("# ", Duration::from_secs(5)).await;
+    serial.into_line()
 }
 
-/// Waits for the socket's close frame: (code, reason, time it took).
+/// Waits for the socket's close frame: (code, reason, time it took since `since`).
 async fn closed(ws: &mut Socket, since: Instant) -> (u16, String, Duration) {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-            Ok(Some(Ok(Message::Close(Some(f))))) => {
-                return (f.code.into(), f.reason.to_string(), since.elapsed());
-            }
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("no close frame within 5 s: {other:?}"),
-        }
-    }
-}
-
-async fn running_machine(app: &TestApp, cookie: &str, name: &str) -> String {
-    let body = serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
-    let r = app.call("POST", "/api/v1/machines", Some(cookie), Some(&body)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_string();
-    app.wait_state(cookie, &id, "stopped").await;
-    app.call("POST", &format!("/api/v1/machines/{id}/start"), Some(cookie), None).await;
-    app.wait_state(cookie, &id, "running").await;
-    id
+    let f = socket::closed(ws, Duration::from_secs(5)).await;
+    (f.code.into(), f.reason.to_string(), since.elapsed())
 }
 
 /// An operator in `tenant`; returns (user id, cookie).
@@ -113,7 +93,7 @@ async fn a_console_closes_within_a_second_of_each_revocation() {
     let members = format!("/api/v1/tenants/{tenant}/members");
 
     // Disabled by an admin.
-    let m = running_machine(&app, &owner, "m1").await;
+    let m = app.running_machine(&owner, "m1").await;
     let (id, cookie) = operator(&app, "dora", tenant).await;
     let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&cookie)).await;
     let t = Instant::now();
@@ -123,7 +103,7 @@ async fn a_console_closes_within_a_second_of_each_revocation() {
     assert_revoked(closed(&mut ws, t).await, "disabled");
 
     // Removed from the tenant.
-    let m = running_machine(&app, &owner, "m2").await;
+    let m = app.running_machine(&owner, "m2").await;
     let (id, cookie) = operator(&app, "remy", tenant).await;
     let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&cookie)).await;
     let t = Instant::now();
@@ -132,7 +112,7 @@ async fn a_console_closes_within_a_second_of_each_revocation() {
     assert_revoked(closed(&mut ws, t).await, "removed");
 
     // Demoted to viewer.
-    let m = running_machine(&app, &owner, "m3").await;
+    let m = app.running_machine(&owner, "m3").await;
     let (id, cookie) = operator(&app, "dean", tenant).await;
     let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&cookie)).await;
     let t = Instant::now();
@@ -141,7 +121,7 @@ async fn a_console_closes_within_a_second_of_each_revocation() {
     assert_revoked(closed(&mut ws, t).await, "demoted");
 
     // Logged out.
-    let m = running_machine(&app, &owner, "m4").await;
+    let m = app.running_machine(&owner, "m4").await;
     let (_, cookie) = operator(&app, "lou", tenant).await;
     let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&cookie)).await;
     let t = Instant::now();
@@ -152,7 +132,7 @@ async fn a_console_closes_within_a_second_of_each_revocation() {
     assert_revoked(closed(&mut ws, t).await, "logged out");
 
     // Its token revoked.
-    let m = running_machine(&app, &owner, "m5").await;
+    let m = app.running_machine(&owner, "m5").await;
     let (_, cookie) = operator(&app, "toby", tenant).await;
     let r = app.call("POST", "/api/v1/tokens", Some(&cookie), Some(r#"{"name":"script"}"#)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -165,7 +145,7 @@ async fn a_console_closes_within_a_second_of_each_revocation() {
     assert_revoked(closed(&mut ws, t).await, "token revoked");
 
     // A password change ends the user's other sessions, and their consoles.
-    let m = running_machine(&app, &owner, "m6").await;
+    let m = app.running_machine(&owner, "m6").await;
     let (_, here) = operator(&app, "pat", tenant).await;
     let elsewhere = app.login("pat", PASSWORD).await;
     let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&elsewhere)).await;
@@ -217,19 +197,14 @@ async fn a_person_holds_a_bounded_number_of_sockets_with_bounded_messages() {
     for _ in 0..corral::sockets::PER_USER {
         held.push(open(&host, "/api/v1/events", &Cred::Cookie(&cookie)).await);
     }
-    let mut req = format!("ws://{host}/api/v1/events").into_client_request().unwrap();
-    req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    req.headers_mut().insert("origin", format!("http://{host}").parse().unwrap());
-    match tokio_tungstenite::connect_async(req).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 429),
-        other => panic!("one socket too many was not refused: {:?}", other.map(|_| ())),
-    }
+    let one_too_many = try_open(&host, "/api/v1/events", &Cred::Cookie(&cookie)).await;
+    assert_eq!(one_too_many.err(), Some(429), "one socket too many is refused");
     held.pop();
     held.push(open(&host, "/api/v1/events", &Cred::Cookie(&cookie)).await);
     drop(held);
 
     // A message past the console's cap ends the console instead of being read whole.
-    let m = running_machine(&app, &owner, "big").await;
+    let m = app.running_machine(&owner, "big").await;
     let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&owner)).await;
     let _ = ws.send(Message::Binary(vec![b'x'; corral::sockets::CONSOLE_MESSAGE_MAX + 1].into())).await;
     let ended = tokio::time::timeout(Duration::from_secs(5), async {

@@ -426,7 +426,12 @@ impl Api {
             r.body["path"].as_str().expect("a console path"),
             r.body["ticket"].as_str().expect("a console ticket")
         );
-        let browser = Opener { cookie: Some(&self.cookie), origin: Some(&self.base), binary: kind == "vnc" };
+        let browser = Opener {
+            cookie: Some(&self.cookie),
+            origin: Some(&self.base),
+            binary: kind == "vnc",
+            bearer: None,
+        };
         socket::open(&url, browser).await.expect("the console websocket")
     }
 

@@ -112,6 +112,11 @@ impl<L: Line> Serial<L> {
     pub fn line(&mut self) -> &mut L {
         &mut self.line
     }
+
+    /// The line back, once what was awaited has come (what was read past it is dropped).
+    pub fn into_line(self) -> L {
+        self.line
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Websockets as a browser opens them (cookie, `Origin`, optionally the `binary`
-//! subprotocol noVNC asks for), and reads that fail rather than hang: the next frame within
+//! subprotocol noVNC asks for) or a script with a token, and reads that fail rather than hang: the next frame within
 //! a deadline, the close frame, the serial console's hello.
 
 use std::time::Duration;
@@ -18,6 +18,8 @@ pub type Socket =
 pub struct Opener<'a> {
     pub cookie: Option<&'a str>,
     pub origin: Option<&'a str>,
+    /// An API token, sent as `Authorization: Bearer`.
+    pub bearer: Option<&'a str>,
     /// Ask for the `binary` subprotocol, as noVNC does.
     pub binary: bool,
 }
@@ -31,6 +33,9 @@ pub async fn open(url: &str, how: Opener<'_>) -> Result<Socket, u16> {
     }
     if let Some(o) = how.origin {
         headers.insert("origin", o.parse().expect("an origin header"));
+    }
+    if let Some(t) = how.bearer {
+        headers.insert("authorization", format!("Bearer {t}").parse().expect("a bearer header"));
     }
     if how.binary {
         headers.insert("sec-websocket-protocol", "binary".parse().expect("a protocol header"));

@@ -300,6 +300,27 @@ impl TestApp {
         AsAdmin { app: self, cookie }
     }
 
+    /// Makes the smallest machine (1 vCPU, 128 MiB, 1 GiB) called `name` as `cookie` and
+    /// waits until the node has it, stopped; its id.
+    pub async fn machine(&self, cookie: &str, name: &str) -> String {
+        let body =
+            serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1}).to_string();
+        let r = self.call("POST", "/api/v1/machines", Some(cookie), Some(&body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "creating {name}: {:?}", r.body);
+        let id = r.body["id"].as_str().expect("a machine id").to_string();
+        self.wait_state(cookie, &id, "stopped").await;
+        id
+    }
+
+    /// [`Self::machine`], started; its id.
+    pub async fn running_machine(&self, cookie: &str, name: &str) -> String {
+        let id = self.machine(cookie, name).await;
+        let r = self.call("POST", &format!("/api/v1/machines/{id}/start"), Some(cookie), None).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "starting {name}: {:?}", r.body);
+        self.wait_state(cookie, &id, "running").await;
+        id
+    }
+
     pub async fn machine_state(&self, cookie: &str, id: &str) -> String {
         let r = self.call("GET", &format!("/api/v1/machines/{id}"), Some(cookie), None).await;
         r.body["state"].as_str().unwrap_or("").to_string()

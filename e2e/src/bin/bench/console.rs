@@ -101,9 +101,12 @@ async fn unix(path: &Path) -> Conn {
 
 /// `binary`: ask for the `binary` subprotocol, as noVNC does (the serial socket has none).
 async fn websocket(url: &str, cookie: Option<&str>, origin: Option<&str>, binary: bool) -> Conn {
-    let ws = corral_testkit::socket::open(url, corral_testkit::socket::Opener { cookie, origin, binary })
-        .await
-        .unwrap_or_else(|status| panic!("websocket {url} refused: {status}"));
+    let ws = corral_testkit::socket::open(
+        url,
+        corral_testkit::socket::Opener { cookie, origin, binary, bearer: None },
+    )
+    .await
+    .unwrap_or_else(|status| panic!("websocket {url} refused: {status}"));
     Conn::Ws { ws: Box::new(ws), pending: Vec::new() }
 }
 
