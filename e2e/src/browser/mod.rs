@@ -1,4 +1,7 @@
-//! Headless Chromium through Debian's chromedriver, driven by fantoccini.
+//! Headless Chromium through Debian's chromedriver, driven by fantoccini: the driver layer
+//! (find, wait, screenshot). Above it, [`select`] names what the tests look for on the
+//! console's pages, [`act`] does what a user does and [`check`] waits for what a user should
+//! see; the scenarios in e2e/tests/browser.rs are written in those words.
 //!
 //! Chromium runs with a fresh profile and every background service off: this machine has no
 //! network beyond loopback, and a browser phoning home would only slow the tests.
@@ -6,8 +9,15 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod act;
+pub mod check;
+pub mod select;
+
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+
+/// How long a page may take to show what a test waits for.
+pub const PATIENCE: Duration = Duration::from_secs(15);
 
 pub struct Browser {
     pub client: Client,
@@ -71,17 +81,18 @@ impl Browser {
         Locator::Css(sel)
     }
 
-    /// Waits for an element, up to 15 s.
+    /// Waits for an element, up to [`PATIENCE`].
     pub async fn find(&self, sel: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
-            .at_most(Duration::from_secs(15))
+            .at_most(PATIENCE)
             .for_element(Locator::Css(sel))
             .await
             .unwrap_or_else(|e| panic!("no element {sel}: {e}"))
     }
 
-    /// Waits until the element's text satisfies `ok`, up to 15 s.
+    /// Waits until the element's text satisfies `ok`, up to [`PATIENCE`]; fails with a
+    /// screenshot and what the page says instead.
     pub async fn wait_text(&self, sel: &str, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
@@ -91,7 +102,7 @@ impl Browser {
             {
                 return text;
             }
-            if start.elapsed() > Duration::from_secs(15) {
+            if start.elapsed() > PATIENCE {
                 // What the page showed instead is the first thing anyone debugging will ask.
                 self.screenshot("failure").await;
                 let body = match self.client.find(Locator::Css("body")).await {
@@ -104,22 +115,13 @@ impl Browser {
         }
     }
 
-    /// Waits until no element matches `sel`, up to 15 s.
+    /// Waits until no element matches `sel`, up to [`PATIENCE`].
     pub async fn wait_gone(&self, sel: &str) {
         let start = Instant::now();
         while !self.client.find_all(Locator::Css(sel)).await.unwrap_or_default().is_empty() {
-            assert!(start.elapsed() < Duration::from_secs(15), "{sel} never went away");
+            assert!(start.elapsed() < PATIENCE, "{sel} never went away");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    /// Logs in through the login page and waits for the dashboard.
-    pub async fn login(&self, base: &str, username: &str, password: &str) {
-        self.client.goto(&format!("{base}/login")).await.unwrap();
-        self.find("[data-test=login-username]").await.send_keys(username).await.unwrap();
-        self.find("[data-test=login-password]").await.send_keys(password).await.unwrap();
-        self.find("[data-test=login-submit]").await.click().await.unwrap();
-        self.wait_text("[data-test=current-user]", |t| t == username).await;
     }
 
     /// Saves a screenshot as `e2e/screenshots/<name>.png`.

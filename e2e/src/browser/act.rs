@@ -1,0 +1,103 @@
+//! What a user does on the console's pages: click, fill in, log in, work a machine's
+//! snapshots, type on its consoles, and read back a file of the guest's disk through the
+//! terminal. Each action waits for the page to take it, not for its outcome; outcomes are
+//! [`super::check`]'s.
+
+use super::Browser;
+use super::select as sel;
+
+/// What the snapshot's confirm dialog is asked to do.
+#[derive(Clone, Copy, Debug)]
+pub enum SnapshotAct {
+    Rollback,
+    Clone,
+}
+
+impl Browser {
+    pub async fn click(&self, selector: &str) {
+        self.find(selector).await.click().await.unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
+    }
+
+    /// Types `text` into the field, after what it holds.
+    pub async fn type_into(&self, selector: &str, text: &str) {
+        self.find(selector)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into {selector}: {e}"));
+    }
+
+    /// Empties the field and types `text` into it.
+    pub async fn fill(&self, selector: &str, text: &str) {
+        let field = self.find(selector).await;
+        field.clear().await.unwrap_or_else(|e| panic!("clearing {selector}: {e}"));
+        field.send_keys(text).await.unwrap_or_else(|e| panic!("typing into {selector}: {e}"));
+    }
+
+    /// Opens `path` of the console at `base`.
+    pub async fn open(&self, base: &str, path: &str) {
+        self.client.goto(&format!("{base}{path}")).await.unwrap_or_else(|e| panic!("opening {path}: {e}"));
+    }
+
+    /// Fills in the login form the page shows and sends it.
+    pub async fn submit_login(&self, username: &str, password: &str) {
+        self.type_into(sel::LOGIN_USERNAME, username).await;
+        self.type_into(sel::LOGIN_PASSWORD, password).await;
+        self.click(sel::LOGIN_SUBMIT).await;
+    }
+
+    /// Logs in through the login page and waits until the pages know who is in.
+    pub async fn login(&self, base: &str, username: &str, password: &str) {
+        self.open(base, "/login").await;
+        self.submit_login(username, password).await;
+        self.wait_text(sel::CURRENT_USER, |t| t == username).await;
+    }
+
+    /// On a machine's page: takes a snapshot called `name` (with RAM when the machine runs).
+    pub async fn take_snapshot(&self, name: &str) {
+        self.type_into(sel::SNAPSHOT_NAME, name).await;
+        self.click(sel::SNAPSHOT_TAKE).await;
+    }
+
+    /// On a machine's page: rolls back to, or clones, the snapshot `name`, confirming it.
+    pub async fn snapshot_act(&self, name: &str, act: SnapshotAct) {
+        let button = match act {
+            SnapshotAct::Rollback => "snapshot-rollback",
+            SnapshotAct::Clone => "snapshot-clone",
+        };
+        self.click(&format!("{} [data-test={button}]", sel::snapshot_row(name))).await;
+        self.click(sel::SNAPSHOT_CONFIRM).await;
+    }
+
+    /// On a machine's page: opens its console of `kind` (`serial`, `vnc`).
+    pub async fn open_console(&self, kind: &str) {
+        self.click(&sel::console_open(kind)).await;
+    }
+
+    /// Types `line` and Enter into the open serial terminal.
+    pub async fn serial_type(&self, line: &str) {
+        self.type_into(sel::SERIAL_INPUT, &format!("{line}\n")).await;
+    }
+
+    /// Writes `content` to `path` on the guest's disk through the serial terminal and waits
+    /// until the guest says it is synced (`n` tells this answer from earlier ones).
+    pub async fn guest_disk_write(&self, path: &str, content: &str, n: u32) {
+        self.serial_type(&format!("echo {content} > {path} && sync && echo synced-$(({n}+2000))")).await;
+        self.terminal_shows(&format!("synced-{}", n + 2000)).await;
+    }
+
+    /// Reads `path` from the guest's disk past its page cache through the serial terminal:
+    /// its content, or `missing`. The guest computes the marker, so the typed command, which
+    /// the terminal echoes, never matches it.
+    pub async fn guest_disk_read(&self, path: &str, n: u32) -> String {
+        self.serial_type(&format!(
+            "echo 3 > /proc/sys/vm/drop_caches; echo \"[$(cat {path} 2>/dev/null || echo missing)]-$(({n}+1000))\""
+        ))
+        .await;
+        let marker = format!("]-{}", n + 1000);
+        let text = self.terminal_shows(&marker).await;
+        let line = text.lines().rev().find(|l| l.contains(&marker)).unwrap_or_default();
+        let before = &line[..line.rfind(&marker).unwrap_or(0)];
+        before.rsplit_once('[').map(|(_, v)| v.to_string()).unwrap_or_else(|| line.to_string())
+    }
+}

@@ -1,0 +1,60 @@
+//! What a user should see: a machine's state, text on the serial terminal, a lit screen.
+//! Each check waits with a deadline and fails saying what the page showed instead.
+
+use std::time::{Duration, Instant};
+
+use super::Browser;
+use super::select as sel;
+
+/// How long a terminal may take to show a guest's answer (a TCG guest on a busy machine).
+const TERMINAL_PATIENCE: Duration = Duration::from_secs(60);
+
+impl Browser {
+    /// The machine's page shows it in `state`.
+    pub async fn state_is(&self, state: &str) {
+        self.wait_text(sel::STATE, |t| t == state).await;
+    }
+
+    /// The console's link to its machine says `connected`.
+    pub async fn console_connected(&self) {
+        self.wait_text(sel::CONSOLE_LINK, |t| t == "connected").await;
+    }
+
+    /// The text xterm.js shows.
+    pub async fn terminal_text(&self) -> String {
+        let script = "const r = document.querySelector('[data-test=serial-screen] .xterm-rows'); \
+                      return r ? r.innerText : '';";
+        let v = self.client.execute(script, vec![]).await.expect("reading the terminal");
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Waits until the terminal shows `needle`; returns all it shows then.
+    pub async fn terminal_shows(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.terminal_text().await;
+            if text.contains(needle) {
+                return text;
+            }
+            if start.elapsed() > TERMINAL_PATIENCE {
+                self.screenshot("failure").await;
+                panic!("the terminal never showed {needle:?}; it shows:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// How many pixels of the noVNC canvas are not black.
+    pub async fn canvas_lit(&self) -> u64 {
+        let script = "const c = document.querySelector('[data-test=vnc-screen] canvas');
+             if (!c || !c.width) return 0;
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             let lit = 0;
+             for (let i = 0; i < d.length; i += 4) {
+               if (d[i] | d[i + 1] | d[i + 2]) lit++;
+             }
+             return lit;";
+        let v = self.client.execute(script, vec![]).await.expect("reading the canvas");
+        v.as_u64().unwrap_or(0)
+    }
+}

@@ -1,0 +1,144 @@
+//! What the browser tests look for on the console's pages, by the `data-test` names the
+//! frontend gives them: one place to change when a page changes.
+
+// The login page.
+pub const LOGIN_USERNAME: &str = "[data-test=login-username]";
+pub const LOGIN_PASSWORD: &str = "[data-test=login-password]";
+pub const LOGIN_SUBMIT: &str = "[data-test=login-submit]";
+/// The page's error banner.
+pub const ERROR: &str = "[data-test=error]";
+
+// Every page once logged in.
+pub const CURRENT_USER: &str = "[data-test=current-user]";
+pub const LINK_STATE: &str = "[data-test=link-state]";
+pub const NODE_STATUS: &str = "[data-test=node-status]";
+/// The green banner an action leaves.
+pub const BANNER_OK: &str = ".banner.ok";
+
+// The machine list and the create form.
+pub const NEW_MACHINE: &str = "[data-test=new-machine]";
+pub const MACHINE_TABLE: &str = "[data-test=machine-table]";
+pub const CREATE_NAME: &str = "[data-test=create-name]";
+pub const CREATE_IMAGE_OPTION: &str = "[data-test=create-image] option";
+pub const CREATE_MEMORY: &str = "[data-test=create-memory]";
+pub const CREATE_DISK: &str = "[data-test=create-disk]";
+pub const CREATE_FORWARDS: &str = "[data-test=create-forwards]";
+pub const CREATE_FORWARDS_ERROR: &str = "label:has([data-test=create-forwards]) .field-error";
+pub const CREATE_SUBMIT: &str = "[data-test=create-submit]";
+/// A field's own complaint, under it.
+pub const FIELD_ERROR: &str = ".field-error";
+
+/// The list's row for the machine called `name`.
+pub fn machine_row(name: &str) -> String {
+    format!("[data-test=machine-row][data-name={name}]")
+}
+
+// A machine's page.
+pub const MACHINE_NAME: &str = "[data-test=machine-name]";
+pub const STATE: &str = "[data-test=state]";
+pub const PORTS: &str = "[data-test=ports]";
+pub const START: &str = "[data-test=action-start]";
+pub const STOP: &str = "[data-test=action-stop]";
+pub const DELETE: &str = "[data-test=action-delete]";
+pub const CONFIRM_DELETE: &str = "[data-test=confirm-delete]";
+pub const SETTINGS_NAME: &str = "[data-test=settings-name]";
+pub const SETTINGS_SAVE: &str = "[data-test=settings-save]";
+pub const SETTINGS_ERROR: &str = "[data-test=settings] [data-test=error]";
+
+// Its snapshots.
+pub const NO_SNAPSHOTS: &str = "[data-test=no-snapshots]";
+pub const SNAPSHOT_NAME: &str = "[data-test=snapshot-name]";
+pub const SNAPSHOT_TAKE: &str = "[data-test=snapshot-take]";
+pub const SNAPSHOT_CONFIRM: &str = "[data-test=snapshot-confirm-go]";
+
+/// The row of the snapshot called `name`.
+pub fn snapshot_row(name: &str) -> String {
+    format!("[data-test=snapshot-row][data-name={name}]")
+}
+
+/// The state of the machine page's task on `target`.
+pub fn machine_task_state(target: &str) -> String {
+    format!("[data-test=machine-tasks] [data-test=task-row][data-target={target}] [data-test=task-state]")
+}
+
+// Its consoles.
+pub const CONSOLE_LINK: &str = "[data-test=console-link]";
+pub const VNC_SCREEN_CANVAS: &str = "[data-test=vnc-screen] canvas";
+pub const VNC_TEXT: &str = "[data-test=vnc-text]";
+pub const VNC_TYPE: &str = "[data-test=vnc-type]";
+pub const VNC_TYPE_ENTER: &str = "[data-test=vnc-type-enter]";
+/// xterm.js's hidden input, where keys typed into the terminal go.
+pub const SERIAL_INPUT: &str = "[data-test=serial-screen] .xterm-helper-textarea";
+
+/// The button that opens the console of `kind` (`serial`, `vnc`).
+pub fn console_open(kind: &str) -> String {
+    format!("[data-test=console-open-{kind}]")
+}
+
+// Images and tasks.
+pub const IMPORT_NAME: &str = "[data-test=import-name]";
+pub const IMPORT_SOURCE: &str = "[data-test=import-source]";
+pub const IMPORT_SUBMIT: &str = "[data-test=import-submit]";
+pub const IMPORT_TASK_STATE: &str = "[data-test=import-task] [data-test=task-state]";
+
+pub fn image_row(name: &str) -> String {
+    format!("[data-test=image-row][data-name='{name}']")
+}
+
+/// The task list's state of the task on `target`.
+pub fn task_state(target: &str) -> String {
+    format!("[data-test=task-row][data-target='{target}'] [data-test=task-state]")
+}
+
+// Nodes, on the dashboard.
+pub const ADD_NODE: &str = "[data-test=add-node]";
+pub const SSH_PUBLIC_KEY: &str = "[data-test=ssh-public-key]";
+pub const NODE_PORT: &str = "[data-test=node-port]";
+pub const NODE_FETCH_KEY: &str = "[data-test=node-fetch-key]";
+pub const NODE_KEY_SHOWN: &str = "[data-test=node-key-shown]";
+pub const NODE_ENROLL: &str = "[data-test=node-enroll]";
+pub const NODE_KEY_MISMATCH: &str = "[data-test=node-key-mismatch]";
+pub const NODE_TRUST_KEY: &str = "[data-test=node-trust-key]";
+
+/// A field of the add-node form (`node-name`, `node-host`, …).
+pub fn node_field(field: &str) -> String {
+    format!("[data-test={field}]")
+}
+
+// The admin panel and the account page.
+pub const NAV_ADMIN: &str = "[data-test=nav-admin]";
+pub const TENANT_NAME: &str = "[data-test=tenant-name]";
+pub const TENANT_CREATE: &str = "[data-test=tenant-create]";
+pub const QUOTA_VCPUS: &str = "[data-test=quota-vcpus]";
+pub const QUOTA_MACHINES: &str = "[data-test=quota-machines]";
+pub const QUOTA_SAVE: &str = "[data-test=quota-save]";
+pub const QUOTA_TABLE: &str = "[data-test=quota-table]";
+pub const MEMBER_NEW_NAME: &str = "[data-test=member-new-name]";
+pub const MEMBER_NEW_ROLE: &str = "[data-test=member-new-role]";
+pub const MEMBER_ADD: &str = "[data-test=member-add]";
+pub const NEW_USER_PASSWORD: &str = "[data-test=new-user-password]";
+pub const TOKEN_NAME: &str = "[data-test=token-name]";
+pub const TOKEN_CREATE: &str = "[data-test=token-create]";
+pub const TOKEN_SECRET: &str = "[data-test=token-secret]";
+
+/// The link into the tenant called `name`, on the admin panel.
+pub fn tenant_link(name: &str) -> String {
+    format!("[data-test=tenant-card][data-name={name}] a")
+}
+
+pub fn member_row(name: &str) -> String {
+    format!("[data-test=member-row][data-name={name}]")
+}
+
+pub fn user_row(name: &str) -> String {
+    format!("[data-test=user-row][data-name={name}]")
+}
+
+/// An audit row of `action` (`tenant.create`, …).
+pub fn audit_row(action: &str) -> String {
+    format!("[data-test=audit-row][data-action='{action}']")
+}
+
+pub fn token_row(name: &str) -> String {
+    format!("[data-test=token-row][data-name={name}]")
+}
