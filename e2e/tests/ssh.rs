@@ -389,7 +389,6 @@ async fn a_create_cut_mid_way_is_retried_into_exactly_one_machine() {
 /// serial console streamed over an SSH channel with the backend's own key.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_qemu_node_over_ssh_boots_a_guest_whose_console_streams_through_the_channel() {
-    use tokio::io::AsyncReadExt;
     let image = corral_e2e::tiny_image();
     let dir = tempfile::tempdir().unwrap();
     let backend_dir = dir.path().join("backend");
@@ -424,16 +423,9 @@ async fn a_qemu_node_over_ssh_boots_a_guest_whose_console_streams_through_the_ch
     let pin = corral::nodes::ssh::HostKeyPin::new(n.host_key.clone());
     let transport = corral::nodes::ssh::SshTransport::new(address.parse().unwrap(), pin, identity);
     let client = corral::nodes::BridgeClient::new(Arc::new(transport), Duration::from_secs(10));
-    let (_, mut serial) = client.serial_stream(id, 0).await.unwrap();
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains("corral-tiny: ready") {
-        match tokio::time::timeout_at(deadline, serial.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
-            other => panic!("the console ended ({other:?}): {}", String::from_utf8_lossy(&seen)),
-        }
-    }
+    let (offset, stream) = client.serial_stream(id, 0).await.unwrap();
+    let mut serial = corral_testkit::serial::Serial::new(corral_testkit::serial::Stream(stream), offset);
+    serial.expect(corral_e2e::guest::READY, corral_e2e::guest::BOOT).await;
     drop(serial);
     let r = api.send("DELETE", &format!("/api/v1/machines/{id}?force=true"), None).await;
     assert_eq!(r.status, 202, "{:?}", r.body);
