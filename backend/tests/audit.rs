@@ -108,3 +108,21 @@ async fn an_admins_act_in_a_tenant_is_in_its_trail_with_the_address_it_came_from
         "{update:?}"
     );
 }
+
+/// A member's act refused by the gate is in their tenant's trail; a stranger's probe of the
+/// same machine is not (it would let anyone fill an owner's view).
+#[tokio::test]
+async fn a_members_refusal_is_in_the_tenants_trail_and_a_strangers_probe_is_not() {
+    let app = TestApp::start().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let (vera, _) = app.user_in(tenant, "vera", Role::Viewer).await;
+    let (vic, _) = app.user_in_new_tenant("vic", Role::Owner).await;
+    let id = app.machine(&olive, "web").await;
+    let stop = format!("/api/v1/machines/{id}/force-stop");
+    assert_eq!(app.call("POST", &stop, Some(&vera), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.call("POST", &stop, Some(&vic), None).await.status, StatusCode::NOT_FOUND);
+    let seen = trail(&app, &olive, &format!("?tenant_id={tenant}")).await;
+    let refused: Vec<_> = seen.iter().filter(|e| e.action == "machine.force_stop").collect();
+    assert_eq!(refused.len(), 1, "vera's refusal, not vic's probe: {seen:?}");
+    assert_eq!((refused[0].username.as_deref(), refused[0].result.as_str()), (Some("vera"), "403 forbidden"));
+}
