@@ -82,7 +82,10 @@ impl Browser {
     /// Writes `content` to `path` on the guest's disk through the serial terminal and waits
     /// until the guest says it is synced (`n` tells this answer from earlier ones).
     pub async fn guest_disk_write(&self, path: &str, content: &str, n: u32) {
-        self.serial_type(&format!("echo {content} > {path} && sync && echo synced-$(({n}+2000))")).await;
+        self.serial_type(&format!(
+            "grep -q ' /mnt ' /proc/mounts && echo {content} > {path} && sync && echo synced-$(({n}+2000))"
+        ))
+        .await;
         self.terminal_shows(&format!("synced-{}", n + 2000)).await;
     }
 
@@ -91,7 +94,7 @@ impl Browser {
     /// the terminal echoes, never matches it.
     pub async fn guest_disk_read(&self, path: &str, n: u32) -> String {
         self.serial_type(&format!(
-            "echo 3 > /proc/sys/vm/drop_caches; echo \"[$(cat {path} 2>/dev/null || echo missing)]-$(({n}+1000))\""
+            "echo 3 > /proc/sys/vm/drop_caches; echo \"[$(grep -q ' /mnt ' /proc/mounts || echo not-mounted:)$(cat {path} 2>/dev/null || echo missing)]-$(({n}+1000))\""
         ))
         .await;
         let marker = format!("]-{}", n + 1000);
