@@ -15,24 +15,45 @@ pub const BOOT: Duration = Duration::from_secs(90);
 /// How long one shell command may take on a busy TCG guest.
 const COMMAND: Duration = Duration::from_secs(20);
 
-/// Writes `content` to `path` on the guest's disk (under /mnt) and waits until it is synced.
-/// The guest computes the marker it prints, so the echo of the command itself never matches;
-/// it prints none if /mnt is not mounted, since a write to RAM would prove nothing.
-pub async fn disk_write<L: Line>(serial: &mut Serial<L>, path: &str, content: &str) {
-    serial.send_line(&format!("grep -q ' /mnt ' /proc/mounts && echo {content} > {path} && sync && echo synced-$((40+2))-{content}")).await;
-    serial.expect(&format!("synced-42-{content}"), COMMAND).await;
+/// The shell line that writes `content` to `path` on the guest's disk (under /mnt) and
+/// syncs it, and the marker it prints when done. The guest computes the marker, so the echo
+/// of the line itself never matches; it prints none if /mnt is not mounted, since a write to
+/// RAM would prove nothing. `tag` tells this marker from earlier ones on the same line.
+pub fn disk_write_command(path: &str, content: &str, tag: &str) -> (String, String) {
+    let line = format!(
+        "grep -q ' /mnt ' /proc/mounts && echo {content} > {path} && sync && echo synced-$((40+2))-{tag}"
+    );
+    (line, format!("synced-42-{tag}"))
 }
 
-/// Reads `path` from the guest's disk after dropping the page cache, so that a rollback of
-/// RAM cannot answer from memory: the file's content, or `missing`, prefixed with
-/// `not-mounted:` if /mnt is not the disk. `n` tells this answer from earlier ones on the
-/// same line.
-pub async fn disk_read<L: Line>(serial: &mut Serial<L>, path: &str, n: u32) -> String {
-    let ask = format!(
+/// The shell line that reads `path` from the guest's disk after dropping the page cache (so
+/// a rollback of RAM cannot answer from memory), and the marker that ends its answer. `n`
+/// tells this answer from earlier ones on the same line.
+pub fn disk_read_command(path: &str, n: u32) -> (String, String) {
+    let line = format!(
         "echo 3 > /proc/sys/vm/drop_caches; echo \"[$(grep -q ' /mnt ' /proc/mounts || echo not-mounted:)$(cat {path} 2>/dev/null || echo missing)]-$(({n}+1000))\""
     );
-    serial.send_line(&ask).await;
-    let marker = format!("]-{}", n + 1000);
-    let out = String::from_utf8_lossy(&serial.expect(&marker, COMMAND).await).into_owned();
-    out.rsplit_once('[').map(|(_, v)| v.trim_end_matches(&marker).to_string()).unwrap_or(out)
+    (line, format!("]-{}", n + 1000))
+}
+
+/// The answer before the last `marker` in what the line showed: the file's content, or
+/// `missing`, prefixed with `not-mounted:` if /mnt is not the disk.
+pub fn disk_read_answer(shown: &str, marker: &str) -> String {
+    let before = &shown[..shown.rfind(marker).unwrap_or(shown.len())];
+    before.rsplit_once('[').map(|(_, v)| v.to_string()).unwrap_or_else(|| before.to_string())
+}
+
+/// Writes `content` to `path` on the guest's disk and waits until it is synced.
+pub async fn disk_write<L: Line>(serial: &mut Serial<L>, path: &str, content: &str) {
+    let (line, marker) = disk_write_command(path, content, content);
+    serial.send_line(&line).await;
+    serial.expect(&marker, COMMAND).await;
+}
+
+/// Reads `path` from the guest's disk past the page cache ([`disk_read_answer`]).
+pub async fn disk_read<L: Line>(serial: &mut Serial<L>, path: &str, n: u32) -> String {
+    let (line, marker) = disk_read_command(path, n);
+    serial.send_line(&line).await;
+    let shown = String::from_utf8_lossy(&serial.expect(&marker, COMMAND).await).into_owned();
+    disk_read_answer(&shown, &marker)
 }

@@ -5,6 +5,7 @@
 
 use super::Browser;
 use super::select as sel;
+use crate::guest;
 
 /// What the snapshot's confirm dialog is asked to do.
 #[derive(Clone, Copy, Debug)]
@@ -82,25 +83,16 @@ impl Browser {
     /// Writes `content` to `path` on the guest's disk through the serial terminal and waits
     /// until the guest says it is synced (`n` tells this answer from earlier ones).
     pub async fn guest_disk_write(&self, path: &str, content: &str, n: u32) {
-        self.serial_type(&format!(
-            "grep -q ' /mnt ' /proc/mounts && echo {content} > {path} && sync && echo synced-$(({n}+2000))"
-        ))
-        .await;
-        self.terminal_shows(&format!("synced-{}", n + 2000)).await;
+        let (line, marker) = guest::disk_write_command(path, content, &n.to_string());
+        self.serial_type(&line).await;
+        self.terminal_shows(&marker).await;
     }
 
-    /// Reads `path` from the guest's disk past its page cache through the serial terminal:
-    /// its content, or `missing`. The guest computes the marker, so the typed command, which
-    /// the terminal echoes, never matches it.
+    /// Reads `path` from the guest's disk past its page cache through the serial terminal
+    /// ([`guest::disk_read_answer`]).
     pub async fn guest_disk_read(&self, path: &str, n: u32) -> String {
-        self.serial_type(&format!(
-            "echo 3 > /proc/sys/vm/drop_caches; echo \"[$(grep -q ' /mnt ' /proc/mounts || echo not-mounted:)$(cat {path} 2>/dev/null || echo missing)]-$(({n}+1000))\""
-        ))
-        .await;
-        let marker = format!("]-{}", n + 1000);
-        let text = self.terminal_shows(&marker).await;
-        let line = text.lines().rev().find(|l| l.contains(&marker)).unwrap_or_default();
-        let before = &line[..line.rfind(&marker).unwrap_or(0)];
-        before.rsplit_once('[').map(|(_, v)| v.to_string()).unwrap_or_else(|| line.to_string())
+        let (line, marker) = guest::disk_read_command(path, n);
+        self.serial_type(&line).await;
+        guest::disk_read_answer(&self.terminal_shows(&marker).await, &marker)
     }
 }
