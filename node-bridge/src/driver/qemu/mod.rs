@@ -208,16 +208,39 @@ impl QemuDriver {
 
     /// Sets a VM's state, persists it and announces it.
     fn set_state(&self, id: MachineId, state: MachineState) -> Result<BridgeMachine, BridgeError> {
+        self.commit(id, |r| {
+            r.state = state;
+            Ok(())
+        })
+    }
+
+    /// Changes a VM's record, persists it and announces it: the one way a record changes.
+    ///
+    /// The spec is written under the machines' lock, so the file always holds the last change
+    /// made in memory: QEMU's monitor changes a record without the operation lock, and two
+    /// writers racing to rename their `spec.json.tmp` would otherwise fail one of them, or
+    /// leave an older state on disk. `deleting` is final: a VM whose files are being removed
+    /// is never written again, so a late monitor cannot bring its directory back.
+    fn commit(
+        &self,
+        id: MachineId,
+        change: impl FnOnce(&mut BridgeMachine) -> Result<(), BridgeError>,
+    ) -> Result<BridgeMachine, BridgeError> {
         let record = {
             let mut vms = self.lock();
             let vm = vms.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
-            if vm.record.state == state {
-                return Ok(vm.record.clone());
+            let mut record = vm.record.clone();
+            change(&mut record)?;
+            if record == vm.record {
+                return Ok(record);
             }
-            vm.record.state = state;
-            vm.record.clone()
+            if vm.record.state == MachineState::Deleting {
+                return Err(BridgeError::Conflict(format!("machine {id} is being deleted")));
+            }
+            self.store.save(&record)?;
+            vm.record = record.clone();
+            record
         };
-        self.store.save(&record)?;
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
         Ok(record)
     }
@@ -753,12 +776,14 @@ impl Driver for QemuDriver {
             self.change_cdrom(id, cdrom.as_deref()).await?;
             record.cdrom = cdrom;
         }
-        self.store.save(&record)?;
-        if let Some(vm) = self.lock().get_mut(&id) {
-            vm.record = record.clone();
-        }
-        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
-        Ok(record)
+        // Only the fields asked for: the state may have moved meanwhile (QEMU exiting).
+        self.commit(id, |current| {
+            current.disk_gib = record.disk_gib;
+            current.name = record.name;
+            current.boot_order = record.boot_order;
+            current.cdrom = record.cdrom;
+            Ok(())
+        })
     }
 
     async fn snapshot_list(&self, id: MachineId) -> Result<Vec<BridgeSnapshot>, BridgeError> {
@@ -962,6 +987,22 @@ mod tests {
         let qemu = commands_of(&exec, "qemu-system-x86_64").join(" ");
         assert!(qemu.contains(&format!("-netdev tap,id=net0,ifname={tap},script=no")), "{qemu}");
         assert_eq!(d.machine_get(r.id).await.unwrap().state, MachineState::Stopped);
+    }
+
+    #[tokio::test]
+    async fn a_late_state_change_cannot_bring_a_deleted_machine_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = driver(tmp.path(), Arc::new(FakeExec::default())).await;
+        let r = req();
+        d.machine_create(r.clone()).await.unwrap();
+        // What `machine_delete` does before its files go, then what QEMU's monitor would do
+        // had it seen the exit just before the delete began.
+        d.set_state(r.id, MachineState::Deleting).unwrap();
+        d.store.remove(r.id).unwrap();
+        let late = d.set_state(r.id, MachineState::Stopped);
+        assert!(matches!(late, Err(BridgeError::Conflict(_))), "{late:?}");
+        assert!(!d.store.machine_dir(r.id).exists(), "the late write made the directory again");
+        assert_eq!(d.machine_get(r.id).await.unwrap().state, MachineState::Deleting);
     }
 
     #[tokio::test]
