@@ -443,4 +443,40 @@ mod tests {
             (id.into(), format!("member:{id}"))
         );
     }
+
+    /// A handler mounted without a rule is refused whatever the caller (a route added in a
+    /// hurry must not be open); a known route asked with a method it lacks is the caller's
+    /// mistake. Neither reaches its handler.
+    #[tokio::test]
+    async fn a_route_without_a_rule_is_closed_and_a_wrong_method_is_405() {
+        use axum::body::Body;
+        use tower::ServiceExt;
+
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        let state = AppState::new(db, None, Default::default());
+        let served = || async { "served" };
+        let app = axum::Router::new()
+            .route("/api/v1/rogue", axum::routing::get(served))
+            .route("/api/v1/machines", axum::routing::put(served))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), enforce))
+            .with_state(state);
+        for (method, uri, status, code) in [
+            ("GET", "/api/v1/rogue", 403, "forbidden"),
+            ("HEAD", "/api/v1/rogue", 403, "forbidden"),
+            ("PUT", "/api/v1/machines", 405, "invalid_request"),
+        ] {
+            let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status().as_u16(), status, "{method} {uri}");
+            let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+            if method == "HEAD" {
+                continue;
+            }
+            let body: corral_api::error::ErrorBody = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(serde_json::to_value(body.code).unwrap(), code, "{method} {uri}");
+            if status == 403 {
+                assert_eq!(body.message, "this route has no permission rule");
+            }
+        }
+    }
 }
