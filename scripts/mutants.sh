@@ -5,6 +5,9 @@
 #
 #   scripts/mutants.sh              every file below
 #   scripts/mutants.sh policy       only the groups whose name matches
+#   MUTANTS_SHARD=0/3 scripts/mutants.sh validate
+#                                   one third of the mutants (cargo-mutants' --shard): a
+#                                   sample when the whole group would take hours
 #
 # Each file is tested by the tests that exercise it (the `api/` rules mostly from the
 # backend's router tests), with a per-mutant timeout. It runs in place, to reuse the warm
@@ -42,6 +45,7 @@ for row in "${CHECKS[@]}"; do
   # twenty test binaries of the backend.
   cargo_args=()
   for arg in $test_args; do cargo_args+=("--cargo-arg=$arg"); done
+  [ -z "${MUTANTS_SHARD:-}" ] || cargo_args+=("--shard=$MUTANTS_SHARD")
   # Exit codes 2 (missed) and 3 (timeouts) are results here, not failures.
   cargo mutants --in-place --no-shuffle --file "$file" --test-package "$packages" \
     --timeout 240 --build-timeout 600 --output "$out" "${cargo_args[@]}" || true
