@@ -7,12 +7,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::MachineId;
-use crate::machine::MachineState;
+pub use crate::spec::{BootDevice, MachineKind, MachineState, PortForward, PowerAction};
 
 /// The bridge API version this crate describes.
 /// 2: image import answers with a task; tasks and snapshots exist.
 /// 3: machine create and delete answer with a task; boot order, CD-ROM and host bridges.
-pub const BRIDGE_API_VERSION: u32 = 3;
+/// 4: machines have a kind (`vm`, `zone`); a bridge says which kinds it runs.
+pub const BRIDGE_API_VERSION: u32 = 4;
 
 /// Hardware facts of a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,8 @@ pub struct BridgeVersion {
     pub driver: String,
     /// What this driver can do, e.g. `machines`, `step` (sim only).
     pub capabilities: Vec<String>,
+    /// The kinds of machine it runs.
+    pub kinds: Vec<MachineKind>,
     pub host: HostFacts,
     /// How guests are accelerated (`kvm`, `tcg`) and why; `None` for drivers without guests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +89,9 @@ pub struct BridgeImageImport {
 pub struct BridgeMachine {
     pub id: MachineId,
     pub name: String,
+    /// Specs written before zones existed are VMs.
+    #[serde(default)]
+    pub kind: MachineKind,
     pub vcpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
@@ -117,6 +123,8 @@ pub struct BridgeMachine {
 pub struct BridgeMachineCreate {
     pub id: MachineId,
     pub name: String,
+    #[serde(default)]
+    pub kind: MachineKind,
     pub vcpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
@@ -135,43 +143,6 @@ pub struct BridgeMachineCreate {
     /// Attach the NIC to this host bridge instead of user-mode networking (no port forwards).
     #[serde(default)]
     pub host_bridge: Option<String>,
-}
-
-/// A device a machine can boot from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum BootDevice {
-    Disk,
-    Cdrom,
-    /// PXE over the NIC.
-    Network,
-}
-
-impl BootDevice {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Disk => "disk",
-            Self::Cdrom => "cdrom",
-            Self::Network => "network",
-        }
-    }
-}
-
-/// A port of the node's loopback forwarded to a port of the guest (user-mode networking).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct PortForward {
-    /// `tcp` or `udp`.
-    #[serde(default = "tcp")]
-    pub protocol: String,
-    pub host_port: u16,
-    pub guest_port: u16,
-}
-
-fn tcp() -> String {
-    "tcp".into()
 }
 
 /// `PATCH /v1/machines/{id}`: rename, grow the disk of a stopped machine, change the boot
@@ -195,6 +166,7 @@ impl BridgeMachineCreate {
     /// Whether `m` is what this request asks for: a retry of the same create.
     pub fn matches(&self, m: &BridgeMachine) -> bool {
         m.name == self.name
+            && m.kind == self.kind
             && m.vcpus == self.vcpus
             && m.memory_mib == self.memory_mib
             && m.disk_gib == self.disk_gib
@@ -209,6 +181,7 @@ impl BridgeMachineCreate {
         BridgeMachine {
             id: self.id,
             name: self.name,
+            kind: self.kind,
             vcpus: self.vcpus,
             memory_mib: self.memory_mib,
             disk_gib: self.disk_gib,

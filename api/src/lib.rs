@@ -13,6 +13,7 @@ pub mod paths;
 pub mod people;
 pub mod session;
 pub mod snapshot;
+pub mod spec;
 pub mod task;
 pub mod token;
 pub mod validate;

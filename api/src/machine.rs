@@ -3,75 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{MachineId, NodeId, TenantId};
-
-/// The life cycle of a machine. Transitional states end in `-ing`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum MachineState {
-    Creating,
-    Stopped,
-    Starting,
-    Running,
-    Stopping,
-    Rebooting,
-    /// Its CPUs are halted; memory and devices are kept.
-    Paused,
-    Deleting,
-    /// The driver gave up on it (e.g. the hypervisor process died).
-    Failed,
-    /// Its node does not answer, so nobody knows.
-    Unknown,
-    /// The backend knew it but its node no longer lists it.
-    Lost,
-}
-
-impl MachineState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Creating => "creating",
-            Self::Stopped => "stopped",
-            Self::Starting => "starting",
-            Self::Running => "running",
-            Self::Stopping => "stopping",
-            Self::Rebooting => "rebooting",
-            Self::Paused => "paused",
-            Self::Deleting => "deleting",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-            Self::Lost => "lost",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
-    pub const ALL: [MachineState; 11] = [
-        Self::Creating,
-        Self::Stopped,
-        Self::Starting,
-        Self::Running,
-        Self::Stopping,
-        Self::Rebooting,
-        Self::Paused,
-        Self::Deleting,
-        Self::Failed,
-        Self::Unknown,
-        Self::Lost,
-    ];
-
-    /// Whether the machine is between two resting states.
-    pub fn is_transitional(self) -> bool {
-        matches!(self, Self::Creating | Self::Starting | Self::Stopping | Self::Rebooting | Self::Deleting)
-    }
-}
-
-impl std::fmt::Display for MachineState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::spec::{BootDevice, MachineKind, MachineState, PortForward, PowerAction};
 
 /// A machine as the backend shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +11,7 @@ impl std::fmt::Display for MachineState {
 pub struct Machine {
     pub id: MachineId,
     pub name: String,
+    pub kind: MachineKind,
     /// `None` for an *unmanaged* machine: found on a node, owned by no tenant.
     pub tenant_id: Option<TenantId>,
     pub node_id: NodeId,
@@ -89,9 +22,9 @@ pub struct Machine {
     /// The image its disk was made from; `None` for a blank disk.
     pub image: Option<String>,
     /// Ports of the node's loopback forwarded to the guest.
-    pub port_forwards: Vec<crate::bridge::PortForward>,
+    pub port_forwards: Vec<PortForward>,
     /// Boot devices in order; empty means the CD (when inserted), then the disk.
-    pub boot_order: Vec<crate::bridge::BootDevice>,
+    pub boot_order: Vec<BootDevice>,
     /// The ISO image in its CD drive.
     pub cdrom: Option<String>,
     /// The host bridge its NIC is on; `None` for user-mode networking.
@@ -111,6 +44,9 @@ pub struct Machine {
 #[serde(deny_unknown_fields)]
 pub struct MachineCreate {
     pub name: String,
+    /// A hardware VM (the default) or a zone; the image, when given, must be of that kind.
+    #[serde(default)]
+    pub kind: MachineKind,
     /// Defaults to the first tenant the caller owns (else the first they belong to).
     #[serde(default)]
     pub tenant_id: Option<TenantId>,
@@ -126,10 +62,10 @@ pub struct MachineCreate {
     pub image: Option<String>,
     /// Ports of the node's loopback forwarded to the guest (e.g. 2222 → 22 for SSH).
     #[serde(default)]
-    pub port_forwards: Vec<crate::bridge::PortForward>,
+    pub port_forwards: Vec<PortForward>,
     /// Boot devices in order; when given, only these boot. Default: the CD, then the disk.
     #[serde(default)]
-    pub boot_order: Vec<crate::bridge::BootDevice>,
+    pub boot_order: Vec<BootDevice>,
     /// An ISO image to insert in the CD drive (a machine made from an ISO has it already).
     #[serde(default)]
     pub cdrom: Option<String>,
@@ -152,7 +88,7 @@ pub struct MachineUpdate {
     #[serde(default)]
     pub disk_gib: Option<u64>,
     #[serde(default)]
-    pub boot_order: Option<Vec<crate::bridge::BootDevice>>,
+    pub boot_order: Option<Vec<BootDevice>>,
     /// An ISO image name inserts it; `null` ejects the CD.
     #[serde(default, deserialize_with = "crate::patch::present", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]

@@ -64,6 +64,8 @@ pub struct Node {
     /// The bridge's driver (`qemu`, `sim`, …), once known.
     pub driver: Option<String>,
     pub capabilities: Vec<String>,
+    /// The kinds of machine it runs (VMs until its bridge has said).
+    pub kinds: Vec<crate::spec::MachineKind>,
     /// Hardware facts, once known.
     pub host: Option<HostFacts>,
     /// How its guests are accelerated (`kvm`, `tcg`) and why, once known.

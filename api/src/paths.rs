@@ -17,8 +17,8 @@ pub fn machine(id: MachineId) -> String {
     format!("{MACHINES}/{id}")
 }
 
-/// `action` is `start`, `stop`, `force-stop` or `reboot`.
-pub fn machine_action(id: MachineId, action: &str) -> String {
+/// `POST` here is the action (`…/force-stop`).
+pub fn machine_action(id: MachineId, action: crate::spec::PowerAction) -> String {
     format!("{MACHINES}/{id}/{action}")
 }
 
@@ -74,7 +74,7 @@ pub mod bridge {
         format!("{MACHINES}/{id}")
     }
 
-    pub fn machine_action(id: MachineId, action: &str) -> String {
+    pub fn machine_action(id: MachineId, action: crate::spec::PowerAction) -> String {
         format!("{MACHINES}/{id}/{action}")
     }
 

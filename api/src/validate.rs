@@ -188,7 +188,7 @@ pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
 }
 
 /// A boot order names each device at most once.
-pub fn boot_order(list: &[crate::bridge::BootDevice]) -> Result<(), FieldError> {
+pub fn boot_order(list: &[crate::spec::BootDevice]) -> Result<(), FieldError> {
     for (i, d) in list.iter().enumerate() {
         if list[..i].contains(d) {
             return Err(FieldError::new("boot_order", format!("{} is listed twice", d.as_str())));
@@ -209,7 +209,7 @@ pub fn cdrom(name: &str) -> Result<(), FieldError> {
 
 /// A NIC is on a host bridge (an interface name: 1–15 of letters, digits, `.`, `_`, `-`) or
 /// on user-mode networking with port forwards, not both.
-pub fn network(host_bridge: Option<&str>, forwards: &[crate::bridge::PortForward]) -> Result<(), FieldError> {
+pub fn network(host_bridge: Option<&str>, forwards: &[crate::spec::PortForward]) -> Result<(), FieldError> {
     let Some(bridge) = host_bridge else { return Ok(()) };
     let ok = !bridge.is_empty()
         && bridge.len() <= HOST_BRIDGE_MAX_LEN
@@ -258,7 +258,7 @@ pub const PORT_FORWARDS_MAX: usize = 16;
 
 /// Port forwards: at most 16, `tcp` or `udp`, host ports 1024–65535 (no privileged ports),
 /// guest ports 1–65535, no host port twice.
-pub fn port_forwards(list: &[crate::bridge::PortForward]) -> Result<(), FieldError> {
+pub fn port_forwards(list: &[crate::spec::PortForward]) -> Result<(), FieldError> {
     let err = |m: String| Err(FieldError::new("port_forwards", m));
     if list.len() > PORT_FORWARDS_MAX {
         return err(format!("at most {PORT_FORWARDS_MAX}"));
@@ -601,6 +601,7 @@ mod tests {
     fn create_reports_the_first_bad_field() {
         let req = MachineCreate {
             name: "ok".into(),
+            kind: Default::default(),
             tenant_id: None,
             node_id: None,
             vcpus: 0,
@@ -617,7 +618,7 @@ mod tests {
 
     #[test]
     fn boot_orders_cds_and_host_bridges() {
-        use crate::bridge::{BootDevice, PortForward};
+        use crate::spec::{BootDevice, PortForward};
         assert!(boot_order(&[]).is_ok());
         assert!(boot_order(&[BootDevice::Network, BootDevice::Disk]).is_ok());
         assert_eq!(boot_order(&[BootDevice::Disk, BootDevice::Disk]).unwrap_err().field, "boot_order");
@@ -817,8 +818,7 @@ mod tests {
                 "PortForward",
                 "protocol",
                 Box::new(|s| {
-                    let f =
-                        crate::bridge::PortForward { protocol: s.into(), host_port: 2222, guest_port: 22 };
+                    let f = crate::spec::PortForward { protocol: s.into(), host_port: 2222, guest_port: 22 };
                     port_forwards(&[f]).is_ok()
                 }),
             ),

@@ -5,6 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use corral_api::{ErrorBody, ErrorCode};
 
+use crate::nodes::NodeError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -97,6 +99,42 @@ impl ApiError {
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self::Internal(e.into())
     }
+
+    /// Maps a node's answer to ours: its refusals keep their meaning, link failures become 503.
+    pub fn from_node(node: &str, e: NodeError) -> Self {
+        match e {
+            NodeError::Api { status, body } => match body.code {
+                ErrorCode::Conflict => ApiError::Conflict(body.message),
+                ErrorCode::Busy => ApiError::Busy(body.message),
+                ErrorCode::InsufficientCapacity => {
+                    ApiError::InsufficientCapacity(format!("{node}: {}", body.message))
+                }
+                // The bridge's messages are whole sentences; strip what our own variants add.
+                ErrorCode::NotFound => {
+                    ApiError::NotFound(body.message.trim_end_matches(" not found").to_string())
+                }
+                ErrorCode::ValidationFailed => {
+                    let field = body.field.unwrap_or_default();
+                    let message =
+                        body.message.strip_prefix(&format!("{field}: ")).unwrap_or(&body.message).to_string();
+                    ApiError::Validation { field, message }
+                }
+                // The node's own failure with a detail an operator can act on (a QEMU that would
+                // not start, a full disk): shown, marked as the node's.
+                ErrorCode::Internal if body.message != "internal error" => {
+                    ApiError::NodeFailed { node: node.to_string(), message: body.message }
+                }
+                _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                    ApiError::NodeUnreachable { node: node.to_string(), reason: body.message }
+                }
+                _ => ApiError::internal(anyhow::anyhow!("node {node} answered {status}: {}", body.message)),
+            },
+            NodeError::Protocol(msg) => ApiError::internal(anyhow::anyhow!("node {node}: {msg}")),
+            e @ (NodeError::Unreachable(_) | NodeError::Timeout(_)) => {
+                ApiError::NodeUnreachable { node: node.to_string(), reason: e.to_string() }
+            }
+        }
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -140,3 +178,31 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nodes_own_failure_keeps_its_words_and_link_failures_become_503() {
+        let failed = NodeError::Api {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: ErrorBody::new(ErrorCode::Internal, "QEMU did not start: cannot allocate memory"),
+        };
+        let e = ApiError::from_node("n1", failed);
+        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(e.to_string(), "node n1: QEMU did not start: cannot allocate memory");
+        let hidden = NodeError::Api {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: ErrorBody::new(ErrorCode::Internal, "internal error"),
+        };
+        assert_eq!(ApiError::from_node("n1", hidden).status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let cut = ApiError::from_node("n1", NodeError::Unreachable("connection reset".into()));
+        assert_eq!((cut.status(), cut.code()), (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NodeUnreachable));
+        let busy = NodeError::Api {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: ErrorBody::new(ErrorCode::Busy, "snapshot in progress"),
+        };
+        assert_eq!(ApiError::from_node("n1", busy).code(), ErrorCode::Busy);
+    }
+}

@@ -175,6 +175,7 @@ async fn a_machine_made_behind_our_back_shows_as_unmanaged_to_admins_only() {
         .machine_create(corral_api::bridge::BridgeMachineCreate {
             id,
             name: "stray".into(),
+            kind: Default::default(),
             vcpus: 1,
             memory_mib: 128,
             disk_gib: 1,
@@ -403,4 +404,59 @@ async fn an_idempotency_key_makes_a_retried_create_one_machine() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "a new key is a new request");
     assert_eq!(app.sim.machine_list().await.len(), 2);
+}
+
+/// A zone goes to a node that runs zones, even when a node that runs only VMs has more room;
+/// a node that runs none is not a place for one, and the kind survives the round trip.
+#[tokio::test]
+async fn zones_go_only_to_nodes_that_run_them() {
+    use corral_api::spec::MachineKind;
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let big = corral_api::bridge::HostFacts {
+        hostname: "big".into(),
+        cpus: 64,
+        memory_mib: 1 << 20,
+        disk_gib: 4096,
+    };
+    let vms_only = app.add_node("vms-only", big, vec![MachineKind::Vm]).await;
+    let zone = |name: &str, node: Option<corral_api::NodeId>| {
+        serde_json::json!({ "name": name, "kind": "zone", "vcpus": 1, "memory_mib": 128, "disk_gib": 1,
+            "node_id": node })
+        .to_string()
+    };
+
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&create("vm", 1, 128, 1))).await;
+    assert_eq!(
+        (r.status, &r.body["kind"], &r.body["node_name"]),
+        (StatusCode::CREATED, &"vm".into(), &"vms-only".into())
+    );
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&zone("z1", None))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!((&r.body["kind"], &r.body["node_name"]), (&"zone".into(), &"node-1".into()));
+    let id = r.body["id"].as_str().unwrap().to_string();
+    app.wait_state(&admin, &id, "stopped").await;
+    let listed = app.call("GET", "/api/v1/machines", Some(&admin), None).await;
+    let z1 = listed.body.as_array().unwrap().iter().find(|m| m["id"] == id.as_str()).unwrap().clone();
+    assert_eq!(z1["kind"], "zone", "the kind survives the node's report");
+    assert_eq!(app.sim.machine_get(id.parse().unwrap()).await.unwrap().kind, MachineKind::Zone);
+
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&zone("z2", Some(vms_only)))).await;
+    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"), "{:?}", r.body);
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&zone("z3", None))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "node-1 still has room: {:?}", r.body);
+
+    // Where no node runs zones: said on the field, and nothing is recorded.
+    let app = TestApp::start_running(vec![MachineKind::Vm]).await;
+    let admin = app.login_admin().await;
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&zone("z4", None))).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("kind")),
+        "{:?}",
+        r.body
+    );
+    assert!(r.body["message"].as_str().unwrap().contains("no node runs zones"), "{:?}", r.body);
+    let listed = app.call("GET", "/api/v1/machines", Some(&admin), None).await;
+    assert_eq!(listed.body, serde_json::json!([]));
 }

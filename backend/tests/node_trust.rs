@@ -26,6 +26,7 @@ fn version() -> BridgeVersion {
         bridge_version: "fake".into(),
         driver: "sim".into(),
         capabilities: vec!["machines".into()],
+        kinds: vec![corral_api::spec::MachineKind::Vm],
         host: HostFacts { hostname: "fake".into(), cpus: 8, memory_mib: 8192, disk_gib: 100 },
         accelerator: None,
         host_bridges: vec![],
@@ -124,6 +125,7 @@ async fn a_node_cannot_move_delete_or_retask_another_nodes_machine() {
     let as_bridge = BridgeMachine {
         id,
         name: victim.name.clone(),
+        kind: Default::default(),
         vcpus: victim.vcpus,
         memory_mib: victim.memory_mib,
         disk_gib: victim.disk_gib,

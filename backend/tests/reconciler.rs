@@ -48,8 +48,7 @@ async fn a_create_that_never_reached_its_node_goes_after_the_grace_period() {
     let row = |name: &str| corral::store::machines::NewMachine {
         id: MachineId::new_random(),
         name: name.into(),
-        tenant_id: tenant,
-        node_id: app.node_id,
+        kind: Default::default(),
         vcpus: 1,
         memory_mib: 128,
         disk_gib: 1,
@@ -61,7 +60,7 @@ async fn a_create_that_never_reached_its_node_goes_after_the_grace_period() {
     // one that is still on its way.
     let (stale, fresh) = (row("stale"), row("fresh"));
     for m in [&stale, &fresh] {
-        corral::store::machines::machine_insert(&app.state.db, m).await.unwrap();
+        corral::store::machines::machine_insert(&app.state.db, app.node_id, tenant, m).await.unwrap();
     }
     sqlx::query("UPDATE machines SET created_at = '2026-01-01T00:00:00Z' WHERE id = $1")
         .bind(stale.id.to_string())
@@ -90,6 +89,7 @@ fn version() -> BridgeVersion {
         bridge_version: "fake".into(),
         driver: "sim".into(),
         capabilities: vec![],
+        kinds: vec![corral_api::spec::MachineKind::Vm],
         host: HostFacts { hostname: "fake".into(), cpus: 8, memory_mib: 8192, disk_gib: 100 },
         accelerator: None,
         host_bridges: vec![],

@@ -69,6 +69,7 @@ pub fn tiny_machine(name: &str) -> corral_api::bridge::BridgeMachineCreate {
     corral_api::bridge::BridgeMachineCreate {
         id: corral_api::MachineId::new_random(),
         name: name.into(),
+        kind: corral_api::spec::MachineKind::Vm,
         vcpus: 1,
         memory_mib: 128,
         disk_gib: 1,

@@ -90,6 +90,7 @@ async fn two_bridges_a_life_cycle_and_a_bridge_that_dies_and_returns() {
         .machine_create(&BridgeMachineCreate {
             id: stray,
             name: "stray".into(),
+            kind: Default::default(),
             vcpus: 1,
             memory_mib: 128,
             disk_gib: 1,

@@ -15,6 +15,7 @@ use corral_api::bridge::{
     BootDevice, BridgeImageImport, BridgeMachineCreate, BridgeMachineUpdate, BridgeSnapshotCreate,
 };
 use corral_api::machine::MachineState;
+use corral_api::spec::PowerAction;
 use corral_api::task::{StepState, TaskState};
 use corral_api::{ErrorCode, MachineId};
 use corral_e2e::guest::{BOOT, READY, disk_read, disk_write};
@@ -91,7 +92,7 @@ impl Booted {
         bridge.import_image("tiny.qcow2", &tiny_image()).await;
         let c = bridge.client();
         let id = c.machine_create(&tiny_machine(name)).await.expect("the machine made").id;
-        assert_eq!(c.machine_power(id, "start").await.unwrap().state, MachineState::Running);
+        assert_eq!(c.machine_power(id, PowerAction::Start).await.unwrap().state, MachineState::Running);
         let mut serial = serial_open(&c, id, 0).await;
         serial.expect(READY, BOOT).await;
         Booted { bridge, id, serial, _dir: dir }
@@ -201,7 +202,7 @@ async fn a_guest_talks_on_its_serial_line_serves_its_forwarded_port_and_pauses()
     let (taken, _, why) = code(c.machine_create(&other).await);
     assert_eq!(taken, ErrorCode::Conflict, "one host port, one guest: {why}");
 
-    assert_eq!(c.machine_power(id, "start").await.unwrap().state, MachineState::Running);
+    assert_eq!(c.machine_power(id, PowerAction::Start).await.unwrap().state, MachineState::Running);
     let mut serial = serial_open(&c, id, 0).await;
     serial.expect(READY, BOOT).await;
     serial.send_line("echo answer-$((6*7))").await;
@@ -239,14 +240,14 @@ async fn a_guest_talks_on_its_serial_line_serves_its_forwarded_port_and_pauses()
     assert!(greeting.starts_with(b"RFB 003."), "{greeting:?}");
     drop(vnc);
 
-    assert_eq!(c.machine_power(id, "pause").await.unwrap().state, MachineState::Paused);
+    assert_eq!(c.machine_power(id, PowerAction::Pause).await.unwrap().state, MachineState::Paused);
     assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Paused);
-    let (paused, _, _) = code(c.machine_power(id, "reboot").await);
+    let (paused, _, _) = code(c.machine_power(id, PowerAction::Reboot).await);
     assert_eq!(paused, ErrorCode::Conflict, "a paused guest is resumed, not reset");
     serial.send_line("echo resumed-$((5*5))").await;
     let early = tokio::time::timeout(Duration::from_secs(2), serial.expect("resumed-25", BOOT)).await;
     assert!(early.is_err(), "a paused guest answered");
-    assert_eq!(c.machine_power(id, "resume").await.unwrap().state, MachineState::Running);
+    assert_eq!(c.machine_power(id, PowerAction::Resume).await.unwrap().state, MachineState::Running);
     serial.expect("resumed-25", Duration::from_secs(10)).await;
     delete(&c, id, true).await;
 }
@@ -297,7 +298,7 @@ async fn snapshots_of_a_running_guest_roll_back_clone_and_re_parent() {
         .await
         .unwrap();
     assert_eq!((clone.state, clone.image.as_deref()), (MachineState::Stopped, Some("tiny.qcow2")));
-    c.machine_power(clone_id, "start").await.unwrap();
+    c.machine_power(clone_id, PowerAction::Start).await.unwrap();
     let mut clone_serial = serial_open(&c, clone_id, 0).await;
     clone_serial.expect(READY, BOOT).await;
     drop(clone_serial);
@@ -386,7 +387,7 @@ async fn a_guest_survives_its_bridge_and_stops_by_its_power_button() {
     // The guest itself powers off: its kernel says so on the serial line, well before the
     // bridge's timeout (20 s here) would force it, which would print nothing.
     let pressed = std::time::Instant::now();
-    assert_eq!(c.machine_power(id, "stop").await.unwrap().state, MachineState::Stopping);
+    assert_eq!(c.machine_power(id, PowerAction::Stop).await.unwrap().state, MachineState::Stopping);
     serial.expect("reboot: Power down", Duration::from_secs(15)).await;
     drop(serial);
     wait_state(&c, id, MachineState::Stopped, Duration::from_secs(20)).await;
@@ -394,7 +395,7 @@ async fn a_guest_survives_its_bridge_and_stops_by_its_power_button() {
     assert!(!qemu_alive(pid));
     assert!(!vm_dir.join("qemu.pid").exists(), "runtime files are cleaned");
 
-    c.machine_power(id, "start").await.unwrap();
+    c.machine_power(id, PowerAction::Start).await.unwrap();
     let pid: u32 = std::fs::read_to_string(vm_dir.join("qemu.pid")).unwrap().trim().parse().unwrap();
     bridge.kill9();
     signal(pid, "9");
@@ -403,8 +404,8 @@ async fn a_guest_survives_its_bridge_and_stops_by_its_power_button() {
     let c = bridge.client();
     assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Stopped);
 
-    c.machine_power(id, "start").await.unwrap();
-    c.machine_power(id, "force-stop").await.unwrap();
+    c.machine_power(id, PowerAction::Start).await.unwrap();
+    c.machine_power(id, PowerAction::ForceStop).await.unwrap();
     wait_state(&c, id, MachineState::Stopped, Duration::from_secs(5)).await;
     // At once: `stopped` is reported only once it is on disk, so the delete's own write of
     // the spec cannot race the monitor's (a full run once answered 500 here when it could).
@@ -438,7 +439,7 @@ async fn a_stopped_machine_snapshots_its_disk_grows_it_and_leaves_nothing_when_d
 
     let good = std::fs::read(vm_dir.join("disk.qcow2")).unwrap();
     std::fs::write(vm_dir.join("disk.qcow2"), b"this is not a qcow2 image").unwrap();
-    match c.machine_power(id, "start").await {
+    match c.machine_power(id, PowerAction::Start).await {
         Err(NodeError::Api { body, .. }) => {
             assert!(body.message.contains("QEMU did not start"), "{}", body.message);
             assert!(
@@ -695,7 +696,7 @@ async fn an_iso_machine_gets_a_blank_disk_and_boots_from_the_cd_first() {
     assert!(info.get("backing-filename").is_none(), "a blank disk, not an overlay of the ISO: {info}");
     assert_eq!(info["virtual-size"].as_u64(), Some(4 << 30));
 
-    c.machine_power(id, "start").await.unwrap();
+    c.machine_power(id, PowerAction::Start).await.unwrap();
     let pid = std::fs::read_to_string(vm_dir.join("qemu.pid")).unwrap().trim().to_string();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
@@ -738,7 +739,7 @@ async fn a_boot_order_tries_the_cd_then_boots_the_disk() {
         ..tiny_machine("ordered")
     };
     c.machine_create(&req).await.unwrap();
-    c.machine_power(id, "start").await.unwrap();
+    c.machine_power(id, PowerAction::Start).await.unwrap();
     let pid = std::fs::read_to_string(bridge.data_dir.join(format!("machines/{id}/qemu.pid"))).unwrap();
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap();
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
@@ -798,7 +799,7 @@ async fn a_nic_on_a_host_bridge_is_reached_on_its_own_address() {
     let id = MachineId::new_random();
     let req = BridgeMachineCreate { id, host_bridge: Some("corbr0".into()), ..tiny_machine("bridged") };
     c.machine_create(&req).await.unwrap();
-    c.machine_power(id, "start").await.unwrap();
+    c.machine_power(id, PowerAction::Start).await.unwrap();
     let tap = corral_bridge::driver::qemu::net::tap_name(id);
     assert!(ns.ip(&["link", "show", &tap]).contains("master corbr0"), "the tap is on the bridge");
 
@@ -826,7 +827,7 @@ async fn a_nic_on_a_host_bridge_is_reached_on_its_own_address() {
     let mac = corral_bridge::driver::qemu::net::mac_address(id);
     assert!(ns.ip(&["neigh", "show", "10.0.2.15"]).contains(&mac), "the guest has its fixed MAC {mac}");
 
-    c.machine_power(id, "force-stop").await.unwrap();
+    c.machine_power(id, PowerAction::ForceStop).await.unwrap();
     wait_state(&c, id, MachineState::Stopped, Duration::from_secs(20)).await;
     wait_until("the tap to go", Duration::from_secs(10), || async {
         ns.ip(&["link", "show", &tap]).is_empty()
@@ -870,7 +871,7 @@ async fn a_full_disk_during_a_snapshot_leaves_the_machine_usable() {
     let id = MachineId::new_random();
     let req = BridgeMachineCreate { id, ..tiny_machine("full") };
     c.machine_create(&req).await.unwrap();
-    c.machine_power(id, "start").await.unwrap();
+    c.machine_power(id, PowerAction::Start).await.unwrap();
     let mut serial = serial_open(&c, id, 0).await;
     serial.expect(READY, BOOT).await;
 
@@ -907,7 +908,7 @@ async fn a_full_disk_during_a_snapshot_leaves_the_machine_usable() {
 
 /// Starts a stopped machine and waits for its shell; returns its serial line.
 async fn boot(c: &BridgeClient, id: MachineId) -> Serial {
-    c.machine_power(id, "start").await.unwrap();
+    c.machine_power(id, PowerAction::Start).await.unwrap();
     let mut serial = serial_open(c, id, 0).await;
     serial.expect(READY, BOOT).await;
     serial
@@ -915,7 +916,7 @@ async fn boot(c: &BridgeClient, id: MachineId) -> Serial {
 
 /// Stops a machine through its power button and waits until it is off.
 async fn power_off(c: &BridgeClient, id: MachineId) {
-    c.machine_power(id, "stop").await.unwrap();
+    c.machine_power(id, PowerAction::Stop).await.unwrap();
     wait_state(c, id, MachineState::Stopped, Duration::from_secs(30)).await;
 }
 

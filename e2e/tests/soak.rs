@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use corral_api::MachineId;
 use corral_api::bridge::BridgeSnapshotCreate;
 use corral_api::machine::MachineState;
+use corral_api::spec::PowerAction;
 use corral_e2e::{BackendProc, BridgeProc, tiny_image, tiny_machine, wait_until};
 use corral_testkit::people::{PASSWORD, person};
 use serde_json::{Value, json};
@@ -286,7 +287,7 @@ async fn a_bridge_killed_during_operations_leaves_its_guests_running_and_adopted
     let mut guests = Vec::new();
     for i in 0..3 {
         let m = c.machine_create(&tiny_machine(&format!("g{i}"))).await.unwrap();
-        c.machine_power(m.id, "start").await.unwrap();
+        c.machine_power(m.id, PowerAction::Start).await.unwrap();
         guests.push(m.id);
     }
     let pids: Vec<u32> = guests.iter().map(|id| qemu_pid(&bridge, *id)).collect();
@@ -300,8 +301,8 @@ async fn a_bridge_killed_during_operations_leaves_its_guests_running_and_adopted
                 let snap = BridgeSnapshotCreate { name: format!("r{round}"), ram: true };
                 c.snapshot_create_task(g, &snap).await.unwrap();
             }
-            1 => drop(c.machine_power(g, "pause").await),
-            _ => drop(c.machine_power(g, "resume").await),
+            1 => drop(c.machine_power(g, PowerAction::Pause).await),
+            _ => drop(c.machine_power(g, PowerAction::Resume).await),
         }
         // At a different moment of the operation each round.
         tokio::time::sleep(Duration::from_millis((round as u64 * 37) % 150)).await;
@@ -336,7 +337,7 @@ async fn a_bridge_killed_during_operations_leaves_its_guests_running_and_adopted
     for id in &guests {
         // A snapshot that was still being written when the bridge died may be busy a while.
         wait_until("the guest to take a force-stop", Duration::from_secs(60), || async {
-            c.machine_power(*id, "force-stop").await.is_ok()
+            c.machine_power(*id, PowerAction::ForceStop).await.is_ok()
         })
         .await;
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use corral_api::MachineId;
 use corral_api::machine::MachineState;
 use corral_api::node::{Node, NodeStatus, SshPublicKey};
+use corral_api::spec::PowerAction;
 use corral_e2e::sshd::{SshdProc, ssh_user};
 use corral_e2e::{Api, BackendProc, BridgeProc, wait_until};
 use serde_json::json;
@@ -210,7 +211,7 @@ async fn an_sshd_that_goes_away_makes_the_node_unreachable_and_its_return_reconc
     wait_machine(&api, id, MachineState::Unknown).await;
     // Changed behind the backend's back while the link is down.
     let c = node.bridge.client();
-    c.machine_power(id, "stop").await.unwrap();
+    c.machine_power(id, PowerAction::Stop).await.unwrap();
     wait_until("the sim to stop it", Duration::from_secs(5), || async {
         c.machine_get(id).await.is_ok_and(|m| m.state == MachineState::Stopped)
     })

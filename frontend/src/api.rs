@@ -104,8 +104,7 @@ pub async fn machine_create(req: &MachineCreate, key: &str) -> Result<Machine> {
     read(req.send().await.map_err(net)?).await
 }
 
-/// `action` is `start`, `stop`, `force-stop`, `reboot`, `reset`, `pause` or `resume`.
-pub async fn machine_power(id: MachineId, action: &str) -> Result<Machine> {
+pub async fn machine_power(id: MachineId, action: corral_api::spec::PowerAction) -> Result<Machine> {
     post(&paths::machine_action(id, action), &serde_json::json!({})).await
 }
 

@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
                         memory_mib: config.sim_memory_mib,
                         disk_gib: config.sim_disk_gib,
                     },
+                    kinds: corral_api::spec::MachineKind::ALL.to_vec(),
                 },
                 store,
             )

@@ -124,6 +124,7 @@ async fn version_get(State(s): State<BridgeState>) -> Json<BridgeVersion> {
         bridge_version: env!("CARGO_PKG_VERSION").to_string(),
         driver: s.driver.name().to_string(),
         capabilities: s.driver.capabilities(),
+        kinds: s.driver.kinds(),
         host: s.driver.host_facts(),
         accelerator: s.driver.accelerator(),
         host_bridges: s.host_bridges.clone(),
@@ -155,6 +156,12 @@ async fn machine_create(
     corral_api::validate::port_forwards(&req.port_forwards)?;
     corral_api::validate::boot_order(&req.boot_order)?;
     corral_api::validate::network(req.host_bridge.as_deref(), &req.port_forwards)?;
+    if !s.driver.kinds().contains(&req.kind) {
+        return Err(BridgeError::Validation {
+            field: "kind",
+            message: format!("this node runs no {}s", req.kind.label()),
+        });
+    }
     if let Some(image) = &req.image {
         corral_api::validate::image_name(image)?;
         s.images.get(image).map_err(|_| BridgeError::Validation {

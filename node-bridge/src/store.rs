@@ -89,6 +89,7 @@ mod tests {
         BridgeMachine {
             id: MachineId::new_random(),
             name: name.into(),
+            kind: Default::default(),
             vcpus: 1,
             memory_mib: 128,
             disk_gib: 1,

@@ -44,6 +44,7 @@ fn node(allow_hosts: &[&str], max_bytes: u64) -> Node {
             delay: Duration::from_millis(10),
             step_mode: true,
             host: HostFacts { hostname: "n1".into(), cpus: 4, memory_mib: 2048, disk_gib: 20 },
+            kinds: corral_api::spec::MachineKind::ALL.to_vec(),
         },
         MachineStore::open(dir.path()).unwrap(),
     )

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use corral_api::bridge::{BridgeMachine, BridgeVersion, HostFacts};
 use corral_api::machine::MachineState;
+use corral_api::spec::MachineKind;
 use corral_api::task::{BridgeTask, TaskState};
 use corral_api::{ErrorBody, ErrorCode, MachineId};
 use corral_bridge::driver::sim::{SimConfig, SimDriver};
@@ -25,6 +26,11 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_running(MachineKind::ALL.to_vec())
+}
+
+/// A sim bridge that runs only these kinds of machine.
+fn fixture_running(kinds: Vec<MachineKind>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let images = ImageStore::open(dir.path(), Arc::new(RealExec), "qemu-img").unwrap();
     let sim = SimDriver::open(
@@ -32,6 +38,7 @@ fn fixture() -> Fixture {
             delay: Duration::from_millis(10),
             step_mode: true,
             host: HostFacts { hostname: "n1".into(), cpus: 4, memory_mib: 2048, disk_gib: 20 },
+            kinds,
         },
         MachineStore::open(dir.path()).unwrap(),
     )
@@ -239,4 +246,25 @@ async fn event_stream_starts_with_hello_and_carries_changes() {
     };
     assert!(line.starts_with("{\"type\":\"machine_changed\""), "{line}");
     assert!(line.contains(&id.to_string()) && line.contains("\"creating\""), "{line}");
+}
+
+#[tokio::test]
+async fn a_kind_the_node_does_not_run_is_refused_on_its_field() {
+    let f = fixture_running(vec![MachineKind::Vm]);
+    let (_, body) = call(&f, "GET", "/v1/version", None).await;
+    assert_eq!(serde_json::from_slice::<BridgeVersion>(&body).unwrap().kinds, [MachineKind::Vm]);
+    let zone = format!(
+        r#"{{"id":"{}","name":"z","kind":"zone","vcpus":1,"memory_mib":64,"disk_gib":1}}"#,
+        MachineId::new_random()
+    );
+    let (status, body) = call(&f, "POST", "/v1/machines", Some(&zone)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let e: ErrorBody = serde_json::from_slice(&body).unwrap();
+    assert_eq!((e.code, e.field.as_deref()), (ErrorCode::ValidationFailed, Some("kind")), "{e:?}");
+    assert_eq!(e.message, "kind: this node runs no zones");
+    assert_eq!(machine_count(&f).await, 0);
+    let odd = zone.replace(r#""zone""#, r#""jail""#);
+    let (status, body) = call(&f, "POST", "/v1/machines", Some(&odd)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a kind nobody knows is malformed JSON");
+    assert_eq!(serde_json::from_slice::<ErrorBody>(&body).unwrap().code, ErrorCode::InvalidRequest);
 }

@@ -47,7 +47,7 @@ mod tests {
 
     fn machine(id: u128, name: &str, state: &str) -> Machine {
         serde_json::from_value(json!({
-            "id": uuid(id), "name": name, "tenant_id": null, "node_id": uuid(99), "node_name": "n1",
+            "id": uuid(id), "name": name, "kind": "vm", "tenant_id": null, "node_id": uuid(99), "node_name": "n1",
             "vcpus": 1, "memory_mib": 256, "disk_gib": 1, "image": null, "port_forwards": [],
             "boot_order": [], "cdrom": null, "host_bridge": null, "state": state, "managed": true,
             "created_at": "2026-12-05T00:00:00Z", "updated_at": "2026-12-05T00:00:00Z",

@@ -1,12 +1,9 @@
 //! Images live on nodes; the backend asks the nodes rather than keeping a copy that could go
 //! stale. A node that does not answer is left out of the list, not an error for the whole.
 
-use std::collections::HashSet;
-
-use corral_api::NodeId;
 use corral_api::bridge::BridgeImageImport;
 use corral_api::machine::{ImageImport, NodeImage};
-use corral_api::node::{Node, NodeStatus};
+use corral_api::node::NodeStatus;
 use corral_api::task::Task;
 use futures::future::join_all;
 
@@ -46,21 +43,11 @@ pub async fn image_import(state: &AppState, actor: &Actor, req: ImageImport) -> 
     let node = nodes::node_get(&state.db, req.node_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("node {}", req.node_id)))?;
-    let client = super::machines::client_of(state, node.id, &node.name)?;
+    let client = super::on_node::client_of(state, node.id, &node.name)?;
     let import = BridgeImageImport { name: req.name, source: req.source, sha256: req.sha256 };
-    let task = client.image_import(&import).await.map_err(|e| super::machines::node_error(&node.name, e))?;
+    let task = client.image_import(&import).await.map_err(|e| ApiError::from_node(&node.name, e))?;
     // Mirrored now, so the answer can be followed at once even before its event arrives.
     crate::nodes::reconciler::sync_task(state, node.id, &task)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("task {} vanished", task.id)))
-}
-
-/// The online nodes among `candidates` that hold `image`.
-pub async fn nodes_holding(state: &AppState, candidates: &[Node], image: &str) -> HashSet<NodeId> {
-    let checks = candidates.iter().filter(|n| n.status == NodeStatus::Online).map(|n| async move {
-        let client = state.nodes.get(n.id)?;
-        let images = client.image_list().await.ok()?;
-        images.iter().any(|i| i.name == image).then_some(n.id)
-    });
-    join_all(checks).await.into_iter().flatten().collect()
 }

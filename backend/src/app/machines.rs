@@ -1,29 +1,27 @@
-//! Machine operations: list, get, create, delete and power, with their rules.
+//! Machine operations: list, get, create, delete, update and power, with their rules.
 //!
-//! Create writes the row first (`creating`) and then asks the node, so a crash in between
-//! leaves a row the reconciler can explain rather than a VM nobody knows. If the node refuses
-//! or cannot be reached, the row is removed again: a failed create leaves nothing behind.
-//! The node request is retried with the same machine id, which the bridge treats as the
-//! idempotency key, so a retry after a cut link never makes a second machine.
+//! A create is checked here (the caller's tenant and role, the idempotency key, the nodes
+//! that could hold it) and made by `provision`, the path clones take too. The machine id is
+//! the node's idempotency key, so a retry after a cut link never makes a second machine.
 
 use corral_api::bridge::{BridgeMachineCreate, BridgeMachineUpdate};
 use corral_api::event::Event;
 use corral_api::machine::{Machine, MachineCreate, MachineState, MachineUpdate};
+use corral_api::node::Node;
 use corral_api::session::Role;
 use corral_api::{ErrorCode, MachineId};
-use hyper::StatusCode;
 
-use super::placement::{self, Demand};
+use super::on_node::{answered_for, apply_bridge, client_of};
+use super::placement;
+use super::provision::{NodeCall, Place, Provision, node_make, provision};
 use crate::auth::Actor;
 use crate::db::is_unique_violation;
 use crate::error::ApiError;
+use crate::nodes::NodeError;
 use crate::nodes::reconciler::take_machine_report;
-use crate::nodes::{BridgeClient, NodeError};
 use crate::state::AppState;
-use crate::store::{machines, nodes};
-
-/// How often a create is sent again when the link fails before the node answers.
-const CREATE_ATTEMPTS: u32 = 3;
+use crate::store::machines::{self, NewMachine};
+use crate::store::nodes;
 
 pub async fn machine_list(state: &AppState, actor: &Actor) -> Result<Vec<Machine>, ApiError> {
     Ok(machines::machine_list(&state.db, &actor.visibility()).await?)
@@ -103,10 +101,11 @@ pub async fn machine_create(
                     // killed) before its node heard of it. Asking again is safe: the node
                     // makes a machine once per id, and answers a repeat with it.
                     if prior.state == MachineState::Creating {
-                        let (node, node_name) = (prior.node_id, prior.node_name.clone());
-                        return send_create(state, node, &node_name, bridge_create(id, req))
-                            .await
-                            .map(Created::Replayed);
+                        let node = nodes::node_get(&state.db, prior.node_id)
+                            .await?
+                            .ok_or_else(|| ApiError::NotFound(format!("node {}", prior.node_id)))?;
+                        let call = NodeCall::Create(bridge_create(id, req));
+                        return node_make(state, &node, id, call).await.map(Created::Replayed);
                     }
                     return Ok(Created::Replayed(prior));
                 }
@@ -140,67 +139,10 @@ pub async fn machine_create(
         return Err(ApiError::NotFound(format!("tenant {tenant_id}")));
     }
 
-    // Held until the row is written, so a racing create counts this one.
-    let admission = super::quotas::admit(
-        state,
-        tenant_id,
-        super::quotas::Demand {
-            vcpus: u64::from(req.vcpus),
-            memory_mib: req.memory_mib,
-            disk_gib: req.disk_gib,
-            machines: 1,
-            snapshots: 0,
-        },
-    )
-    .await?;
-    let demand = Demand { vcpus: req.vcpus, memory_mib: req.memory_mib, disk_gib: req.disk_gib };
-    let mut all_nodes = nodes::node_list(&state.db).await?;
-    if let Some(image) = &req.image {
-        // Only nodes that hold the image can make an overlay of it.
-        let holders = super::images::nodes_holding(state, &all_nodes, image).await;
-        all_nodes.retain(|n| holders.contains(&n.id));
-        if all_nodes.is_empty() {
-            return Err(ApiError::Validation {
-                field: "image".into(),
-                message: format!("no online node holds an image named {image}"),
-            });
-        }
-    }
-    if let Some(bridge) = &req.host_bridge {
-        // Only nodes offering the host bridge can put the NIC on it.
-        all_nodes.retain(|n| n.host_bridges.contains(bridge));
-        if all_nodes.is_empty() {
-            return Err(ApiError::Validation {
-                field: "host_bridge".into(),
-                message: format!("no node offers a host bridge named {bridge}"),
-            });
-        }
-    }
-    let node = match (take_back, req.node_id) {
-        // Already on its node (and counted in its use): no room to find.
-        (Some(id), _) => {
-            all_nodes.iter().find(|n| n.id == id).ok_or_else(|| ApiError::NotFound(format!("node {id}")))?
-        }
-        (None, Some(id)) => {
-            let n = all_nodes
-                .iter()
-                .find(|n| n.id == id)
-                .ok_or_else(|| ApiError::NotFound(format!("node {id}")))?;
-            if let Some(why) = placement::shortfall(n, demand) {
-                return Err(ApiError::InsufficientCapacity(why));
-            }
-            n
-        }
-        (None, None) => placement::place(&all_nodes, demand).map_err(ApiError::InsufficientCapacity)?,
-    };
-    // A node without a link is refused before any row is written.
-    client_of(state, node.id, &node.name)?;
-
-    let new = machines::NewMachine {
+    let machine = NewMachine {
         id,
         name: req.name.clone(),
-        tenant_id,
-        node_id: node.id,
+        kind: req.kind,
         vcpus: req.vcpus,
         memory_mib: req.memory_mib,
         disk_gib: req.disk_gib,
@@ -212,27 +154,57 @@ pub async fn machine_create(
         },
         request_fingerprint: idempotency_key.map(|_| request_fingerprint(&req)),
     };
-    if take_back.is_some() {
-        machines::machine_delete(&state.db, id).await?;
-    }
-    let inserted = machines::machine_insert(&state.db, &new).await;
-    drop(admission);
-    if let Err(e) = inserted {
-        if !is_unique_violation(&e) {
-            return Err(e.into());
-        }
-        // Either the name is taken, or the same idempotency key is being served right now.
-        return Err(match machines::machine_get(&state.db, id).await? {
-            Some(_) => {
-                ApiError::Conflict("a create with this Idempotency-Key is in progress; retry shortly".into())
-            }
-            None => {
-                ApiError::AlreadyExists(format!("this tenant already has a machine named {:?}", req.name))
-            }
+    let candidates = candidates(state, &req).await?;
+    let place = match (take_back, req.node_id) {
+        // Already on its node (and counted in its use): no room to find.
+        (Some(node), _) => Place::Fixed(pick(candidates, node)?),
+        (None, Some(node)) => Place::On(pick(candidates, node)?),
+        (None, None) => Place::Best(candidates),
+    };
+    let call = NodeCall::Create(bridge_create(id, req));
+    let p = Provision { tenant_id, machine, place, call, take_back: take_back.is_some() };
+    provision(state, p).await.map(Created::New)
+}
+
+/// The nodes that could hold the machine: those that run its kind, hold its image and offer
+/// its host bridge. Each filter that leaves none says so, on its field.
+async fn candidates(state: &AppState, req: &MachineCreate) -> Result<Vec<Node>, ApiError> {
+    let mut all = nodes::node_list(&state.db).await?;
+    all.retain(|n| n.kinds.contains(&req.kind));
+    if all.is_empty() {
+        return Err(ApiError::Validation {
+            field: "kind".into(),
+            message: format!("no node runs {}s", req.kind.label()),
         });
     }
+    if let Some(image) = &req.image {
+        // Only nodes that hold the image can make an overlay of it.
+        let holders = placement::nodes_holding(state, &all, image).await;
+        all.retain(|n| holders.contains(&n.id));
+        if all.is_empty() {
+            return Err(ApiError::Validation {
+                field: "image".into(),
+                message: format!("no online node holds an image named {image}"),
+            });
+        }
+    }
+    if let Some(bridge) = &req.host_bridge {
+        // Only nodes offering the host bridge can put the NIC on it.
+        all.retain(|n| n.host_bridges.contains(bridge));
+        if all.is_empty() {
+            return Err(ApiError::Validation {
+                field: "host_bridge".into(),
+                message: format!("no node offers a host bridge named {bridge}"),
+            });
+        }
+    }
+    Ok(all)
+}
 
-    send_create(state, node.id, &node.name, bridge_create(id, req)).await.map(Created::New)
+/// The asked-for node among the candidates; one that is not (unknown, or without the kind,
+/// image or bridge asked for) is not found.
+fn pick(candidates: Vec<Node>, id: corral_api::NodeId) -> Result<Node, ApiError> {
+    candidates.into_iter().find(|n| n.id == id).ok_or_else(|| ApiError::NotFound(format!("node {id}")))
 }
 
 /// What the node is asked to make for `req`, as machine `id`.
@@ -240,6 +212,7 @@ fn bridge_create(id: MachineId, req: MachineCreate) -> BridgeMachineCreate {
     BridgeMachineCreate {
         id,
         name: req.name,
+        kind: req.kind,
         vcpus: req.vcpus,
         memory_mib: req.memory_mib,
         disk_gib: req.disk_gib,
@@ -248,51 +221,6 @@ fn bridge_create(id: MachineId, req: MachineCreate) -> BridgeMachineCreate {
         boot_order: req.boot_order,
         cdrom: req.cdrom,
         host_bridge: req.host_bridge,
-    }
-}
-
-/// Asks the node to make the machine whose `creating` row is written, retrying with the same
-/// id while the link fails, and answers with the row as the node's report left it. If the
-/// node refuses or never answers, the row goes: a failed create leaves nothing behind.
-async fn send_create(
-    state: &AppState,
-    node: corral_api::NodeId,
-    node_name: &str,
-    bridge_req: BridgeMachineCreate,
-) -> Result<Machine, ApiError> {
-    let id = bridge_req.id;
-    let client = client_of(state, node, node_name)?;
-    let mut attempt = 0;
-    let result = loop {
-        attempt += 1;
-        match client.machine_create(&bridge_req).await {
-            Err(e) if e.is_link_failure() && attempt < CREATE_ATTEMPTS => {
-                tracing::warn!(machine = %id, attempt, error = %e, "the link failed before the node answered the create; retrying with the same id");
-                tokio::time::sleep(state.tuning.backoff_min * attempt).await;
-            }
-            other => break other,
-        }
-    };
-    match result {
-        Ok(b) => {
-            if let Err(e) = answered_for(node_name, id, &b) {
-                machines::machine_delete_if_creating(&state.db, id).await?;
-                return Err(e);
-            }
-            take_machine_report(state, node, &b).await?;
-            machines::machine_get(&state.db, id)
-                .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("machine {id} vanished")))
-        }
-        Err(e) => {
-            // The node refused, or never answered after retries: take the row back out so
-            // nothing half-made is left, if it is still `creating` (a replay running beside
-            // this request may have made it meanwhile). If the node did make it after all,
-            // the reconciler shows it as unmanaged rather than lose it, and a retry with the
-            // same idempotency key takes it back.
-            machines::machine_delete_if_creating(&state.db, id).await?;
-            Err(node_error(node_name, e))
-        }
     }
 }
 
@@ -327,7 +255,7 @@ pub async fn machine_delete(
             state.publish(Event::MachineRemoved { id });
             Ok(Machine { state: MachineState::Deleting, ..m })
         }
-        Err(e) => Err(node_error(&m.node_name, e)),
+        Err(e) => Err(ApiError::from_node(&m.node_name, e)),
     }
 }
 
@@ -379,7 +307,7 @@ pub async fn machine_update(
         boot_order: req.boot_order,
         cdrom: req.cdrom,
     };
-    let b = client.machine_update(id, &update).await.map_err(|e| node_error(&m.node_name, e))?;
+    let b = client.machine_update(id, &update).await.map_err(|e| ApiError::from_node(&m.node_name, e))?;
     answered_for(&m.node_name, id, &b)?;
     if let Some(name) = &req.name {
         machines::machine_rename(&state.db, id, name).await.map_err(|e| {
@@ -396,114 +324,14 @@ pub async fn machine_update(
     Ok(updated)
 }
 
-/// `action` is `start`, `stop`, `force-stop`, `reboot`, `reset`, `pause` or `resume`.
 pub async fn machine_power(
     state: &AppState,
     actor: &Actor,
     m: Machine,
-    action: &str,
+    action: corral_api::spec::PowerAction,
 ) -> Result<Machine, ApiError> {
     actor.require_machine(&m, Role::Operator)?;
     let client = client_of(state, m.node_id, &m.node_name)?;
-    let b = client.machine_power(m.id, action).await.map_err(|e| node_error(&m.node_name, e))?;
+    let b = client.machine_power(m.id, action).await.map_err(|e| ApiError::from_node(&m.node_name, e))?;
     apply_bridge(state, &m, &b).await
-}
-
-pub(crate) async fn apply_bridge(
-    state: &AppState,
-    m: &Machine,
-    b: &corral_api::bridge::BridgeMachine,
-) -> Result<Machine, ApiError> {
-    answered_for(&m.node_name, m.id, b)?;
-    match take_machine_report(state, m.node_id, b).await? {
-        Some(changed) => Ok(changed),
-        None => Ok(Machine { state: b.state, ..m.clone() }),
-    }
-}
-
-/// A node's answer about a machine must be about that machine.
-pub(crate) fn answered_for(
-    node: &str,
-    want: MachineId,
-    b: &corral_api::bridge::BridgeMachine,
-) -> Result<(), ApiError> {
-    if b.id == want {
-        return Ok(());
-    }
-    Err(ApiError::NodeFailed {
-        node: node.to_string(),
-        message: format!("answered with machine {} instead of {want}", b.id),
-    })
-}
-
-pub fn client_of(state: &AppState, node: corral_api::NodeId, name: &str) -> Result<BridgeClient, ApiError> {
-    state.nodes.get(node).ok_or_else(|| ApiError::NodeUnreachable {
-        node: name.to_string(),
-        reason: "no link configured".into(),
-    })
-}
-
-/// Maps a node's answer to ours: its refusals keep their meaning, link failures become 503.
-pub(crate) fn node_error(node: &str, e: NodeError) -> ApiError {
-    match e {
-        NodeError::Api { status, body } => match body.code {
-            ErrorCode::Conflict => ApiError::Conflict(body.message),
-            ErrorCode::Busy => ApiError::Busy(body.message),
-            ErrorCode::InsufficientCapacity => {
-                ApiError::InsufficientCapacity(format!("{node}: {}", body.message))
-            }
-            // The bridge's messages are whole sentences; strip what our own variants add.
-            ErrorCode::NotFound => {
-                ApiError::NotFound(body.message.trim_end_matches(" not found").to_string())
-            }
-            ErrorCode::ValidationFailed => {
-                let field = body.field.unwrap_or_default();
-                let message =
-                    body.message.strip_prefix(&format!("{field}: ")).unwrap_or(&body.message).to_string();
-                ApiError::Validation { field, message }
-            }
-            // The node's own failure with a detail an operator can act on (a QEMU that would
-            // not start, a full disk): shown, marked as the node's.
-            ErrorCode::Internal if body.message != "internal error" => {
-                ApiError::NodeFailed { node: node.to_string(), message: body.message }
-            }
-            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
-                ApiError::NodeUnreachable { node: node.to_string(), reason: body.message }
-            }
-            _ => ApiError::internal(anyhow::anyhow!("node {node} answered {status}: {}", body.message)),
-        },
-        NodeError::Protocol(msg) => ApiError::internal(anyhow::anyhow!("node {node}: {msg}")),
-        e @ (NodeError::Unreachable(_) | NodeError::Timeout(_)) => {
-            ApiError::NodeUnreachable { node: node.to_string(), reason: e.to_string() }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use corral_api::ErrorBody;
-
-    #[test]
-    fn a_nodes_own_failure_keeps_its_words_and_link_failures_become_503() {
-        let failed = NodeError::Api {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            body: ErrorBody::new(ErrorCode::Internal, "QEMU did not start: cannot allocate memory"),
-        };
-        let e = node_error("n1", failed);
-        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(e.to_string(), "node n1: QEMU did not start: cannot allocate memory");
-        let hidden = NodeError::Api {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            body: ErrorBody::new(ErrorCode::Internal, "internal error"),
-        };
-        assert_eq!(node_error("n1", hidden).status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let cut = node_error("n1", NodeError::Unreachable("connection reset".into()));
-        assert_eq!((cut.status(), cut.code()), (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NodeUnreachable));
-        let busy = NodeError::Api {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            body: ErrorBody::new(ErrorCode::Busy, "snapshot in progress"),
-        };
-        assert_eq!(node_error("n1", busy).code(), ErrorCode::Busy);
-    }
 }

@@ -1,7 +1,13 @@
 //! Placement: which node gets a new machine. The node with the most free memory among those
 //! online with room for all of it; a refusal says what each node lacks.
 
+use std::collections::HashSet;
+
+use corral_api::NodeId;
 use corral_api::node::{Node, NodeStatus};
+use futures::future::join_all;
+
+use crate::state::AppState;
 
 /// What a machine needs.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +65,16 @@ pub fn place(nodes: &[Node], d: Demand) -> Result<&Node, String> {
     })
 }
 
+/// The online nodes among `candidates` that hold `image`.
+pub async fn nodes_holding(state: &AppState, candidates: &[Node], image: &str) -> HashSet<NodeId> {
+    let checks = candidates.iter().filter(|n| n.status == NodeStatus::Online).map(|n| async move {
+        let client = state.nodes.get(n.id)?;
+        let images = client.image_list().await.ok()?;
+        images.iter().any(|i| i.name == image).then_some(n.id)
+    });
+    join_all(checks).await.into_iter().flatten().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +90,7 @@ mod tests {
             status,
             driver: Some("sim".into()),
             capabilities: vec![],
+            kinds: vec![corral_api::spec::MachineKind::Vm],
             host: Some(HostFacts { hostname: name.into(), cpus: 8, memory_mib: mem, disk_gib: 100 }),
             accelerator: None,
             usage: NodeUsage { machines: 1, vcpus: 1, memory_mib: used_mem, disk_gib: 1 },

@@ -1,6 +1,5 @@
-//! Snapshot operations: the node does the work; the backend checks who may, and for a clone
-//! records the new machine in the same tenant (writing the row first and removing it again
-//! if the node refuses, as a create does).
+//! Snapshot operations: the node does the work; the backend checks who may. A clone is a new
+//! machine in the source's tenant, made as every new machine is (`provision`).
 
 use corral_api::bridge::{BridgeSnapshotClone, BridgeSnapshotCreate};
 use corral_api::machine::Machine;
@@ -8,12 +7,13 @@ use corral_api::session::Role;
 use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
 use corral_api::{MachineId, validate};
 
-use super::machines::{apply_bridge, client_of, node_error};
+use super::on_node::{apply_bridge, client_of};
+use super::provision::{NodeCall, Place, Provision, provision};
 use crate::auth::Actor;
-use crate::db::is_unique_violation;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::machines;
+use crate::store::machines::{self, NewMachine};
+use crate::store::nodes;
 
 fn snapshot_name(name: &str) -> Result<(), ApiError> {
     validate::snapshot_name(name).map_err(ApiError::from)
@@ -23,7 +23,7 @@ fn snapshot_name(name: &str) -> Result<(), ApiError> {
 pub async fn snapshot_list(state: &AppState, m: Machine) -> Result<Vec<Snapshot>, ApiError> {
     let id = m.id;
     let client = client_of(state, m.node_id, &m.node_name)?.patient();
-    let list = client.snapshot_list(id).await.map_err(|e| node_error(&m.node_name, e))?;
+    let list = client.snapshot_list(id).await.map_err(|e| ApiError::from_node(&m.node_name, e))?;
     Ok(list.into_iter().map(Snapshot::from).collect())
 }
 
@@ -48,7 +48,7 @@ pub async fn snapshot_create(
     let s = client
         .snapshot_create(id, &BridgeSnapshotCreate { name: req.name, ram: req.ram })
         .await
-        .map_err(|e| node_error(&m.node_name, e))?;
+        .map_err(|e| ApiError::from_node(&m.node_name, e))?;
     Ok(s.into())
 }
 
@@ -62,7 +62,7 @@ pub async fn snapshot_rollback(
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(name)?;
     let client = client_of(state, m.node_id, &m.node_name)?.patient();
-    let b = client.snapshot_rollback(id, name).await.map_err(|e| node_error(&m.node_name, e))?;
+    let b = client.snapshot_rollback(id, name).await.map_err(|e| ApiError::from_node(&m.node_name, e))?;
     apply_bridge(state, &m, &b).await
 }
 
@@ -76,10 +76,11 @@ pub async fn snapshot_delete(
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(name)?;
     let client = client_of(state, m.node_id, &m.node_name)?.patient();
-    client.snapshot_delete(id, name).await.map_err(|e| node_error(&m.node_name, e))
+    client.snapshot_delete(id, name).await.map_err(|e| ApiError::from_node(&m.node_name, e))
 }
 
 /// A new machine from a snapshot, owned by the source's tenant; needs the owner role there.
+/// It is made beside its source, by the path every new machine takes.
 pub async fn snapshot_clone(
     state: &AppState,
     actor: &Actor,
@@ -87,31 +88,19 @@ pub async fn snapshot_clone(
     name: &str,
     req: SnapshotClone,
 ) -> Result<Machine, ApiError> {
-    let id = m.id;
     actor.require_machine(&m, Role::Owner)?;
     snapshot_name(name)?;
     validate::machine_name(&req.name)?;
     let tenant_id =
         m.tenant_id.ok_or_else(|| ApiError::Conflict("an unmanaged machine cannot be cloned".into()))?;
-    let client = client_of(state, m.node_id, &m.node_name)?.patient();
-    let admission = super::quotas::admit(
-        state,
-        tenant_id,
-        super::quotas::Demand {
-            vcpus: u64::from(m.vcpus),
-            memory_mib: m.memory_mib,
-            disk_gib: m.disk_gib,
-            machines: 1,
-            snapshots: 0,
-        },
-    )
-    .await?;
-    let new_id = MachineId::new_random();
-    let row = machines::NewMachine {
-        id: new_id,
+    let node = nodes::node_get(&state.db, m.node_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("node {}", m.node_id)))?;
+    let id = MachineId::new_random();
+    let machine = NewMachine {
+        id,
         name: req.name.clone(),
-        tenant_id,
-        node_id: m.node_id,
+        kind: m.kind,
         vcpus: m.vcpus,
         memory_mib: m.memory_mib,
         disk_gib: m.disk_gib,
@@ -123,30 +112,11 @@ pub async fn snapshot_clone(
         },
         request_fingerprint: None,
     };
-    let inserted = machines::machine_insert(&state.db, &row).await;
-    drop(admission);
-    inserted.map_err(|e| {
-        if is_unique_violation(&e) {
-            ApiError::AlreadyExists(format!("this tenant already has a machine named {:?}", req.name))
-        } else {
-            e.into()
-        }
-    })?;
-    match client.snapshot_clone(id, name, &BridgeSnapshotClone { id: new_id, name: req.name }).await {
-        Ok(b) => {
-            if let Err(e) = super::machines::answered_for(&m.node_name, new_id, &b) {
-                machines::machine_delete_if_creating(&state.db, new_id).await?;
-                return Err(e);
-            }
-            crate::nodes::reconciler::take_machine_report(state, m.node_id, &b).await?;
-            let created = machines::machine_get(&state.db, new_id)
-                .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("clone {new_id} vanished")))?;
-            Ok(created)
-        }
-        Err(e) => {
-            machines::machine_delete_if_creating(&state.db, new_id).await?;
-            Err(node_error(&m.node_name, e))
-        }
-    }
+    let call = NodeCall::Clone {
+        source: m.id,
+        snapshot: name.to_string(),
+        req: BridgeSnapshotClone { id, name: req.name },
+    };
+    provision(state, Provision { tenant_id, machine, place: Place::Fixed(node), call, take_back: false })
+        .await
 }

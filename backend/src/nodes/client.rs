@@ -195,8 +195,11 @@ impl BridgeClient {
         Ok(self.call(Method::DELETE, &path, None).await?.1)
     }
 
-    /// `action` is `start`, `stop` or `reboot`.
-    pub async fn machine_power(&self, id: MachineId, action: &str) -> Result<BridgeMachine, NodeError> {
+    pub async fn machine_power(
+        &self,
+        id: MachineId,
+        action: corral_api::spec::PowerAction,
+    ) -> Result<BridgeMachine, NodeError> {
         let path = paths::bridge::machine_action(id, action);
         Ok(self.call(Method::POST, &path, Some(b"{}".to_vec())).await?.1)
     }

@@ -18,7 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Json, Path, Query, WsUpgrade};
-use crate::app::machines::{client_of, machine_get};
+use crate::app::machines::machine_get;
+use crate::app::on_node::client_of;
 use crate::auth::{Actor, origin_allowed};
 use crate::client_addr::ClientIp;
 use crate::consoles::relay::{close_frame, relay};

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use corral_api::machine::{Machine, MachineCreate, MachineDeleteQuery, MachineUpdate};
+use corral_api::spec::PowerAction;
 use corral_api::{ErrorBody, MachineId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -109,7 +110,7 @@ async fn machine_delete(
     Ok((StatusCode::ACCEPTED, Json(m)).into_response())
 }
 
-async fn power(state: AppState, actor: Actor, m: Machine, action: &str) -> ApiResult<Response> {
+async fn power(state: AppState, actor: Actor, m: Machine, action: PowerAction) -> ApiResult<Response> {
     let m = app::machine_power(&state, &actor, m, action).await?;
     Ok((StatusCode::ACCEPTED, Json(m)).into_response())
 }
@@ -124,7 +125,7 @@ async fn machine_start(
     actor: Actor,
     TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, m, "start").await
+    power(state, actor, m, PowerAction::Start).await
 }
 
 /// Shut a machine down through its ACPI power button; it is forced off if the guest has not
@@ -138,7 +139,7 @@ async fn machine_stop(
     actor: Actor,
     TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, m, "stop").await
+    power(state, actor, m, PowerAction::Stop).await
 }
 
 /// Power a machine off at once, without asking its guest.
@@ -151,7 +152,7 @@ async fn machine_force_stop(
     actor: Actor,
     TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, m, "force-stop").await
+    power(state, actor, m, PowerAction::ForceStop).await
 }
 
 /// Reboot a running machine.
@@ -164,7 +165,7 @@ async fn machine_reboot(
     actor: Actor,
     TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, m, "reboot").await
+    power(state, actor, m, PowerAction::Reboot).await
 }
 
 /// Hard-reset a running machine, like its reset button.
@@ -177,7 +178,7 @@ async fn machine_reset(
     actor: Actor,
     TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, m, "reset").await
+    power(state, actor, m, PowerAction::Reset).await
 }
 
 /// Halt a running machine's CPUs, keeping its memory.
@@ -190,7 +191,7 @@ async fn machine_pause(
     actor: Actor,
     TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, m, "pause").await
+    power(state, actor, m, PowerAction::Pause).await
 }
 
 /// Let a paused machine run on.
@@ -203,5 +204,5 @@ async fn machine_resume(
     actor: Actor,
     TargetMachine(m): TargetMachine,
 ) -> ApiResult<Response> {
-    power(state, actor, m, "resume").await
+    power(state, actor, m, PowerAction::Resume).await
 }

@@ -1,7 +1,7 @@
 //! Machines: the backend's record of who owns what where, kept in step with the bridges.
 
 use corral_api::bridge::{BootDevice, BridgeMachine};
-use corral_api::machine::{Machine, MachineState};
+use corral_api::machine::{Machine, MachineKind, MachineState};
 use corral_api::{MachineId, NodeId, TenantId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -9,17 +9,21 @@ use sqlx::any::AnyRow;
 use super::{bool_col, opt_parse_col, parse_col, to_i64, u32_col, u64_col};
 use crate::db::{Db, now};
 
-const SELECT: &str = "SELECT m.id, m.name, m.tenant_id, m.node_id, n.name AS node_name, \
+const SELECT: &str = "SELECT m.id, m.name, m.kind, m.tenant_id, m.node_id, n.name AS node_name, \
     m.vcpus, m.memory_mib, m.disk_gib, m.image, m.port_forwards, m.devices, m.state, m.managed, m.created_at, m.updated_at \
     FROM machines m JOIN nodes n ON n.id = m.node_id";
 
 fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
     let state: String = r.try_get("state")?;
+    let kind: String = r.try_get("kind")?;
     let devices: String = r.try_get("devices")?;
     let devices: Devices = serde_json::from_str(&devices).unwrap_or_default();
     Ok(Machine {
         id: parse_col(r, "id")?,
         name: r.try_get("name")?,
+        // Written only from `MachineKind::as_str`; an unknown word is a row from a newer
+        // backend, shown as a VM rather than failing the whole list.
+        kind: MachineKind::parse(&kind).unwrap_or_default(),
         tenant_id: opt_parse_col(r, "tenant_id")?,
         node_id: parse_col(r, "node_id")?,
         node_name: r.try_get("node_name")?,
@@ -106,12 +110,12 @@ pub async fn machines_of_node(db: &Db, node: NodeId) -> Result<Vec<Machine>, sql
 }
 
 /// A new managed machine, before its node has been asked to make it.
+/// A machine to record, before it has a node and a tenant.
 #[derive(Clone, Debug)]
 pub struct NewMachine {
     pub id: MachineId,
     pub name: String,
-    pub tenant_id: TenantId,
-    pub node_id: NodeId,
+    pub kind: MachineKind,
     pub vcpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
@@ -122,17 +126,22 @@ pub struct NewMachine {
 }
 
 /// Fails with a unique violation when the tenant already has a machine of this name.
-pub async fn machine_insert(db: &Db, m: &NewMachine) -> Result<(), sqlx::Error> {
+pub async fn machine_insert(
+    db: &Db,
+    node: NodeId,
+    tenant: TenantId,
+    m: &NewMachine,
+) -> Result<(), sqlx::Error> {
     let t = now();
     sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, image, \
-         devices, state, managed, created_at, updated_at, request_fingerprint) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, 'creating', 1, $8, $8, $11)",
+         devices, state, managed, created_at, updated_at, request_fingerprint, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, 'creating', 1, $8, $8, $11, $12)",
     )
     .bind(m.id.to_string())
     .bind(&m.name)
-    .bind(m.tenant_id.to_string())
-    .bind(m.node_id.to_string())
+    .bind(tenant.to_string())
+    .bind(node.to_string())
     .bind(i64::from(m.vcpus))
     .bind(to_i64(m.memory_mib))
     .bind(to_i64(m.disk_gib))
@@ -140,6 +149,7 @@ pub async fn machine_insert(db: &Db, m: &NewMachine) -> Result<(), sqlx::Error> 
     .bind(m.image.as_deref())
     .bind(m.devices.json())
     .bind(m.request_fingerprint.as_deref())
+    .bind(m.kind.as_str())
     .execute(db)
     .await?;
     Ok(())
@@ -248,8 +258,8 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Sy
     }
     let inserted = sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, state, \
-         managed, created_at, updated_at, image, port_forwards, devices) \
-         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+         managed, created_at, updated_at, image, port_forwards, devices, kind) \
+         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING",
     )
     .bind(b.id.to_string())
     .bind(&b.name)
@@ -263,6 +273,7 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Sy
     .bind(b.image.as_deref())
     .bind(forwards_json(&b.port_forwards))
     .bind(Devices::of(b).json())
+    .bind(b.kind.as_str())
     .execute(db)
     .await?;
     if inserted.rows_affected() > 0 {

@@ -41,7 +41,7 @@ pub async fn node_set_online(db: &Db, id: NodeId, v: &BridgeVersion) -> Result<(
     sqlx::query(
         "UPDATE nodes SET status = 'online', driver = $1, capabilities = $2, host = $3, \
          last_error = NULL, last_seen_at = $4, accelerator = $5, host_bridges = $7, \
-         presented_host_key = NULL WHERE id = $6",
+         presented_host_key = NULL, kinds = $8 WHERE id = $6",
     )
     .bind(&v.driver)
     .bind(serde_json::to_string(&v.capabilities).unwrap_or_else(|_| "[]".into()))
@@ -50,6 +50,7 @@ pub async fn node_set_online(db: &Db, id: NodeId, v: &BridgeVersion) -> Result<(
     .bind(v.accelerator.as_ref().and_then(|a| serde_json::to_string(a).ok()))
     .bind(id.to_string())
     .bind(serde_json::to_string(&v.host_bridges).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&v.kinds).unwrap_or_else(|_| "[]".into()))
     .execute(db)
     .await?;
     Ok(())
@@ -195,7 +196,7 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
             },
         );
     }
-    let cols = "id, name, address, status, driver, capabilities, host, accelerator, host_bridges, last_error, last_seen_at, \
+    let cols = "id, name, address, status, driver, capabilities, kinds, host, accelerator, host_bridges, last_error, last_seen_at, \
         host_key, presented_host_key, rule_breaks, last_rule_break";
     let rows = match only {
         Some(id) => {
@@ -211,6 +212,7 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
             let id: NodeId = parse_col(r, "id")?;
             let status: String = r.try_get("status")?;
             let caps: String = r.try_get("capabilities")?;
+            let kinds: String = r.try_get("kinds")?;
             let host: Option<String> = r.try_get("host")?;
             let accelerator: Option<String> = r.try_get("accelerator")?;
             let host_bridges: String = r.try_get("host_bridges")?;
@@ -223,6 +225,7 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
                 status: NodeStatus::parse(&status).unwrap_or(NodeStatus::Unreachable),
                 driver: r.try_get("driver")?,
                 capabilities: serde_json::from_str(&caps).unwrap_or_default(),
+                kinds: serde_json::from_str(&kinds).unwrap_or_default(),
                 host: host.and_then(|h| serde_json::from_str::<HostFacts>(&h).ok()),
                 accelerator: accelerator.and_then(|a| serde_json::from_str(&a).ok()),
                 host_bridges: serde_json::from_str(&host_bridges).unwrap_or_default(),

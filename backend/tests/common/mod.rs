@@ -18,6 +18,7 @@ use corral::state::{AppState, Tuning};
 use corral_api::NodeId;
 use corral_api::bridge::HostFacts;
 use corral_api::node::{Node, NodeStatus};
+use corral_api::spec::MachineKind;
 use corral_bridge::driver::sim::{SimConfig, SimDriver};
 use corral_bridge::server::BridgeState;
 use corral_bridge::store::MachineStore;
@@ -33,6 +34,8 @@ pub struct TestApp {
     pub node_id: NodeId,
     admin_cookie: tokio::sync::OnceCell<String>,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
+    /// The bridge directories of nodes added with `add_node`.
+    more_dirs: std::sync::Mutex<Vec<tempfile::TempDir>>,
 }
 
 /// How long a test waits for something the sim does at once (a busy CI machine included).
@@ -66,10 +69,20 @@ pub async fn serve_sim_bridge(dir: &std::path::Path, socket: &std::path::Path, c
         .await
 }
 
-/// Serves a sim bridge of the given size on `socket` in this process.
+/// Serves a sim bridge of the given size, running VMs and zones, on `socket` in this process.
 pub async fn serve_sim_host(dir: &std::path::Path, socket: &std::path::Path, host: HostFacts) -> SimDriver {
+    serve_sim_node(dir, socket, host, MachineKind::ALL.to_vec()).await
+}
+
+/// Serves a sim bridge of the given size and kinds on `socket` in this process.
+pub async fn serve_sim_node(
+    dir: &std::path::Path,
+    socket: &std::path::Path,
+    host: HostFacts,
+    kinds: Vec<MachineKind>,
+) -> SimDriver {
     let sim = SimDriver::open(
-        SimConfig { delay: Duration::from_millis(30), step_mode: false, host },
+        SimConfig { delay: Duration::from_millis(30), step_mode: false, host, kinds },
         MachineStore::open(dir).unwrap(),
     )
     .unwrap();
@@ -140,20 +153,28 @@ impl TestApp {
     /// With a node roomy enough for hundreds of small machines.
     pub async fn start_roomy() -> TestApp {
         let host = HostFacts { hostname: "sim".into(), cpus: 4096, memory_mib: 1 << 24, disk_gib: 1 << 20 };
-        Self::start_with(None, host).await
+        Self::start_with(None, host, MachineKind::ALL.to_vec()).await
+    }
+
+    /// With a node that runs only these kinds of machine.
+    pub async fn start_running(kinds: Vec<MachineKind>) -> TestApp {
+        Self::start_with(None, Self::host(), kinds).await
+    }
+
+    fn host() -> HostFacts {
+        HostFacts { hostname: "sim".into(), cpus: 8, memory_mib: 8192, disk_gib: 100 }
     }
 
     /// On the database at `url` (which must be empty), or a fresh one.
     pub async fn start_on(url: Option<String>) -> TestApp {
-        Self::start_with(url, HostFacts { hostname: "sim".into(), cpus: 8, memory_mib: 8192, disk_gib: 100 })
-            .await
+        Self::start_with(url, Self::host(), MachineKind::ALL.to_vec()).await
     }
 
-    async fn start_with(url: Option<String>, host: HostFacts) -> TestApp {
+    async fn start_with(url: Option<String>, host: HostFacts, kinds: Vec<MachineKind>) -> TestApp {
         let data = tempfile::tempdir().unwrap();
         let bridge_dir = tempfile::tempdir().unwrap();
         let socket = bridge_dir.path().join("bridge.sock");
-        let sim = serve_sim_host(bridge_dir.path(), &socket, host).await;
+        let sim = serve_sim_node(bridge_dir.path(), &socket, host, kinds).await;
 
         let url = match url {
             Some(url) => url,
@@ -174,9 +195,31 @@ impl TestApp {
             node_id,
             admin_cookie: Default::default(),
             _dirs: (data, bridge_dir),
+            more_dirs: Default::default(),
         };
         app.wait_for(|| async { app.node().await.status == NodeStatus::Online }).await;
         app
+    }
+
+    /// Another sim node, of this size and running these kinds, linked and online.
+    pub async fn add_node(&self, name: &str, host: HostFacts, kinds: Vec<MachineKind>) -> NodeId {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("bridge.sock");
+        serve_sim_node(dir.path(), &socket, host, kinds).await;
+        let address = format!("unix:{}", socket.display());
+        let id = corral::store::nodes::node_upsert(&self.state.db, name, &address).await.unwrap();
+        let all = corral::store::nodes::node_addresses(&self.state.db).await.unwrap();
+        corral::nodes::links::start(&self.state, all.iter().find(|n| n.id == id).unwrap()).unwrap();
+        self.more_dirs.lock().unwrap().push(dir);
+        let db = &self.state.db;
+        self.wait_for(|| async move {
+            corral::store::nodes::node_get(db, id)
+                .await
+                .unwrap()
+                .is_some_and(|n| n.status == NodeStatus::Online)
+        })
+        .await;
+        id
     }
 
     pub async fn node(&self) -> Node {

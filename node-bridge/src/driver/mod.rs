@@ -13,52 +13,10 @@ use corral_api::bridge::{
     BridgeSnapshotClone, BridgeSnapshotCreate, HostFacts,
 };
 use corral_api::machine::MachineState;
+pub use corral_api::spec::PowerAction;
 use tokio::sync::broadcast;
 
 use crate::error::BridgeError;
-
-/// A power action on a machine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PowerAction {
-    Start,
-    /// ACPI power button; forced off if the guest has not stopped after a timeout.
-    Stop,
-    /// Off at once, like pulling the plug.
-    ForceStop,
-    Reboot,
-    /// A hard reset, like the reset button.
-    Reset,
-    /// Halts the CPUs, keeping memory.
-    Pause,
-    Resume,
-}
-
-impl PowerAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Start => "start",
-            Self::Stop => "stop",
-            Self::ForceStop => "force-stop",
-            Self::Reboot => "reboot",
-            Self::Reset => "reset",
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "start" => Some(Self::Start),
-            "stop" => Some(Self::Stop),
-            "force-stop" => Some(Self::ForceStop),
-            "reboot" => Some(Self::Reboot),
-            "reset" => Some(Self::Reset),
-            "pause" => Some(Self::Pause),
-            "resume" => Some(Self::Resume),
-            _ => None,
-        }
-    }
-}
 
 /// Whether a create made something new or found the same machine already there (a retry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +30,8 @@ pub trait Driver: Send + Sync + 'static {
     /// `sim`, `qemu`, …
     fn name(&self) -> &'static str;
     fn capabilities(&self) -> Vec<String>;
+    /// The kinds of machine it runs.
+    fn kinds(&self) -> Vec<corral_api::spec::MachineKind>;
     fn host_facts(&self) -> HostFacts;
     /// The serial console hub of a running machine.
     fn serial(&self, id: MachineId) -> Result<std::sync::Arc<crate::serial::SerialHub>, BridgeError> {

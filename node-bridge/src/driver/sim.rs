@@ -40,6 +40,8 @@ pub struct SimConfig {
     /// Transitions wait for `step` instead of a timer.
     pub step_mode: bool,
     pub host: HostFacts,
+    /// The kinds of machine it pretends to run: both, unless a test wants a node of one.
+    pub kinds: Vec<corral_api::spec::MachineKind>,
 }
 
 struct SimMachine {
@@ -327,6 +329,10 @@ impl Driver for SimDriver {
         "sim"
     }
 
+    fn kinds(&self) -> Vec<corral_api::spec::MachineKind> {
+        self.config.kinds.clone()
+    }
+
     fn capabilities(&self) -> Vec<String> {
         // The image store is the bridge's, whatever the driver; sim machines ignore images.
         let mut caps = vec!["machines".to_string(), "images".to_string(), "pause".to_string()];
@@ -582,6 +588,7 @@ impl Driver for SimDriver {
         let spec = BridgeMachineCreate {
             id: req.id,
             name: req.name,
+            kind: source.record.kind,
             vcpus: source.record.vcpus,
             memory_mib: source.record.memory_mib,
             disk_gib: source.record.disk_gib,
@@ -619,6 +626,7 @@ mod tests {
                 delay: Duration::from_millis(10),
                 step_mode,
                 host: HostFacts { hostname: "t".into(), cpus: 4, memory_mib: 1024, disk_gib: 10 },
+                kinds: corral_api::spec::MachineKind::ALL.to_vec(),
             },
             MachineStore::open(dir).unwrap(),
         )
@@ -629,6 +637,7 @@ mod tests {
         BridgeMachineCreate {
             id: MachineId::new_random(),
             name: name.into(),
+            kind: Default::default(),
             vcpus,
             memory_mib: 128,
             disk_gib: 1,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use corral_api::bridge::{BridgeMachine, BridgeMachineCreate, BridgeSnapshotCreate};
 use corral_api::machine::MachineState;
+use corral_api::spec::PowerAction;
 use corral_bridge::driver::qemu::launch::{Nic, VmPaths, qemu_args};
 use corral_e2e::{BridgeProc, root};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -94,10 +95,10 @@ async fn main() {
         create.push(t.elapsed());
         assert_eq!(m.state, MachineState::Stopped);
         let t = Instant::now();
-        let m = c.machine_power(req.id, "start").await.unwrap();
+        let m = c.machine_power(req.id, PowerAction::Start).await.unwrap();
         start.push(t.elapsed());
         assert_eq!(m.state, MachineState::Running);
-        c.machine_power(req.id, "force-stop").await.unwrap();
+        c.machine_power(req.id, PowerAction::ForceStop).await.unwrap();
         machines.push(m);
     }
 
@@ -129,7 +130,7 @@ async fn main() {
     // same guest image launched the same way. One guest at a time, so they do not compete.
     let snap_runs = runs;
     let m = &machines[0];
-    c.machine_power(m.id, "start").await.unwrap();
+    c.machine_power(m.id, PowerAction::Start).await.unwrap();
     let (_, mut serial) = c.serial_stream(m.id, 0).await.unwrap();
     wait_for_text(&mut serial, "corral-tiny: ready").await;
     let mut snap = Vec::new();
@@ -141,7 +142,7 @@ async fn main() {
         c.task_finish(task).await.unwrap();
         snap.push(t.elapsed());
     }
-    c.machine_power(m.id, "force-stop").await.unwrap();
+    c.machine_power(m.id, PowerAction::ForceStop).await.unwrap();
 
     let vm = VmPaths::new(bare_dir.join("snap"));
     std::fs::create_dir_all(&vm.dir).unwrap();

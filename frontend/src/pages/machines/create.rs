@@ -123,6 +123,7 @@ pub fn MachineCreatePage() -> impl IntoView {
         let req = (|| -> Result<MachineCreate, String> {
             let req = MachineCreate {
                 name: name.get_untracked(),
+                kind: Default::default(),
                 tenant_id: live.tenant.get_untracked(),
                 node_id: node.get_untracked().parse::<NodeId>().ok(),
                 vcpus: parse_num(&vcpus.get_untracked(), "vCPUs")?,

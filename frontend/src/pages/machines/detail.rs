@@ -2,6 +2,7 @@
 
 use corral_api::MachineId;
 use corral_api::machine::{Machine, MachineState, MachineUpdate};
+use corral_api::spec::PowerAction;
 use corral_api::validate;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -56,7 +57,7 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
     let field =
         move |f: fn(&Machine) -> String| move || machine.with(|m| m.as_ref().map(f).unwrap_or_default());
 
-    let power = move |action: &'static str| {
+    let power = move |action: PowerAction| {
         move |_| {
             busy.set(true);
             spawn_local(async move {
@@ -107,20 +108,20 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <StateBadge state=state/>
         </div>
         <div class="actions">
-            <button class="btn" data-test="action-start" on:click=power("start")
+            <button class="btn" data-test="action-start" on:click=power(PowerAction::Start)
                 disabled=can(|s| matches!(s, MachineState::Stopped | MachineState::Failed))>"Start"</button>
-            <button class="btn" data-test="action-stop" on:click=power("stop")
+            <button class="btn" data-test="action-stop" on:click=power(PowerAction::Stop)
                 disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Rebooting | MachineState::Paused))>"Stop"</button>
-            <button class="btn" data-test="action-force-stop" on:click=power("force-stop")
+            <button class="btn" data-test="action-force-stop" on:click=power(PowerAction::ForceStop)
                 title="Power off at once, without asking the guest"
                 disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Stopping | MachineState::Rebooting | MachineState::Paused))>"Force stop"</button>
-            <button class="btn" data-test="action-reboot" on:click=power("reboot")
+            <button class="btn" data-test="action-reboot" on:click=power(PowerAction::Reboot)
                 disabled=can(|s| s == MachineState::Running)>"Reboot"</button>
-            <button class="btn" data-test="action-reset" on:click=power("reset") title="A hard reset, like the reset button"
+            <button class="btn" data-test="action-reset" on:click=power(PowerAction::Reset) title="A hard reset, like the reset button"
                 disabled=can(|s| s == MachineState::Running)>"Reset"</button>
-            <button class="btn" data-test="action-pause" on:click=power("pause") title="Halt its CPUs, keeping memory"
+            <button class="btn" data-test="action-pause" on:click=power(PowerAction::Pause) title="Halt its CPUs, keeping memory"
                 disabled=can(|s| s == MachineState::Running)>"Pause"</button>
-            <button class="btn" data-test="action-resume" on:click=power("resume")
+            <button class="btn" data-test="action-resume" on:click=power(PowerAction::Resume)
                 disabled=can(|s| s == MachineState::Paused)>"Resume"</button>
             <button class="btn danger" data-test="action-delete" on:click=move |_| confirming.set(true)
                 disabled=can(|s| !matches!(s, MachineState::Creating | MachineState::Deleting | MachineState::Unknown))>"Delete…"</button>

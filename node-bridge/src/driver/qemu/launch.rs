@@ -182,6 +182,7 @@ mod tests {
         BridgeMachine {
             id: "0123abcd-ef01-4567-89ab-cdef01234567".parse().unwrap(),
             name: "web".into(),
+            kind: Default::default(),
             vcpus: 2,
             memory_mib: 256,
             disk_gib: 1,

@@ -506,6 +506,10 @@ impl Driver for QemuDriver {
         "qemu"
     }
 
+    fn kinds(&self) -> Vec<corral_api::spec::MachineKind> {
+        vec![corral_api::spec::MachineKind::Vm]
+    }
+
     fn capabilities(&self) -> Vec<String> {
         ["machines", "images", "snapshots", "consoles", "force-stop", "pause", "port-forwards"]
             .map(String::from)
@@ -950,6 +954,7 @@ mod tests {
         BridgeMachineCreate {
             id: MachineId::new_random(),
             name: "a".into(),
+            kind: Default::default(),
             vcpus: 1,
             memory_mib: 128,
             disk_gib: 1,
@@ -1131,6 +1136,7 @@ mod tests {
         let half = BridgeMachine {
             id: MachineId::new_random(),
             name: "half".into(),
+            kind: Default::default(),
             vcpus: 1,
             memory_mib: 128,
             disk_gib: 1,
