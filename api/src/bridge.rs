@@ -61,13 +61,29 @@ pub struct Accelerator {
 pub struct BridgeImage {
     /// The file name in the node's image store, e.g. `tiny.qcow2`.
     pub name: String,
-    /// `qcow2`, `raw` or `iso`.
+    /// What it makes: a VM's disk, or a zone's root filesystem. Images kept before zones
+    /// existed are VMs'.
+    #[serde(default)]
+    pub kind: MachineKind,
+    /// `qcow2`, `raw` or `iso` for VMs; `tar` for zones.
     pub format: String,
     /// Bytes on disk.
     pub size_bytes: u64,
-    /// The size a guest sees.
+    /// The size a guest sees: the disk's, or the zone's files unpacked.
     pub virtual_size_bytes: u64,
     pub sha256: String,
+    /// What a zone image says it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<ZoneImage>,
+}
+
+/// What a zone image says of itself (its `metadata.yaml`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ZoneImage {
+    pub os: String,
+    pub release: String,
+    pub init: crate::spec::ZoneInit,
 }
 
 /// `POST /v1/images`: bring an image into the node's store, from a file on the node or an
@@ -111,6 +127,9 @@ pub struct BridgeMachine {
     /// Attach the NIC to this host bridge instead of user-mode networking (no port forwards).
     #[serde(default)]
     pub host_bridge: Option<String>,
+    /// Set for zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<crate::spec::ZoneFacts>,
     pub state: MachineState,
     /// RFC 3339.
     pub created_at: String,
@@ -190,6 +209,7 @@ impl BridgeMachineCreate {
             boot_order: self.boot_order,
             cdrom: self.cdrom,
             host_bridge: self.host_bridge,
+            zone: None,
             state: MachineState::Creating,
             created_at,
         }

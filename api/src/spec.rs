@@ -45,6 +45,50 @@ impl std::fmt::Display for MachineKind {
     }
 }
 
+/// The init system of a zone's image, which decides how the zone is told to halt and reboot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ZoneInit {
+    Busybox,
+    #[default]
+    Systemd,
+    Sysvinit,
+}
+
+impl ZoneInit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Busybox => "busybox",
+            Self::Systemd => "systemd",
+            Self::Sysvinit => "sysvinit",
+        }
+    }
+}
+
+/// Where a zone's root filesystem lives on its node, which decides how fast its snapshots
+/// and clones are and whether its disk size can be enforced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ZoneStorage {
+    /// A plain directory: copies are full copies, no size limit.
+    Dir,
+    /// A btrfs subvolume: snapshots and clones in milliseconds, size held by a qgroup.
+    Btrfs,
+}
+
+/// What a zone is, beside what every machine is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ZoneFacts {
+    /// The image's `os` and `release` (`debian`, `bookworm`).
+    pub os: String,
+    pub release: String,
+    pub init: ZoneInit,
+    pub storage: ZoneStorage,
+}
+
 /// The life cycle of a machine. Transitional states end in `-ing`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -36,7 +36,8 @@ const fn int(min: u64, max: u64) -> Limit {
 pub const MACHINE_NAME_PATTERN: &str = "^[a-z]([a-z0-9-]*[a-z0-9])?$";
 pub const USERNAME_PATTERN: &str = "^[a-z][a-z0-9._-]*$";
 pub const SNAPSHOT_NAME_PATTERN: &str = "^([A-Za-z][A-Za-z0-9._-]*|[0-9]+[A-Za-z._-][A-Za-z0-9._-]*)$";
-pub const IMAGE_NAME_PATTERN: &str = "^[A-Za-z0-9_-][A-Za-z0-9._-]*[.](qcow2|raw|img|iso)$";
+pub const IMAGE_NAME_PATTERN: &str =
+    "^[A-Za-z0-9_-][A-Za-z0-9._-]*[.](qcow2|raw|img|iso|tar|tar[.]gz|tgz|tar[.]xz)$";
 pub const ISO_NAME_PATTERN: &str = "^[A-Za-z0-9_-][A-Za-z0-9._-]*[.]iso$";
 pub const HOST_BRIDGE_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9._-]*$";
 pub const HOST_KEY_PATTERN: &str = "^SHA256:[A-Za-z0-9+/]{43}$";
@@ -180,11 +181,45 @@ pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
     if let Some(image) = &req.image {
         image_name(image)?;
     }
+    image_for_kind(req.kind, req.image.as_deref())?;
     boot_order(&req.boot_order)?;
     if let Some(iso) = &req.cdrom {
         cdrom(iso)?;
     }
+    zone_devices(req.kind, &req.boot_order, req.cdrom.as_deref())?;
     network(req.host_bridge.as_deref(), &req.port_forwards)
+}
+
+/// A zone is made from a zone image (it has no disk to install onto); a VM from a disk image
+/// or a blank disk.
+pub fn image_for_kind(kind: crate::spec::MachineKind, image: Option<&str>) -> Result<(), FieldError> {
+    use crate::spec::MachineKind;
+    match (kind, image) {
+        (MachineKind::Zone, None) => Err(FieldError::new("image", "a zone is made from a zone image")),
+        (k, Some(name)) if image_kind(name) != k => Err(FieldError::new(
+            "image",
+            format!("{name} is an image for a {}, not a {}", image_kind(name).label(), k.label()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Zones have no firmware to boot from devices and no CD drive.
+pub fn zone_devices(
+    kind: crate::spec::MachineKind,
+    boot_order: &[crate::spec::BootDevice],
+    cdrom: Option<&str>,
+) -> Result<(), FieldError> {
+    if kind != crate::spec::MachineKind::Zone {
+        return Ok(());
+    }
+    if !boot_order.is_empty() {
+        return Err(FieldError::new("boot_order", "a zone boots its own init, from no device"));
+    }
+    if cdrom.is_some() {
+        return Err(FieldError::new("cdrom", "a zone has no CD drive"));
+    }
+    Ok(())
 }
 
 /// A boot order names each device at most once.
@@ -285,18 +320,33 @@ pub const IMAGE_NAME_MAX_LEN: usize = 100;
 /// An image name is a plain file name: 1–100 of `a-z`, `A-Z`, `0-9`, `.`, `_`, `-`, not
 /// starting with `.` (so never `..` or a hidden file), ending in `.qcow2`, `.raw`, `.img` or
 /// `.iso`.
+/// Names of VM disk images end in one of these.
+pub const DISK_IMAGE_EXTENSIONS: &[&str] = &[".qcow2", ".raw", ".img", ".iso"];
+/// Names of zone images (root filesystem tarballs) end in one of these.
+pub const ZONE_IMAGE_EXTENSIONS: &[&str] = &[".tar", ".tar.gz", ".tgz", ".tar.xz"];
+
+/// The kind of machine an image of this name is for.
+pub fn image_kind(name: &str) -> crate::spec::MachineKind {
+    if ZONE_IMAGE_EXTENSIONS.iter().any(|e| name.ends_with(e)) {
+        crate::spec::MachineKind::Zone
+    } else {
+        crate::spec::MachineKind::Vm
+    }
+}
+
 pub fn image_name(name: &str) -> Result<(), FieldError> {
     let chars_ok = !name.is_empty()
         && name.len() <= IMAGE_NAME_MAX_LEN
         && !name.starts_with('.')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    let ext_ok = [".qcow2", ".raw", ".img", ".iso"].iter().any(|e| name.ends_with(e));
+    let ext_ok = DISK_IMAGE_EXTENSIONS.iter().chain(ZONE_IMAGE_EXTENSIONS).any(|e| name.ends_with(e));
     if chars_ok && ext_ok {
         Ok(())
     } else {
         Err(FieldError::new(
             "image",
-            "a file name of letters, digits, '.', '_', '-' ending in .qcow2, .raw, .img or .iso",
+            "a file name of letters, digits, '.', '_', '-' ending in .qcow2, .raw, .img, .iso (a VM's \
+             disk) or .tar, .tar.gz, .tgz, .tar.xz (a zone's root filesystem)",
         ))
     }
 }
@@ -595,6 +645,24 @@ mod tests {
         assert!(memory_mib(128).is_ok());
         assert!(disk_gib(0).is_err());
         assert!(disk_gib(DISK_GIB_MAX + 1).is_err());
+    }
+
+    #[test]
+    fn zones_come_from_zone_images_and_have_no_devices() {
+        use crate::spec::{BootDevice, MachineKind::*};
+        assert_eq!(image_kind("debian-12.tar.xz"), Zone);
+        assert_eq!(image_kind("tiny.qcow2"), Vm);
+        assert!(image_name("busybox.tgz").is_ok() && image_name("busybox.tar.bz2").is_err());
+        assert!(image_for_kind(Zone, Some("busybox.tar.gz")).is_ok());
+        assert!(image_for_kind(Vm, None).is_ok());
+        for (kind, image) in [(Zone, None), (Zone, Some("tiny.qcow2")), (Vm, Some("busybox.tar"))] {
+            assert_eq!(image_for_kind(kind, image).unwrap_err().field, "image", "{kind} {image:?}");
+        }
+        let msg = image_for_kind(Vm, Some("busybox.tar")).unwrap_err().message;
+        assert_eq!(msg, "busybox.tar is an image for a zone, not a VM");
+        assert_eq!(zone_devices(Zone, &[BootDevice::Disk], None).unwrap_err().field, "boot_order");
+        assert_eq!(zone_devices(Zone, &[], Some("x.iso")).unwrap_err().field, "cdrom");
+        assert!(zone_devices(Vm, &[BootDevice::Disk], Some("x.iso")).is_ok());
     }
 
     #[test]

@@ -265,6 +265,21 @@ async fn images_are_listed_from_nodes_and_steer_placement() {
     assert_eq!(r.body["image"], "blank.raw", "the image survives the round trip through the node");
 }
 
+/// Puts a small zone image, `busybox.tar.gz`, on the first node.
+async fn import_zone_image(app: &TestApp) {
+    let file = tempfile::Builder::new().suffix(".tar.gz").tempfile().unwrap();
+    corral_testkit::images::write_zone_image(file.path()).unwrap();
+    let client = app.state.nodes.get(app.node_id).unwrap();
+    let import = corral_api::bridge::BridgeImageImport {
+        name: "busybox.tar.gz".into(),
+        source: file.path().display().to_string(),
+        sha256: None,
+    };
+    let task = client.image_import(&import).await.unwrap();
+    let task = client.task_wait(task.id, std::time::Duration::from_secs(10)).await.unwrap();
+    assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
+}
+
 fn with_image(name: &str, image: &str) -> String {
     serde_json::json!({ "name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "image": image })
         .to_string()
@@ -421,10 +436,32 @@ async fn zones_go_only_to_nodes_that_run_them() {
     };
     let vms_only = app.add_node("vms-only", big, vec![MachineKind::Vm]).await;
     let zone = |name: &str, node: Option<corral_api::NodeId>| {
-        serde_json::json!({ "name": name, "kind": "zone", "vcpus": 1, "memory_mib": 128, "disk_gib": 1,
-            "node_id": node })
+        serde_json::json!({ "name": name, "kind": "zone", "image": "busybox.tar.gz", "vcpus": 1,
+            "memory_mib": 128, "disk_gib": 1, "node_id": node })
         .to_string()
     };
+    import_zone_image(&app).await;
+    let images = app.call("GET", "/api/v1/images", Some(&admin), None).await;
+    let image = &images
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"]["name"] == "busybox.tar.gz")
+        .unwrap()["image"];
+    assert_eq!(
+        (&image["kind"], &image["format"], &image["zone"]["init"]),
+        (&"zone".into(), &"tar".into(), &"busybox".into())
+    );
+    let vm_of_zone_image = serde_json::json!({ "name": "v", "image": "busybox.tar.gz", "vcpus": 1,
+        "memory_mib": 128, "disk_gib": 1 });
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&vm_of_zone_image.to_string())).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("image")),
+        "{:?}",
+        r.body
+    );
 
     let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&create("vm", 1, 128, 1))).await;
     assert_eq!(

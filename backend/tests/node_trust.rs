@@ -134,6 +134,7 @@ async fn a_node_cannot_move_delete_or_retask_another_nodes_machine() {
         boot_order: vec![],
         cdrom: None,
         host_bridge: None,
+        zone: None,
         state: MachineState::Running,
         created_at: victim.created_at.clone(),
     };

@@ -17,6 +17,8 @@ pub enum DriverKind {
     Sim,
     /// QEMU/KVM virtual machines (TCG where KVM cannot run guests).
     Qemu,
+    /// Zones: privileged LXC containers (needs LXC 5 and root; never under `ip netns exec`).
+    Lxc,
 }
 
 #[derive(Clone, Debug, Parser)]
@@ -35,8 +37,10 @@ pub struct BridgeConfig {
     #[arg(long, env = "CORRAL_BRIDGE_DATA_DIR")]
     pub data_dir: PathBuf,
 
-    #[arg(long, value_enum, default_value = "sim", env = "CORRAL_BRIDGE_DRIVER")]
-    pub driver: DriverKind,
+    /// The drivers, comma separated: `sim` alone, or any of `qemu` and `lxc` (a node that
+    /// runs VMs and zones: `qemu,lxc`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sim", env = "CORRAL_BRIDGE_DRIVER")]
+    pub driver: Vec<DriverKind>,
 
     /// Name reported in host facts (defaults to the system's hostname).
     #[arg(long)]
@@ -87,6 +91,15 @@ pub struct BridgeConfig {
     /// Qemu: the iproute2 binary that makes and removes tap devices.
     #[arg(long, default_value = "ip")]
     pub ip_binary: String,
+
+    /// Lxc: processes one zone may run at once.
+    #[arg(long, default_value = "4096")]
+    pub zone_pids_max: u32,
+
+    /// Lxc: milliseconds between asking LXC what runs (a zone whose init halts by itself is
+    /// seen stopped within this).
+    #[arg(long, default_value = "1000", value_parser = parse_millis)]
+    pub zone_watch_ms: Duration,
 
     /// Milliseconds between heartbeats on the event stream.
     #[arg(long, default_value = "5000", value_parser = parse_millis)]

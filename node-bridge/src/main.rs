@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::Parser;
 use corral_api::bridge::HostFacts;
 use corral_bridge::driver::Driver;
+use corral_bridge::driver::lxc::{LxcConfig, LxcDriver};
+use corral_bridge::driver::multi::Drivers;
 use corral_bridge::driver::qemu::{QemuConfig, QemuDriver};
 use corral_bridge::driver::sim::{SimConfig, SimDriver};
 use corral_bridge::host::{self, HostExec, RealExec};
@@ -36,48 +38,7 @@ async fn main() -> anyhow::Result<()> {
         });
     let hostname = config.hostname.clone().unwrap_or_else(system_hostname);
 
-    let (driver, sim): (Arc<dyn Driver>, _) = match config.driver {
-        DriverKind::Sim => {
-            let sim = SimDriver::open(
-                SimConfig {
-                    delay: config.sim_delay_ms,
-                    step_mode: config.sim_step,
-                    host: HostFacts {
-                        hostname,
-                        cpus: config.sim_cpus,
-                        memory_mib: config.sim_memory_mib,
-                        disk_gib: config.sim_disk_gib,
-                    },
-                    kinds: corral_api::spec::MachineKind::ALL.to_vec(),
-                },
-                store,
-            )
-            .context("loading sim machines")?;
-            (Arc::new(sim.clone()), Some(sim))
-        }
-        DriverKind::Qemu => {
-            let accel = host::choose_accel(config.accel, Path::new("/sys"), Path::new("/dev/kvm"));
-            tracing::info!(accel = accel.name, reason = %accel.reason, "accelerator");
-            let (cpus, memory_mib) = host::cpus_and_memory_mib();
-            let (_, disk_total) = host::disk_space(&config.data_dir)?;
-            let qemu = QemuDriver::open(
-                QemuConfig {
-                    accel,
-                    qemu_binary: config.qemu_binary.clone(),
-                    qemu_img: config.qemu_img.clone(),
-                    stop_timeout: Duration::from_secs(config.stop_timeout_secs),
-                    host: HostFacts { hostname, cpus, memory_mib, disk_gib: disk_total >> 30 },
-                    ip_binary: config.ip_binary.clone(),
-                },
-                store,
-                images.clone(),
-                exec,
-            )
-            .await
-            .context("loading qemu machines")?;
-            (Arc::new(qemu), None)
-        }
-    };
+    let (driver, sim) = open_drivers(&config, store, images.clone(), exec, hostname).await?;
     let state = BridgeState {
         driver,
         images,
@@ -104,6 +65,93 @@ async fn main() -> anyhow::Result<()> {
 
     axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
+}
+
+/// The drivers asked for, as one: the sim alone, or qemu and lxc sharing one event channel.
+async fn open_drivers(
+    config: &BridgeConfig,
+    store: MachineStore,
+    images: ImageStore,
+    exec: Arc<dyn HostExec>,
+    hostname: String,
+) -> anyhow::Result<(Arc<dyn Driver>, Option<SimDriver>)> {
+    let mut kinds = config.driver.clone();
+    kinds.dedup();
+    if kinds.contains(&DriverKind::Sim) {
+        anyhow::ensure!(kinds.len() == 1, "the sim driver runs alone");
+        let sim = SimDriver::open(
+            SimConfig {
+                delay: config.sim_delay_ms,
+                step_mode: config.sim_step,
+                host: HostFacts {
+                    hostname,
+                    cpus: config.sim_cpus,
+                    memory_mib: config.sim_memory_mib,
+                    disk_gib: config.sim_disk_gib,
+                },
+                kinds: corral_api::spec::MachineKind::ALL.to_vec(),
+            },
+            store,
+        )
+        .context("loading sim machines")?;
+        return Ok((Arc::new(sim.clone()), Some(sim)));
+    }
+    let (cpus, memory_mib) = host::cpus_and_memory_mib();
+    let (_, disk_total) = host::disk_space(&config.data_dir)?;
+    let facts = HostFacts { hostname, cpus, memory_mib, disk_gib: disk_total >> 30 };
+    let (events, _) = tokio::sync::broadcast::channel(1024);
+    let mut drivers: Vec<Arc<dyn Driver>> = Vec::new();
+    for kind in kinds {
+        match kind {
+            DriverKind::Sim => unreachable!("handled above"),
+            DriverKind::Qemu => {
+                let accel = host::choose_accel(config.accel, Path::new("/sys"), Path::new("/dev/kvm"));
+                tracing::info!(accel = accel.name, reason = %accel.reason, "accelerator");
+                let qemu = QemuDriver::open(
+                    QemuConfig {
+                        accel,
+                        qemu_binary: config.qemu_binary.clone(),
+                        qemu_img: config.qemu_img.clone(),
+                        stop_timeout: Duration::from_secs(config.stop_timeout_secs),
+                        host: facts.clone(),
+                        ip_binary: config.ip_binary.clone(),
+                    },
+                    store.clone(),
+                    images.clone(),
+                    exec.clone(),
+                    events.clone(),
+                )
+                .await
+                .context("loading qemu machines")?;
+                drivers.push(Arc::new(qemu));
+            }
+            DriverKind::Lxc => {
+                let common = Path::new("/usr/share/lxc/config/common.conf");
+                let lxc = LxcDriver::open(
+                    LxcConfig {
+                        host: facts.clone(),
+                        stop_timeout: Duration::from_secs(config.stop_timeout_secs),
+                        watch_every: Some(config.zone_watch_ms),
+                        common_conf: common.exists().then(|| common.to_path_buf()),
+                        pids_max: config.zone_pids_max,
+                        cgroup_root: "/sys/fs/cgroup".into(),
+                    },
+                    MachineStore::open_dir(config.data_dir.join("zones"))
+                        .context("opening the zone store")?,
+                    images.clone(),
+                    exec.clone(),
+                    events.clone(),
+                )
+                .await
+                .context("loading zones")?;
+                drivers.push(Arc::new(lxc));
+            }
+        }
+    }
+    if drivers.len() == 1 {
+        return Ok((drivers.remove(0), None));
+    }
+    Ok((Arc::new(Drivers::new(drivers, events)), None))
 }
 
 fn system_hostname() -> String {

@@ -20,9 +20,13 @@ pub struct MachineStore {
 }
 
 impl MachineStore {
-    /// Opens (creating if needed) `<data_dir>/machines`.
+    /// Opens (creating if needed) `<data_dir>/machines`, where VMs live.
     pub fn open(data_dir: &Path) -> io::Result<Self> {
-        let dir = data_dir.join("machines");
+        Self::open_dir(data_dir.join("machines"))
+    }
+
+    /// Opens (creating if needed) `dir` as a store of its own (`<data_dir>/zones`).
+    pub fn open_dir(dir: PathBuf) -> io::Result<Self> {
         fs::create_dir_all(&dir)?;
         Ok(Self { dir })
     }
@@ -98,6 +102,7 @@ mod tests {
             boot_order: vec![],
             cdrom: None,
             host_bridge: None,
+            zone: None,
             state: MachineState::Stopped,
             created_at: "2026-01-01T00:00:00Z".into(),
         }

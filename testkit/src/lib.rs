@@ -2,6 +2,7 @@
 //! wait, a serial read or a new person means the same thing (and fails the same way)
 //! everywhere: every wait has a deadline and, when it passes, says what it saw last.
 
+pub mod images;
 pub mod people;
 pub mod serial;
 pub mod socket;

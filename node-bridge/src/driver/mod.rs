@@ -3,6 +3,8 @@
 //! Drivers own their machines' state and announce every change on a broadcast channel; the
 //! `/v1/events` stream is nothing but that channel.
 
+pub mod lxc;
+pub mod multi;
 pub mod qemu;
 pub mod sim;
 
@@ -33,6 +35,8 @@ pub trait Driver: Send + Sync + 'static {
     /// The kinds of machine it runs.
     fn kinds(&self) -> Vec<corral_api::spec::MachineKind>;
     fn host_facts(&self) -> HostFacts;
+    /// Whether this driver holds the machine (a bridge with several drivers asks).
+    fn knows(&self, id: MachineId) -> bool;
     /// The serial console hub of a running machine.
     fn serial(&self, id: MachineId) -> Result<std::sync::Arc<crate::serial::SerialHub>, BridgeError> {
         Err(BridgeError::Conflict(format!("machine {id} has no serial console on this driver")))

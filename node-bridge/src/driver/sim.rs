@@ -333,6 +333,10 @@ impl Driver for SimDriver {
         self.config.kinds.clone()
     }
 
+    fn knows(&self, id: MachineId) -> bool {
+        self.lock().machines.contains_key(&id)
+    }
+
     fn capabilities(&self) -> Vec<String> {
         // The image store is the bridge's, whatever the driver; sim machines ignore images.
         let mut caps = vec!["machines".to_string(), "images".to_string(), "pause".to_string()];

@@ -195,6 +195,7 @@ mod tests {
             boot_order: vec![],
             cdrom: None,
             host_bridge: None,
+            zone: None,
             state: MachineState::Stopped,
             created_at: String::new(),
         }

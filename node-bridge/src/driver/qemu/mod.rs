@@ -85,8 +85,8 @@ impl QemuDriver {
         store: MachineStore,
         images: ImageStore,
         exec: Arc<dyn HostExec>,
+        events: broadcast::Sender<BridgeEvent>,
     ) -> std::io::Result<Self> {
-        let (events, _) = broadcast::channel(1024);
         let driver = QemuDriver {
             config,
             store,
@@ -508,6 +508,10 @@ impl Driver for QemuDriver {
 
     fn kinds(&self) -> Vec<corral_api::spec::MachineKind> {
         vec![corral_api::spec::MachineKind::Vm]
+    }
+
+    fn knows(&self, id: MachineId) -> bool {
+        self.lock().contains_key(&id)
     }
 
     fn capabilities(&self) -> Vec<String> {
@@ -947,7 +951,7 @@ mod tests {
             host: HostFacts { hostname: "h".into(), cpus: 2, memory_mib: 1024, disk_gib: 10 },
             ip_binary: "ip".into(),
         };
-        QemuDriver::open(config, store, images, exec).await.unwrap()
+        QemuDriver::open(config, store, images, exec, broadcast::channel(1024).0).await.unwrap()
     }
 
     fn req() -> BridgeMachineCreate {
@@ -1145,6 +1149,7 @@ mod tests {
             boot_order: vec![],
             cdrom: None,
             host_bridge: None,
+            zone: None,
             state: MachineState::Creating,
             created_at: now_rfc3339(),
         };

@@ -1,0 +1,604 @@
+//! The lxc driver: zones as privileged LXC containers, driven through the `lxc-*` tools with
+//! a config the bridge writes itself (facts: `research/zones.md`).
+//!
+//! Each zone lives in `<data>/zones/<id>/`, which is also its LXC container directory
+//! (`lxc-* -P <data>/zones -n <id>`): `spec.json` (the record), `config`, `rootfs/` and
+//! `console.log`. A zone runs under LXC's own monitor process, so it outlives the bridge; a
+//! restarted bridge asks `lxc-ls` what runs and takes the zones back. State is polled from
+//! `lxc-ls` too (a zone whose init halts by itself is seen stopped at the next poll), except
+//! around the driver's own operations, which record the state they leave.
+//!
+//! Only exit codes are trusted: some `lxc-*` tools print `ERROR` and succeed. A create that
+//! fails leaves no directory; a stop sweeps the cgroups an OOM kill can leave behind. Never
+//! run this under `ip netns exec`: LXC would then silently start zones with no cgroup limits.
+
+pub mod cgroups;
+pub mod config;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use corral_api::MachineId;
+use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate, HostFacts};
+use corral_api::machine::MachineState;
+use corral_api::spec::{MachineKind, ZoneFacts, ZoneStorage};
+use tokio::sync::broadcast;
+
+use super::{Created, Driver, PowerAction};
+use crate::error::BridgeError;
+use crate::host::{CmdOutput, HostExec};
+use crate::images::ImageStore;
+use crate::store::MachineStore;
+use crate::time_fmt::now_rfc3339;
+
+#[derive(Clone, Debug)]
+pub struct LxcConfig {
+    pub host: HostFacts,
+    /// How long a zone's init may take to halt before it is killed.
+    pub stop_timeout: Duration,
+    /// How often LXC is asked what runs; `None` leaves it to `watch_once` (tests).
+    pub watch_every: Option<Duration>,
+    /// The distribution's LXC defaults, included in every zone's config when present.
+    pub common_conf: Option<PathBuf>,
+    /// Processes one zone may run at once.
+    pub pids_max: u32,
+    /// Where the cgroup v1 controllers are mounted (`/sys/fs/cgroup`), for the sweep.
+    pub cgroup_root: PathBuf,
+}
+
+struct Zone {
+    record: BridgeMachine,
+    /// Serializes operations on this zone; the poller leaves a zone alone while it is held.
+    op: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Clone)]
+pub struct LxcDriver {
+    config: LxcConfig,
+    /// `<data>/zones`: the LXC path holding every zone's directory.
+    store: MachineStore,
+    images: ImageStore,
+    exec: Arc<dyn HostExec>,
+    zones: Arc<Mutex<HashMap<MachineId, Zone>>>,
+    events: broadcast::Sender<BridgeEvent>,
+    /// Held from a new zone's checks until it is registered.
+    admission: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What LXC says a container is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LxcState {
+    Running,
+    Frozen,
+    Stopped,
+    /// Starting, stopping, freezing, …: in between; the poller waits for a resting state.
+    Moving,
+}
+
+impl LxcDriver {
+    /// Loads every zone, finishes or undoes what a crash interrupted, and takes back those
+    /// LXC still runs.
+    pub async fn open(
+        config: LxcConfig,
+        store: MachineStore,
+        images: ImageStore,
+        exec: Arc<dyn HostExec>,
+        events: broadcast::Sender<BridgeEvent>,
+    ) -> std::io::Result<Self> {
+        let driver = LxcDriver {
+            config,
+            store,
+            images,
+            exec,
+            zones: Arc::default(),
+            events,
+            admission: Arc::default(),
+        };
+        let states = driver.lxc_states().await.unwrap_or_default();
+        for mut record in driver.store.load_all()? {
+            let id = record.id;
+            let lxc = states.get(&id).copied().unwrap_or(LxcState::Stopped);
+            if matches!(record.state, MachineState::Creating | MachineState::Deleting) {
+                tracing::warn!(zone = %id, state = %record.state, "removing a half-made or half-deleted zone");
+                if lxc != LxcState::Stopped {
+                    let _ = driver.lxc("lxc-stop", id, &["-k"]).await;
+                }
+                driver.destroy(id).await;
+                continue;
+            }
+            let was = record.state;
+            record.state = match lxc {
+                LxcState::Running | LxcState::Moving => MachineState::Running,
+                LxcState::Frozen => MachineState::Paused,
+                LxcState::Stopped => MachineState::Stopped,
+            };
+            if record.state == MachineState::Stopped {
+                if matches!(was, MachineState::Running | MachineState::Starting | MachineState::Rebooting) {
+                    tracing::warn!(zone = %id, "it stopped while the bridge was away");
+                }
+                cgroups::sweep(&driver.config.cgroup_root, id);
+            } else {
+                tracing::info!(zone = %id, "re-adopted a running zone");
+            }
+            driver.store.save(&record)?;
+            driver.lock().insert(id, Zone { record, op: Arc::default() });
+        }
+        if let Some(every) = driver.config.watch_every {
+            let watcher = driver.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    watcher.watch_once().await;
+                }
+            });
+        }
+        Ok(driver)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<MachineId, Zone>> {
+        self.zones.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The LXC path: the directory holding every zone's directory.
+    fn lxc_path(&self) -> String {
+        self.store.root().display().to_string()
+    }
+
+    fn dir(&self, id: MachineId) -> PathBuf {
+        self.store.machine_dir(id)
+    }
+
+    fn record(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
+        self.lock().get(&id).map(|z| z.record.clone()).ok_or(BridgeError::MachineNotFound(id))
+    }
+
+    fn op_lock(&self, id: MachineId) -> Result<Arc<tokio::sync::Mutex<()>>, BridgeError> {
+        self.lock().get(&id).map(|z| z.op.clone()).ok_or(BridgeError::MachineNotFound(id))
+    }
+
+    /// Changes a zone's record, persists it (under the lock, so the file holds the last
+    /// change) and announces it. `deleting` is final.
+    fn commit(
+        &self,
+        id: MachineId,
+        change: impl FnOnce(&mut BridgeMachine),
+    ) -> Result<BridgeMachine, BridgeError> {
+        let record = {
+            let mut zones = self.lock();
+            let zone = zones.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
+            let mut record = zone.record.clone();
+            change(&mut record);
+            if record == zone.record {
+                return Ok(record);
+            }
+            if zone.record.state == MachineState::Deleting {
+                return Err(BridgeError::Conflict(format!("zone {id} is being deleted")));
+            }
+            self.store.save(&record)?;
+            zone.record = record.clone();
+            record
+        };
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+        Ok(record)
+    }
+
+    fn set_state(&self, id: MachineId, state: MachineState) -> Result<BridgeMachine, BridgeError> {
+        self.commit(id, |r| r.state = state)
+    }
+
+    /// Runs `tool -P <path> -n <id> args…`.
+    async fn lxc(&self, tool: &str, id: MachineId, args: &[&str]) -> Result<CmdOutput, BridgeError> {
+        let mut all = vec!["-P".to_string(), self.lxc_path(), "-n".into(), id.to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        self.exec.run(tool, &all).await.map_err(|e| BridgeError::Host(format!("cannot run {tool}: {e}")))
+    }
+
+    /// Runs an `lxc-*` tool that must succeed; its stderr says why when it does not.
+    async fn lxc_ok(&self, tool: &str, id: MachineId, args: &[&str], what: &str) -> Result<(), BridgeError> {
+        let out = self.lxc(tool, id, args).await?;
+        if out.success {
+            Ok(())
+        } else {
+            Err(BridgeError::Host(format!("{what} failed: {}", out.stderr_tail())))
+        }
+    }
+
+    /// What LXC says each zone is doing, from one `lxc-ls`.
+    async fn lxc_states(&self) -> Result<HashMap<MachineId, LxcState>, BridgeError> {
+        let args: Vec<String> = vec![
+            "-P".into(),
+            self.lxc_path(),
+            "--fancy".into(),
+            "--fancy-format".into(),
+            "NAME,STATE".into(),
+        ];
+        let out = self.exec.run("lxc-ls", &args).await?;
+        if !out.success {
+            return Err(BridgeError::Host(format!("lxc-ls failed: {}", out.stderr_tail())));
+        }
+        Ok(parse_lxc_ls(&out.stdout))
+    }
+
+    /// One poll: zones whose LXC state moved behind the driver's back (an init that halted
+    /// itself, a zone started or frozen by hand) are recorded as LXC says. Zones with an
+    /// operation under way are left to it.
+    pub async fn watch_once(&self) {
+        let states = match self.lxc_states().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "asking LXC what runs");
+                return;
+            }
+        };
+        let idle: Vec<(MachineId, MachineState, Arc<tokio::sync::Mutex<()>>)> =
+            self.lock().iter().map(|(id, z)| (*id, z.record.state, z.op.clone())).collect();
+        for (id, recorded, op) in idle {
+            let Ok(_guard) = op.try_lock() else { continue };
+            let now = match states.get(&id).copied().unwrap_or(LxcState::Stopped) {
+                LxcState::Moving => continue,
+                LxcState::Running => MachineState::Running,
+                LxcState::Frozen => MachineState::Paused,
+                LxcState::Stopped => MachineState::Stopped,
+            };
+            let resting =
+                matches!(recorded, MachineState::Running | MachineState::Paused | MachineState::Stopped);
+            if now != recorded && resting {
+                if now == MachineState::Stopped {
+                    tracing::info!(zone = %id, "the zone stopped by itself");
+                    cgroups::sweep(&self.config.cgroup_root, id);
+                }
+                let _ = self.set_state(id, now);
+            }
+        }
+    }
+
+    /// Writes the zone's config from its record, as it must be for the next start.
+    fn write_config(&self, record: &BridgeMachine) -> Result<(), BridgeError> {
+        let dir = self.dir(record.id);
+        let init = record.zone.as_ref().map(|z| z.init).unwrap_or_default();
+        let setup = config::ZoneSetup {
+            dir: &dir,
+            init,
+            pids_max: self.config.pids_max,
+            common_conf: self.config.common_conf.as_deref(),
+        };
+        let text = config::render(record, &setup);
+        let tmp = dir.join("config.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, dir.join("config"))?;
+        Ok(())
+    }
+
+    async fn start(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
+        let record = self.set_state(id, MachineState::Starting)?;
+        let started = async {
+            self.write_config(&record)?;
+            let secs = self.config.stop_timeout.as_secs().max(1).to_string();
+            self.lxc_ok("lxc-start", id, &[], "starting the zone").await?;
+            self.lxc_ok("lxc-wait", id, &["-s", "RUNNING", "-t", &secs], "waiting for the zone to run").await
+        };
+        if let Err(e) = started.await {
+            // Whatever half-started is taken down again.
+            let _ = self.lxc("lxc-stop", id, &["-k"]).await;
+            cgroups::sweep(&self.config.cgroup_root, id);
+            self.set_state(id, MachineState::Stopped)?;
+            return Err(e);
+        }
+        self.set_state(id, MachineState::Running)
+    }
+
+    /// Kills the zone at once and clears up after it.
+    async fn kill(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
+        self.lxc_ok("lxc-stop", id, &["-k"], "stopping the zone").await?;
+        cgroups::sweep(&self.config.cgroup_root, id);
+        self.set_state(id, MachineState::Stopped)
+    }
+
+    /// Asks the zone's init to halt; LXC kills it if it has not after the timeout. Runs on
+    /// in the background: the answer is `stopping`. Other operations may run meanwhile (a
+    /// force-stop does not wait for the clean one), so the end is recorded only if the zone
+    /// is still `stopping` by then.
+    fn stop_gently(
+        &self,
+        id: MachineId,
+        op: Arc<tokio::sync::Mutex<()>>,
+    ) -> Result<BridgeMachine, BridgeError> {
+        let record = self.set_state(id, MachineState::Stopping)?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let secs = this.config.stop_timeout.as_secs().max(1).to_string();
+            let stopped = this.lxc_ok("lxc-stop", id, &["-t", &secs], "stopping the zone").await;
+            let _guard = op.lock().await;
+            if !this.record(id).is_ok_and(|r| r.state == MachineState::Stopping) {
+                return;
+            }
+            if let Err(e) = stopped {
+                tracing::warn!(zone = %id, error = %e, "a clean stop failed; killing");
+                if let Err(e) = this.lxc_ok("lxc-stop", id, &["-k"], "killing the zone").await {
+                    tracing::error!(zone = %id, error = %e, "the zone would not stop");
+                    let _ = this.set_state(id, MachineState::Running);
+                    return;
+                }
+            }
+            cgroups::sweep(&this.config.cgroup_root, id);
+            let _ = this.set_state(id, MachineState::Stopped);
+        });
+        Ok(record)
+    }
+
+    /// Asks the zone's init to reboot, in the background: the answer is `rebooting`, and the
+    /// zone is `running` again once LXC says so (or, if it never does, the poller says what
+    /// became of it).
+    fn reboot(&self, id: MachineId, op: Arc<tokio::sync::Mutex<()>>) -> Result<BridgeMachine, BridgeError> {
+        let record = self.set_state(id, MachineState::Rebooting)?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let secs = this.config.stop_timeout.as_secs().max(1).to_string();
+            let rebooted = async {
+                this.lxc_ok("lxc-stop", id, &["-r", "-t", &secs], "rebooting the zone").await?;
+                this.lxc_ok("lxc-wait", id, &["-s", "RUNNING", "-t", &secs], "waiting for the zone to run")
+                    .await
+            };
+            if let Err(e) = rebooted.await {
+                tracing::warn!(zone = %id, error = %e, "reboot");
+            }
+            let _guard = op.lock().await;
+            if this.record(id).is_ok_and(|r| r.state == MachineState::Rebooting) {
+                let _ = this.set_state(id, MachineState::Running);
+            }
+        });
+        Ok(record)
+    }
+
+    /// Undoes or finishes a zone: stopped or not, its container, files and cgroups go.
+    async fn destroy(&self, id: MachineId) {
+        if self.dir(id).join("config").exists() {
+            // lxc-destroy knows the rootfs' storage; a failure still leaves the removal below.
+            if let Ok(out) = self.lxc("lxc-destroy", id, &[]).await
+                && !out.success
+            {
+                tracing::warn!(zone = %id, stderr = %out.stderr_tail(), "lxc-destroy failed");
+            }
+        }
+        if let Err(e) = self.store.remove(id) {
+            tracing::error!(zone = %id, error = %e, "removing the zone's directory");
+        }
+        cgroups::sweep(&self.config.cgroup_root, id);
+    }
+
+    /// A new zone's root filesystem, from its image; then the zone is `stopped`, or gone.
+    async fn make_rootfs(&self, id: MachineId, image: PathBuf) -> Result<BridgeMachine, BridgeError> {
+        let dir = self.dir(id);
+        let unpacked = tokio::task::spawn_blocking(move || crate::images::rootfs::unpack(&image, &dir)).await;
+        let result = match unpacked {
+            Ok(Ok(())) => self.record(id).and_then(|r| self.write_config(&r)),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(BridgeError::Host(format!("unpacking the zone image stopped: {e}"))),
+        };
+        if let Err(e) = result {
+            self.lock().remove(&id);
+            self.destroy(id).await;
+            let _ = self.events.send(BridgeEvent::MachineRemoved { id });
+            return Err(e);
+        }
+        self.set_state(id, MachineState::Stopped)
+    }
+}
+
+/// `lxc-ls --fancy --fancy-format NAME,STATE`: a header line, then `name state` per line.
+/// Names that are not machine ids (another tool's containers on the same path) are ignored.
+fn parse_lxc_ls(stdout: &str) -> HashMap<MachineId, LxcState> {
+    stdout
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let id: MachineId = words.next()?.parse().ok()?;
+            let state = match words.next()? {
+                "RUNNING" => LxcState::Running,
+                "FROZEN" => LxcState::Frozen,
+                "STOPPED" => LxcState::Stopped,
+                _ => LxcState::Moving,
+            };
+            Some((id, state))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Driver for LxcDriver {
+    fn name(&self) -> &'static str {
+        "lxc"
+    }
+
+    fn kinds(&self) -> Vec<MachineKind> {
+        vec![MachineKind::Zone]
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        ["machines", "images", "zones", "force-stop", "pause"].iter().map(|s| s.to_string()).collect()
+    }
+
+    fn host_facts(&self) -> HostFacts {
+        self.config.host.clone()
+    }
+
+    fn knows(&self, id: MachineId) -> bool {
+        self.lock().contains_key(&id)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<BridgeEvent> {
+        self.events.subscribe()
+    }
+
+    async fn machine_list(&self) -> Vec<BridgeMachine> {
+        let mut list: Vec<_> = self.lock().values().map(|z| z.record.clone()).collect();
+        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        list
+    }
+
+    async fn machine_get(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
+        self.record(id)
+    }
+
+    async fn machine_create(
+        &self,
+        req: BridgeMachineCreate,
+    ) -> Result<(BridgeMachine, Created), BridgeError> {
+        let admission = self.admission.clone().lock_owned().await;
+        if let Ok(existing) = self.record(req.id) {
+            return if req.matches(&existing) {
+                Ok((existing, Created::Existing))
+            } else {
+                Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
+            };
+        }
+        if req.kind != MachineKind::Zone {
+            return Err(BridgeError::Validation {
+                field: "kind",
+                message: "the lxc driver runs zones".into(),
+            });
+        }
+        corral_api::validate::image_for_kind(req.kind, req.image.as_deref())?;
+        corral_api::validate::zone_devices(req.kind, &req.boot_order, req.cdrom.as_deref())?;
+        if !req.port_forwards.is_empty() {
+            return Err(BridgeError::Validation {
+                field: "port_forwards",
+                message: "zones on this node take no port forwards yet".into(),
+            });
+        }
+        if req.host_bridge.is_some() {
+            return Err(BridgeError::Validation {
+                field: "host_bridge",
+                message: "zones on this node have no host bridges yet".into(),
+            });
+        }
+        let name = req.image.clone().unwrap_or_default();
+        let image = self.images.get(&name).map_err(|_| BridgeError::Validation {
+            field: "image",
+            message: format!("this node has no image named {name}"),
+        })?;
+        let facts = image.zone.clone().ok_or_else(|| BridgeError::Validation {
+            field: "image",
+            message: format!("{name} is not a zone image"),
+        })?;
+        let (free, _) = crate::host::disk_space(self.store.root())?;
+        if image.virtual_size_bytes > free {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "the image unpacks to {} MiB; {} MiB are free on the node",
+                image.virtual_size_bytes >> 20,
+                free >> 20
+            )));
+        }
+        let image_path = self.images.path(&name)?;
+        let mut record = req.into_machine(now_rfc3339());
+        record.zone = Some(ZoneFacts {
+            os: facts.os,
+            release: facts.release,
+            init: facts.init,
+            storage: ZoneStorage::Dir,
+        });
+        self.store.save(&record)?;
+        self.lock().insert(record.id, Zone { record: record.clone(), op: Arc::default() });
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+        drop(admission);
+        let made = self.make_rootfs(record.id, image_path).await?;
+        Ok((made, Created::New))
+    }
+
+    async fn machine_delete(&self, id: MachineId, force: bool) -> Result<BridgeMachine, BridgeError> {
+        let op = self.op_lock(id)?;
+        let _guard = op.lock().await;
+        let record = self.record(id)?;
+        let states = self.lxc_states().await?;
+        let running = states.get(&id).is_some_and(|s| *s != LxcState::Stopped);
+        if running && !force {
+            return Err(BridgeError::Conflict(format!(
+                "zone {id} is {}; stop it first or delete with force",
+                record.state
+            )));
+        }
+        let record = self.set_state(id, MachineState::Deleting)?;
+        if running {
+            self.lxc_ok("lxc-stop", id, &["-k"], "stopping the zone").await?;
+        }
+        self.destroy(id).await;
+        self.lock().remove(&id);
+        let _ = self.events.send(BridgeEvent::MachineRemoved { id });
+        Ok(record)
+    }
+
+    async fn machine_power(&self, id: MachineId, action: PowerAction) -> Result<BridgeMachine, BridgeError> {
+        use MachineState as S;
+        let op = self.op_lock(id)?;
+        let _guard = op.lock().await;
+        let record = self.record(id)?;
+        match (action, record.state) {
+            (PowerAction::Start, S::Running | S::Starting | S::Rebooting | S::Paused) => Ok(record),
+            (PowerAction::Start, S::Stopping) => {
+                Err(BridgeError::Conflict(format!("zone {id} is stopping; start it once it has stopped")))
+            }
+            (PowerAction::Start, _) => self.start(id).await,
+            (PowerAction::Stop | PowerAction::ForceStop, S::Stopped) => Ok(record),
+            (PowerAction::Stop, S::Stopping) => Ok(record),
+            // A frozen zone cannot hear the halt signal: it is killed.
+            (PowerAction::Stop, S::Paused) | (PowerAction::ForceStop, _) => self.kill(id).await,
+            (PowerAction::Stop, _) => self.stop_gently(id, op.clone()),
+            (PowerAction::Pause, S::Paused) | (PowerAction::Resume, S::Running) => Ok(record),
+            (PowerAction::Pause, S::Running) => {
+                self.lxc_ok("lxc-freeze", id, &[], "freezing the zone").await?;
+                self.set_state(id, S::Paused)
+            }
+            (PowerAction::Resume, S::Paused) => {
+                self.lxc_ok("lxc-unfreeze", id, &[], "thawing the zone").await?;
+                self.set_state(id, S::Running)
+            }
+            (PowerAction::Reboot, S::Running) => self.reboot(id, op.clone()),
+            (PowerAction::Reset, S::Running) => {
+                self.kill(id).await?;
+                self.start(id).await
+            }
+            (action, state) => Err(BridgeError::Conflict(format!(
+                "cannot {} zone {id} while it is {state}",
+                action.as_str()
+            ))),
+        }
+    }
+
+    async fn machine_update(
+        &self,
+        id: MachineId,
+        req: BridgeMachineUpdate,
+    ) -> Result<BridgeMachine, BridgeError> {
+        let op = self.op_lock(id)?;
+        let _op = op.lock().await;
+        let record = self.record(id)?;
+        if req.boot_order.as_ref().is_some_and(|b| !b.is_empty()) || matches!(req.cdrom, Some(Some(_))) {
+            corral_api::validate::zone_devices(
+                MachineKind::Zone,
+                req.boot_order.as_deref().unwrap_or_default(),
+                req.cdrom.clone().flatten().as_deref(),
+            )?;
+        }
+        if let Some(disk) = req.disk_gib
+            && disk != record.disk_gib
+        {
+            super::check_growth(&record, disk)?;
+        }
+        // Takes effect at the next start, when the config is written again.
+        self.commit(id, |r| {
+            if let Some(name) = req.name {
+                r.name = name;
+            }
+            if let Some(disk) = req.disk_gib {
+                r.disk_gib = disk;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

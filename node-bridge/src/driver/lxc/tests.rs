@@ -1,0 +1,241 @@
+//! The lxc driver against fake host commands: the exact `lxc-*` command lines, the files a
+//! zone is made of, and what is undone after each failure.
+
+use std::path::Path;
+
+use super::*;
+use crate::host::{CmdOutput, FakeExec};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    exec: Arc<FakeExec>,
+    driver: LxcDriver,
+}
+
+impl Fixture {
+    fn zones(&self) -> PathBuf {
+        self.dir.path().join("zones")
+    }
+
+    fn cgroups(&self) -> PathBuf {
+        self.dir.path().join("cgroup")
+    }
+
+    /// `lxc-*` commands run since the last call, as `tool args…` with the path and name cut.
+    fn commands(&self) -> Vec<String> {
+        let prefix = format!("-P {} ", self.zones().display());
+        let all: Vec<String> = self.exec.log.lock().unwrap().drain(..).map(|c| c.join(" ")).collect();
+        all.into_iter().map(|c| c.replacen(&prefix, "", 1)).collect()
+    }
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = Arc::new(FakeExec::default());
+    let driver = open(dir.path(), exec.clone()).await;
+    exec.log.lock().unwrap().clear();
+    Fixture { dir, exec, driver }
+}
+
+async fn open(dir: &Path, exec: Arc<FakeExec>) -> LxcDriver {
+    let images = ImageStore::open(dir, exec.clone(), "qemu-img").unwrap();
+    let image = crate::images::rootfs::tests::good(dir);
+    std::fs::rename(&image, dir.join("images/busybox.tar.gz")).unwrap();
+    let meta = corral_api::bridge::BridgeImage {
+        name: "busybox.tar.gz".into(),
+        kind: MachineKind::Zone,
+        format: "tar".into(),
+        size_bytes: 100,
+        virtual_size_bytes: 12,
+        sha256: "0".repeat(64),
+        zone: Some(corral_api::bridge::ZoneImage {
+            os: "busybox".into(),
+            release: "1.35".into(),
+            init: corral_api::spec::ZoneInit::Busybox,
+        }),
+    };
+    std::fs::write(dir.join("images/busybox.tar.gz.json"), serde_json::to_vec(&meta).unwrap()).unwrap();
+    let config = LxcConfig {
+        host: HostFacts { hostname: "h".into(), cpus: 2, memory_mib: 1024, disk_gib: 10 },
+        stop_timeout: Duration::from_secs(3),
+        watch_every: None,
+        common_conf: None,
+        pids_max: 256,
+        cgroup_root: dir.join("cgroup"),
+    };
+    let store = MachineStore::open_dir(dir.join("zones")).unwrap();
+    LxcDriver::open(config, store, images, exec, broadcast::channel(64).0).await.unwrap()
+}
+
+fn zone(name: &str) -> BridgeMachineCreate {
+    BridgeMachineCreate {
+        id: MachineId::new_random(),
+        name: name.into(),
+        kind: MachineKind::Zone,
+        vcpus: 1,
+        memory_mib: 64,
+        disk_gib: 1,
+        image: Some("busybox.tar.gz".into()),
+        port_forwards: vec![],
+        boot_order: vec![],
+        cdrom: None,
+        host_bridge: None,
+    }
+}
+
+fn running(id: MachineId) -> CmdOutput {
+    CmdOutput::ok(&format!("NAME STATE\n{id} RUNNING\n"))
+}
+
+#[tokio::test]
+async fn a_zone_is_made_from_its_image_with_its_config_and_nothing_run() {
+    let f = fixture().await;
+    let req = zone("web");
+    let (m, created) = f.driver.machine_create(req.clone()).await.unwrap();
+    assert_eq!((m.state, created), (MachineState::Stopped, Created::New));
+    let facts = m.zone.clone().unwrap();
+    assert_eq!(
+        (facts.os.as_str(), facts.init, facts.storage),
+        ("busybox", corral_api::spec::ZoneInit::Busybox, ZoneStorage::Dir)
+    );
+    let dir = f.zones().join(req.id.to_string());
+    assert_eq!(std::fs::read_link(dir.join("rootfs/sbin/init")).unwrap(), Path::new("/bin/busybox"));
+    let config = std::fs::read_to_string(dir.join("config")).unwrap();
+    assert!(config.contains("lxc.uts.name = web\n"), "{config}");
+    assert!(config.contains(&format!("lxc.rootfs.path = dir:{}/rootfs\n", dir.display())), "{config}");
+    assert!(config.contains("lxc.cgroup.memory.limit_in_bytes = 67108864\n"), "{config}");
+    assert!(config.contains("lxc.signal.halt = SIGUSR2\n"), "{config}");
+    assert!(f.commands().is_empty(), "making a zone runs no lxc tool");
+    // The same request again is the same zone; another spec under its id is refused.
+    assert_eq!(f.driver.machine_create(req.clone()).await.unwrap().1, Created::Existing);
+    let other = BridgeMachineCreate { memory_mib: 128, ..req };
+    assert!(matches!(f.driver.machine_create(other).await, Err(BridgeError::Conflict(_))));
+}
+
+#[tokio::test]
+async fn refused_creates_leave_nothing() {
+    let f = fixture().await;
+    let bad = [
+        ("kind", BridgeMachineCreate { kind: MachineKind::Vm, ..zone("a") }),
+        ("image", BridgeMachineCreate { image: None, ..zone("b") }),
+        ("image", BridgeMachineCreate { image: Some("nope.tar.gz".into()), ..zone("c") }),
+        ("image", BridgeMachineCreate { image: Some("tiny.qcow2".into()), ..zone("d") }),
+        ("cdrom", BridgeMachineCreate { cdrom: Some("x.iso".into()), ..zone("e") }),
+        ("host_bridge", BridgeMachineCreate { host_bridge: Some("br0".into()), ..zone("f") }),
+    ];
+    for (field, req) in bad {
+        match f.driver.machine_create(req).await {
+            Err(BridgeError::Validation { field: got, .. }) => assert_eq!(got, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    // An image that does not unpack: the half-made zone goes again.
+    std::fs::write(f.dir.path().join("images/busybox.tar.gz"), b"\x1f\x8bnot really gzip").unwrap();
+    let req = zone("g");
+    assert!(matches!(f.driver.machine_create(req.clone()).await, Err(BridgeError::Host(_))));
+    assert!(f.driver.machine_list().await.is_empty());
+    assert_eq!(std::fs::read_dir(f.zones()).unwrap().count(), 0, "no directory is left");
+}
+
+#[tokio::test]
+async fn power_actions_run_the_lxc_tools_and_record_what_they_leave() {
+    let f = fixture().await;
+    let id = f.driver.machine_create(zone("web")).await.unwrap().0.id;
+    let start = vec![format!("lxc-start -n {id}"), format!("lxc-wait -n {id} -s RUNNING -t 3")];
+    let m = f.driver.machine_power(id, PowerAction::Start).await.unwrap();
+    assert_eq!((m.state, f.commands()), (MachineState::Running, start.clone()));
+    f.driver.machine_power(id, PowerAction::Pause).await.unwrap();
+    assert_eq!(f.commands(), [format!("lxc-freeze -n {id}")]);
+    // Asking for the state it is in runs nothing.
+    assert_eq!(f.driver.machine_power(id, PowerAction::Pause).await.unwrap().state, MachineState::Paused);
+    assert!(matches!(f.driver.machine_power(id, PowerAction::Reboot).await, Err(BridgeError::Conflict(_))));
+    f.driver.machine_power(id, PowerAction::Resume).await.unwrap();
+    assert_eq!(f.commands(), [format!("lxc-unfreeze -n {id}")]);
+    // Reset: killed and started again.
+    assert_eq!(f.driver.machine_power(id, PowerAction::Reset).await.unwrap().state, MachineState::Running);
+    let mut reset = vec![format!("lxc-stop -n {id} -k")];
+    reset.extend(start.clone());
+    assert_eq!(f.commands(), reset);
+    // A gentle stop answers `stopping` and ends `stopped` once lxc-stop returns.
+    let mut events = f.driver.subscribe();
+    assert_eq!(f.driver.machine_power(id, PowerAction::Stop).await.unwrap().state, MachineState::Stopping);
+    loop {
+        match events.recv().await.unwrap() {
+            BridgeEvent::MachineChanged { machine } if machine.state == MachineState::Stopped => break,
+            _ => {}
+        }
+    }
+    assert_eq!(f.commands(), [format!("lxc-stop -n {id} -t 3")]);
+    f.driver.machine_power(id, PowerAction::Start).await.unwrap();
+    f.commands();
+    f.driver.machine_power(id, PowerAction::ForceStop).await.unwrap();
+    assert_eq!(f.commands(), [format!("lxc-stop -n {id} -k")]);
+}
+
+#[tokio::test]
+async fn a_start_that_fails_says_why_and_leaves_the_zone_stopped_and_swept() {
+    let f = fixture().await;
+    let id = f.driver.machine_create(zone("web")).await.unwrap().0.id;
+    let leftover = f.cgroups().join(format!("memory/lxc.payload.{id}"));
+    std::fs::create_dir_all(&leftover).unwrap();
+    f.exec.answer("lxc-start", CmdOutput::failed("lxc-start: web: ERROR Failed to setup cgroup limits"));
+    match f.driver.machine_power(id, PowerAction::Start).await {
+        Err(BridgeError::Host(why)) => assert!(why.contains("Failed to setup cgroup limits"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.commands(), [format!("lxc-start -n {id}"), format!("lxc-stop -n {id} -k")]);
+    assert_eq!(f.driver.machine_get(id).await.unwrap().state, MachineState::Stopped);
+    assert!(!leftover.exists(), "the half-made cgroup is swept");
+}
+
+#[tokio::test]
+async fn delete_stops_a_running_zone_only_when_forced_and_removes_everything() {
+    let f = fixture().await;
+    let id = f.driver.machine_create(zone("web")).await.unwrap().0.id;
+    f.driver.machine_power(id, PowerAction::Start).await.unwrap();
+    f.commands();
+    f.exec.answer("lxc-ls", running(id));
+    assert!(matches!(f.driver.machine_delete(id, false).await, Err(BridgeError::Conflict(_))));
+    f.exec.answer("lxc-ls", running(id));
+    f.driver.machine_delete(id, true).await.unwrap();
+    let ls = "lxc-ls --fancy --fancy-format NAME,STATE".to_string();
+    assert_eq!(
+        f.commands(),
+        [ls.clone(), ls, format!("lxc-stop -n {id} -k"), format!("lxc-destroy -n {id}")]
+    );
+    assert!(!f.zones().join(id.to_string()).exists());
+    assert!(matches!(f.driver.machine_get(id).await, Err(BridgeError::MachineNotFound(_))));
+}
+
+#[tokio::test]
+async fn a_restarted_bridge_takes_running_zones_back_and_undoes_half_made_ones() {
+    let f = fixture().await;
+    let up = f.driver.machine_create(zone("up")).await.unwrap().0.id;
+    let down = f.driver.machine_create(zone("down")).await.unwrap().0.id;
+    let half = f.driver.machine_create(zone("half")).await.unwrap().0.id;
+    f.driver.machine_power(up, PowerAction::Start).await.unwrap();
+    f.driver.machine_power(down, PowerAction::Start).await.unwrap();
+    // As a crash mid-create leaves it.
+    let spec = f.zones().join(half.to_string()).join("spec.json");
+    let text = std::fs::read_to_string(&spec).unwrap().replace("\"stopped\"", "\"creating\"");
+    std::fs::write(&spec, text).unwrap();
+
+    f.exec.answer("lxc-ls", running(up));
+    let again = open_again(&f).await;
+    assert_eq!(again.machine_get(up).await.unwrap().state, MachineState::Running);
+    assert_eq!(again.machine_get(down).await.unwrap().state, MachineState::Stopped, "it stopped meanwhile");
+    assert!(again.machine_get(half).await.is_err());
+    assert!(!f.zones().join(half.to_string()).exists());
+
+    // The poller sees a zone whose init halted by itself.
+    again.watch_once().await;
+    assert_eq!(again.machine_get(up).await.unwrap().state, MachineState::Stopped);
+}
+
+/// The driver opened again on the same directories, as a restarted bridge does.
+async fn open_again(f: &Fixture) -> LxcDriver {
+    let images = ImageStore::open(f.dir.path(), f.exec.clone(), "qemu-img").unwrap();
+    let config = f.driver.config.clone();
+    let store = MachineStore::open_dir(f.zones()).unwrap();
+    LxcDriver::open(config, store, images, f.exec.clone(), broadcast::channel(64).0).await.unwrap()
+}
