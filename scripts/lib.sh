@@ -36,6 +36,22 @@ ensure_qemu() {
   ensure_apt busybox-static syslinux syslinux-common mtools dosfstools
 }
 
+# LXC for zones (research/zones.md): lxc itself, rsync (dir-backed snapshots copy with it;
+# it is only a Recommends), btrfs-progs (zone storage on btrfs), and busybox-static, which
+# scripts/build-zone-image.sh builds the busybox zone from.
+ensure_lxc() {
+  ensure_apt lxc rsync btrfs-progs busybox-static file
+}
+
+# Builds the busybox zone image if it is missing or older than its script.
+ZONE_IMAGE="$ROOT/.corral/images/busybox.tar.gz"
+build_zone_image() {
+  if [ ! -f "$ZONE_IMAGE" ] || [ "$ROOT/scripts/build-zone-image.sh" -nt "$ZONE_IMAGE" ]; then
+    say "building the busybox zone image"
+  fi
+  bash "$ROOT/scripts/build-zone-image.sh" "$ZONE_IMAGE" >/dev/null
+}
+
 # Builds the tiny guest image if it is missing or older than its script.
 TINY_IMAGE="$ROOT/.corral/images/tiny.qcow2"
 build_tiny_image() {

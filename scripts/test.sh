@@ -10,11 +10,14 @@ started=$SECONDS
 
 ensure_apt curl chromium chromium-driver postgresql openssh-server websockify
 ensure_qemu
+ensure_lxc
 ensure_rust
 ensure_npm
 ensure_schemathesis
 build_tiny_image
 export CORRAL_TINY_IMAGE="$TINY_IMAGE"
+build_zone_image
+export CORRAL_ZONE_IMAGE="$ZONE_IMAGE"
 
 say "checking formatting"
 cargo fmt --all --check
@@ -40,7 +43,7 @@ CORRAL_TEST_DATABASE=postgres cargo test --quiet -p corral --test '*'
 say "the API fuzzer: every route from the OpenAPI document, three callers"
 bash "$ROOT/scripts/fuzz.sh"
 
-say "end-to-end tests: processes on loopback, real QEMU guests and headless Chromium, one at a time"
+say "end-to-end tests: processes on loopback, real QEMU guests, LXC zones and headless Chromium, one at a time"
 cargo test --quiet -p corral-e2e -- --test-threads=1
 
 say "all tests passed in $((SECONDS - started)) s"

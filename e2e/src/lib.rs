@@ -56,6 +56,30 @@ pub fn tiny_image() -> PathBuf {
     path
 }
 
+/// The busybox zone image (`scripts/build-zone-image.sh` builds it; `CORRAL_ZONE_IMAGE` may
+/// point elsewhere).
+pub fn zone_image() -> PathBuf {
+    let path = std::env::var_os("CORRAL_ZONE_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".corral/images/busybox.tar.gz"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-zone-image.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A small zone from the busybox zone image, to be adjusted with `..` by each test.
+pub fn busybox_zone(name: &str) -> corral_api::bridge::BridgeMachineCreate {
+    corral_api::bridge::BridgeMachineCreate {
+        kind: corral_api::spec::MachineKind::Zone,
+        memory_mib: 64,
+        image: Some("busybox.tar.gz".into()),
+        ..tiny_machine(name)
+    }
+}
+
 /// Where the tiny image is, if it is anywhere (bridges are allowed to import from there).
 fn tiny_image_dir() -> Option<PathBuf> {
     let path = std::env::var_os("CORRAL_TINY_IMAGE")
@@ -175,6 +199,7 @@ impl BridgeProc {
             .args(["--import-dir", &std::env::temp_dir().display().to_string()])
             .args(["--import-dir", &self.data_dir.parent().unwrap_or(&self.data_dir).display().to_string()])
             .args(tiny_image_dir().iter().flat_map(|d| ["--import-dir".to_string(), d.display().to_string()]))
+            .args(zone_image_dir().iter().flat_map(|d| ["--import-dir".to_string(), d.display().to_string()]))
             .args(["--import-allow-host", "127.0.0.1"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.data_dir.with_extension("log")).expect("bridge log"))
@@ -220,10 +245,27 @@ impl BridgeProc {
 }
 
 impl Drop for BridgeProc {
-    /// Kills the bridge and, since guests outlive their bridge by design, every QEMU it
-    /// started: a test must not leave VMs running behind it.
+    /// Kills the bridge and, since guests outlive their bridge by design, every QEMU and
+    /// zone it started: a test must not leave machines running behind it.
     fn drop(&mut self) {
         self.kill9();
+        let zones = self.data_dir.join("zones");
+        if let Ok(dirs) = std::fs::read_dir(&zones) {
+            for dir in dirs.flatten() {
+                let name = dir.file_name().to_string_lossy().into_owned();
+                let lxc = |tool: &str, args: &[&str]| {
+                    let _ = Command::new(tool)
+                        .arg("-P")
+                        .arg(&zones)
+                        .args(["-n", &name])
+                        .args(args)
+                        .stderr(Stdio::null())
+                        .status();
+                };
+                lxc("lxc-stop", &["-k"]);
+                lxc("lxc-destroy", &[]);
+            }
+        }
         let Ok(machines) = std::fs::read_dir(self.data_dir.join("machines")) else { return };
         for dir in machines.flatten() {
             let Ok(pid) = std::fs::read_to_string(dir.path().join("qemu.pid")) else { continue };
@@ -235,6 +277,14 @@ impl Drop for BridgeProc {
             }
         }
     }
+}
+
+/// Where the zone image is, if it is anywhere (bridges may import from there).
+fn zone_image_dir() -> Option<PathBuf> {
+    let path = std::env::var_os("CORRAL_ZONE_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".corral/images/busybox.tar.gz"));
+    path.parent().filter(|d| d.exists()).map(Path::to_path_buf)
 }
 
 /// A `corral serve` process on a free loopback port.

@@ -1,0 +1,200 @@
+//! The lxc driver on real LXC (privileged, as root) with the busybox zone image, on a bridge
+//! that runs VMs and zones at once: a zone made, booted and held by its limits (read in its
+//! cgroup files and enforced: a memory hog is killed, two busy loops get one CPU), surviving
+//! `kill -9` of its bridge, stopped by its init, deleted without a trace; a hostile image
+//! refused with nothing left.
+//!
+//! Needs LXC and the zone image: `scripts/test.sh` installs the one, builds the other and
+//! sets `CORRAL_ZONE_IMAGE`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use corral::nodes::BridgeClient;
+use corral_api::MachineId;
+use corral_api::machine::MachineState;
+use corral_api::spec::{MachineKind, PowerAction};
+use corral_api::task::TaskState;
+use corral_e2e::{BridgeProc, busybox_zone, wait_for, wait_until, zone_image};
+
+fn zone_bridge(dir: &Path) -> BridgeProc {
+    BridgeProc::start_with(dir, "z", &["--driver", "qemu,lxc", "--accel", "tcg", "--stop-timeout-secs", "10"])
+}
+
+async fn wait_state(c: &BridgeClient, id: MachineId, want: MachineState, within: Duration) {
+    wait_for(&format!("zone {id} to be {want}"), within, || async {
+        match c.machine_get(id).await {
+            Ok(m) if m.state == want => Ok(()),
+            Ok(m) => Err(format!("{}", m.state)),
+            Err(e) => Err(format!("{e:?}")),
+        }
+    })
+    .await;
+}
+
+/// What LXC says of the zone: `RUNNING`, `STOPPED`, `FROZEN`.
+fn lxc_state(zones: &Path, id: MachineId) -> String {
+    let out =
+        Command::new("lxc-info").arg("-P").arg(zones).args(["-n", &id.to_string(), "-s"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().last().unwrap_or("").to_string()
+}
+
+/// Runs `script` in the zone with `lxc-attach`; its exit code and output.
+fn attach(zones: &Path, id: MachineId, script: &str) -> (i32, String) {
+    let out = Command::new("lxc-attach")
+        .arg("-P")
+        .arg(zones)
+        .args(["-n", &id.to_string(), "--", "/bin/sh", "-c", script])
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn cgroup(controller: &str, id: MachineId) -> PathBuf {
+    Path::new("/sys/fs/cgroup").join(controller).join(format!("lxc.payload.{id}"))
+}
+
+fn cgroup_value(controller: &str, id: MachineId, file: &str) -> u64 {
+    let path = cgroup(controller, id).join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.trim().parse().unwrap_or_else(|e| panic!("{}: {text:?}: {e}", path.display()))
+}
+
+/// Every cgroup a zone could leave, in any controller.
+fn leftover_cgroups(id: MachineId) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for c in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for name in [format!("lxc.payload.{id}"), format!("lxc.monitor.{id}")] {
+            let p = c.path().join(name);
+            if p.exists() {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zone_boots_under_limits_that_hold_outlives_its_bridge_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bridge = zone_bridge(dir.path());
+    let zones = bridge.data_dir.join("zones");
+    let c = bridge.client();
+    let v = c.version().await.unwrap();
+    assert_eq!(
+        (v.driver.as_str(), v.kinds.as_slice()),
+        ("qemu+lxc", [MachineKind::Vm, MachineKind::Zone].as_slice())
+    );
+    let task = bridge.import_image("busybox.tar.gz", &zone_image()).await;
+    assert_eq!(task.state, TaskState::Succeeded, "{task:?}");
+    let image = c.image_list().await.unwrap().into_iter().find(|i| i.name == "busybox.tar.gz").unwrap();
+    assert_eq!((image.kind, image.format.as_str()), (MachineKind::Zone, "tar"));
+
+    let req = busybox_zone("web");
+    let id = req.id;
+    let m = c.machine_create(&req).await.expect("the zone made");
+    assert_eq!((m.kind, m.state), (MachineKind::Zone, MachineState::Stopped));
+    assert!(zones.join(id.to_string()).join("rootfs/bin/busybox").exists());
+
+    let started = Instant::now();
+    assert_eq!(c.machine_power(id, PowerAction::Start).await.unwrap().state, MachineState::Running);
+    let log = zones.join(id.to_string()).join("console.log");
+    wait_until("the zone's init to say it is ready", Duration::from_secs(10), || async {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("corral-zone: ready"))
+    })
+    .await;
+    eprintln!("zone start to ready: {:?}", started.elapsed());
+    assert_eq!(lxc_state(&zones, id), "RUNNING");
+    let (code, out) = attach(&zones, id, "echo in-$((40+2)); hostname");
+    assert_eq!((code, out.as_str()), (0, "in-42\nweb\n"));
+
+    // The limits, as the kernel holds them.
+    assert_eq!(cgroup_value("memory", id, "memory.limit_in_bytes"), 64 << 20);
+    assert_eq!(cgroup_value("cpu", id, "cpu.cfs_quota_us"), 100_000);
+    assert_eq!(cgroup_value("cpu", id, "cpu.cfs_period_us"), 100_000);
+    assert_eq!(cgroup_value("pids", id, "pids.max"), 4096);
+    // Memory: a process that holds 200 MiB is killed; the zone lives on.
+    let (code, _) = attach(&zones, id, "head -c 200m /dev/zero | tail > /dev/null");
+    assert_ne!(code, 0, "the hog ran to its end");
+    assert!(cgroup_value("memory", id, "memory.failcnt") > 0, "the limit was never hit");
+    assert_eq!(lxc_state(&zones, id), "RUNNING");
+    // CPU: two busy loops for 2 s get about one CPU's 2 s, not the two CPUs' 4 s they could.
+    let before = cgroup_value("cpuacct", id, "cpuacct.usage");
+    let (code, _) = attach(
+        &zones,
+        id,
+        "timeout 2 sh -c 'while :; do :; done' & timeout 2 sh -c 'while :; do :; done'; wait",
+    );
+    let used = Duration::from_nanos(cgroup_value("cpuacct", id, "cpuacct.usage") - before);
+    eprintln!("two busy loops for 2 s used {used:?} of CPU (exit {code})");
+    assert!(used < Duration::from_millis(2600), "the CPU quota did not hold: {used:?} in 2 s");
+
+    // The zone outlives its bridge and is taken back by the next one.
+    bridge.kill9();
+    assert_eq!(lxc_state(&zones, id), "RUNNING", "the zone died with its bridge");
+    bridge.restart();
+    let c = bridge.client();
+    assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Running);
+    assert_eq!(attach(&zones, id, "echo still").1, "still\n");
+
+    // Pause freezes it; stop asks its init, which halts it well before the timeout.
+    assert_eq!(c.machine_power(id, PowerAction::Pause).await.unwrap().state, MachineState::Paused);
+    assert_eq!(lxc_state(&zones, id), "FROZEN");
+    assert_eq!(c.machine_power(id, PowerAction::Resume).await.unwrap().state, MachineState::Running);
+    let pressed = Instant::now();
+    assert_eq!(c.machine_power(id, PowerAction::Stop).await.unwrap().state, MachineState::Stopping);
+    wait_state(&c, id, MachineState::Stopped, Duration::from_secs(20)).await;
+    assert!(
+        pressed.elapsed() < Duration::from_secs(9),
+        "stopped after {:?}: killed, not halted",
+        pressed.elapsed()
+    );
+    assert_eq!(lxc_state(&zones, id), "STOPPED");
+    assert!(leftover_cgroups(id).is_empty(), "{:?}", leftover_cgroups(id));
+
+    // A zone whose init halts by itself is seen stopped.
+    c.machine_power(id, PowerAction::Start).await.unwrap();
+    attach(&zones, id, "poweroff");
+    wait_state(&c, id, MachineState::Stopped, Duration::from_secs(15)).await;
+
+    // Delete, running: nothing is left of it.
+    c.machine_power(id, PowerAction::Start).await.unwrap();
+    let task = c.machine_delete(id, true).await.unwrap();
+    assert_eq!(c.task_finish(task).await.unwrap().state, TaskState::Succeeded);
+    assert!(!zones.join(id.to_string()).exists(), "its directory is gone");
+    assert_eq!(lxc_state(&zones, id), "");
+    assert!(leftover_cgroups(id).is_empty(), "{:?}", leftover_cgroups(id));
+    assert!(c.machine_list().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_zone_image_is_refused_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = zone_bridge(dir.path());
+    // A real tarball (made by tar itself) with an entry that climbs out of the rootfs.
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("rootfs/etc")).unwrap();
+    std::fs::write(src.join("metadata.yaml"), "architecture: x86_64\nproperties:\n  os: evil\n").unwrap();
+    std::fs::write(src.join("rootfs/etc/hostname"), "evil\n").unwrap();
+    std::os::unix::fs::symlink("../../../../../../etc/shadow", src.join("rootfs/etc/shadow")).unwrap();
+    let evil = dir.path().join("evil.tar.gz");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-czf")
+        .arg(&evil)
+        .args(["metadata.yaml", "rootfs"])
+        .status();
+    assert!(ok.unwrap().success());
+
+    let task = bridge.import_image("evil.tar.gz", &evil).await;
+    assert_eq!(task.state, TaskState::Failed, "{task:?}");
+    let error = task.error.unwrap();
+    assert_eq!(error.code, corral_api::ErrorCode::ValidationFailed);
+    assert!(error.message.contains("etc/shadow"), "{}", error.message);
+    let images = bridge.data_dir.join("images");
+    let left: Vec<_> = std::fs::read_dir(&images).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(bridge.client().image_list().await.unwrap().is_empty());
+}
