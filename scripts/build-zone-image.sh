@@ -15,8 +15,12 @@ if [ -f "$OUT" ] && [ "$OUT" -nt "$0" ]; then
   exit 0 # built already, by this version of the script
 fi
 command -v busybox >/dev/null || { echo "build-zone-image: busybox missing (package busybox-static)" >&2; exit 1; }
-file -L "$(command -v busybox)" 2>/dev/null | grep -q "statically linked" \
-  || { echo "build-zone-image: $(command -v busybox) is not static (package busybox-static)" >&2; exit 1; }
+# Whole outputs are captured, never cut short by `head` or `grep -q`: under pipefail the
+# writer's SIGPIPE would fail the script.
+case "$(file -L "$(command -v busybox)" 2>/dev/null)" in
+  *"statically linked"*) ;;
+  *) echo "build-zone-image: $(command -v busybox) is not static (package busybox-static)" >&2; exit 1 ;;
+esac
 
 WORK="$(mktemp -d /tmp/corral-zone.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
@@ -48,7 +52,8 @@ echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
 echo "root:x:0:" >"$R/etc/group"
 printf 'export PS1="\\h:\\w# "\n' >"$R/etc/profile"
 
-version="$("$R/bin/busybox" | head -1 | awk '{print $2}' | tr -d v)"
+banner="$("$R/bin/busybox" 2>&1 || true)"
+version="$(printf '%s\n' "$banner" | awk 'NR == 1 { sub(/^v/, "", $2); print $2 }')"
 cat >"$WORK/metadata.yaml" <<META
 architecture: x86_64
 creation_date: $(date +%s)
