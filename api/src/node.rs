@@ -47,6 +47,47 @@ pub struct NodeUsage {
     pub disk_gib: u64,
 }
 
+/// How far a node's resources may be promised beyond what it has, as OpenStack's allocation
+/// ratios: a node of 2 CPUs at a CPU ratio of 4 takes machines of 8 vCPUs in all. Stopped
+/// machines keep their share, so a start never fails for room.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AllocationRatios {
+    pub cpu: f64,
+    pub memory: f64,
+    pub disk: f64,
+}
+
+impl Default for AllocationRatios {
+    /// OpenStack's defaults: CPUs are shared four ways, memory and disk are not overcommitted.
+    fn default() -> Self {
+        Self { cpu: 4.0, memory: 1.0, disk: 1.0 }
+    }
+}
+
+impl AllocationRatios {
+    /// What `host` may hold at these ratios: vCPUs, MiB of memory, GiB of disk.
+    pub fn capacity(&self, host: &HostFacts) -> (u32, u64, u64) {
+        let scale = |n: u64, r: f64| (n as f64 * r).floor() as u64;
+        let cpus = scale(u64::from(host.cpus), self.cpu).min(u64::from(u32::MAX)) as u32;
+        (cpus, scale(host.memory_mib, self.memory), scale(host.disk_gib, self.disk))
+    }
+}
+
+/// Input of `PATCH /api/v1/nodes/{id}` (admins): the node's allocation ratios; absent ones
+/// stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NodeUpdate {
+    #[serde(default)]
+    pub cpu_ratio: Option<f64>,
+    #[serde(default)]
+    pub memory_ratio: Option<f64>,
+    #[serde(default)]
+    pub disk_ratio: Option<f64>,
+}
+
 /// A node as the backend shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -72,6 +113,9 @@ pub struct Node {
     pub accelerator: Option<crate::bridge::Accelerator>,
     /// Host bridges machines' NICs may join on this node.
     pub host_bridges: Vec<String>,
+    /// How far its CPUs, memory and disk may be promised (its capacity is its host facts
+    /// times these).
+    pub ratios: AllocationRatios,
     pub usage: NodeUsage,
     pub last_error: Option<String>,
     /// RFC 3339; the last time the bridge answered.

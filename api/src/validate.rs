@@ -18,10 +18,11 @@ impl FieldError {
 
 /// A rule as the OpenAPI document states it (`maxLength`, `pattern`, `minimum`, …). The
 /// validators below enforce exactly these; a test checks each pattern against its validator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Limit {
     Text { min: usize, max: usize, pattern: Option<&'static str> },
     Int { min: u64, max: u64 },
+    Number { min: f64, max: f64 },
     Items { max: usize, unique: bool },
 }
 
@@ -110,7 +111,33 @@ pub const FIELD_LIMITS: &[(&str, &str, Limit)] = &[
     ("QuotaLimits", "snapshots", int(0, QUOTA_MAX)),
     ("ApiTokenCreate", "name", text(1, TOKEN_NAME_MAX_LEN, PRINTABLE_PATTERN)),
     ("ApiTokenCreate", "expires_in_days", int(1, TOKEN_DAYS_MAX as u64)),
+    ("NodeUpdate", "cpu_ratio", Limit::Number { min: RATIO_MIN, max: CPU_RATIO_MAX }),
+    ("NodeUpdate", "memory_ratio", Limit::Number { min: RATIO_MIN, max: MEMORY_RATIO_MAX }),
+    ("NodeUpdate", "disk_ratio", Limit::Number { min: RATIO_MIN, max: DISK_RATIO_MAX }),
 ];
+
+/// The smallest allocation ratio: a tenth of a node (for one kept mostly free).
+pub const RATIO_MIN: f64 = 0.1;
+pub const CPU_RATIO_MAX: f64 = 64.0;
+/// Memory overcommit beyond this swaps a node to death.
+pub const MEMORY_RATIO_MAX: f64 = 4.0;
+pub const DISK_RATIO_MAX: f64 = 16.0;
+
+/// A node's allocation ratios, each between `RATIO_MIN` and its maximum.
+pub fn node_update(req: &crate::node::NodeUpdate) -> Result<(), FieldError> {
+    for (field, value, max) in [
+        ("cpu_ratio", req.cpu_ratio, CPU_RATIO_MAX),
+        ("memory_ratio", req.memory_ratio, MEMORY_RATIO_MAX),
+        ("disk_ratio", req.disk_ratio, DISK_RATIO_MAX),
+    ] {
+        if let Some(v) = value
+            && !(RATIO_MIN..=max).contains(&v)
+        {
+            return Err(FieldError::new(field, format!("between {RATIO_MIN} and {max}")));
+        }
+    }
+    Ok(())
+}
 
 pub const NAME_MAX_LEN: usize = 63;
 pub const VCPUS_MIN: u32 = 1;

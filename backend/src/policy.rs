@@ -91,6 +91,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/v1/tasks/{id}", LoggedIn, "task.read"),
     rule("GET", "/api/v1/nodes", LoggedIn, "node.list"),
     rule("GET", "/api/v1/nodes/{id}", LoggedIn, "node.read"),
+    rule("PATCH", "/api/v1/nodes/{id}", Admin, "node.update"),
     rule("POST", "/api/v1/nodes", Admin, "node.create"),
     rule("POST", "/api/v1/nodes/host-key", Admin, "host_key.create"),
     rule("PUT", "/api/v1/nodes/{id}/host-key", Admin, "host_key.set"),

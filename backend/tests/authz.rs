@@ -189,6 +189,8 @@ fn rows() -> Vec<Row> {
         ),
         row("GET", "/api/v1/nodes", Nothing, none, READ_ALL),
         row("GET", "/api/v1/nodes/{node}", Nothing, none, READ_ALL),
+        // Admins only: a node's allocation ratios.
+        row("PATCH", "/api/v1/nodes/{node}", Nothing, |_| Some(json!({"cpu_ratio": 4.0})), ADMIN_READ),
         // Admins only; the test's backend has no SSH key to enrol a node with.
         row(
             "POST",

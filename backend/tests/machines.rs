@@ -497,3 +497,61 @@ async fn zones_go_only_to_nodes_that_run_them() {
     let listed = app.call("GET", "/api/v1/machines", Some(&admin), None).await;
     assert_eq!(listed.body, serde_json::json!([]));
 }
+
+/// A node of 2 CPUs takes eight 1-vCPU machines at the default CPU ratio of 4, stopped ones
+/// keeping their share; the ninth is refused, with the ratio named to admins and nothing but
+/// the sizes to a tenant. An admin who raises the ratio makes room; nobody else may.
+#[tokio::test]
+async fn allocation_ratios_decide_a_nodes_room() {
+    let host =
+        corral_api::bridge::HostFacts { hostname: "small".into(), cpus: 2, memory_mib: 8192, disk_gib: 100 };
+    let app = TestApp::start_sized(host).await;
+    let admin = app.login_admin().await;
+    let (owner, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let small = |name: &str| {
+        serde_json::json!({ "name": name, "tenant_id": tenant, "vcpus": 1, "memory_mib": 128, "disk_gib": 1 })
+            .to_string()
+    };
+    for i in 0..8 {
+        let r = app.call("POST", "/api/v1/machines", Some(&owner), Some(&small(&format!("m{i}")))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "machine {i}: {:?}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        if i < 5 {
+            app.wait_state(&owner, &id, "stopped").await;
+            app.call("POST", &format!("/api/v1/machines/{id}/start"), Some(&owner), None).await;
+        }
+    }
+    let r = app.call("GET", "/api/v1/nodes", Some(&owner), None).await;
+    assert_eq!((&r.body[0]["ratios"]["cpu"], &r.body[0]["usage"]["vcpus"]), (&4.0.into(), &8.into()));
+
+    let r = app.call("POST", "/api/v1/machines", Some(&owner), Some(&small("m8"))).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::INSUFFICIENT_STORAGE, "insufficient_capacity"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["message"], "no node has room for 1 vCPUs, 128 MiB memory, 1 GiB disk");
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&small("m8"))).await;
+    assert_eq!(r.code(), "insufficient_capacity");
+    let said = r.body["message"].as_str().unwrap();
+    assert!(said.contains("node-1 has only 0 vCPUs free (at 4 per CPU)"), "{said}");
+
+    let node = format!("/api/v1/nodes/{}", app.node_id);
+    let r = app.call("PATCH", &node, Some(&owner), Some(r#"{"cpu_ratio": 8}"#)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    for (body, field) in [(r#"{"cpu_ratio": 0}"#, "cpu_ratio"), (r#"{"memory_ratio": 4.5}"#, "memory_ratio")]
+    {
+        let r = app.call("PATCH", &node, Some(&admin), Some(body)).await;
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body}"
+        );
+    }
+    let r = app.call("PATCH", &node, Some(&admin), Some(r#"{"cpu_ratio": 8}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!((&r.body["ratios"]["cpu"], &r.body["ratios"]["memory"]), (&8.0.into(), &1.0.into()));
+    let r = app.call("POST", "/api/v1/machines", Some(&owner), Some(&small("m8"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}

@@ -74,6 +74,13 @@ fn the_document_states_every_rule_the_server_enforces() {
             corral_api::validate::Limit::Int { max, .. } => {
                 assert_eq!(prop["maximum"], *max, "{schema}.{field}")
             }
+            corral_api::validate::Limit::Number { min, max } => {
+                assert_eq!(
+                    (prop["minimum"].as_f64(), prop["maximum"].as_f64()),
+                    (Some(*min), Some(*max)),
+                    "{schema}.{field}"
+                )
+            }
             corral_api::validate::Limit::Items { max, .. } => {
                 assert_eq!(prop["maxItems"], *max, "{schema}.{field}")
             }

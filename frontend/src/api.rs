@@ -118,6 +118,10 @@ pub async fn machine_delete(id: MachineId, force: bool) -> Result<Machine> {
     read(Request::delete(&url).send().await.map_err(net)?).await
 }
 
+pub async fn node_update(id: NodeId, req: &corral_api::node::NodeUpdate) -> Result<Node> {
+    send_json(Request::patch(&paths::node(id)), req).await
+}
+
 pub async fn node_list() -> Result<Vec<Node>> {
     get(paths::NODES).await
 }

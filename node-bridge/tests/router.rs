@@ -203,8 +203,10 @@ async fn bad_input_is_refused_with_the_error_body_and_changes_nothing() {
     }
     assert_eq!(machine_count(&f).await, 0);
 
-    // What only the node can tell (no room for 5 vCPUs on 4) fails the task, with the same body.
-    let (status, body) = call(&f, "POST", "/v1/machines", Some(&create_body(id, "a", 5))).await;
+    // What only the node can tell (no room for 4 GiB of memory in 2) fails the task, with the
+    // same body.
+    let big = create_body(id, "a", 1).replace(r#""memory_mib":256"#, r#""memory_mib":4096"#);
+    let (status, body) = call(&f, "POST", "/v1/machines", Some(&big)).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let task = task_end(&f, &body).await;
     assert_eq!(task.state, TaskState::Failed);

@@ -11,7 +11,7 @@ use corral_api::node::Node;
 use corral_api::session::Role;
 use corral_api::{ErrorCode, MachineId};
 
-use super::on_node::{answered_for, apply_bridge, client_of};
+use super::on_node::{answered_for, apply_bridge, client_of, with_report};
 use super::placement;
 use super::provision::{NodeCall, Place, Provision, node_make, provision};
 use crate::auth::Actor;
@@ -162,7 +162,14 @@ pub async fn machine_create(
         (None, None) => Place::Best(candidates),
     };
     let call = NodeCall::Create(bridge_create(id, req));
-    let p = Provision { tenant_id, machine, place, call, take_back: take_back.is_some() };
+    let p = Provision {
+        tenant_id,
+        machine,
+        place,
+        call,
+        take_back: take_back.is_some(),
+        explain: actor.is_admin,
+    };
     provision(state, p).await.map(Created::New)
 }
 
@@ -319,7 +326,12 @@ pub async fn machine_update(
         })?;
     }
     take_machine_report(state, m.node_id, &b).await?;
-    let updated = machine_get(state, actor, id).await?;
+    // The answer is the node's, not a read of the row: an older report of the node (sent
+    // before this change, applied by the reconciler just after it) may briefly be there.
+    let mut updated = with_report(machine_get(state, actor, id).await?, &b);
+    if let Some(name) = req.name {
+        updated.name = name;
+    }
     state.publish(Event::MachineUpdated { machine: updated.clone() });
     Ok(updated)
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use corral_api::NodeId;
 use corral_api::bridge::BRIDGE_API_VERSION;
 use corral_api::event::Event;
-use corral_api::node::{HostKey, HostKeyProbe, Node, NodeEnroll, SshPublicKey};
+use corral_api::node::{AllocationRatios, HostKey, HostKeyProbe, Node, NodeEnroll, NodeUpdate, SshPublicKey};
 use corral_api::validate;
 
 use crate::auth::Actor;
@@ -46,6 +46,30 @@ pub async fn node_get(state: &AppState, actor: &Actor, id: NodeId) -> Result<Nod
     let node =
         nodes::node_get(&state.db, id).await?.ok_or_else(|| ApiError::NotFound(format!("node {id}")))?;
     Ok(node_view(actor, node))
+}
+
+/// Sets a node's allocation ratios (admins); the change is announced, and the next
+/// placement uses it.
+pub async fn node_update(
+    state: &AppState,
+    actor: &Actor,
+    id: NodeId,
+    req: NodeUpdate,
+) -> Result<Node, ApiError> {
+    require_admin(actor)?;
+    validate::node_update(&req)?;
+    let node =
+        nodes::node_get(&state.db, id).await?.ok_or_else(|| ApiError::NotFound(format!("node {id}")))?;
+    let ratios = AllocationRatios {
+        cpu: req.cpu_ratio.unwrap_or(node.ratios.cpu),
+        memory: req.memory_ratio.unwrap_or(node.ratios.memory),
+        disk: req.disk_ratio.unwrap_or(node.ratios.disk),
+    };
+    nodes::node_set_ratios(&state.db, id, ratios).await?;
+    let node =
+        nodes::node_get(&state.db, id).await?.ok_or_else(|| ApiError::NotFound(format!("node {id}")))?;
+    state.publish(Event::NodeUpdated { node: node.clone() });
+    Ok(node)
 }
 
 fn identity(state: &AppState) -> Result<ssh::SshIdentity, ApiError> {

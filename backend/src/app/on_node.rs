@@ -23,7 +23,23 @@ pub async fn apply_bridge(state: &AppState, m: &Machine, b: &BridgeMachine) -> R
     answered_for(&m.node_name, m.id, b)?;
     match take_machine_report(state, m.node_id, b).await? {
         Some(changed) => Ok(changed),
-        None => Ok(Machine { state: b.state, ..m.clone() }),
+        None => Ok(with_report(m.clone(), b)),
+    }
+}
+
+/// The machine as the node's report `b` has it: what the node owns (sizes, devices, state)
+/// from the report, the rest (owner, names, times) from `m`.
+pub fn with_report(m: Machine, b: &BridgeMachine) -> Machine {
+    Machine {
+        vcpus: b.vcpus,
+        memory_mib: b.memory_mib,
+        disk_gib: b.disk_gib,
+        port_forwards: b.port_forwards.clone(),
+        boot_order: b.boot_order.clone(),
+        cdrom: b.cdrom.clone(),
+        host_bridge: b.host_bridge.clone(),
+        state: b.state,
+        ..m
     }
 }
 

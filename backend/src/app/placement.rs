@@ -1,5 +1,7 @@
 //! Placement: which node gets a new machine. The node with the most free memory among those
-//! online with room for all of it; a refusal says what each node lacks.
+//! online with room for all of it, room being the node's size times its allocation ratios
+//! less what its machines (stopped ones too) hold. A refusal says what each node lacks, for
+//! admins; tenants learn only that no node has room for what they asked.
 
 use std::collections::HashSet;
 
@@ -17,24 +19,38 @@ pub struct Demand {
     pub disk_gib: u64,
 }
 
+impl Demand {
+    /// What was asked, as a person reads it.
+    pub fn said(&self) -> String {
+        format!("{} vCPUs, {} MiB memory, {} GiB disk", self.vcpus, self.memory_mib, self.disk_gib)
+    }
+}
+
+/// A ratio other than 1, as a note on what is free: ` (at 4 per CPU)`.
+fn at_ratio(ratio: f64, of: &str) -> String {
+    if ratio == 1.0 { String::new() } else { format!(" (at {ratio} {of})") }
+}
+
 /// Why a node cannot take the demand, or `None` if it can.
 pub fn shortfall(node: &Node, d: Demand) -> Option<String> {
     if node.status != NodeStatus::Online {
         return Some(format!("{} is {}", node.name, node.status.as_str()));
     }
     let Some(host) = &node.host else { return Some(format!("{} has not reported its size", node.name)) };
-    let free_cpus = host.cpus.saturating_sub(node.usage.vcpus);
-    let free_mem = host.memory_mib.saturating_sub(node.usage.memory_mib);
-    let free_disk = host.disk_gib.saturating_sub(node.usage.disk_gib);
+    let (cpus, memory, disk) = node.ratios.capacity(host);
+    let free_cpus = cpus.saturating_sub(node.usage.vcpus);
+    let free_mem = memory.saturating_sub(node.usage.memory_mib);
+    let free_disk = disk.saturating_sub(node.usage.disk_gib);
+    let r = node.ratios;
     let mut lacks = Vec::new();
     if d.vcpus > free_cpus {
-        lacks.push(format!("{free_cpus} vCPUs free"));
+        lacks.push(format!("{free_cpus} vCPUs free{}", at_ratio(r.cpu, "per CPU")));
     }
     if d.memory_mib > free_mem {
-        lacks.push(format!("{free_mem} MiB memory free"));
+        lacks.push(format!("{free_mem} MiB memory free{}", at_ratio(r.memory, "times its memory")));
     }
     if d.disk_gib > free_disk {
-        lacks.push(format!("{free_disk} GiB disk free"));
+        lacks.push(format!("{free_disk} GiB disk free{}", at_ratio(r.disk, "times its disk")));
     }
     (!lacks.is_empty()).then(|| format!("{} has only {}", node.name, lacks.join(", ")))
 }
@@ -56,7 +72,7 @@ pub fn place(nodes: &[Node], d: Demand) -> Result<&Node, String> {
         }
     }
     best.ok_or_else(|| {
-        let need = format!("{} vCPUs, {} MiB memory, {} GiB disk", d.vcpus, d.memory_mib, d.disk_gib);
+        let need = d.said();
         if reasons.is_empty() {
             format!("no node has room for {need}: there are no nodes")
         } else {
@@ -91,6 +107,8 @@ mod tests {
             driver: Some("sim".into()),
             capabilities: vec![],
             kinds: vec![corral_api::spec::MachineKind::Vm],
+            // Ratios of 1 unless a test says otherwise: the arithmetic below is plain.
+            ratios: corral_api::node::AllocationRatios { cpu: 1.0, memory: 1.0, disk: 1.0 },
             host: Some(HostFacts { hostname: name.into(), cpus: 8, memory_mib: mem, disk_gib: 100 }),
             accelerator: None,
             usage: NodeUsage { machines: 1, vcpus: 1, memory_mib: used_mem, disk_gib: 1 },
@@ -159,5 +177,26 @@ mod tests {
         big_but_full.usage.vcpus = 8;
         let nodes = [big_but_full, node("small", NodeStatus::Online, 1024, 0)];
         assert_eq!(place(&nodes, SMALL).unwrap().name, "small");
+    }
+
+    /// A node of 2 CPUs at the default ratios takes eight 1-vCPU machines, stopped or not;
+    /// the ninth is refused with the ratio named.
+    #[test]
+    fn ratios_scale_a_nodes_room() {
+        let mut n = node("a", NodeStatus::Online, 4096, 0);
+        n.host.as_mut().unwrap().cpus = 2;
+        n.ratios = Default::default();
+        n.usage.vcpus = 7;
+        assert_eq!(shortfall(&n, SMALL), None);
+        n.usage.vcpus = 8;
+        assert_eq!(shortfall(&n, SMALL).as_deref(), Some("a has only 0 vCPUs free (at 4 per CPU)"));
+        n.ratios.memory = 1.5;
+        let big = Demand { vcpus: 0, memory_mib: 6144, disk_gib: 1 };
+        assert_eq!(shortfall(&n, big), None, "6 GiB fit 1.5 times 4 GiB");
+        let bigger = Demand { memory_mib: 6145, ..big };
+        assert_eq!(
+            shortfall(&n, bigger).as_deref(),
+            Some("a has only 6144 MiB memory free (at 1.5 times its memory)")
+        );
     }
 }

@@ -35,6 +35,9 @@ pub struct Provision {
     /// The row of an unmanaged machine with this id (made by the node after an earlier
     /// request with the same idempotency key gave up) is replaced by this one.
     pub take_back: bool,
+    /// Say what each node lacks when none has room (admins); tenants learn only that no node
+    /// has room for what they asked.
+    pub explain: bool,
 }
 
 /// Where a machine goes.
@@ -74,12 +77,17 @@ pub async fn provision(state: &AppState, p: Provision) -> Result<Machine, ApiErr
     )
     .await?;
     let demand = Demand { vcpus: m.vcpus, memory_mib: m.memory_mib, disk_gib: m.disk_gib };
+    let refused = |why: String| {
+        ApiError::InsufficientCapacity(if p.explain {
+            why
+        } else {
+            format!("no node has room for {}", demand.said())
+        })
+    };
     let node = match p.place {
-        Place::Best(candidates) => {
-            placement::place(&candidates, demand).map_err(ApiError::InsufficientCapacity)?.clone()
-        }
+        Place::Best(candidates) => placement::place(&candidates, demand).map_err(refused)?.clone(),
         Place::On(node) => match placement::shortfall(&node, demand) {
-            Some(why) => return Err(ApiError::InsufficientCapacity(why)),
+            Some(why) => return Err(refused(why)),
             None => node,
         },
         Place::Fixed(node) => node,

@@ -117,6 +117,13 @@ pub async fn snapshot_clone(
         snapshot: name.to_string(),
         req: BridgeSnapshotClone { id, name: req.name },
     };
-    provision(state, Provision { tenant_id, machine, place: Place::Fixed(node), call, take_back: false })
-        .await
+    let p = Provision {
+        tenant_id,
+        machine,
+        place: Place::Fixed(node),
+        call,
+        take_back: false,
+        explain: actor.is_admin,
+    };
+    provision(state, p).await
 }

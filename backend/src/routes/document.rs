@@ -44,6 +44,10 @@ fn set_limit(schema: &mut Map<String, Value>, limit: Limit) {
             schema.insert("minimum".into(), min.into());
             schema.insert("maximum".into(), max.into());
         }
+        Limit::Number { min, max } => {
+            schema.insert("minimum".into(), min.into());
+            schema.insert("maximum".into(), max.into());
+        }
         Limit::Items { max, unique } => {
             schema.insert("maxItems".into(), max.into());
             if unique {

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use corral_api::node::{HostKey, HostKeyProbe, Node, NodeEnroll, SshPublicKey};
+use corral_api::node::{HostKey, HostKeyProbe, Node, NodeEnroll, NodeUpdate, SshPublicKey};
 use corral_api::{ErrorBody, NodeId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,7 +18,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(node_list, node_enroll))
-        .routes(routes!(node_get))
+        .routes(routes!(node_get, node_update))
         .routes(routes!(host_key_probe))
         .routes(routes!(host_key_confirm))
         .routes(routes!(ssh_key_get))
@@ -42,6 +42,21 @@ async fn node_get(
     Path(id): Path<NodeId>,
 ) -> ApiResult<Json<Node>> {
     Ok(Json(app::node_get(&state, &actor, id).await?))
+}
+
+/// Set a node's allocation ratios (admins): how far its CPUs, memory and disk may be
+/// promised to machines.
+#[utoipa::path(patch, path = "/api/v1/nodes/{id}", tag = "nodes", request_body = NodeUpdate,
+    params(("id" = NodeId, Path)),
+    responses((status = 200, body = Node), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn node_update(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<NodeId>,
+    Json(req): Json<NodeUpdate>,
+) -> ApiResult<Json<Node>> {
+    Ok(Json(app::node_update(&state, &actor, id, req).await?))
 }
 
 /// Add a node reached over SSH (admins). The host key must be one the admin confirmed; the

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use corral_api::NodeId;
 use corral_api::bridge::{BridgeVersion, HostFacts};
-use corral_api::node::{Node, NodeStatus, NodeUsage};
+use corral_api::node::{AllocationRatios, Node, NodeStatus, NodeUsage};
 use sqlx::Row;
 
 use super::{parse_col, u32_col, u64_col};
@@ -169,6 +169,19 @@ pub async fn node_list(db: &Db) -> Result<Vec<Node>, sqlx::Error> {
     node_query(db, None).await
 }
 
+/// Sets a node's allocation ratios; false if there is no such node.
+pub async fn node_set_ratios(db: &Db, id: NodeId, r: AllocationRatios) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE nodes SET cpu_ratio = $1, memory_ratio = $2, disk_ratio = $3 WHERE id = $4")
+            .bind(r.cpu)
+            .bind(r.memory)
+            .bind(r.disk)
+            .bind(id.to_string())
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub async fn node_get(db: &Db, id: NodeId) -> Result<Option<Node>, sqlx::Error> {
     Ok(node_query(db, Some(id)).await?.pop())
 }
@@ -196,7 +209,7 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
             },
         );
     }
-    let cols = "id, name, address, status, driver, capabilities, kinds, host, accelerator, host_bridges, last_error, last_seen_at, \
+    let cols = "id, name, address, status, driver, capabilities, kinds, cpu_ratio, memory_ratio, disk_ratio, host, accelerator, host_bridges, last_error, last_seen_at, \
         host_key, presented_host_key, rule_breaks, last_rule_break";
     let rows = match only {
         Some(id) => {
@@ -226,6 +239,11 @@ async fn node_query(db: &Db, only: Option<NodeId>) -> Result<Vec<Node>, sqlx::Er
                 driver: r.try_get("driver")?,
                 capabilities: serde_json::from_str(&caps).unwrap_or_default(),
                 kinds: serde_json::from_str(&kinds).unwrap_or_default(),
+                ratios: AllocationRatios {
+                    cpu: r.try_get("cpu_ratio")?,
+                    memory: r.try_get("memory_ratio")?,
+                    disk: r.try_get("disk_ratio")?,
+                },
                 host: host.and_then(|h| serde_json::from_str::<HostFacts>(&h).ok()),
                 accelerator: accelerator.and_then(|a| serde_json::from_str(&a).ok()),
                 host_bridges: serde_json::from_str(&host_bridges).unwrap_or_default(),

@@ -156,6 +156,11 @@ impl TestApp {
         Self::start_with(None, host, MachineKind::ALL.to_vec()).await
     }
 
+    /// With a node of this size.
+    pub async fn start_sized(host: HostFacts) -> TestApp {
+        Self::start_with(None, host, MachineKind::ALL.to_vec()).await
+    }
+
     /// With a node that runs only these kinds of machine.
     pub async fn start_running(kinds: Vec<MachineKind>) -> TestApp {
         Self::start_with(None, Self::host(), kinds).await

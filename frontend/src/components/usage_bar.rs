@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 #[component]
-pub fn UsageBar(label: &'static str, used: u64, total: u64, unit: &'static str) -> impl IntoView {
+pub fn UsageBar(#[prop(into)] label: String, used: u64, total: u64, unit: &'static str) -> impl IntoView {
     let pct = used.saturating_mul(100).checked_div(total).unwrap_or(0).min(100);
     let level = match pct {
         0..=75 => "ok",
@@ -12,7 +12,7 @@ pub fn UsageBar(label: &'static str, used: u64, total: u64, unit: &'static str) 
     };
     view! {
         <div class="usage">
-            <div class="usage-label"><span>{label}</span><span class="muted">{format!("{used} / {total} {unit}")}</span></div>
+            <div class="usage-label"><span>{label.clone()}</span><span class="muted">{format!("{used} / {total} {unit}")}</span></div>
             <div class="bar" role="meter" aria-valuemin="0" aria-valuemax=total aria-valuenow=used aria-label=label>
                 <div class=format!("fill {level}") style=format!("width: {pct}%")></div>
             </div>

@@ -5,7 +5,7 @@ use corral_api::node::{Node, NodeStatus};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::components::UsageBar;
+use crate::components::{ErrorBanner, UsageBar};
 use crate::live::use_live;
 
 #[component]
@@ -52,8 +52,13 @@ pub fn Dashboard() -> impl IntoView {
 
 #[component]
 fn NodeCard(node: Node) -> impl IntoView {
+    let live = use_live();
+    let is_admin = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin));
     let status = node.status.as_str().replace('_', "-");
     let facts = node.host.clone();
+    let ratios = node.ratios;
+    let kinds = node.kinds.iter().map(|k| format!("{}s", k.label())).collect::<Vec<_>>().join(" and ");
+    let per = |r: f64, what: &str| if r == 1.0 { String::new() } else { format!(" ({r}× {what})") };
     view! {
         <article class="card node" data-test="node-card">
             <header>
@@ -65,19 +70,89 @@ fn NodeCard(node: Node) -> impl IntoView {
                 {node.accelerator.clone().map(|a| view! { " · " <span title=a.reason>{a.name}</span> })}
                 " · " {node.usage.machines} " machines" {node.address.clone().map(|a| format!(" · {a}"))}
             </p>
+            <p class="muted small" data-test="node-kinds">{format!("Runs {kinds}")}</p>
             {match facts {
-                Some(h) => view! {
-                    <UsageBar label="vCPUs" used=u64::from(node.usage.vcpus) total=u64::from(h.cpus) unit=""/>
-                    <UsageBar label="Memory" used=node.usage.memory_mib total=h.memory_mib unit="MiB"/>
-                    <UsageBar label="Disk" used=node.usage.disk_gib total=h.disk_gib unit="GiB"/>
-                }.into_any(),
+                Some(h) => {
+                    let (cpus, memory, disk) = ratios.capacity(&h);
+                    view! {
+                        <UsageBar label=format!("vCPUs{}", per(ratios.cpu, "its CPUs")) used=u64::from(node.usage.vcpus) total=u64::from(cpus) unit=""/>
+                        <UsageBar label=format!("Memory{}", per(ratios.memory, "its memory")) used=node.usage.memory_mib total=memory unit="MiB"/>
+                        <UsageBar label=format!("Disk{}", per(ratios.disk, "its disk")) used=node.usage.disk_gib total=disk unit="GiB"/>
+                    }.into_any()
+                }
                 None => view! { <p class="muted">"Not reached yet."</p> }.into_any(),
             }}
+            <Show when=is_admin>
+                <RatiosForm node=node.id ratios=ratios/>
+            </Show>
             {match node.status {
                 NodeStatus::Online => None,
                 NodeStatus::KeyMismatch => Some(view! { <super::nodes::KeyMismatch node=node.clone()/> }.into_any()),
                 _ => node.last_error.clone().map(|e| view! { <p class="banner error small">{e}</p> }.into_any()),
             }}
         </article>
+    }
+}
+
+/// An admin's edit of a node's allocation ratios, checked with the server's validator.
+#[component]
+fn RatiosForm(node: corral_api::NodeId, ratios: corral_api::node::AllocationRatios) -> impl IntoView {
+    use corral_api::node::NodeUpdate;
+    let cpu = RwSignal::new(ratios.cpu.to_string());
+    let memory = RwSignal::new(ratios.memory.to_string());
+    let disk = RwSignal::new(ratios.disk.to_string());
+    let error = RwSignal::new(None::<String>);
+    let save = Action::new_local(move |req: &NodeUpdate| {
+        let req = req.clone();
+        async move { crate::api::node_update(node, &req).await }
+    });
+    Effect::new(move || match save.value().get() {
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        Some(Ok(_)) => error.set(None),
+        None => {}
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let parse = |s: RwSignal<String>, field: &str| {
+            s.get_untracked().trim().parse::<f64>().map_err(|_| format!("{field}: a number such as 4 or 1.5"))
+        };
+        let req = (|| -> Result<NodeUpdate, String> {
+            let req = NodeUpdate {
+                cpu_ratio: Some(parse(cpu, "cpu_ratio")?),
+                memory_ratio: Some(parse(memory, "memory_ratio")?),
+                disk_ratio: Some(parse(disk, "disk_ratio")?),
+            };
+            corral_api::validate::node_update(&req).map_err(|e| format!("{}: {}", e.field, e.message))?;
+            Ok(req)
+        })();
+        match req {
+            Ok(req) => {
+                error.set(None);
+                save.dispatch(req);
+            }
+            Err(e) => error.set(Some(e)),
+        }
+    };
+    let field = |label: &'static str, test: &'static str, sig: RwSignal<String>| {
+        view! {
+            <label>{label}
+                <input data-test=test inputmode="decimal" prop:value=move || sig.get() on:input=move |ev| sig.set(event_target_value(&ev))/>
+            </label>
+        }
+    };
+    view! {
+        <details class="ratios">
+            <summary>"Allocation ratios"</summary>
+            <form class="form" on:submit=submit novalidate>
+                <p class="help small">"How far this node may be promised: 4 vCPUs per CPU share its CPUs four ways. Stopped machines keep their share."</p>
+                <div class="row">
+                    {field("vCPUs per CPU", "ratio-cpu", cpu)}
+                    {field("Memory", "ratio-memory", memory)}
+                    {field("Disk", "ratio-disk", disk)}
+                </div>
+                <ErrorBanner error=error/>
+                <button class="btn" type="submit" data-test="ratio-save" disabled=move || save.pending().get()>"Save ratios"</button>
+            </form>
+        </details>
     }
 }
