@@ -17,6 +17,15 @@ use corral_api::machine::MachineState;
 use corral_api::spec::{MachineKind, PowerAction};
 use corral_api::task::TaskState;
 use corral_e2e::{BridgeProc, busybox_zone, wait_for, wait_until, zone_image};
+use corral_testkit::serial::Stream;
+
+/// The zone's console through the bridge, read with the shared reader.
+type Serial = corral_testkit::serial::Serial<Stream<corral::nodes::client::ConsoleStream>>;
+
+async fn console(c: &BridgeClient, id: MachineId) -> Serial {
+    let (offset, stream) = c.serial_stream(id, 0).await.expect("console stream");
+    Serial::new(Stream(stream), offset)
+}
 
 fn zone_bridge(dir: &Path) -> BridgeProc {
     BridgeProc::start_with(dir, "z", &["--driver", "qemu,lxc", "--accel", "tcg", "--stop-timeout-secs", "10"])
@@ -108,6 +117,12 @@ async fn a_zone_boots_under_limits_that_hold_outlives_its_bridge_and_leaves_noth
     assert_eq!(lxc_state(&zones, id), "RUNNING");
     let (code, out) = attach(&zones, id, "echo in-$((40+2)); hostname");
     assert_eq!((code, out.as_str()), (0, "in-42\nweb\n"));
+    // Its console, as a VM's serial line: boot output replayed, a typed command answered.
+    let mut serial = console(&c, id).await;
+    serial.expect("corral-zone: ready", Duration::from_secs(5)).await;
+    serial.send_line("echo typed-$((6*7))").await;
+    serial.expect("typed-42", Duration::from_secs(5)).await;
+    drop(serial);
 
     // The limits, as the kernel holds them.
     assert_eq!(cgroup_value("memory", id, "memory.limit_in_bytes"), 64 << 20);
@@ -137,6 +152,12 @@ async fn a_zone_boots_under_limits_that_hold_outlives_its_bridge_and_leaves_noth
     let c = bridge.client();
     assert_eq!(c.machine_get(id).await.unwrap().state, MachineState::Running);
     assert_eq!(attach(&zones, id, "echo still").1, "still\n");
+    // Its console history is still there, kept by LXC while no bridge was.
+    let mut serial = console(&c, id).await;
+    serial.expect("typed-42", Duration::from_secs(5)).await;
+    serial.send_line("echo again-$((6*7))").await;
+    serial.expect("again-42", Duration::from_secs(5)).await;
+    drop(serial);
 
     // Pause freezes it; stop asks its init, which halts it well before the timeout.
     assert_eq!(c.machine_power(id, PowerAction::Pause).await.unwrap().state, MachineState::Paused);

@@ -135,6 +135,7 @@ async fn open_drivers(
                         common_conf: common.exists().then(|| common.to_path_buf()),
                         pids_max: config.zone_pids_max,
                         cgroup_root: "/sys/fs/cgroup".into(),
+                        follow_consoles: true,
                     },
                     MachineStore::open_dir(config.data_dir.join("zones"))
                         .context("opening the zone store")?,

@@ -71,16 +71,7 @@ impl SerialHub {
 
     /// Pumps an already connected serial line (the sim's scripted guest is the other end).
     pub fn pump(stream: UnixStream) -> Arc<SerialHub> {
-        let (live, _) = broadcast::channel(1024);
-        let (input, mut input_rx) = mpsc::channel::<Bytes>(64);
-        let hub = Arc::new(SerialHub {
-            history: Mutex::new(History {
-                buf: VecDeque::with_capacity(HISTORY_BYTES),
-                end: 0,
-                live: Some(live),
-            }),
-            input,
-        });
+        let (hub, mut input_rx) = SerialHub::new();
         let weak = Arc::downgrade(&hub);
         let (mut read, mut write) = stream.into_split();
         tokio::spawn(async move {
@@ -101,13 +92,36 @@ impl SerialHub {
                 hub.record(&buf[..n]);
             }
             if let Some(hub) = weak.upgrade() {
-                hub.history.lock().unwrap_or_else(|p| p.into_inner()).live = None;
+                hub.close();
             }
         });
         hub
     }
 
-    fn record(&self, data: &[u8]) {
+    /// A hub fed by its owner (`record`, `close`), with the viewers' input on the receiver:
+    /// for consoles that are not one socket (a zone's: its log for output, `lxc-console` for
+    /// input).
+    pub fn new() -> (Arc<SerialHub>, mpsc::Receiver<Bytes>) {
+        let (live, _) = broadcast::channel(1024);
+        let (input, input_rx) = mpsc::channel::<Bytes>(64);
+        let hub = Arc::new(SerialHub {
+            history: Mutex::new(History {
+                buf: VecDeque::with_capacity(HISTORY_BYTES),
+                end: 0,
+                live: Some(live),
+            }),
+            input,
+        });
+        (hub, input_rx)
+    }
+
+    /// Ends every viewer's stream: the guest is gone.
+    pub fn close(&self) {
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).live = None;
+    }
+
+    /// Adds output: kept for replay, sent to every viewer.
+    pub fn record(&self, data: &[u8]) {
         let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
         let offset = h.end;
         h.buf.extend(data);

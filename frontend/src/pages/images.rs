@@ -49,14 +49,22 @@ pub fn Images() -> impl IntoView {
                     Ok(list) if list.is_empty() => view! { <p class="muted" data-test="no-images">"No images on any online node."</p> }.into_any(),
                     Ok(list) => view! {
                         <table class="table" data-test="image-table">
-                            <thead><tr><th>"Name"</th><th>"Node"</th><th>"Format"</th><th>"Size"</th><th>"Guest sees"</th><th>"sha256"</th></tr></thead>
+                            <thead><tr><th>"Name"</th><th>"Node"</th><th>"For"</th><th>"Format"</th><th>"Size"</th><th>"Guest sees"</th><th>"sha256"</th></tr></thead>
                             <tbody>{list.into_iter().map(|i| view! {
                                 <tr data-test="image-row" data-name=i.image.name.clone()>
                                     <td>{i.image.name.clone()}</td>
                                     <td>{i.node_name.clone()}</td>
+                                    <td data-test="image-kind">{match &i.image.zone {
+                                        Some(z) => format!("zone: {} {} ({})", z.os, z.release, z.init.as_str()),
+                                        None => i.image.kind.label().to_string(),
+                                    }}</td>
                                     <td>{i.image.format.clone()}</td>
                                     <td>{format!("{:.1} MiB", i.image.size_bytes as f64 / 1048576.0)}</td>
-                                    <td>{format!("{:.1} GiB", i.image.virtual_size_bytes as f64 / 1073741824.0)}</td>
+                                    <td>{if i.image.virtual_size_bytes < 1 << 30 {
+                                        format!("{:.1} MiB", i.image.virtual_size_bytes as f64 / 1048576.0)
+                                    } else {
+                                        format!("{:.1} GiB", i.image.virtual_size_bytes as f64 / 1073741824.0)
+                                    }}</td>
                                     <td class="mono" title=i.image.sha256.clone()>{i.image.sha256.chars().take(12).collect::<String>()}"…"</td>
                                 </tr>
                             }).collect_view()}</tbody>
@@ -126,6 +134,7 @@ fn ImportForm() -> impl IntoView {
                 <label>"Name"
                     <input data-test="import-name" placeholder="debian-12.qcow2" prop:value=move || name.get()
                         on:input=move |ev| name.set(event_target_value(&ev))/>
+                    <span class="help">"The ending says what it is: .qcow2, .raw, .img or .iso for a VM's disk; .tar, .tar.gz or .tar.xz for a zone's root filesystem (metadata.yaml and rootfs/, as Incus images)."</span>
                 </label>
                 <label>"Source"
                     <input data-test="import-source" placeholder="https://… or /path/on/the/node" prop:value=move || source.get()

@@ -5,6 +5,7 @@ use corral_api::NodeId;
 use corral_api::bridge::PortForward;
 use corral_api::machine::MachineCreate;
 use corral_api::node::NodeStatus;
+use corral_api::spec::MachineKind;
 use corral_api::validate;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -56,6 +57,8 @@ pub fn MachineCreatePage() -> impl IntoView {
     let live = use_live();
     let navigate = use_navigate();
     let name = RwSignal::new(String::new());
+    let kind = RwSignal::new(MachineKind::Vm);
+    let is_vm = move || kind.get() == MachineKind::Vm;
     let vcpus = RwSignal::new("1".to_string());
     let memory = RwSignal::new("512".to_string());
     let disk = RwSignal::new("10".to_string());
@@ -81,20 +84,27 @@ pub fn MachineCreatePage() -> impl IntoView {
         Ok(list) => validate::port_forwards(&list).err().map(|e| e.message),
         Err(e) => Some(e),
     };
-    // The images nodes hold, by name; the first is preselected once they arrive.
+    // The images of the chosen kind nodes hold, by name; the first is preselected once they
+    // arrive, and again when the kind changes.
     let image = RwSignal::new(String::new());
     let images = LocalResource::new(api::image_list);
     let image_names = move || {
-        let mut names: Vec<String> =
-            images.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|i| i.image.name).collect();
+        let kind = kind.get();
+        let mut names: Vec<String> = images
+            .get()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| i.image.kind == kind)
+            .map(|i| i.image.name)
+            .collect();
         names.dedup();
         names
     };
     Effect::new(move |_| {
-        if let Some(first) = image_names().first()
-            && image.get_untracked().is_empty()
-        {
-            image.set(first.clone());
+        let names = image_names();
+        if !names.contains(&image.get_untracked()) {
+            image.set(names.first().cloned().unwrap_or_else(|| BLANK.to_string()));
         }
     });
     // Random per visit to the form: two people filling it alike still make two machines.
@@ -120,20 +130,22 @@ pub fn MachineCreatePage() -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         touched.set(true);
+        let vm = kind.get_untracked() == MachineKind::Vm;
         let req = (|| -> Result<MachineCreate, String> {
             let req = MachineCreate {
                 name: name.get_untracked(),
-                kind: Default::default(),
+                kind: kind.get_untracked(),
                 tenant_id: live.tenant.get_untracked(),
                 node_id: node.get_untracked().parse::<NodeId>().ok(),
                 vcpus: parse_num(&vcpus.get_untracked(), "vCPUs")?,
                 memory_mib: parse_num(&memory.get_untracked(), "memory")?,
                 disk_gib: parse_num(&disk.get_untracked(), "disk")?,
                 image: Some(image.get_untracked()).filter(|i| !i.is_empty() && i != BLANK),
-                port_forwards: parse_forwards(&forwards.get_untracked())?,
-                boot_order: super::devices::boot_order(&boot.get_untracked()),
+                // What the form hides for zones is not sent for them.
+                port_forwards: if vm { parse_forwards(&forwards.get_untracked())? } else { Vec::new() },
+                boot_order: if vm { super::devices::boot_order(&boot.get_untracked()) } else { Vec::new() },
                 cdrom: None,
-                host_bridge: Some(host_bridge.get_untracked()).filter(|b| !b.is_empty()),
+                host_bridge: Some(host_bridge.get_untracked()).filter(|b| vm && !b.is_empty()),
             };
             validate::machine_create(&req).map_err(|e| format!("{}: {}", e.field, e.message))?;
             Ok(req)
@@ -168,6 +180,24 @@ pub fn MachineCreatePage() -> impl IntoView {
     view! {
         <h1>"New machine"</h1>
         <form class="card form" on:submit=submit.clone() on:input=move |_| touched.set(true) novalidate>
+            <fieldset class="segmented" data-test="create-kind">
+                <legend>"Kind"</legend>
+                <label>
+                    <input type="radio" name="kind" data-test="create-kind-vm" prop:checked=is_vm
+                        on:change=move |_| kind.set(MachineKind::Vm)/>
+                    "Virtual machine"
+                </label>
+                <label>
+                    <input type="radio" name="kind" data-test="create-kind-zone" prop:checked=move || !is_vm()
+                        on:change=move |_| kind.set(MachineKind::Zone)/>
+                    "Zone"
+                </label>
+                <span class="help">{move || if is_vm() {
+                    "Its own kernel and virtual hardware: any OS, a graphical console, RAM snapshots."
+                } else {
+                    "An OS container sharing the node's kernel: starts in a fraction of a second, held by its CPU, memory and process limits."
+                }}</span>
+            </fieldset>
             <label>"Name"
                 <input data-test="create-name" placeholder="web-1" maxlength="80" autofocus
                     prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
@@ -197,10 +227,19 @@ pub fn MachineCreatePage() -> impl IntoView {
                     {move || image_names().into_iter()
                         .map(|n| view! { <option value=n.clone()>{n.clone()}</option> })
                         .collect_view()}
-                    <option value=BLANK>"Blank disk"</option>
+                    <Show when=is_vm>
+                        <option value=BLANK>"Blank disk"</option>
+                    </Show>
                 </select>
-                <span class="help">"A disk image becomes a copy-on-write overlay (instant, no full copy); an ISO boots as an installer CD in front of a blank disk."</span>
+                <span class="help">{move || if is_vm() {
+                    "A disk image becomes a copy-on-write overlay (instant, no full copy); an ISO boots as an installer CD in front of a blank disk."
+                } else if image_names().is_empty() {
+                    "No node holds a zone image yet: an admin imports one (a .tar.gz of metadata.yaml and rootfs/) on the Images page."
+                } else {
+                    "The zone's root filesystem is unpacked from this image."
+                }}</span>
             </label>
+            <Show when=is_vm>
             <label>"Port forwards"
                 <input data-test="create-forwards" placeholder="2222:22, 8080:80" prop:value=move || forwards.get()
                     on:input=move |ev| forwards.set(event_target_value(&ev))/>
@@ -225,11 +264,12 @@ pub fn MachineCreatePage() -> impl IntoView {
                     <span class="help">"A NIC on a host bridge gets an address on that network; only nodes offering it are considered."</span>
                 </label>
             </div>
+            </Show>
             <label>"Node"
                 <select data-test="create-node" on:change=move |ev| node.set(event_target_value(&ev))>
                     <option value="">"Any node with room"</option>
                     {move || live.nodes.get().unwrap_or_default().into_iter()
-                        .filter(|n| n.status == NodeStatus::Online)
+                        .filter(|n| n.status == NodeStatus::Online && n.kinds.contains(&kind.get()))
                         .map(|n| view! { <option value=n.id.to_string()>{n.name}</option> })
                         .collect_view()}
                 </select>

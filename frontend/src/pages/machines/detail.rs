@@ -2,7 +2,7 @@
 
 use corral_api::MachineId;
 use corral_api::machine::{Machine, MachineState, MachineUpdate};
-use corral_api::spec::PowerAction;
+use corral_api::spec::{MachineKind, PowerAction};
 use corral_api::validate;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -92,6 +92,9 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
         });
     };
     let can = move |ok: fn(MachineState) -> bool| move || busy.get() || !ok(state.get());
+    // Zones have no virtual hardware (boot devices, CD), no screen and, for now, no
+    // snapshots here: those panels are for VMs.
+    let is_vm = move || machine.with(|m| m.as_ref().is_none_or(|m| m.kind == MachineKind::Vm));
     // What the machine's node can do, from the capabilities its bridge reports.
     let node_can = move |capability: &'static str| {
         let node_id = machine.with(|m| m.as_ref().map(|m| m.node_id));
@@ -139,6 +142,10 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
         </Show>
         <ErrorBanner error=error/>
         <dl class="card summary">
+            <dt>"Kind"</dt><dd data-test="kind">{field(|m| match m.kind {
+                MachineKind::Vm => "virtual machine".to_string(),
+                MachineKind::Zone => "zone (an OS container on the node's kernel)".to_string(),
+            })}</dd>
             <dt>"Node"</dt><dd>{field(|m| m.node_name.clone())}</dd>
             <dt>"vCPUs"</dt><dd>{field(|m| m.vcpus.to_string())}</dd>
             <dt>"Memory"</dt><dd>{field(|m| format!("{} MiB", m.memory_mib))}</dd>
@@ -152,14 +159,19 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <dt>"Last change"</dt><dd>{field(|m| m.updated_at.clone())}</dd>
             <dt>"Id"</dt><dd class="mono">{id.to_string()}</dd>
         </dl>
-        <Show when=move || node_can("consoles")>
+        <Show when=move || node_can("consoles") && is_vm()>
             <super::console::ConsolePanel id=id/>
         </Show>
-        <Show when=move || node_can("snapshots")>
+        <Show when=move || node_can("serial") && !is_vm()>
+            <super::console::ConsolePanel id=id screen=false/>
+        </Show>
+        <Show when=move || node_can("snapshots") && is_vm()>
             <super::snapshots::SnapshotPanel id=id state=state/>
         </Show>
         <Settings id=id machine=machine state=state/>
-        <super::devices::DevicesPanel id=id machine=machine/>
+        <Show when=is_vm>
+            <super::devices::DevicesPanel id=id machine=machine/>
+        </Show>
         <MachineTasks id=id/>
         {move || match state.get() {
             MachineState::Unknown => Some(view! { <p class="banner warn">"Its node is not answering, so its state is unknown."</p> }),

@@ -1,4 +1,4 @@
-//! The machine list: live states, a text filter and a state filter.
+//! The machine list: live states, a text filter, a kind filter and a state filter.
 
 use corral_api::machine::{Machine, MachineState};
 use leptos::prelude::*;
@@ -12,14 +12,16 @@ pub fn MachineList() -> impl IntoView {
     let live = use_live();
     let text = RwSignal::new(String::new());
     let state = RwSignal::new(String::new());
+    let kind = RwSignal::new(String::new());
     let shown = move || {
-        let (text, state) = (text.get().to_lowercase(), state.get());
+        let (text, state, kind) = (text.get().to_lowercase(), state.get(), kind.get());
         live.machines.with(|ms| {
             ms.as_ref().map(|ms| {
                 let tenant = live.tenant.get();
                 ms.iter()
                     .filter(|m| tenant.is_none() || m.tenant_id == tenant)
                     .filter(|m| state.is_empty() || m.state.as_str() == state)
+                    .filter(|m| kind.is_empty() || m.kind.as_str() == kind)
                     .filter(|m| {
                         text.is_empty()
                             || m.name.contains(&text)
@@ -38,6 +40,11 @@ pub fn MachineList() -> impl IntoView {
         <div class="filters">
             <input type="search" placeholder="Filter by name or node" data-test="filter-text" aria-label="Filter by name or node"
                 prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))/>
+            <select data-test="filter-kind" aria-label="Filter by kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                <option value="">"VMs and zones"</option>
+                <option value="vm">"VMs"</option>
+                <option value="zone">"Zones"</option>
+            </select>
             <select data-test="filter-state" aria-label="Filter by state" on:change=move |ev| state.set(event_target_value(&ev))>
                 <option value="">"Any state"</option>
                 {MachineState::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.as_str()}</option> }).collect_view()}
@@ -50,7 +57,7 @@ pub fn MachineList() -> impl IntoView {
             }.into_any(),
             Some(list) => view! {
                 <table class="table" data-test="machine-table">
-                    <thead><tr><th>"Name"</th><th>"State"</th><th>"Node"</th><th>"vCPUs"</th><th>"Memory"</th><th>"Disk"</th></tr></thead>
+                    <thead><tr><th>"Name"</th><th>"Kind"</th><th>"State"</th><th>"Node"</th><th>"vCPUs"</th><th>"Memory"</th><th>"Disk"</th></tr></thead>
                     <tbody>{list.into_iter().map(|m| view! { <MachineRow m=m/> }).collect_view()}</tbody>
                 </table>
             }.into_any(),
@@ -68,6 +75,7 @@ fn MachineRow(m: Machine) -> impl IntoView {
                 <A href=href>{name}</A>
                 {(!m.managed).then(|| view! { <span class="tag" title="Found on the node; owned by no tenant">"unmanaged"</span> })}
             </td>
+            <td data-test="machine-kind">{m.kind.label()}</td>
             <td><StateBadge state=Signal::stored(state)/></td>
             <td>{m.node_name.clone()}</td>
             <td>{m.vcpus}</td>

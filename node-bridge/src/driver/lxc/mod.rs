@@ -14,6 +14,7 @@
 
 pub mod cgroups;
 pub mod config;
+pub mod console;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -47,10 +48,15 @@ pub struct LxcConfig {
     pub pids_max: u32,
     /// Where the cgroup v1 controllers are mounted (`/sys/fs/cgroup`), for the sweep.
     pub cgroup_root: PathBuf,
+    /// Follow running zones' consoles (`lxc-console` on a terminal, the log tailed); off in
+    /// tests on fake commands, where there is no zone to attach to.
+    pub follow_consoles: bool,
 }
 
 struct Zone {
     record: BridgeMachine,
+    /// Followed while the zone runs.
+    console: Option<console::ZoneConsole>,
     /// Serializes operations on this zone; the poller leaves a zone alone while it is held.
     op: Arc<tokio::sync::Mutex<()>>,
 }
@@ -124,7 +130,11 @@ impl LxcDriver {
                 tracing::info!(zone = %id, "re-adopted a running zone");
             }
             driver.store.save(&record)?;
-            driver.lock().insert(id, Zone { record, op: Arc::default() });
+            let running = record.state != MachineState::Stopped;
+            driver.lock().insert(id, Zone { record, console: None, op: Arc::default() });
+            if running {
+                driver.follow(id);
+            }
         }
         if let Some(every) = driver.config.watch_every {
             let watcher = driver.clone();
@@ -185,8 +195,27 @@ impl LxcDriver {
         Ok(record)
     }
 
+    /// Sets the state; a zone that stops is no longer followed on its console.
     fn set_state(&self, id: MachineId, state: MachineState) -> Result<BridgeMachine, BridgeError> {
+        if state == MachineState::Stopped
+            && let Some(zone) = self.lock().get_mut(&id)
+        {
+            zone.console = None;
+        }
         self.commit(id, |r| r.state = state)
+    }
+
+    /// Starts following a running zone's console (once).
+    fn follow(&self, id: MachineId) {
+        if !self.config.follow_consoles {
+            return;
+        }
+        let log = self.dir(id).join("console.log");
+        if let Some(zone) = self.lock().get_mut(&id)
+            && zone.console.is_none()
+        {
+            zone.console = Some(console::ZoneConsole::open(self.lxc_path(), id, log));
+        }
     }
 
     /// Runs `tool -P <path> -n <id> args…`.
@@ -251,6 +280,9 @@ impl LxcDriver {
                     cgroups::sweep(&self.config.cgroup_root, id);
                 }
                 let _ = self.set_state(id, now);
+                if now != MachineState::Stopped {
+                    self.follow(id);
+                }
             }
         }
     }
@@ -287,6 +319,7 @@ impl LxcDriver {
             self.set_state(id, MachineState::Stopped)?;
             return Err(e);
         }
+        self.follow(id);
         self.set_state(id, MachineState::Running)
     }
 
@@ -419,7 +452,10 @@ impl Driver for LxcDriver {
     }
 
     fn capabilities(&self) -> Vec<String> {
-        ["machines", "images", "zones", "force-stop", "pause"].iter().map(|s| s.to_string()).collect()
+        ["machines", "images", "zones", "serial", "force-stop", "pause"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     fn host_facts(&self) -> HostFacts {
@@ -428,6 +464,18 @@ impl Driver for LxcDriver {
 
     fn knows(&self, id: MachineId) -> bool {
         self.lock().contains_key(&id)
+    }
+
+    /// The zone's console, while it runs.
+    fn serial(&self, id: MachineId) -> Result<Arc<crate::serial::SerialHub>, BridgeError> {
+        let zones = self.lock();
+        let zone = zones.get(&id).ok_or(BridgeError::MachineNotFound(id))?;
+        zone.console.as_ref().map(|c| c.hub.clone()).ok_or_else(|| {
+            BridgeError::Conflict(format!(
+                "zone {id} is {}: its console is there while it runs",
+                zone.record.state
+            ))
+        })
     }
 
     fn subscribe(&self) -> broadcast::Receiver<BridgeEvent> {
@@ -502,7 +550,7 @@ impl Driver for LxcDriver {
             storage: ZoneStorage::Dir,
         });
         self.store.save(&record)?;
-        self.lock().insert(record.id, Zone { record: record.clone(), op: Arc::default() });
+        self.lock().insert(record.id, Zone { record: record.clone(), console: None, op: Arc::default() });
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
         drop(admission);
         let made = self.make_rootfs(record.id, image_path).await?;

@@ -62,6 +62,7 @@ async fn open(dir: &Path, exec: Arc<FakeExec>) -> LxcDriver {
         common_conf: None,
         pids_max: 256,
         cgroup_root: dir.join("cgroup"),
+        follow_consoles: false,
     };
     let store = MachineStore::open_dir(dir.join("zones")).unwrap();
     LxcDriver::open(config, store, images, exec, broadcast::channel(64).0).await.unwrap()

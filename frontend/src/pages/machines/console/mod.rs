@@ -41,7 +41,8 @@ fn LinkBadge(link: RwSignal<Link>) -> impl IntoView {
 
 /// Both consoles on the machine page, one at a time.
 #[component]
-pub fn ConsolePanel(id: MachineId) -> impl IntoView {
+/// A VM has a screen and a serial line; a zone has its console, served as a serial line.
+pub fn ConsolePanel(id: MachineId, #[prop(default = true)] screen: bool) -> impl IntoView {
     let kind = RwSignal::new(None::<ConsoleKind>);
     let tab = move |k: ConsoleKind, label: &'static str| {
         view! {
@@ -56,12 +57,16 @@ pub fn ConsolePanel(id: MachineId) -> impl IntoView {
         <section class="card settings" data-test="consoles">
             <div class="page-head">
                 <h2>"Console"</h2>
-                <div class="actions">{tab(ConsoleKind::Vnc, "Screen")}{tab(ConsoleKind::Serial, "Serial")}</div>
+                <div class="actions">
+                    {screen.then(|| tab(ConsoleKind::Vnc, "Screen"))}
+                    {tab(ConsoleKind::Serial, if screen { "Serial" } else { "Console" })}
+                </div>
             </div>
             {move || match kind.get() {
                 Some(ConsoleKind::Vnc) => view! { <VncConsole id=id/> }.into_any(),
                 Some(ConsoleKind::Serial) => view! { <SerialConsole id=id/> }.into_any(),
-                None => view! { <p class="muted">"Open the screen or the serial line of the running machine."</p> }.into_any(),
+                None if screen => view! { <p class="muted">"Open the screen or the serial line of the running machine."</p> }.into_any(),
+                None => view! { <p class="muted">"Open the console of the running zone: its init's output, and a shell."</p> }.into_any(),
             }}
         </section>
     }
