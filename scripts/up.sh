@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Brings the whole console up on this machine: installs what is missing, builds, starts one
-# local node bridge with the qemu driver (with the tiny guest image imported) and the backend
-# on 127.0.0.1, and prints the URL and the admin login.
-# Run it again at any time: it rebuilds what changed and restarts both processes. Guests keep
-# running across a restart: the new bridge adopts them.
+# local node bridge that runs VMs (qemu, with the tiny guest image imported) and, as root,
+# zones (lxc, with the busybox zone image imported), and the backend on 127.0.0.1, and prints
+# the URL and the admin login.
+# Run it again at any time: it rebuilds what changed and restarts both processes. Guests and
+# zones keep running across a restart: the new bridge adopts them.
 #
 #   CORRAL_PORT=8080 (default)   the port to listen on
 #   CORRAL_ACCEL=auto (default)  the local node's accelerator: auto, kvm or tcg
@@ -28,6 +29,15 @@ ensure_qemu
 ensure_rust
 ensure_npm
 build_tiny_image
+# Zones are privileged LXC containers: only a root bridge runs them.
+DRIVERS=qemu
+if [ "$(id -u)" -eq 0 ]; then
+  ensure_lxc
+  build_zone_image
+  DRIVERS=qemu,lxc
+else
+  say "not root: the local node runs VMs only (zones need root)"
+fi
 build_frontend
 build_native
 
@@ -43,21 +53,26 @@ stop backend
 stop bridge
 
 say "starting the local node bridge"
-# The node takes path imports only from the directory the tiny image is built in.
+# The node takes path imports only from the directory the images are built in.
 setsid "$ROOT/target/debug/corral-bridge" --socket "$RUN/bridge.sock" --data-dir "$NODE_DATA" \
-  --driver qemu --accel "${CORRAL_ACCEL:-auto}" --import-dir "$(dirname "$TINY_IMAGE")" \
+  --driver "$DRIVERS" --accel "${CORRAL_ACCEL:-auto}" --import-dir "$(dirname "$TINY_IMAGE")" \
   >>"$LOGS/bridge.log" 2>&1 < /dev/null &
 echo $! > "$RUN/bridge.pid"
 bridge() { curl -fsS --unix-socket "$RUN/bridge.sock" "http://bridge$1" "${@:2}"; }
 for _ in $(seq 100); do bridge /v1/version >/dev/null 2>&1 && break; sleep 0.1; done
 bridge /v1/version >/dev/null || { echo "the bridge did not start; see $LOGS/bridge.log" >&2; exit 1; }
-if ! bridge /v1/images/tiny.qcow2 >/dev/null 2>&1; then
-  say "importing the tiny guest image into the local node"
+import_image() { # import_image <name> <path>: into the local node, once.
+  bridge "/v1/images/$1" >/dev/null 2>&1 && return 0
+  say "importing $1 into the local node"
   bridge /v1/images -X POST -H 'content-type: application/json' \
-    -d "{\"name\":\"tiny.qcow2\",\"source\":\"$TINY_IMAGE\"}" >/dev/null
-  # The import runs as a task; a 10 MB copy takes a moment.
-  for _ in $(seq 300); do bridge /v1/images/tiny.qcow2 >/dev/null 2>&1 && break; sleep 0.1; done
-  bridge /v1/images/tiny.qcow2 >/dev/null || { echo "importing the tiny image failed; see $LOGS/bridge.log" >&2; exit 1; }
+    -d "{\"name\":\"$1\",\"source\":\"$2\"}" >/dev/null
+  # The import runs as a task; a few MB take a moment.
+  for _ in $(seq 300); do bridge "/v1/images/$1" >/dev/null 2>&1 && break; sleep 0.1; done
+  bridge "/v1/images/$1" >/dev/null || { echo "importing $1 failed; see $LOGS/bridge.log" >&2; exit 1; }
+}
+import_image tiny.qcow2 "$TINY_IMAGE"
+if [ "$DRIVERS" = qemu,lxc ]; then
+  import_image busybox.tar.gz "$ZONE_IMAGE"
 fi
 
 first_login="$("$ROOT/target/debug/corral" init --data-dir "$STATE/data" 2>>"$LOGS/backend.log")"

@@ -219,3 +219,48 @@ async fn a_hostile_zone_image_is_refused_and_leaves_nothing() {
     assert!(left.is_empty(), "{left:?}");
     assert!(bridge.client().image_list().await.unwrap().is_empty());
 }
+
+/// Snapshots of a zone's files, taken running (frozen for the copy) or stopped: a rollback
+/// brings the files back (one written after the snapshot is gone) and restarts a running
+/// zone on them; a clone is a new zone that starts with the snapshot's files.
+#[tokio::test(flavor = "multi_thread")]
+async fn zone_snapshots_roll_files_back_and_clone_them() {
+    use corral_api::bridge::{BridgeSnapshotClone, BridgeSnapshotCreate};
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = zone_bridge(dir.path());
+    let zones = bridge.data_dir.join("zones");
+    let c = bridge.client();
+    bridge.import_image("busybox.tar.gz", &zone_image()).await;
+    let id = c.machine_create(&busybox_zone("snappy")).await.unwrap().id;
+    c.machine_power(id, PowerAction::Start).await.unwrap();
+    assert_eq!(attach(&zones, id, "echo before > /root/f; sync").0, 0);
+
+    let snap = |name: &str| BridgeSnapshotCreate { name: name.into(), ram: false };
+    let s1 = c.snapshot_create(id, &snap("s1")).await.unwrap();
+    assert!(!s1.ram && s1.current);
+    assert_eq!(lxc_state(&zones, id), "RUNNING", "thawed after the copy");
+    match c.snapshot_create(id, &BridgeSnapshotCreate { name: "s2".into(), ram: true }).await {
+        Err(corral::nodes::NodeError::Api { body, .. }) => assert_eq!(body.field.as_deref(), Some("ram")),
+        other => panic!("a RAM snapshot of a zone: {other:?}"),
+    }
+
+    assert_eq!(attach(&zones, id, "echo after > /root/f; echo new > /root/g").0, 0);
+    let m = c.snapshot_rollback(id, "s1").await.unwrap();
+    assert_eq!(m.state, MachineState::Running, "a running zone runs again on the snapshot's files");
+    assert_eq!(attach(&zones, id, "cat /root/f; ls /root").1, "before\nf\n");
+
+    let copy = MachineId::new_random();
+    let cloned =
+        c.snapshot_clone(id, "s1", &BridgeSnapshotClone { id: copy, name: "copy".into() }).await.unwrap();
+    assert_eq!((cloned.kind, cloned.state), (MachineKind::Zone, MachineState::Stopped));
+    c.machine_power(copy, PowerAction::Start).await.unwrap();
+    assert_eq!(attach(&zones, copy, "cat /root/f; hostname").1, "before\ncopy\n");
+
+    // Stopped: a snapshot without freezing; deleting it removes its files.
+    c.machine_power(id, PowerAction::ForceStop).await.unwrap();
+    c.snapshot_create(id, &snap("cold")).await.unwrap();
+    c.snapshot_delete(id, "cold").await.unwrap();
+    assert!(!zones.join(id.to_string()).join("snapshots/cold").exists());
+    let names: Vec<_> = c.snapshot_list(id).await.unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["s1"]);
+}

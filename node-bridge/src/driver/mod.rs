@@ -7,6 +7,7 @@ pub mod lxc;
 pub mod multi;
 pub mod qemu;
 pub mod sim;
+pub mod snapshot_tree;
 
 use async_trait::async_trait;
 use corral_api::MachineId;

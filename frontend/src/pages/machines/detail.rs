@@ -92,8 +92,8 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
         });
     };
     let can = move |ok: fn(MachineState) -> bool| move || busy.get() || !ok(state.get());
-    // Zones have no virtual hardware (boot devices, CD), no screen and, for now, no
-    // snapshots here: those panels are for VMs.
+    // Zones have no virtual hardware (boot devices, CD) and no screen: those panels are for
+    // VMs; their snapshots hold files only.
     let is_vm = move || machine.with(|m| m.as_ref().is_none_or(|m| m.kind == MachineKind::Vm));
     // What the machine's node can do, from the capabilities its bridge reports.
     let node_can = move |capability: &'static str| {
@@ -167,6 +167,9 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
         </Show>
         <Show when=move || node_can("snapshots") && is_vm()>
             <super::snapshots::SnapshotPanel id=id state=state/>
+        </Show>
+        <Show when=move || node_can("snapshots") && !is_vm()>
+            <super::snapshots::SnapshotPanel id=id state=state ram_possible=false/>
         </Show>
         <Settings id=id machine=machine state=state/>
         <Show when=is_vm>

@@ -42,7 +42,12 @@ enum Pending {
 }
 
 #[component]
-pub fn SnapshotPanel(id: MachineId, #[prop(into)] state: Signal<MachineState>) -> impl IntoView {
+/// `ram`: whether the machine can save its memory (a VM can; a zone has none of its own).
+pub fn SnapshotPanel(
+    id: MachineId,
+    #[prop(into)] state: Signal<MachineState>,
+    #[prop(default = true)] ram_possible: bool,
+) -> impl IntoView {
     let live = use_live();
     let version = RwSignal::new(0u32);
     let list = LocalResource::new(move || {
@@ -72,7 +77,10 @@ pub fn SnapshotPanel(id: MachineId, #[prop(into)] state: Signal<MachineState>) -
 
     let take = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let req = SnapshotCreate { name: name.get_untracked(), ram: ram.get_untracked() && running() };
+        let req = SnapshotCreate {
+            name: name.get_untracked(),
+            ram: ram_possible && ram.get_untracked() && running(),
+        };
         if let Err(e) = validate::snapshot_name(&req.name) {
             error.set(Some(format!("Snapshot name: {}", e.message)));
             return;
@@ -110,11 +118,19 @@ pub fn SnapshotPanel(id: MachineId, #[prop(into)] state: Signal<MachineState>) -
             <form class="inline-form" on:submit=take>
                 <input data-test="snapshot-name" placeholder="before-upgrade" aria-label="Snapshot name"
                     prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
-                <label class="check" title="Save memory too, so a rollback resumes the running guest">
-                    <input type="checkbox" data-test="snapshot-ram" prop:checked=move || ram.get() && running()
-                        disabled=move || !running() on:change=move |ev| ram.set(event_target_checked(&ev))/>
-                    "with RAM"
-                </label>
+                {if ram_possible {
+                    view! {
+                        <label class="check" title="Save memory too, so a rollback resumes the running guest">
+                            <input type="checkbox" data-test="snapshot-ram" prop:checked=move || ram.get() && running()
+                                disabled=move || !running() on:change=move |ev| ram.set(event_target_checked(&ev))/>
+                            "with RAM"
+                        </label>
+                    }.into_any()
+                } else {
+                    view! {
+                        <span class="help" data-test="snapshot-files-only">"Its files only: a zone has no memory of its own to save. A running zone is frozen for the moment of the copy, and a rollback restarts it on the snapshot's files."</span>
+                    }.into_any()
+                }}
                 <button class="btn" type="submit" data-test="snapshot-take" disabled=move || busy.get()>
                     {move || if busy.get() { "Working…" } else { "Take snapshot" }}
                 </button>

@@ -15,6 +15,7 @@
 pub mod cgroups;
 pub mod config;
 pub mod console;
+pub mod snapshots;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,11 +24,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use corral_api::MachineId;
-use corral_api::bridge::{BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate, HostFacts};
+use corral_api::bridge::{
+    BridgeEvent, BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate, BridgeSnapshot,
+    BridgeSnapshotClone, BridgeSnapshotCreate, HostFacts,
+};
 use corral_api::machine::MachineState;
 use corral_api::spec::{MachineKind, ZoneFacts, ZoneStorage};
 use tokio::sync::broadcast;
 
+use super::snapshot_tree::SnapshotMeta;
 use super::{Created, Driver, PowerAction};
 use crate::error::BridgeError;
 use crate::host::{CmdOutput, HostExec};
@@ -115,6 +120,7 @@ impl LxcDriver {
                 driver.destroy(id).await;
                 continue;
             }
+            snapshots::finish_swap(&driver.dir(id)).await;
             let was = record.state;
             record.state = match lxc {
                 LxcState::Running | LxcState::Moving => MachineState::Running,
@@ -421,6 +427,31 @@ impl LxcDriver {
     }
 }
 
+impl LxcDriver {
+    fn snapshot_meta_path(&self, id: MachineId) -> PathBuf {
+        self.dir(id).join("snapshots.json")
+    }
+
+    /// The tree, cleaned of snapshots whose files are gone.
+    fn snapshot_meta(&self, id: MachineId) -> Result<SnapshotMeta, BridgeError> {
+        let mut meta = SnapshotMeta::load(&self.snapshot_meta_path(id));
+        let before = meta.clone();
+        meta.retain_existing(&snapshots::existing(&self.dir(id)));
+        if meta != before {
+            meta.save(&self.snapshot_meta_path(id))?;
+        }
+        Ok(meta)
+    }
+
+    fn snapshot_view(&self, id: MachineId, name: &str) -> Result<BridgeSnapshot, BridgeError> {
+        self.snapshot_meta(id)?
+            .view(&[])
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| BridgeError::Host(format!("snapshot {name} vanished after it was taken")))
+    }
+}
+
 /// `lxc-ls --fancy --fancy-format NAME,STATE`: a header line, then `name state` per line.
 /// Names that are not machine ids (another tool's containers on the same path) are ignored.
 fn parse_lxc_ls(stdout: &str) -> HashMap<MachineId, LxcState> {
@@ -452,7 +483,7 @@ impl Driver for LxcDriver {
     }
 
     fn capabilities(&self) -> Vec<String> {
-        ["machines", "images", "zones", "serial", "force-stop", "pause"]
+        ["machines", "images", "zones", "serial", "snapshots", "force-stop", "pause"]
             .iter()
             .map(|s| s.to_string())
             .collect()
@@ -614,6 +645,136 @@ impl Driver for LxcDriver {
                 action.as_str()
             ))),
         }
+    }
+
+    async fn snapshot_list(&self, id: MachineId) -> Result<Vec<BridgeSnapshot>, BridgeError> {
+        self.record(id)?;
+        Ok(self.snapshot_meta(id)?.view(&[]))
+    }
+
+    /// A copy of the zone's files, frozen while it is taken if the zone runs.
+    async fn snapshot_create(
+        &self,
+        id: MachineId,
+        req: BridgeSnapshotCreate,
+    ) -> Result<BridgeSnapshot, BridgeError> {
+        corral_api::validate::snapshot_name(&req.name)?;
+        if req.ram {
+            return Err(BridgeError::Validation {
+                field: "ram",
+                message: "zones have no RAM to save".into(),
+            });
+        }
+        let op = self.op_lock(id)?;
+        let _op = op.lock().await;
+        let record = self.record(id)?;
+        let mut meta = self.snapshot_meta(id)?;
+        if meta.get(&req.name).is_some() {
+            return Err(BridgeError::Conflict(format!(
+                "zone {id} has a snapshot named {} already",
+                req.name
+            )));
+        }
+        let frozen = record.state == MachineState::Running;
+        if frozen {
+            self.lxc_ok("lxc-freeze", id, &[], "freezing the zone for its snapshot").await?;
+        }
+        let dir = self.dir(id);
+        let target = snapshots::dir(&dir).join(&req.name).join("rootfs");
+        let copied = snapshots::copy_tree(&*self.exec, &dir.join("rootfs"), &target).await;
+        if frozen && let Err(e) = self.lxc_ok("lxc-unfreeze", id, &[], "thawing the zone").await {
+            tracing::error!(zone = %id, error = %e, "the zone stays frozen after its snapshot");
+            let _ = self.set_state(id, MachineState::Paused);
+        }
+        copied?;
+        meta.add(&req.name, false, now_rfc3339());
+        meta.save(&self.snapshot_meta_path(id))?;
+        self.snapshot_view(id, &req.name)
+    }
+
+    /// Puts the snapshot's files back; a running zone is killed first and started again.
+    async fn snapshot_rollback(&self, id: MachineId, name: &str) -> Result<BridgeMachine, BridgeError> {
+        let op = self.op_lock(id)?;
+        let _op = op.lock().await;
+        let record = self.record(id)?;
+        let mut meta = self.snapshot_meta(id)?;
+        if meta.get(name).is_none() {
+            return Err(BridgeError::SnapshotNotFound(name.to_string()));
+        }
+        let was_running = !matches!(record.state, MachineState::Stopped);
+        if was_running {
+            self.kill(id).await?;
+        }
+        // The copy is made beside the files it replaces, then swapped in by two renames
+        // (`snapshots::finish_swap` completes or undoes a swap a crash cut short).
+        let dir = self.dir(id);
+        let from = snapshots::dir(&dir).join(name).join("rootfs");
+        snapshots::remove_tree(&dir.join(snapshots::NEW_ROOTFS)).await;
+        snapshots::copy_tree(&*self.exec, &from, &dir.join(snapshots::NEW_ROOTFS)).await?;
+        std::fs::rename(dir.join("rootfs"), dir.join(snapshots::OLD_ROOTFS))?;
+        std::fs::rename(dir.join(snapshots::NEW_ROOTFS), dir.join("rootfs"))?;
+        snapshots::remove_tree(&dir.join(snapshots::OLD_ROOTFS)).await;
+        meta.current = Some(name.to_string());
+        meta.save(&self.snapshot_meta_path(id))?;
+        if was_running { self.start(id).await } else { self.record(id) }
+    }
+
+    async fn snapshot_delete(&self, id: MachineId, name: &str) -> Result<(), BridgeError> {
+        let op = self.op_lock(id)?;
+        let _op = op.lock().await;
+        let mut meta = self.snapshot_meta(id)?;
+        if meta.get(name).is_none() {
+            return Err(BridgeError::SnapshotNotFound(name.to_string()));
+        }
+        snapshots::remove_tree(&snapshots::dir(&self.dir(id)).join(name)).await;
+        meta.remove(name);
+        meta.save(&self.snapshot_meta_path(id))?;
+        Ok(())
+    }
+
+    /// A new, stopped zone whose files start as the snapshot's.
+    async fn snapshot_clone(
+        &self,
+        id: MachineId,
+        name: &str,
+        req: BridgeSnapshotClone,
+    ) -> Result<BridgeMachine, BridgeError> {
+        let admission = self.admission.clone().lock_owned().await;
+        let source = self.record(id)?;
+        if let Ok(existing) = self.record(req.id) {
+            return if existing.name == req.name && existing.state != MachineState::Creating {
+                Ok(existing)
+            } else {
+                Err(BridgeError::Conflict(format!("machine {} already exists", req.id)))
+            };
+        }
+        if self.snapshot_meta(id)?.get(name).is_none() {
+            return Err(BridgeError::SnapshotNotFound(name.to_string()));
+        }
+        let record = BridgeMachine {
+            id: req.id,
+            name: req.name,
+            port_forwards: Vec::new(),
+            state: MachineState::Creating,
+            created_at: now_rfc3339(),
+            ..source
+        };
+        self.store.save(&record)?;
+        self.lock().insert(record.id, Zone { record: record.clone(), console: None, op: Arc::default() });
+        let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
+        drop(admission);
+        let from = snapshots::dir(&self.dir(id)).join(name).join("rootfs");
+        let made = async {
+            snapshots::copy_tree(&*self.exec, &from, &self.dir(record.id).join("rootfs")).await?;
+            self.write_config(&record)
+        };
+        if let Err(e) = made.await {
+            self.lock().remove(&record.id);
+            self.destroy(record.id).await;
+            let _ = self.events.send(BridgeEvent::MachineRemoved { id: record.id });
+            return Err(e);
+        }
+        self.set_state(record.id, MachineState::Stopped)
     }
 
     async fn machine_update(

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use async_trait::async_trait;
+
 use super::*;
 use crate::host::{CmdOutput, FakeExec};
 
@@ -10,6 +12,18 @@ struct Fixture {
     dir: tempfile::TempDir,
     exec: Arc<FakeExec>,
     driver: LxcDriver,
+}
+
+/// Fake `lxc-*` tools, but a real `cp`: snapshots are copies of files the test can read.
+#[derive(Debug)]
+struct RealCopies(Arc<FakeExec>);
+
+#[async_trait]
+impl HostExec for RealCopies {
+    async fn run(&self, program: &str, args: &[String]) -> std::io::Result<CmdOutput> {
+        let out = self.0.run(program, args).await?;
+        if program == "cp" { crate::host::RealExec.run(program, args).await } else { Ok(out) }
+    }
 }
 
 impl Fixture {
@@ -32,12 +46,12 @@ impl Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let exec = Arc::new(FakeExec::default());
-    let driver = open(dir.path(), exec.clone()).await;
+    let driver = open(dir.path(), Arc::new(RealCopies(exec.clone()))).await;
     exec.log.lock().unwrap().clear();
     Fixture { dir, exec, driver }
 }
 
-async fn open(dir: &Path, exec: Arc<FakeExec>) -> LxcDriver {
+async fn open(dir: &Path, exec: Arc<dyn HostExec>) -> LxcDriver {
     let images = ImageStore::open(dir, exec.clone(), "qemu-img").unwrap();
     let image = crate::images::rootfs::tests::good(dir);
     std::fs::rename(&image, dir.join("images/busybox.tar.gz")).unwrap();
@@ -238,5 +252,93 @@ async fn open_again(f: &Fixture) -> LxcDriver {
     let images = ImageStore::open(f.dir.path(), f.exec.clone(), "qemu-img").unwrap();
     let config = f.driver.config.clone();
     let store = MachineStore::open_dir(f.zones()).unwrap();
-    LxcDriver::open(config, store, images, f.exec.clone(), broadcast::channel(64).0).await.unwrap()
+    let exec = Arc::new(RealCopies(f.exec.clone()));
+    LxcDriver::open(config, store, images, exec, broadcast::channel(64).0).await.unwrap()
+}
+
+#[tokio::test]
+async fn snapshots_copy_the_files_freeze_a_running_zone_and_bring_them_back() {
+    let f = fixture().await;
+    let id = f.driver.machine_create(zone("web")).await.unwrap().0.id;
+    let root = f.zones().join(id.to_string()).join("rootfs");
+    std::fs::write(root.join("bin/state"), "one").unwrap();
+    let snap = |name: &str, ram: bool| BridgeSnapshotCreate { name: name.into(), ram };
+    let s1 = f.driver.snapshot_create(id, snap("s1", false)).await.unwrap();
+    assert_eq!((s1.name.as_str(), s1.current, s1.ram), ("s1", true, false));
+    let copy = f.zones().join(id.to_string()).join("snapshots/s1/rootfs");
+    assert_eq!(f.commands(), [format!("cp -a --reflink=auto {} {}", root.display(), copy.display())]);
+    assert_eq!(std::fs::read_to_string(copy.join("bin/state")).unwrap(), "one");
+    assert_eq!(std::fs::read_link(copy.join("sbin/init")).unwrap(), Path::new("/bin/busybox"));
+    match f.driver.snapshot_create(id, snap("s2", true)).await {
+        Err(BridgeError::Validation { field: "ram", .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(f.driver.snapshot_create(id, snap("s1", false)).await, Err(BridgeError::Conflict(_))));
+
+    // Running: frozen around the copy.
+    f.driver.machine_power(id, PowerAction::Start).await.unwrap();
+    f.commands();
+    std::fs::write(root.join("bin/state"), "two").unwrap();
+    f.driver.snapshot_create(id, snap("s2", false)).await.unwrap();
+    let cmds = f.commands();
+    assert_eq!(
+        (cmds[0].as_str(), cmds[2].as_str()),
+        (&*format!("lxc-freeze -n {id}"), &*format!("lxc-unfreeze -n {id}"))
+    );
+    assert!(cmds[1].starts_with("cp -a --reflink=auto"), "{cmds:?}");
+
+    // Rollback of a running zone: killed, files put back, started again.
+    std::fs::write(root.join("bin/state"), "three").unwrap();
+    let m = f.driver.snapshot_rollback(id, "s1").await.unwrap();
+    assert_eq!(m.state, MachineState::Running);
+    assert_eq!(std::fs::read_to_string(root.join("bin/state")).unwrap(), "one");
+    let cmds = f.commands();
+    assert_eq!(cmds[0], format!("lxc-stop -n {id} -k"));
+    assert_eq!(
+        &cmds[cmds.len() - 2..],
+        [format!("lxc-start -n {id}"), format!("lxc-wait -n {id} -s RUNNING -t 3")]
+    );
+    let tree = f.driver.snapshot_list(id).await.unwrap();
+    let current: Vec<_> = tree.iter().filter(|s| s.current).map(|s| s.name.as_str()).collect();
+    assert_eq!(current, ["s1"]);
+    assert!(!f.zones().join(id.to_string()).join("rootfs.old").exists());
+
+    // A clone: a new stopped zone with the snapshot's files.
+    let clone_id = MachineId::new_random();
+    let c = f
+        .driver
+        .snapshot_clone(id, "s2", BridgeSnapshotClone { id: clone_id, name: "copy".into() })
+        .await
+        .unwrap();
+    assert_eq!((c.state, c.kind, c.zone.is_some()), (MachineState::Stopped, MachineKind::Zone, true));
+    let clone_root = f.zones().join(clone_id.to_string()).join("rootfs");
+    assert_eq!(std::fs::read_to_string(clone_root.join("bin/state")).unwrap(), "two");
+    assert!(
+        std::fs::read_to_string(f.zones().join(clone_id.to_string()).join("config"))
+            .unwrap()
+            .contains("lxc.uts.name = copy")
+    );
+
+    f.driver.snapshot_delete(id, "s2").await.unwrap();
+    assert!(!f.zones().join(id.to_string()).join("snapshots/s2").exists());
+    assert!(matches!(f.driver.snapshot_delete(id, "s2").await, Err(BridgeError::SnapshotNotFound(_))));
+}
+
+#[tokio::test]
+async fn a_rollback_cut_short_is_finished_or_undone_when_the_bridge_starts() {
+    let f = fixture().await;
+    let done = f.driver.machine_create(zone("done")).await.unwrap().0.id;
+    let half = f.driver.machine_create(zone("half")).await.unwrap().0.id;
+    // Cut after the copy was made and the old files moved aside: the copy takes their place.
+    let d = f.zones().join(done.to_string());
+    std::fs::create_dir_all(d.join("rootfs.new/bin")).unwrap();
+    std::fs::write(d.join("rootfs.new/bin/state"), "snapshot").unwrap();
+    std::fs::rename(d.join("rootfs"), d.join("rootfs.old")).unwrap();
+    // Cut while copying: the half copy goes, the zone keeps its files.
+    let h = f.zones().join(half.to_string());
+    std::fs::create_dir_all(h.join("rootfs.new/bin")).unwrap();
+    open_again(&f).await;
+    assert_eq!(std::fs::read_to_string(d.join("rootfs/bin/state")).unwrap(), "snapshot");
+    assert!(!d.join("rootfs.old").exists() && !d.join("rootfs.new").exists());
+    assert!(h.join("rootfs/sbin").exists() && !h.join("rootfs.new").exists());
 }

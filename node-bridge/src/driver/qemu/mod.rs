@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use self::launch::{CDROM_DEVICE, Nic, VmPaths, disk_create_args, qemu_args};
-use self::snapshots::SnapshotMeta;
+use super::snapshot_tree::SnapshotMeta;
 use super::{Created, Driver, PowerAction};
 use crate::error::BridgeError;
 use crate::host::{Accel, HostExec};
