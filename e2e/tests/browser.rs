@@ -7,7 +7,7 @@ use std::time::Duration;
 use corral_e2e::browser::act::SnapshotAct;
 use corral_e2e::browser::{Browser, select as sel};
 use corral_e2e::guest::READY;
-use corral_e2e::{Api, BackendProc, BridgeProc, TinyGuest, root, wait_until};
+use corral_e2e::{Api, BackendProc, BridgeProc, TinyGuest, root, wait_until, zone_image};
 
 /// The frontend's build, which `scripts/test.sh` makes before the browser tests.
 fn frontend() -> std::path::PathBuf {
@@ -341,5 +341,61 @@ async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
     b.wait_gone(&sel::token_row("backup-script")).await;
     let r = api.get(format!("{base}/api/v1/machines")).bearer_auth(secret.trim()).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401, "revoked");
+    b.close().await;
+}
+
+/// On a node that runs VMs and zones: a zone made from the form (which offers the zone image
+/// only once "Zone" is chosen), its console opened, a command typed and answered, and a
+/// snapshot taken of its files, all from its page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_creates_a_zone_opens_its_console_and_snapshots_it() {
+    let frontend = frontend();
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = BridgeProc::start_with(dir.path(), "mixed", &["--driver", "qemu,lxc", "--accel", "tcg"]);
+    let task = bridge.import_image("busybox.tar.gz", &zone_image()).await;
+    assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
+    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
+    let base = backend.url.as_str();
+    let b = Browser::start().await;
+    b.login(base, "admin", &backend.admin_password).await;
+
+    b.open(base, "/machines/new").await;
+    b.fill(sel::CREATE_NAME, "web-zone").await;
+    b.click(sel::CREATE_KIND_ZONE).await;
+    b.wait_text(sel::CREATE_IMAGE_OPTION, |t| t == "busybox.tar.gz").await;
+    b.fill(sel::CREATE_MEMORY, "128").await;
+    b.screenshot("zone-01-create-form").await;
+    b.click(sel::CREATE_SUBMIT).await;
+
+    b.wait_text(sel::MACHINE_NAME, |t| t == "web-zone").await;
+    b.wait_text(sel::KIND, |t| t.starts_with("zone")).await;
+    b.state_is("stopped").await;
+    b.click(sel::START).await;
+    b.state_is("running").await;
+
+    b.open_console("serial").await;
+    b.console_connected().await;
+    b.terminal_shows("corral-zone: ready").await;
+    b.serial_type("echo from-the-page-$((6*7))").await;
+    b.terminal_shows("from-the-page-42").await;
+    b.screenshot("zone-02-console").await;
+
+    b.find(sel::SNAPSHOT_FILES_ONLY).await;
+    b.take_snapshot("first").await;
+    b.find(&sel::snapshot_row("first")).await;
+    b.screenshot("zone-03-snapshot").await;
+    let id =
+        bridge.client().machine_list().await.unwrap().into_iter().find(|m| m.name == "web-zone").unwrap().id;
+    assert!(
+        bridge
+            .data_dir
+            .join("zones")
+            .join(id.to_string())
+            .join("snapshots/first/rootfs/bin/busybox")
+            .exists()
+    );
+
+    b.open(base, "/machines").await;
+    b.wait_text(&format!("{} {}", sel::machine_row("web-zone"), sel::MACHINE_KIND), |t| t == "zone").await;
     b.close().await;
 }

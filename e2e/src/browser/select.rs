@@ -25,6 +25,13 @@ pub const CREATE_DISK: &str = "[data-test=create-disk]";
 pub const CREATE_FORWARDS: &str = "[data-test=create-forwards]";
 pub const CREATE_FORWARDS_ERROR: &str = "label:has([data-test=create-forwards]) .field-error";
 pub const CREATE_SUBMIT: &str = "[data-test=create-submit]";
+/// The create form's choice of a zone rather than a VM.
+pub const CREATE_KIND_ZONE: &str = "[data-test=create-kind-zone]";
+/// The kind cell of a row in the machine list; the kind on a machine's page.
+pub const MACHINE_KIND: &str = "[data-test=machine-kind]";
+pub const KIND: &str = "[data-test=kind]";
+/// The note a zone's snapshot panel shows instead of the RAM box.
+pub const SNAPSHOT_FILES_ONLY: &str = "[data-test=snapshot-files-only]";
 /// A field's own complaint, under it.
 pub const FIELD_ERROR: &str = ".field-error";
 
