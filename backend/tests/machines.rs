@@ -265,21 +265,6 @@ async fn images_are_listed_from_nodes_and_steer_placement() {
     assert_eq!(r.body["image"], "blank.raw", "the image survives the round trip through the node");
 }
 
-/// Puts a small zone image, `busybox.tar.gz`, on the first node.
-async fn import_zone_image(app: &TestApp) {
-    let file = tempfile::Builder::new().suffix(".tar.gz").tempfile().unwrap();
-    corral_testkit::images::write_zone_image(file.path()).unwrap();
-    let client = app.state.nodes.get(app.node_id).unwrap();
-    let import = corral_api::bridge::BridgeImageImport {
-        name: "busybox.tar.gz".into(),
-        source: file.path().display().to_string(),
-        sha256: None,
-    };
-    let task = client.image_import(&import).await.unwrap();
-    let task = client.task_wait(task.id, std::time::Duration::from_secs(10)).await.unwrap();
-    assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
-}
-
 fn with_image(name: &str, image: &str) -> String {
     serde_json::json!({ "name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "image": image })
         .to_string()
@@ -440,7 +425,7 @@ async fn zones_go_only_to_nodes_that_run_them() {
             "memory_mib": 128, "disk_gib": 1, "node_id": node })
         .to_string()
     };
-    import_zone_image(&app).await;
+    app.import_zone_image().await;
     let images = app.call("GET", "/api/v1/images", Some(&admin), None).await;
     let image = &images
         .body

@@ -182,3 +182,31 @@ async fn snapshots_count_across_machines_and_other_limits_do_not_block_them() {
     let r = snapshot(&ids[0], "s2").await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
+
+/// Zones count against a tenant's quota as VMs do, and a refused zone leaves the node alone.
+#[tokio::test]
+async fn zones_count_against_the_quota_with_vms() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    app.import_zone_image().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let quota = format!("/api/v1/tenants/{tenant}/quota");
+    let r = app.call("PUT", &quota, Some(&admin), Some(r#"{"vcpus":3,"machines":5}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let zone = |name: &str, vcpus: u32| {
+        serde_json::json!({"name": name, "kind": "zone", "image": "busybox.tar.gz", "vcpus": vcpus,
+            "memory_mib": 128, "disk_gib": 1})
+        .to_string()
+    };
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&vm("a-vm", 2))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&zone("a-zone", 1))).await;
+    assert_eq!((r.status, r.body["kind"].as_str()), (StatusCode::CREATED, Some("zone")), "{:?}", r.body);
+    let on_node = app.sim.machine_list().await.len();
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&zone("b-zone", 1))).await;
+    assert_over_quota(&r, "vcpus");
+    assert!(r.body["message"].as_str().unwrap().contains("3 are in use"), "{:?}", r.body);
+    assert_eq!(app.sim.machine_list().await.len(), on_node, "the refused zone reached the node");
+    let r = app.call("GET", &quota, Some(&olive), None).await;
+    assert_eq!((r.body["used"]["vcpus"].as_u64(), r.body["used"]["machines"].as_u64()), (Some(3), Some(2)));
+}

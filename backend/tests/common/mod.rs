@@ -227,6 +227,21 @@ impl TestApp {
         id
     }
 
+    /// Puts a small zone image, `busybox.tar.gz`, on the first node.
+    pub async fn import_zone_image(&self) {
+        let file = tempfile::Builder::new().suffix(".tar.gz").tempfile().unwrap();
+        corral_testkit::images::write_zone_image(file.path()).unwrap();
+        let client = self.state.nodes.get(self.node_id).unwrap();
+        let import = corral_api::bridge::BridgeImageImport {
+            name: "busybox.tar.gz".into(),
+            source: file.path().display().to_string(),
+            sha256: None,
+        };
+        let task = client.image_import(&import).await.unwrap();
+        let task = client.task_wait(task.id, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
+    }
+
     pub async fn node(&self) -> Node {
         corral::store::nodes::node_get(&self.state.db, self.node_id).await.unwrap().unwrap()
     }
