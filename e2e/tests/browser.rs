@@ -345,8 +345,8 @@ async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
 }
 
 /// On a node that runs VMs and zones: a zone made from the form (which offers the zone image
-/// only once "Zone" is chosen), its console opened, a command typed and answered, and a
-/// snapshot taken of its files, all from its page.
+/// only once "Zone" is chosen), its console opened, a command typed and answered, a shell of
+/// one's own opened at the page's size, and a snapshot taken of its files, all from its page.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_creates_a_zone_opens_its_console_and_snapshots_it() {
     let frontend = frontend();
@@ -379,6 +379,14 @@ async fn a_user_creates_a_zone_opens_its_console_and_snapshots_it() {
     b.serial_type("echo from-the-page-$((6*7))").await;
     b.terminal_shows("from-the-page-42").await;
     b.screenshot("zone-02-console").await;
+
+    // A shell of one's own, on a terminal the size of the page's.
+    b.open_console("shell").await;
+    b.console_connected().await;
+    b.serial_type("stty size; echo shell-$((6*7))").await;
+    let shown = b.terminal_shows("shell-42").await;
+    assert!(!shown.contains("24 80"), "the shell kept the default size, not the page's: {shown}");
+    b.screenshot("zone-02b-shell").await;
 
     b.find(sel::SNAPSHOT_FILES_ONLY).await;
     b.take_snapshot("first").await;

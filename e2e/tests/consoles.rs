@@ -1,6 +1,7 @@
 //! Consoles through the backend on a real TCG guest: the serial line in a websocket (type a
 //! command, see its output; a reconnect from an offset replays exactly what was missed; a
-//! second user takes it over and the first is told), and the VNC stream's RFB greeting.
+//! second user takes it over and the first is told; a resize message is not typed), and the
+//! VNC stream's RFB greeting.
 
 use std::time::Duration;
 
@@ -43,6 +44,14 @@ async fn serial_and_vnc_consoles_through_the_backend() {
     taker.send_line("echo again-$((7*7))").await;
     let replay = taker.expect("again-49", Duration::from_secs(20)).await;
     assert!(!String::from_utf8_lossy(&replay).contains("con-42"), "nothing seen before is sent twice");
+    // A terminal's resize message is a control frame: a serial line has no size and drops it,
+    // never types it.
+    use futures::SinkExt;
+    let resize = r#"{"resize":{"cols":132,"rows":43}}"#;
+    taker.line().send(Message::Text(resize.into())).await.unwrap();
+    taker.send_line("echo sized-$((8*8))").await;
+    let after = taker.expect("sized-64", Duration::from_secs(20)).await;
+    assert!(!String::from_utf8_lossy(&after).contains("resize"), "the resize message was typed");
     drop(taker);
 
     // VNC: the RFB greeting comes through untouched; several viewers may watch.

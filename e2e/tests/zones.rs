@@ -27,6 +27,41 @@ async fn console(c: &BridgeClient, id: MachineId) -> Serial {
     Serial::new(Stream(stream), offset)
 }
 
+/// Opens a shell on a 100×30 terminal, resizes it to 132×43, and reads both sizes and the
+/// terminal type from inside; leaving the shell ends the stream.
+async fn shell_sizes(c: &BridgeClient, id: MachineId) {
+    use corral_api::console::{TermSize, shell_frame};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = c.shell_stream(id, TermSize { cols: 100, rows: 30 }).await.expect("a shell");
+    let mut seen = Vec::new();
+    async fn until(s: &mut corral::nodes::client::ConsoleStream, seen: &mut Vec<u8>, needle: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(seen).contains(needle) {
+            let Ok(read) = tokio::time::timeout_at(deadline, s.read(&mut buf)).await else {
+                panic!("no {needle:?} from the shell: {:?}", String::from_utf8_lossy(seen));
+            };
+            let n = read.unwrap();
+            assert!(n > 0, "the shell ended before {needle:?}: {}", String::from_utf8_lossy(seen));
+            seen.extend(&buf[..n]);
+        }
+    }
+    // Typed once the shell has its prompt (input before that would reach lxc-attach, not it),
+    // answering the cursor query the busybox shell makes as a terminal would.
+    until(&mut s, &mut seen, "# \x1b[6n").await;
+    s.write_all(&shell_frame::input(b"\x1b[1;1R")).await.unwrap();
+    s.write_all(&shell_frame::input(b"stty size; echo term-$TERM\r")).await.unwrap();
+    until(&mut s, &mut seen, "term-xterm-256color").await;
+    assert!(String::from_utf8_lossy(&seen).contains("30 100"), "{}", String::from_utf8_lossy(&seen));
+    s.write_all(&shell_frame::resize(TermSize { cols: 132, rows: 43 })).await.unwrap();
+    s.write_all(&shell_frame::input(b"stty size\r")).await.unwrap();
+    until(&mut s, &mut seen, "43 132").await;
+    s.write_all(&shell_frame::input(b"exit\r")).await.unwrap();
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the stream outlived its shell");
+}
+
 fn zone_bridge(dir: &Path) -> BridgeProc {
     BridgeProc::start_with(dir, "z", &["--driver", "qemu,lxc", "--accel", "tcg", "--stop-timeout-secs", "10"])
 }
@@ -123,6 +158,8 @@ async fn a_zone_boots_under_limits_that_hold_outlives_its_bridge_and_leaves_noth
     serial.send_line("echo typed-$((6*7))").await;
     serial.expect("typed-42", Duration::from_secs(5)).await;
     drop(serial);
+    // A shell of its own, on a terminal of the size asked, which follows a resize.
+    shell_sizes(&c, id).await;
 
     // The limits, as the kernel holds them.
     assert_eq!(cgroup_value("memory", id, "memory.limit_in_bytes"), 64 << 20);

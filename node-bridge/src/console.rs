@@ -1,4 +1,5 @@
-//! Console streams: `GET /v1/machines/{id}/serial?offset=N` and `GET /v1/machines/{id}/vnc`.
+//! Console streams: `GET /v1/machines/{id}/serial?offset=N`, `GET /v1/machines/{id}/vnc` and
+//! `GET /v1/machines/{id}/shell?cols=C&rows=R`.
 //!
 //! Both are HTTP/1.1 upgrades to a raw byte stream (`Upgrade: corral-stream`), so the same
 //! request works over the local socket and over an SSH channel, and nothing in between
@@ -10,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use corral_api::MachineId;
+use corral_api::console::{TermSize, shell_frame};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -113,6 +115,89 @@ pub async fn vnc_stream(
         let mut vnc = vnc;
         // Framebuffer updates are large: copy in big chunks (the default is 8 KiB).
         let _ = tokio::io::copy_bidirectional_with_sizes(&mut viewer, &mut vnc, 64 << 10, 256 << 10).await;
+    });
+    Ok(switching())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellQuery {
+    #[serde(default = "cols")]
+    cols: u16,
+    #[serde(default = "rows")]
+    rows: u16,
+}
+
+fn cols() -> u16 {
+    80
+}
+
+fn rows() -> u16 {
+    24
+}
+
+/// A shell of its own in a running zone. What the viewer sends is framed
+/// (`corral_api::console::shell_frame`: typed bytes and resizes); what it gets is the
+/// terminal's output. The shell ends when either side does.
+pub async fn shell_stream(
+    State(s): State<BridgeState>,
+    Path(id): Path<MachineId>,
+    Query(q): Query<ShellQuery>,
+    req: Request,
+) -> Result<Response, BridgeError> {
+    wants_stream(&req)?;
+    let size = TermSize { cols: q.cols, rows: q.rows };
+    if !size.is_sane() {
+        return Err(BridgeError::Validation {
+            field: "cols",
+            message: "1–1000 columns and 1–500 rows".into(),
+        });
+    }
+    let (mut child, pty) = s.driver.shell(id, size)?;
+    let (mut output, mut input) = pty.split()?;
+    tokio::spawn(async move {
+        let upgraded = match hyper::upgrade::on(req).await {
+            Ok(u) => u,
+            Err(e) => return tracing::debug!(error = %e, "shell upgrade failed"),
+        };
+        let (mut from_viewer, mut to_viewer) = tokio::io::split(TokioIo::new(upgraded));
+        let mut frames = shell_frame::Decoder::default();
+        let (mut inbuf, mut outbuf) = (vec![0u8; 4096], vec![0u8; 16 * 1024]);
+        'relay: loop {
+            tokio::select! {
+                read = from_viewer.read(&mut inbuf) => {
+                    let Ok(n @ 1..) = read else { break };
+                    frames.push(&inbuf[..n]);
+                    loop {
+                        match frames.next_frame() {
+                            Ok(Some(shell_frame::Frame::Input(bytes))) => {
+                                if input.write_all(&bytes).await.is_err() || input.flush().await.is_err() {
+                                    break 'relay;
+                                }
+                            }
+                            Ok(Some(shell_frame::Frame::Resize(size))) if size.is_sane() => {
+                                let _ = pty.resize(size);
+                            }
+                            Ok(Some(shell_frame::Frame::Resize(_))) => {}
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!(machine = %id, error = %e, "a shell stream broke its framing");
+                                break 'relay;
+                            }
+                        }
+                    }
+                }
+                read = output.read(&mut outbuf) => {
+                    let Ok(n @ 1..) = read else { break };
+                    if to_viewer.write_all(&outbuf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                _ = child.wait() => break,
+            }
+        }
+        let _ = child.kill().await;
+        let _ = to_viewer.shutdown().await;
     });
     Ok(switching())
 }

@@ -14,6 +14,7 @@
 //! | `POST …/snapshots/{name}/rollback`, `…/clone`, `DELETE …/snapshots/{name}` | use one |
 //! | `GET /v1/machines/{id}/serial?offset=` | serial console: replay, then live (an upgrade) |
 //! | `GET /v1/machines/{id}/vnc` | the VNC byte stream (an upgrade) |
+//! | `GET /v1/machines/{id}/shell?cols=&rows=` | a zone shell on a terminal; framed input, raw output (an upgrade) |
 //! | `GET /v1/images`, `POST /v1/images` | the image store: list; import (202 + task) |
 //! | `GET /v1/tasks`, `GET /v1/tasks/{id}` | recent tasks, with steps, progress and log |
 //! | `GET /v1/images/{name}`, `DELETE /v1/images/{name}` | one image (delete refused while used) |
@@ -105,6 +106,7 @@ pub fn build_router(state: BridgeState) -> Router {
         .route("/v1/machines/{id}/snapshots/{name}/clone", post(snapshot_clone))
         .route("/v1/machines/{id}/serial", get(crate::console::serial_stream))
         .route("/v1/machines/{id}/vnc", get(crate::console::vnc_stream))
+        .route("/v1/machines/{id}/shell", get(crate::console::shell_stream))
         .route("/v1/images", get(image_list).post(image_import))
         .route("/v1/tasks", get(task_list))
         .route("/v1/tasks/{id}", get(task_get))

@@ -1,9 +1,13 @@
 //! Joins a browser websocket (binary frames) to a console byte stream from a bridge, both
 //! ways, until either side ends or the session is stopped (taken over, access revoked); then
 //! closes the other side with a code and a reason the page can show.
+//!
+//! Text frames are the terminal's control messages (`ConsoleControl`: a resize), never
+//! typed bytes. A shell's stream is framed (`shell_frame`), so typing and resizes both
+//! reach the node; a serial line or a screen has no size, and the message is dropped.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use corral_api::console::close;
+use corral_api::console::{ConsoleControl, close, shell_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::nodes::client::ConsoleStream;
@@ -25,6 +29,7 @@ pub fn close_frame(code: u16, reason: impl Into<String>) -> Message {
 pub async fn relay(
     mut ws: WebSocket,
     stream: ConsoleStream,
+    framed: bool,
     stop: impl std::future::Future<Output = (u16, String)>,
 ) {
     let (mut from_node, mut to_node) = tokio::io::split(stream);
@@ -49,13 +54,18 @@ pub async fn relay(
             },
             msg = ws.recv() => match msg {
                 Some(Ok(Message::Binary(b))) => {
-                    if to_node.write_all(&b).await.is_err() {
+                    let bytes = if framed { shell_frame::input(&b) } else { b.to_vec() };
+                    if to_node.write_all(&bytes).await.is_err() {
                         let _ = ws.send(close_frame(close::NODE_UNREACHABLE, "the node closed the console")).await;
                         break;
                     }
                 }
                 Some(Ok(Message::Text(t))) => {
-                    if to_node.write_all(t.as_bytes()).await.is_err() {
+                    // A control message the page sends; only a shell's terminal has a size.
+                    let resize = serde_json::from_str::<ConsoleControl>(&t).ok().map(|c| c.resize);
+                    if let Some(size) = resize.filter(|s| framed && s.is_sane())
+                        && to_node.write_all(&shell_frame::resize(size)).await.is_err()
+                    {
                         break;
                     }
                 }

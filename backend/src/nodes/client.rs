@@ -396,6 +396,17 @@ impl BridgeClient {
         Ok((start, stream))
     }
 
+    /// A shell of its own in a running zone, on a terminal of `size`: write
+    /// `console::shell_frame` frames, read the terminal's output.
+    pub async fn shell_stream(
+        &self,
+        id: MachineId,
+        size: corral_api::console::TermSize,
+    ) -> Result<ConsoleStream, NodeError> {
+        let path = format!("{}/shell?cols={}&rows={}", paths::bridge::machine(id), size.cols, size.rows);
+        Ok(self.open_stream(&path).await?.1)
+    }
+
     /// The VNC byte stream of a running machine (RFB, untouched).
     pub async fn vnc_stream(&self, id: MachineId) -> Result<ConsoleStream, NodeError> {
         Ok(self.open_stream(&format!("{}/vnc", paths::bridge::machine(id))).await?.1)

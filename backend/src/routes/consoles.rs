@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use corral_api::console::{ConsoleKind, ConsoleTicket, ConsoleTicketRequest, SerialHello, close};
+use corral_api::console::{ConsoleKind, ConsoleTicket, ConsoleTicketRequest, SerialHello, TermSize, close};
 use corral_api::machine::MachineState;
 use corral_api::session::Role;
 use corral_api::{ErrorBody, MachineId, paths};
@@ -72,10 +72,27 @@ struct ConsoleQuery {
     /// Serial: take the console over from whoever has it.
     #[serde(default)]
     takeover: bool,
+    /// Shell: the terminal's columns at first (1–1000, default 80); later sizes come as
+    /// `{"resize": {"cols": …, "rows": …}}` text frames.
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
+    cols: Option<u16>,
+    /// Shell: the terminal's rows at first (1–500, default 24).
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
+    rows: Option<u16>,
+}
+
+impl ConsoleQuery {
+    fn size(&self) -> TermSize {
+        TermSize { cols: self.cols.unwrap_or(80), rows: self.rows.unwrap_or(24) }
+    }
 }
 
 /// The console's websocket: binary frames both ways (RFB for `vnc`; for `serial`, a first
-/// text frame `{"offset": n}` and then the line's bytes).
+/// text frame `{"offset": n}` and then the line's bytes; for `shell`, a terminal's bytes).
+/// The page may send `{"resize": {"cols": …, "rows": …}}` text frames; a shell takes the size,
+/// the others ignore it.
 #[utoipa::path(get, path = "/api/v1/machines/{id}/console/{kind}", tag = "consoles",
     params(("id" = MachineId, Path), ("kind" = ConsoleKind, Path), ConsoleQuery),
     responses((status = 101, description = "the console's websocket"), (status = 401, body = ErrorBody),
@@ -92,6 +109,12 @@ async fn console_socket(
     // Browsers do not apply CORS to websockets: the Origin check is ours to make.
     if !origin_allowed(&state, &headers) {
         return Err(ApiError::BadOrigin);
+    }
+    if !q.size().is_sane() {
+        return Err(ApiError::Validation {
+            field: "cols".into(),
+            message: "1–1000 columns and 1–500 rows".into(),
+        });
     }
     let slot = state.sockets.take(actor.id)?;
     let changes = state.access.subscribe();
@@ -142,7 +165,8 @@ async fn open(
         }
     };
     let claim = match kind {
-        ConsoleKind::Vnc => None,
+        // A screen is shared, and every shell is its viewer's own.
+        ConsoleKind::Vnc | ConsoleKind::Shell => None,
         ConsoleKind::Serial => match state.serial_writers.claim(id, &actor.username, q.takeover) {
             Ok(c) => Some(c),
             Err(holder) => {
@@ -157,6 +181,7 @@ async fn open(
         ConsoleKind::Serial => {
             client.serial_stream(id, q.offset.unwrap_or(0)).await.map(|(o, s)| (Some(o), s))
         }
+        ConsoleKind::Shell => client.shell_stream(id, q.size()).await.map(|s| (None, s)),
     };
     let (offset, stream) = match opened {
         Ok(o) => o,
@@ -207,7 +232,7 @@ async fn open(
             reason = crate::access::until_revoked(&state, changes, &fresh, may_use) => (close::ACCESS_REVOKED, reason),
         }
     };
-    relay(ws, stream, stop).await;
+    relay(ws, stream, kind == ConsoleKind::Shell, stop).await;
     drop(claim);
     tracing::info!(machine = %id, user = %actor.username, kind = kind.as_str(), "console closed");
 }

@@ -22,7 +22,8 @@ impl Browser {
 
     /// The text xterm.js shows.
     pub async fn terminal_text(&self) -> String {
-        let script = "const r = document.querySelector('[data-test=serial-screen] .xterm-rows'); \
+        // The serial line's or the shell's: one terminal is open at a time.
+        let script = "const r = document.querySelector('[data-test$=-screen] .xterm-rows'); \
                       return r ? r.innerText : '';";
         let v = self.client.execute(script, vec![]).await.expect("reading the terminal");
         v.as_str().unwrap_or_default().to_string()

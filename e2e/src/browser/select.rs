@@ -75,7 +75,7 @@ pub const VNC_TEXT: &str = "[data-test=vnc-text]";
 pub const VNC_TYPE: &str = "[data-test=vnc-type]";
 pub const VNC_TYPE_ENTER: &str = "[data-test=vnc-type-enter]";
 /// xterm.js's hidden input, where keys typed into the terminal go.
-pub const SERIAL_INPUT: &str = "[data-test=serial-screen] .xterm-helper-textarea";
+pub const SERIAL_INPUT: &str = "[data-test$=-screen] .xterm-helper-textarea";
 
 /// The button that opens the console of `kind` (`serial`, `vnc`).
 pub fn console_open(kind: &str) -> String {

@@ -43,6 +43,16 @@ pub trait Driver: Send + Sync + 'static {
         Err(BridgeError::Conflict(format!("machine {id} has no serial console on this driver")))
     }
 
+    /// A shell of its own in a running machine, on a terminal of `size` (zones: `lxc-attach`).
+    fn shell(
+        &self,
+        id: MachineId,
+        size: corral_api::console::TermSize,
+    ) -> Result<(tokio::process::Child, crate::pty::Pty), BridgeError> {
+        let _ = size;
+        Err(BridgeError::Conflict(format!("machine {id} has no shell on this driver")))
+    }
+
     /// The VNC socket of a running machine.
     fn vnc_socket(&self, id: MachineId) -> Result<std::path::PathBuf, BridgeError> {
         Err(BridgeError::Conflict(format!("machine {id} has no graphical console on this driver")))

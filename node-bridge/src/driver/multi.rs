@@ -76,6 +76,14 @@ impl Driver for Drivers {
         self.holder(id)?.serial(id)
     }
 
+    fn shell(
+        &self,
+        id: MachineId,
+        size: corral_api::console::TermSize,
+    ) -> Result<(tokio::process::Child, crate::pty::Pty), BridgeError> {
+        self.holder(id)?.shell(id, size)
+    }
+
     fn vnc_socket(&self, id: MachineId) -> Result<std::path::PathBuf, BridgeError> {
         self.holder(id)?.vnc_socket(id)
     }

@@ -4,7 +4,8 @@
 //!   cargo run -p corral-e2e --bin corral-bench [-- --runs N]
 //!
 //! Needs the binaries (`cargo build --workspace --bins`), QEMU and the tiny image (both from
-//! `scripts/test.sh` or `scripts/up.sh`), and OpenSSH's `sshd` for the SSH rows.
+//! `scripts/test.sh` or `scripts/up.sh`), OpenSSH's `sshd` for the SSH rows, and LXC with
+//! the busybox zone image (root) for the zone rows.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 mod console;
 mod ssh;
+mod zones;
 
 struct Row {
     what: &'static str,
@@ -177,6 +179,7 @@ async fn main() {
         let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
     }
 
+    let vm_start = start.clone();
     let rows = [
         Row {
             what: "create from image (overlay)",
@@ -207,6 +210,7 @@ async fn main() {
         .into_iter()
         .chain(ssh::rows(dir.path(), runs).await)
         .chain(console::rows(dir.path(), runs).await)
+        .chain(zones::rows(dir.path(), runs, &vm_start).await)
         .collect();
     println!("corral-bench: {runs} runs each, medians, TCG, tiny image ({})", image.display());
     println!();

@@ -14,7 +14,6 @@
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +22,9 @@ use corral_api::MachineId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
 
+use crate::pty::Pty;
 use crate::serial::SerialHub;
+use corral_api::console::TermSize;
 
 /// Rows and columns of the console's terminal (a shared console has one size).
 const ROWS: u16 = 40;
@@ -98,13 +99,14 @@ fn read_from(path: &std::path::Path, pos: u64) -> std::io::Result<(u64, Vec<u8>)
 /// as the console is followed.
 async fn type_into(lxc_path: String, id: MachineId, mut input: mpsc::Receiver<Bytes>, wake: Arc<Notify>) {
     loop {
-        match attach(&lxc_path, id) {
-            Ok((mut child, master)) => {
-                let reader = master.try_clone().map(tokio::fs::File::from_std);
-                let mut writer = tokio::fs::File::from_std(master);
+        let args: Vec<String> =
+            vec!["-P".into(), lxc_path.clone(), "-n".into(), id.to_string(), "-t".into(), "0".into()];
+        let attached = Pty::spawn("lxc-console", &args, TermSize { cols: COLS, rows: ROWS })
+            .and_then(|(child, pty)| pty.split().map(|(r, w)| (child, pty, r, w)));
+        match attached {
+            Ok((mut child, _pty, mut reader, mut writer)) => {
                 let woken = wake.clone();
                 let waker = tokio::spawn(async move {
-                    let Ok(mut reader) = reader else { return };
                     let mut buf = [0u8; 4096];
                     while matches!(reader.read(&mut buf).await, Ok(n) if n > 0) {
                         woken.notify_one();
@@ -140,27 +142,6 @@ fn escape(bytes: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// `lxc-console` on a new pseudo-terminal, in a session of its own with the terminal as its
-/// controlling one; the terminal's master side.
-fn attach(lxc_path: &str, id: MachineId) -> std::io::Result<(tokio::process::Child, std::fs::File)> {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
-    grantpt(&master)?;
-    unlockpt(&master)?;
-    let name = ptsname(&master, Vec::new())?;
-    let slave = std::fs::OpenOptions::new().read(true).write(true).open(name.to_string_lossy().as_ref())?;
-    let size = rustix::termios::Winsize { ws_row: ROWS, ws_col: COLS, ws_xpixel: 0, ws_ypixel: 0 };
-    rustix::termios::tcsetwinsize(&slave, size)?;
-    let child = tokio::process::Command::new("setsid")
-        .args(["--ctty", "lxc-console", "-P", lxc_path, "-n", &id.to_string(), "-t", "0"])
-        .stdin(Stdio::from(slave.try_clone()?))
-        .stdout(Stdio::from(slave.try_clone()?))
-        .stderr(Stdio::from(slave))
-        .kill_on_drop(true)
-        .spawn()?;
-    Ok((child, std::fs::File::from(master)))
 }
 
 #[cfg(test)]

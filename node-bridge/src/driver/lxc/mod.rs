@@ -483,7 +483,7 @@ impl Driver for LxcDriver {
     }
 
     fn capabilities(&self) -> Vec<String> {
-        ["machines", "images", "zones", "serial", "snapshots", "force-stop", "pause"]
+        ["machines", "images", "zones", "serial", "shell", "snapshots", "force-stop", "pause"]
             .iter()
             .map(|s| s.to_string())
             .collect()
@@ -495,6 +495,40 @@ impl Driver for LxcDriver {
 
     fn knows(&self, id: MachineId) -> bool {
         self.lock().contains_key(&id)
+    }
+
+    /// A login shell of the zone's root (its shell from its own `/etc/passwd`), through
+    /// `lxc-attach` on a terminal of the viewer's size, with a clean environment.
+    fn shell(
+        &self,
+        id: MachineId,
+        size: corral_api::console::TermSize,
+    ) -> Result<(tokio::process::Child, crate::pty::Pty), BridgeError> {
+        let record = self.record(id)?;
+        if record.state != MachineState::Running {
+            return Err(BridgeError::Conflict(format!(
+                "zone {id} is {}: a shell needs it running",
+                record.state
+            )));
+        }
+        let args: Vec<String> = [
+            "-P",
+            &self.lxc_path(),
+            "-n",
+            &id.to_string(),
+            "--clear-env",
+            "-v",
+            "TERM=xterm-256color",
+            "-v",
+            "HOME=/root",
+            "-v",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        crate::pty::Pty::spawn("lxc-attach", &args, size)
+            .map_err(|e| BridgeError::Host(format!("cannot run lxc-attach: {e}")))
     }
 
     /// The zone's console, while it runs.

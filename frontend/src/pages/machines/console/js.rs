@@ -71,6 +71,13 @@ extern "C" {
 
     #[wasm_bindgen(method)]
     pub fn dispose(this: &Terminal);
+
+    /// Its size in characters, once fitted.
+    #[wasm_bindgen(method, getter)]
+    pub fn cols(this: &Terminal) -> u32;
+
+    #[wasm_bindgen(method, getter)]
+    pub fn rows(this: &Terminal) -> u32;
 }
 
 #[wasm_bindgen(raw_module = "/xterm/addon-fit.mjs")]

@@ -60,13 +60,15 @@ pub fn ConsolePanel(id: MachineId, #[prop(default = true)] screen: bool) -> impl
                 <div class="actions">
                     {screen.then(|| tab(ConsoleKind::Vnc, "Screen"))}
                     {tab(ConsoleKind::Serial, if screen { "Serial" } else { "Console" })}
+                    {(!screen).then(|| tab(ConsoleKind::Shell, "Shell"))}
                 </div>
             </div>
             {move || match kind.get() {
                 Some(ConsoleKind::Vnc) => view! { <VncConsole id=id/> }.into_any(),
                 Some(ConsoleKind::Serial) => view! { <SerialConsole id=id/> }.into_any(),
+                Some(ConsoleKind::Shell) => view! { <SerialConsole id=id kind=ConsoleKind::Shell/> }.into_any(),
                 None if screen => view! { <p class="muted">"Open the screen or the serial line of the running machine."</p> }.into_any(),
-                None => view! { <p class="muted">"Open the console of the running zone: its init's output, and a shell."</p> }.into_any(),
+                None => view! { <p class="muted">"Open the running zone's console (its init's output, shared by everyone watching) or a shell of your own in it."</p> }.into_any(),
             }}
         </section>
     }
@@ -81,6 +83,7 @@ pub fn ConsolePage() -> impl IntoView {
     move || match (id(), kind().as_str()) {
         (Some(id), "vnc") => view! { <VncConsole id=id/> }.into_any(),
         (Some(id), "serial") => view! { <SerialConsole id=id/> }.into_any(),
+        (Some(id), "shell") => view! { <SerialConsole id=id kind=ConsoleKind::Shell/> }.into_any(),
         _ => view! { <p class="muted">"No such console."</p> }.into_any(),
     }
 }

@@ -1,11 +1,15 @@
-//! The serial console: xterm.js fitted to its box, fed from the websocket. The page keeps the
-//! offset of the next byte it expects, so a reconnect replays exactly what it missed from the
-//! node's history. One person types at a time; another may take the line over.
+//! The serial console and a zone's shell: xterm.js fitted to its box, fed from the websocket.
+//!
+//! Serial: the page keeps the offset of the next byte it expects, so a reconnect replays
+//! exactly what it missed from the node's history. One person types at a time; another may
+//! take the line over. Shell: each viewer has a shell of their own, sized by the terminal,
+//! which sends its new size (`{"resize": …}`) when the window changes; a reconnect is a new
+//! shell.
 
 use std::time::Duration;
 
 use corral_api::MachineId;
-use corral_api::console::{ConsoleKind, SerialHello, close};
+use corral_api::console::{ConsoleControl, ConsoleKind, SerialHello, TermSize, close};
 use corral_ui::links::{Link, close_reason, console_backoff_secs};
 use leptos::html;
 use leptos::prelude::*;
@@ -36,6 +40,8 @@ type Shared = StoredValue<Session, LocalStorage>;
 #[derive(Clone, Copy)]
 struct Ctx {
     id: MachineId,
+    /// `Serial` or `Shell`.
+    kind: ConsoleKind,
     session: Shared,
     link: RwSignal<Link>,
     /// Someone else has the line (or took it): offer to take it.
@@ -43,19 +49,22 @@ struct Ctx {
 }
 
 fn connect(ctx: Ctx, takeover: bool) {
-    let Ctx { id, session, link, blocked } = ctx;
+    let Ctx { id, kind, session, link, blocked } = ctx;
     if session.with_value(|s| s.leaving) {
         return;
     }
     link.set(Link::Connecting);
     blocked.set(false);
     spawn_local(async move {
-        let ticket = match api::console_ticket(id, ConsoleKind::Serial).await {
+        let ticket = match api::console_ticket(id, kind).await {
             Ok(t) => t,
             Err(e) => return retry(ctx, e.to_string()),
         };
         let mut query = format!("ticket={}", ticket.ticket);
-        if let Some(next) = session.with_value(|s| s.next) {
+        if kind == ConsoleKind::Shell {
+            let size = session.with_value(term_size).unwrap_or(TermSize { cols: 80, rows: 24 });
+            query.push_str(&format!("&cols={}&rows={}", size.cols, size.rows));
+        } else if let Some(next) = session.with_value(|s| s.next) {
             query.push_str(&format!("&offset={next}"));
         }
         if takeover {
@@ -95,6 +104,14 @@ fn connect(ctx: Ctx, takeover: bool) {
             }
         });
         let _ = ws.add_event_listener_with_callback("message", on_message.into_js_value().unchecked_ref());
+        if kind == ConsoleKind::Shell {
+            // A shell has no hello: open is connected.
+            let on_open = Closure::<dyn FnMut()>::new(move || {
+                session.update_value(|s| s.attempts = 0);
+                link.set(Link::Connected);
+            });
+            let _ = ws.add_event_listener_with_callback("open", on_open.into_js_value().unchecked_ref());
+        }
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
             if session.with_value(|s| s.leaving) {
                 return;
@@ -128,8 +145,16 @@ fn retry(ctx: Ctx, reason: String) {
     set_timeout(move || connect(ctx, false), Duration::from_secs(u64::from(secs)));
 }
 
-/// Makes the terminal in `el`, sends what is typed to the open socket, keeps it fitted.
-fn start_terminal(el: &web_sys::HtmlElement, session: Shared) {
+/// The terminal's size, once it has one.
+fn term_size(s: &Session) -> Option<TermSize> {
+    let t = s.term.as_ref()?;
+    let (cols, rows) = (u16::try_from(t.cols()).ok()?, u16::try_from(t.rows()).ok()?);
+    Some(TermSize { cols, rows }).filter(|s| s.is_sane())
+}
+
+/// Makes the terminal in `el`, sends what is typed to the open socket, keeps it fitted (and,
+/// for a shell, tells the node its new size).
+fn start_terminal(el: &web_sys::HtmlElement, session: Shared, kind: ConsoleKind) {
     let options = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&options, &"cursorBlink".into(), &JsValue::TRUE);
     let _ = js_sys::Reflect::set(&options, &"scrollback".into(), &JsValue::from(5000));
@@ -154,6 +179,13 @@ fn start_terminal(el: &web_sys::HtmlElement, session: Shared) {
             if let Some(fit) = &s.fit {
                 fit.fit();
             }
+            if kind == ConsoleKind::Shell
+                && let (Some(ws), Some(size)) = (&s.ws, term_size(s))
+                && ws.ready_state() == WebSocket::OPEN
+                && let Ok(text) = serde_json::to_string(&ConsoleControl { resize: size })
+            {
+                let _ = ws.send_with_str(&text);
+            }
         })
     });
     if let Some(w) = web_sys::window() {
@@ -168,20 +200,24 @@ fn start_terminal(el: &web_sys::HtmlElement, session: Shared) {
     });
 }
 
+/// `kind`: `Serial` (the default) or `Shell`.
 #[component]
-pub fn SerialConsole(id: MachineId) -> impl IntoView {
+pub fn SerialConsole(
+    id: MachineId,
+    #[prop(default = ConsoleKind::Serial)] kind: ConsoleKind,
+) -> impl IntoView {
     let host = NodeRef::<html::Div>::new();
     let link = RwSignal::new(Link::Connecting);
     let blocked = RwSignal::new(false);
     let note = RwSignal::new(None::<String>);
     let session: Shared = StoredValue::new_local(Session::default());
-    let ctx = Ctx { id, session, link, blocked };
+    let ctx = Ctx { id, kind, session, link, blocked };
     Effect::new(move |started: Option<bool>| {
         if started == Some(true) {
             return true;
         }
         let Some(el) = host.get() else { return false };
-        start_terminal(&el, session);
+        start_terminal(&el, session, kind);
         connect(ctx, false);
         true
     });
@@ -231,12 +267,12 @@ pub fn SerialConsole(id: MachineId) -> impl IntoView {
     };
     let pop_out = move |_| {
         if let Some(w) = web_sys::window() {
-            let url = format!("/machines/{id}/console/serial");
+            let url = format!("/machines/{id}/console/{}", kind.as_str());
             let _ = w.open_with_url_and_target_and_features(&url, "_blank", "popup,width=900,height=600");
         }
     };
     view! {
-        <div class="console" data-test="serial-console">
+        <div class="console" data-test=format!("{}-console", kind.as_str())>
             <div class="console-bar">
                 <LinkBadge link=link/>
                 <Show when=move || blocked.get()>
@@ -247,7 +283,7 @@ pub fn SerialConsole(id: MachineId) -> impl IntoView {
                 <button class="btn" on:click=pop_out>"Pop out"</button>
                 {move || note.get().map(|n| view! { <span class="muted small">{n}</span> })}
             </div>
-            <div class="serial-screen" node_ref=host data-test="serial-screen"></div>
+            <div class="serial-screen" node_ref=host data-test=format!("{}-screen", kind.as_str())></div>
         </div>
     }
 }
