@@ -22,8 +22,10 @@ impl Browser {
 
     /// The text xterm.js shows.
     pub async fn terminal_text(&self) -> String {
-        // The serial line's or the shell's: one terminal is open at a time.
+        // The serial line's or the shell's: one terminal is open at a time. It is brought into
+        // view as a person would look at it: xterm.js does not draw a terminal off screen.
         let script = "const r = document.querySelector('[data-test$=-screen] .xterm-rows'); \
+                      if (r) r.closest('[data-test$=-screen]').scrollIntoView({block: 'nearest'}); \
                       return r ? r.innerText : '';";
         let v = self.client.execute(script, vec![]).await.expect("reading the terminal");
         v.as_str().unwrap_or_default().to_string()

@@ -38,6 +38,8 @@ extern "C" {
 
 #[wasm_bindgen(raw_module = "/xterm/xterm.mjs")]
 extern "C" {
+    /// A handle on the JS object: cloning it is another reference to the same terminal.
+    #[derive(Clone)]
     pub type Terminal;
 
     #[wasm_bindgen(constructor)]

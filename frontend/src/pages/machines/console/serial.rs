@@ -75,32 +75,32 @@ fn connect(ctx: Ctx, takeover: bool) {
             Err(_) => return retry(ctx, "cannot open a websocket".into()),
         };
         ws.set_binary_type(BinaryType::Arraybuffer);
+        // The terminal is written outside the session's borrow: xterm.js may answer what it
+        // is given (a cursor position query) at once, through `on_data`, which borrows it too.
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             let data = e.data();
+            let term = session.with_value(|s| s.term.clone());
             if let Some(text) = data.as_string() {
                 // The hello: where this stream starts.
                 let Ok(hello) = serde_json::from_str::<SerialHello>(&text) else { return };
+                let lost = session.with_value(|s| s.next).filter(|next| hello.offset > *next);
+                if let (Some(next), Some(term)) = (lost, &term) {
+                    term.write_str(&format!(
+                        "\r\n\x1b[2m[{} bytes of output scrolled out of the node's history]\x1b[0m\r\n",
+                        hello.offset - next
+                    ));
+                }
                 session.update_value(|s| {
-                    if let (Some(next), Some(term)) = (s.next, &s.term)
-                        && hello.offset > next
-                    {
-                        term.write_str(&format!(
-                            "\r\n\x1b[2m[{} bytes of output scrolled out of the node's history]\x1b[0m\r\n",
-                            hello.offset - next
-                        ));
-                    }
                     s.next = Some(hello.offset);
                     s.attempts = 0;
                 });
                 link.set(Link::Connected);
             } else if let Ok(buf) = data.dyn_into::<js_sys::ArrayBuffer>() {
                 let bytes = js_sys::Uint8Array::new(&buf);
-                session.update_value(|s| {
-                    if let Some(term) = &s.term {
-                        term.write(&bytes);
-                    }
-                    s.next = Some(s.next.unwrap_or(0) + u64::from(bytes.length()));
-                });
+                session.update_value(|s| s.next = Some(s.next.unwrap_or(0) + u64::from(bytes.length())));
+                if let Some(term) = &term {
+                    term.write(&bytes);
+                }
             }
         });
         let _ = ws.add_event_listener_with_callback("message", on_message.into_js_value().unchecked_ref());
@@ -254,12 +254,11 @@ pub fn SerialConsole(
             match wasm_bindgen_futures::JsFuture::from(promise).await {
                 Ok(v) => {
                     let text = v.as_string().unwrap_or_default();
-                    session.with_value(|s| {
-                        if let Some(t) = &s.term {
-                            t.paste(&text);
-                            t.focus();
-                        }
-                    });
+                    // Pasting types through `on_data` at once: outside the session's borrow.
+                    if let Some(t) = session.with_value(|s| s.term.clone()) {
+                        t.paste(&text);
+                        t.focus();
+                    }
                 }
                 Err(_) => note.set(Some("The browser did not allow reading the clipboard".into())),
             }
