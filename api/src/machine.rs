@@ -29,6 +29,9 @@ pub struct Machine {
     pub cdrom: Option<String>,
     /// The host bridge its NIC is on; `None` for user-mode networking.
     pub host_bridge: Option<String>,
+    /// A zone's OS, init and storage, as its node reports them; `None` for a VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<crate::spec::ZoneFacts>,
     pub state: MachineState,
     /// Created through Corral (true) or found on a node behind its back (false).
     pub managed: bool,

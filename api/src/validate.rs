@@ -476,7 +476,27 @@ pub fn bridge_machine(m: &crate::bridge::BridgeMachine) -> Result<(), FieldError
         cdrom(iso)?;
     }
     network(m.host_bridge.as_deref(), &m.port_forwards)?;
+    if let Some(z) = &m.zone {
+        zone_label("zone.os", &z.os)?;
+        zone_label("zone.release", &z.release)?;
+    }
     timestamp("created_at", &m.created_at)
+}
+
+pub const ZONE_LABEL_MAX_CHARS: usize = 64;
+
+/// A zone image's `os` or `release` (`debian`, `12`, `bookworm`): up to 64 letters, digits,
+/// `.`, `_`, `-`, `+` or `~`, or empty when the image does not say.
+pub fn zone_label(field: &'static str, s: &str) -> Result<(), FieldError> {
+    let fine = s.chars().count() <= ZONE_LABEL_MAX_CHARS
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '~'));
+    match fine {
+        true => Ok(()),
+        false => Err(FieldError::new(
+            field,
+            format!("up to {ZONE_LABEL_MAX_CHARS} letters, digits, '.', '_', '-', '+' or '~'"),
+        )),
+    }
 }
 
 /// The most a task's report keeps of each of its parts (a node's words, shown to people).
@@ -675,6 +695,19 @@ mod tests {
     }
 
     #[test]
+    fn zone_labels_are_short_plain_words() {
+        for good in ["", "debian", "12", "bookworm", "1.36.1", "22.04-lts", "1.0+dfsg~1"] {
+            assert!(zone_label("zone.os", good).is_ok(), "{good:?}");
+        }
+        let long = "a".repeat(ZONE_LABEL_MAX_CHARS + 1);
+        for bad in ["<b>x</b>", "a b", "line\nbreak", "é", long.as_str()] {
+            let e = zone_label("zone.os", bad).unwrap_err();
+            assert_eq!(e.field, "zone.os", "{bad:?}");
+        }
+        assert!(zone_label("zone.os", &"a".repeat(ZONE_LABEL_MAX_CHARS)).is_ok());
+    }
+
+    #[test]
     fn zones_come_from_zone_images_and_have_no_devices() {
         use crate::spec::{BootDevice, MachineKind::*};
         assert_eq!(image_kind("debian-12.tar.xz"), Zone);
@@ -802,6 +835,15 @@ mod tests {
         assert!(t.log[0].starts_with("line 800 ") && t.log.iter().all(|l| l.chars().count() <= 1025));
     }
 
+    fn facts(os: &str, release: &str) -> crate::spec::ZoneFacts {
+        crate::spec::ZoneFacts {
+            os: os.into(),
+            release: release.into(),
+            init: crate::spec::ZoneInit::Systemd,
+            storage: crate::spec::ZoneStorage::Dir,
+        }
+    }
+
     #[test]
     fn a_nodes_machine_report_passes_the_create_rules() {
         let good: crate::bridge::BridgeMachine = serde_json::from_value(serde_json::json!({
@@ -815,7 +857,11 @@ mod tests {
             crate::bridge::BridgeMachine { vcpus: 100_000, ..good.clone() },
             crate::bridge::BridgeMachine { image: Some("../../etc/shadow".into()), ..good.clone() },
             crate::bridge::BridgeMachine { created_at: "<script>".into(), ..good.clone() },
+            crate::bridge::BridgeMachine { zone: Some(facts("<img src=x>", "12")), ..good.clone() },
+            crate::bridge::BridgeMachine { zone: Some(facts("debian", &"9".repeat(65))), ..good.clone() },
         ];
+        let zone = crate::bridge::BridgeMachine { zone: Some(facts("debian", "12")), ..good.clone() };
+        assert_eq!(bridge_machine(&zone), Ok(()));
         for m in bad {
             assert!(bridge_machine(&m).is_err(), "{m:?}");
         }

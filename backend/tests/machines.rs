@@ -461,6 +461,13 @@ async fn zones_go_only_to_nodes_that_run_them() {
     let listed = app.call("GET", "/api/v1/machines", Some(&admin), None).await;
     let z1 = listed.body.as_array().unwrap().iter().find(|m| m["id"] == id.as_str()).unwrap().clone();
     assert_eq!(z1["kind"], "zone", "the kind survives the node's report");
+    assert_eq!(
+        (&z1["zone"]["os"], &z1["zone"]["init"], &z1["zone"]["storage"]),
+        (&"sim".into(), &"busybox".into(), &"dir".into()),
+        "the zone's facts are kept from the node's report: {z1}"
+    );
+    let vm = listed.body.as_array().unwrap().iter().find(|m| m["kind"] == "vm").unwrap();
+    assert!(vm.get("zone").is_none(), "a VM has no zone facts: {vm}");
     assert_eq!(app.sim.machine_get(id.parse().unwrap()).await.unwrap().kind, MachineKind::Zone);
 
     let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&zone("z2", Some(vms_only)))).await;

@@ -369,6 +369,8 @@ async fn a_user_creates_a_zone_opens_its_console_and_snapshots_it() {
 
     b.wait_text(sel::MACHINE_NAME, |t| t == "web-zone").await;
     b.wait_text(sel::KIND, |t| t.starts_with("zone")).await;
+    b.wait_text(sel::ZONE_OS, |t| t == "busybox 1.35.0, busybox init").await;
+    b.wait_text(sel::ZONE_STORAGE, |t| t.contains("not enforced")).await;
     b.state_is("stopped").await;
     b.click(sel::START).await;
     b.state_is("running").await;

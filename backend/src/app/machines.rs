@@ -151,6 +151,7 @@ pub async fn machine_create(
             boot_order: req.boot_order.clone(),
             cdrom: req.cdrom.clone(),
             host_bridge: req.host_bridge.clone(),
+            zone: None,
         },
         request_fingerprint: idempotency_key.map(|_| request_fingerprint(&req)),
     };

@@ -38,6 +38,7 @@ pub fn with_report(m: Machine, b: &BridgeMachine) -> Machine {
         boot_order: b.boot_order.clone(),
         cdrom: b.cdrom.clone(),
         host_bridge: b.host_bridge.clone(),
+        zone: b.zone.clone(),
         state: b.state,
         ..m
     }

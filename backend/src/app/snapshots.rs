@@ -109,6 +109,8 @@ pub async fn snapshot_clone(
             boot_order: m.boot_order.clone(),
             cdrom: m.cdrom.clone(),
             host_bridge: m.host_bridge.clone(),
+            // The clone's own comes with its node's first report.
+            zone: None,
         },
         request_fingerprint: None,
     };

@@ -38,6 +38,7 @@ fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
         boot_order: devices.boot_order,
         cdrom: devices.cdrom,
         host_bridge: devices.host_bridge,
+        zone: devices.zone,
         state: MachineState::parse(&state).unwrap_or(MachineState::Unknown),
         managed: bool_col(r, "managed")?,
         created_at: r.try_get("created_at")?,
@@ -45,7 +46,8 @@ fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
     })
 }
 
-/// The `devices` column: what a machine boots from and how its NIC is attached.
+/// The `devices` column (JSON): what its node reports of a machine beyond its sizes: what it
+/// boots from, how its NIC is attached, and for a zone its OS, init and storage.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Devices {
     #[serde(default)]
@@ -54,11 +56,18 @@ pub struct Devices {
     pub cdrom: Option<String>,
     #[serde(default)]
     pub host_bridge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<corral_api::spec::ZoneFacts>,
 }
 
 impl Devices {
     fn of(b: &BridgeMachine) -> Self {
-        Self { boot_order: b.boot_order.clone(), cdrom: b.cdrom.clone(), host_bridge: b.host_bridge.clone() }
+        Self {
+            boot_order: b.boot_order.clone(),
+            cdrom: b.cdrom.clone(),
+            host_bridge: b.host_bridge.clone(),
+            zone: b.zone.clone(),
+        }
     }
 
     fn json(&self) -> String {

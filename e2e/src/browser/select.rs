@@ -29,6 +29,9 @@ pub const CREATE_SUBMIT: &str = "[data-test=create-submit]";
 pub const CREATE_KIND_ZONE: &str = "[data-test=create-kind-zone]";
 /// The kind cell of a row in the machine list; the kind on a machine's page.
 pub const MACHINE_KIND: &str = "[data-test=machine-kind]";
+/// A zone's system (os, release, init) and storage on its machine page.
+pub const ZONE_OS: &str = "[data-test=zone-os]";
+pub const ZONE_STORAGE: &str = "[data-test=zone-storage]";
 pub const KIND: &str = "[data-test=kind]";
 /// The note a zone's snapshot panel shows instead of the RAM box.
 pub const SNAPSHOT_FILES_ONLY: &str = "[data-test=snapshot-files-only]";

@@ -387,7 +387,16 @@ impl Driver for SimDriver {
         }
         self.fits(&inner, req.vcpus, req.memory_mib, req.disk_gib)?;
         let id = req.id;
-        let record = req.into_machine(now_rfc3339());
+        let mut record = req.into_machine(now_rfc3339());
+        // A pretend zone: no image is unpacked, so its system is the sim's own.
+        if record.kind == corral_api::spec::MachineKind::Zone {
+            record.zone = Some(corral_api::spec::ZoneFacts {
+                os: "sim".into(),
+                release: env!("CARGO_PKG_VERSION").into(),
+                init: corral_api::spec::ZoneInit::Busybox,
+                storage: corral_api::spec::ZoneStorage::Dir,
+            });
+        }
         inner.machines.insert(id, SimMachine::new(record, Vec::new()));
         match self.begin(&mut inner, id, MachineState::Creating) {
             Ok(m) => Ok((m, Created::New)),

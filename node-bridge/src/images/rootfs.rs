@@ -227,7 +227,11 @@ pub fn inspect(path: &Path, max_unpacked: u64) -> Result<ZoneImageInfo, BridgeEr
         Some(s) => serde_norway::from_str(s)
             .map_err(|_| bad(format!("properties.init is {s:?}: busybox, systemd or sysvinit")))?,
     };
-    Ok(ZoneImageInfo { os: prop("os"), release: prop("release"), init, unpacked_bytes: unpacked })
+    let (os, release) = (prop("os"), prop("release"));
+    for (field, value) in [("properties.os", &os), ("properties.release", &release)] {
+        corral_api::validate::zone_label(field, value).map_err(|e| bad(format!("{field}: {}", e.message)))?;
+    }
+    Ok(ZoneImageInfo { os, release, init, unpacked_bytes: unpacked })
 }
 
 /// Unpacks the image's `rootfs/` into `<zone_dir>/rootfs`, keeping owners, modes and

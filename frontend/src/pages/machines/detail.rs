@@ -2,7 +2,7 @@
 
 use corral_api::MachineId;
 use corral_api::machine::{Machine, MachineState, MachineUpdate};
-use corral_api::spec::{MachineKind, PowerAction};
+use corral_api::spec::{MachineKind, PowerAction, ZoneStorage};
 use corral_api::validate;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -146,6 +146,17 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
                 MachineKind::Vm => "virtual machine".to_string(),
                 MachineKind::Zone => "zone (an OS container on the node's kernel)".to_string(),
             })}</dd>
+            <Show when=move || !is_vm()>
+                <dt>"System"</dt><dd data-test="zone-os">{field(|m| m.zone.as_ref().map_or("not reported yet".into(), |z| {
+                    let os = [z.os.as_str(), z.release.as_str()].join(" ");
+                    format!("{}, {} init", if os.trim().is_empty() { "unnamed" } else { os.trim() }, z.init.as_str())
+                }))}</dd>
+                <dt>"Storage"</dt><dd data-test="zone-storage">{field(|m| match m.zone.as_ref().map(|z| z.storage) {
+                    Some(ZoneStorage::Btrfs) => "btrfs subvolume: the disk size holds, snapshots are instant".into(),
+                    Some(ZoneStorage::Dir) => "a directory: the disk size is not enforced on this node, snapshots are copies".into(),
+                    None => "not reported yet".into(),
+                })}</dd>
+            </Show>
             <dt>"Node"</dt><dd>{field(|m| m.node_name.clone())}</dd>
             <dt>"vCPUs"</dt><dd>{field(|m| m.vcpus.to_string())}</dd>
             <dt>"Memory"</dt><dd>{field(|m| format!("{} MiB", m.memory_mib))}</dd>
