@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod guest;
+pub mod netns;
 pub mod sshd;
 
 use std::io::{BufRead, BufReader};

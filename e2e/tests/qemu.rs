@@ -750,47 +750,17 @@ async fn a_boot_order_tries_the_cd_then_boots_the_disk() {
     delete(&c, id, true).await;
 }
 
-/// A network namespace with a bridge `corbr0` at 10.0.2.2/24 (the tiny guest is 10.0.2.15),
-/// removed with everything in it when dropped.
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        let ns = Netns(format!("corral-e2e-{}", std::process::id()));
-        let run = |args: &[&str]| {
-            let ok = std::process::Command::new("ip").args(args).status().is_ok_and(|s| s.success());
-            assert!(ok, "ip {} failed (the qemu tests run as root)", args.join(" "));
-        };
-        run(&["netns", "add", &ns.0]);
-        run(&["-n", &ns.0, "link", "set", "lo", "up"]);
-        run(&["-n", &ns.0, "link", "add", "corbr0", "type", "bridge"]);
-        run(&["-n", &ns.0, "addr", "add", "10.0.2.2/24", "dev", "corbr0"]);
-        run(&["-n", &ns.0, "link", "set", "corbr0", "up"]);
-        ns
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new("ip").arg("-n").arg(&self.0).args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 /// A NIC on a host bridge: the guest is reached on its own address from the bridge's network
 /// (a namespace the test made), with the MAC fixed by its id; its tap goes when it stops.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nic_on_a_host_bridge_is_reached_on_its_own_address() {
-    let ns = Netns::new();
+    // The tiny guest is 10.0.2.15.
+    let ns = corral_e2e::netns::Netns::with_bridge("corbr0", "10.0.2.2/24");
     let dir = tempfile::tempdir().unwrap();
     let bridge = BridgeProc::start_in(
         dir.path(),
         "q",
-        Some(&ns.0),
+        Some(&ns.name),
         &["--driver", "qemu", "--accel", "tcg", "--stop-timeout-secs", "20", "--host-bridges", "corbr0"],
     );
     let c = bridge.client();
@@ -813,11 +783,7 @@ async fn a_nic_on_a_host_bridge_is_reached_on_its_own_address() {
     let url = "http://10.0.2.15:8000/";
     let mut page = String::new();
     for _ in 0..60 {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &ns.0, "curl", "-s", "--max-time", "2", url])
-            .output()
-            .unwrap();
-        page = String::from_utf8_lossy(&out.stdout).into_owned();
+        page = ns.exec("curl", &["-s", "--max-time", "2", url]).1;
         if page.contains("hi-on-the-bridge") {
             break;
         }

@@ -301,3 +301,109 @@ async fn zone_snapshots_roll_files_back_and_clone_them() {
     let names: Vec<_> = c.snapshot_list(id).await.unwrap().into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["s1"]);
 }
+
+/// A port of the node's loopback forwarded to a zone's: a web server in the zone answers on
+/// it, through a restart of the bridge too; the port closes when the zone stops.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zone_port_forward_reaches_its_server_and_closes_with_it() {
+    use corral_api::spec::PortForward;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut bridge = zone_bridge(dir.path());
+    let zones = bridge.data_dir.join("zones");
+    bridge.import_image("busybox.tar.gz", &zone_image()).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let forward = PortForward { protocol: "tcp".into(), host_port: port, guest_port: 8080 };
+    let req = corral_api::bridge::BridgeMachineCreate {
+        port_forwards: vec![forward.clone()],
+        ..busybox_zone("web")
+    };
+    let c = bridge.client();
+    let id = c.machine_create(&req).await.unwrap().id;
+    // UDP is QEMU's to forward, not a zone's; and the port is this zone's now.
+    for (bad, why) in [
+        (vec![PortForward { protocol: "udp".into(), ..forward.clone() }], "udp"),
+        (vec![forward.clone()], "taken"),
+    ] {
+        let other = corral_api::bridge::BridgeMachineCreate { port_forwards: bad, ..busybox_zone("other") };
+        assert!(c.machine_create(&other).await.is_err(), "{why}");
+    }
+    c.machine_power(id, PowerAction::Start).await.unwrap();
+    let script = "mkdir -p /www && echo zone-page > /www/index.html && httpd -p 127.0.0.1:8080 -h /www";
+    assert_eq!(attach(&zones, id, script).0, 0);
+    let get = || async move {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").await.ok()?;
+        let mut body = String::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut body)).await.ok()?.ok()?;
+        Some(body)
+    };
+    let page = get().await.expect("the forwarded port answers");
+    assert!(page.contains("zone-page"), "{page}");
+
+    bridge.kill9();
+    bridge.restart();
+    let page = get().await.expect("the forward is served again by the next bridge");
+    assert!(page.contains("zone-page"), "{page}");
+
+    let c = bridge.client();
+    c.machine_power(id, PowerAction::ForceStop).await.unwrap();
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the port outlived its zone");
+}
+
+/// A zone on a host bridge inside a namespace the test made, while the bridge itself runs in
+/// the node's own (so LXC still applies the zone's cgroup limits): its veth is moved onto the
+/// bridge by the hook, carries the MAC fixed by its id, and the zone is reached on the
+/// address it gave itself; the veth goes when the zone stops.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zone_on_a_host_bridge_is_reached_on_its_own_address() {
+    let ns = corral_e2e::netns::Netns::with_bridge("corbrz", "10.0.3.1/24");
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = BridgeProc::start_with(
+        dir.path(),
+        "z",
+        &[
+            "--driver",
+            "lxc",
+            "--stop-timeout-secs",
+            "10",
+            "--host-bridges",
+            "corbrz",
+            "--host-bridge-netns",
+            &ns.name,
+        ],
+    );
+    let zones = bridge.data_dir.join("zones");
+    bridge.import_image("busybox.tar.gz", &zone_image()).await;
+    let c = bridge.client();
+    let req = corral_api::bridge::BridgeMachineCreate {
+        host_bridge: Some("corbrz".into()),
+        ..busybox_zone("bridged")
+    };
+    let id = c.machine_create(&req).await.unwrap().id;
+    c.machine_power(id, PowerAction::Start).await.unwrap();
+    let veth = corral_bridge::driver::lxc::config::veth_name(id);
+    assert!(ns.ip(&["link", "show", &veth]).contains("master corbrz"), "the veth is on the bridge");
+    assert_eq!(cgroup_value("memory", id, "memory.limit_in_bytes"), 64 << 20, "limits still hold");
+
+    let mac = corral_bridge::driver::lxc::config::mac_address(id);
+    let (code, link) = attach(&zones, id, "ip link show eth0");
+    assert_eq!(code, 0, "{link}");
+    assert!(link.contains(&mac), "the zone's NIC has its fixed MAC {mac}: {link}");
+    let script = "ip addr add 10.0.3.20/24 dev eth0 && ping -c 1 -W 5 10.0.3.1 \
+                  && mkdir -p /www && echo hi-on-the-bridge > /www/index.html && httpd -p 8000 -h /www";
+    let (code, out) = attach(&zones, id, script);
+    assert_eq!(code, 0, "the zone reaches the bridge's side: {out}");
+    let (ok, page) = ns.exec("curl", &["-s", "--max-time", "5", "http://10.0.3.20:8000/"]);
+    assert!(ok && page.contains("hi-on-the-bridge"), "the zone's page over the bridge: {page:?}");
+
+    c.machine_power(id, PowerAction::ForceStop).await.unwrap();
+    wait_until("the veth to go", Duration::from_secs(10), || async {
+        ns.ip(&["link", "show", &veth]).is_empty()
+    })
+    .await;
+    assert!(std::fs::read_to_string("/proc/net/dev").unwrap().lines().all(|l| !l.contains(&veth)));
+    let task = c.machine_delete(id, false).await.unwrap();
+    assert_eq!(c.task_finish(task).await.unwrap().state, TaskState::Succeeded);
+    assert!(!zones.join(id.to_string()).exists());
+}

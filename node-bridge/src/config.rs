@@ -85,8 +85,15 @@ pub struct BridgeConfig {
 
     /// Host bridges guests' NICs may join (comma separated), e.g. `br0`. Each must exist on
     /// the node; the qemu driver puts a tap device per running VM on it.
-    #[arg(long, value_delimiter = ',', env = "CORRAL_BRIDGE_HOST_BRIDGES")]
+    #[arg(long, value_delimiter = ',', env = "CORRAL_BRIDGE_HOST_BRIDGES", value_parser = parse_ifname)]
     pub host_bridges: Vec<String>,
+
+    /// Lxc: the network namespace the host bridges are in, when it is not the bridge's own
+    /// (a test's bridge in a namespace it made). Each zone's veth is moved there by an `up`
+    /// hook. Never run the bridge itself under `ip netns exec` to reach them: LXC would then
+    /// start zones without their cgroup limits.
+    #[arg(long, env = "CORRAL_BRIDGE_HOST_BRIDGE_NETNS", value_parser = parse_netns)]
+    pub host_bridge_netns: Option<String>,
 
     /// Qemu: the iproute2 binary that makes and removes tap devices.
     #[arg(long, default_value = "ip")]
@@ -120,6 +127,45 @@ pub struct BridgeConfig {
     pub import_max_gib: u64,
 }
 
+/// A network interface name: what the kernel takes (at most 15 bytes), and safe in the shell
+/// hook LXC runs (letters, digits, `_`, `-`, `.`; no leading `-` or `.`).
+fn parse_ifname(s: &str) -> Result<String, String> {
+    plain_name(s, 15)
+}
+
+/// A network namespace name (a file under `/run/netns`), as safe as an interface name.
+fn parse_netns(s: &str) -> Result<String, String> {
+    plain_name(s, 64)
+}
+
+fn plain_name(s: &str, max: usize) -> Result<String, String> {
+    let fine = !s.is_empty()
+        && s.len() <= max
+        && !s.starts_with(['-', '.'])
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    match fine {
+        true => Ok(s.to_string()),
+        false => Err(format!("1 to {max} letters, digits, '_', '-' or '.', not starting with '-' or '.'")),
+    }
+}
+
 fn parse_millis(s: &str) -> Result<Duration, String> {
     s.parse::<u64>().map(Duration::from_millis).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_ifname, parse_netns};
+
+    #[test]
+    fn interface_names_are_what_the_kernel_and_a_shell_take() {
+        for good in ["br0", "corbr0", "vmbr0.100", "corral-e2e-123"] {
+            assert_eq!(parse_ifname(good).as_deref(), Ok(good));
+        }
+        for bad in ["", "-x", ".", "a b", "br0;reboot", "$(x)", "a/b", "sixteen-bytes-xx"] {
+            assert!(parse_ifname(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_netns("corral-e2e-zones-12345").is_ok());
+        assert!(parse_netns("ns;rm").is_err());
+    }
 }

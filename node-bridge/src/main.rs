@@ -136,6 +136,8 @@ async fn open_drivers(
                         pids_max: config.zone_pids_max,
                         cgroup_root: "/sys/fs/cgroup".into(),
                         follow_consoles: true,
+                        bridge_netns: config.host_bridge_netns.clone(),
+                        ip_binary: config.ip_binary.clone(),
                     },
                     MachineStore::open_dir(config.data_dir.join("zones"))
                         .context("opening the zone store")?,

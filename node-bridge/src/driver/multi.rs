@@ -117,6 +117,21 @@ impl Driver for Drivers {
         if let Ok(d) = self.holder(req.id) {
             return d.machine_create(req).await;
         }
+        // A host port belongs to one machine on the node, whichever driver runs it. (Two
+        // creates at once on two drivers could both pass; the second to start then finds the
+        // port bound and says so.)
+        let mut taken = Vec::new();
+        for d in &self.all {
+            taken.extend(
+                d.machine_list().await.into_iter().flat_map(|m| m.port_forwards).map(|f| f.host_port),
+            );
+        }
+        if let Some(f) = req.port_forwards.iter().find(|f| taken.contains(&f.host_port)) {
+            return Err(BridgeError::Conflict(format!(
+                "port {} of the node is forwarded to another machine",
+                f.host_port
+            )));
+        }
         let d = self.all.iter().find(|d| d.kinds().contains(&req.kind)).ok_or(BridgeError::Validation {
             field: "kind",
             message: format!("this node runs no {}s", req.kind.label()),

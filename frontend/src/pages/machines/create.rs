@@ -142,7 +142,7 @@ pub fn MachineCreatePage() -> impl IntoView {
                 disk_gib: parse_num(&disk.get_untracked(), "disk")?,
                 image: Some(image.get_untracked()).filter(|i| !i.is_empty() && i != BLANK),
                 // What the form hides for zones is not sent for them.
-                port_forwards: if vm { parse_forwards(&forwards.get_untracked())? } else { Vec::new() },
+                port_forwards: parse_forwards(&forwards.get_untracked())?,
                 boot_order: if vm { super::devices::boot_order(&boot.get_untracked()) } else { Vec::new() },
                 cdrom: None,
                 host_bridge: Some(host_bridge.get_untracked()).filter(|b| vm && !b.is_empty()),
@@ -239,13 +239,17 @@ pub fn MachineCreatePage() -> impl IntoView {
                     "The zone's root filesystem is unpacked from this image."
                 }}</span>
             </label>
-            <Show when=is_vm>
             <label>"Port forwards"
                 <input data-test="create-forwards" placeholder="2222:22, 8080:80" prop:value=move || forwards.get()
                     on:input=move |ev| forwards.set(event_target_value(&ev))/>
                 {hint(Box::new(forwards_err))}
-                <span class="help">"Ports of the node's 127.0.0.1 forwarded to the guest, as host:guest (add /udp for UDP)."</span>
+                <span class="help">{move || if is_vm() {
+                    "Ports of the node's 127.0.0.1 forwarded to the guest, as host:guest (add /udp for UDP)."
+                } else {
+                    "Ports of the node's 127.0.0.1 forwarded to the zone's own 127.0.0.1, as host:guest (TCP)."
+                }}</span>
             </label>
+            <Show when=is_vm>
             <div class="row">
                 <label>"Boot order"
                     <select data-test="create-boot" on:change=move |ev| boot.set(event_target_value(&ev))>

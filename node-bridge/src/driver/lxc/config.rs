@@ -3,12 +3,18 @@
 //!
 //! The file is rewritten before every start, so a rename or a changed limit takes effect at
 //! the next boot, as a VM's hardware does.
+//!
+//! A zone on a host bridge gets a veth pair named and addressed by its id. When the bridges
+//! live in another network namespace than the bridge's own (`--host-bridge-netns`), LXC is
+//! given no `link`: an `up` hook moves the host end into that namespace and onto the bridge,
+//! as Proxmox's hook does. (The bridge itself must not run in that namespace: under
+//! `ip netns exec`, LXC starts zones without their cgroup limits.)
 
 use std::fmt::Write;
 use std::path::Path;
 
+use corral_api::MachineId;
 use corral_api::bridge::BridgeMachine;
-
 use corral_api::spec::ZoneInit;
 
 /// The CFS period the CPU quota is a share of: 100 ms, the kernel's default.
@@ -27,6 +33,38 @@ pub struct ZoneSetup<'a> {
     /// The distribution's defaults (`/usr/share/lxc/config/common.conf`: dropped
     /// capabilities, the device allow-list, seccomp), included first when the node has them.
     pub common_conf: Option<&'a Path>,
+    /// The network namespace the node's host bridges are in, when it is not the bridge's.
+    pub bridge_netns: Option<&'a str>,
+}
+
+/// The file name, in the zone's directory, of the hook that puts its veth on a bridge in
+/// another namespace.
+pub const NET_UP_HOOK: &str = "net-up";
+
+/// The host end of a zone's veth: `cveth` and the start of its id, within the kernel's 15
+/// bytes (`ctap…` is a VM's).
+pub fn veth_name(id: MachineId) -> String {
+    format!("cveth{}", &id.0.simple().to_string()[..10])
+}
+
+/// A locally administered MAC fixed by the zone's id, so leases and firewall rules hold
+/// across restarts. `00:16:3e` is the prefix LXC (and Xen) use; VMs have QEMU's.
+pub fn mac_address(id: MachineId) -> String {
+    let b = id.0.as_bytes();
+    format!("00:16:3e:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
+}
+
+/// The `up` hook for a zone on `bridge` inside namespace `netns`: LXC runs it (as root, in
+/// the node's namespace) once the veth exists; a failure fails the start, and LXC removes
+/// the veth with the zone's namespace.
+pub fn net_up_hook(ip: &str, veth: &str, bridge: &str, netns: &str) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # Written by corral-bridge: moves the zone's veth onto host bridge {bridge} in network namespace {netns}.\n\
+         set -e\n\
+         {ip} link set dev {veth} netns {netns}\n\
+         {ip} -n {netns} link set dev {veth} master {bridge} up\n"
+    )
 }
 
 /// `lxc.signal.halt` and `lxc.signal.reboot` for an init system.
@@ -61,7 +99,20 @@ pub fn render(m: &BridgeMachine, z: &ZoneSetup) -> String {
     line("lxc.pty.max", &256);
     line("lxc.console.logfile", &format!("{dir}/console.log"));
     line("lxc.console.size", &CONSOLE_LOG_BYTES);
-    line("lxc.net.0.type", &"empty");
+    match &m.host_bridge {
+        None => line("lxc.net.0.type", &"empty"),
+        Some(bridge) => {
+            line("lxc.net.0.type", &"veth");
+            line("lxc.net.0.veth.pair", &veth_name(m.id));
+            line("lxc.net.0.hwaddr", &mac_address(m.id));
+            line("lxc.net.0.name", &"eth0");
+            line("lxc.net.0.flags", &"up");
+            match z.bridge_netns {
+                None => line("lxc.net.0.link", bridge),
+                Some(_) => line("lxc.net.0.script.up", &format!("{dir}/{NET_UP_HOOK}")),
+            }
+        }
+    }
     let memory = m.memory_mib << 20;
     line("lxc.cgroup.memory.limit_in_bytes", &memory);
     line("lxc.cgroup.cpu.cfs_period_us", &CPU_PERIOD_US);
@@ -101,6 +152,7 @@ mod tests {
             init: ZoneInit::Busybox,
             pids_max: 512,
             common_conf: Some(Path::new("/usr/share/lxc/config/common.conf")),
+            bridge_netns: None,
         };
         let text = render(&m, &z);
         let want = "\
@@ -125,5 +177,55 @@ lxc.cgroup.pids.max = 512
         let bare = render(&m, &ZoneSetup { common_conf: None, init: ZoneInit::Systemd, ..z });
         assert!(!bare.contains("lxc.include"));
         assert!(bare.contains("lxc.signal.halt = SIGRTMIN+3\n"), "{bare}");
+    }
+
+    #[test]
+    fn a_zone_on_a_host_bridge_gets_a_veth_named_and_addressed_by_its_id() {
+        let id: MachineId = "0123abcd-ef01-4567-89ab-cdef01234567".parse().unwrap();
+        let m = BridgeMachine {
+            id,
+            name: "web".into(),
+            kind: corral_api::spec::MachineKind::Zone,
+            vcpus: 1,
+            memory_mib: 64,
+            disk_gib: 1,
+            image: None,
+            port_forwards: vec![],
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: Some("br0".into()),
+            zone: None,
+            state: MachineState::Stopped,
+            created_at: "2026-12-06T00:00:00Z".into(),
+        };
+        let z = ZoneSetup {
+            dir: Path::new("/d/zones/z1"),
+            init: ZoneInit::Busybox,
+            pids_max: 64,
+            common_conf: None,
+            bridge_netns: None,
+        };
+        let net = "\
+lxc.net.0.type = veth
+lxc.net.0.veth.pair = cveth0123abcdef
+lxc.net.0.hwaddr = 00:16:3e:01:23:ab
+lxc.net.0.name = eth0
+lxc.net.0.flags = up
+";
+        let on_bridge = render(&m, &z);
+        assert!(on_bridge.contains(&format!("{net}lxc.net.0.link = br0\n")), "{on_bridge}");
+        assert!(!on_bridge.contains("script.up"), "{on_bridge}");
+        let in_netns = render(&m, &ZoneSetup { bridge_netns: Some("ns1"), ..z });
+        assert!(in_netns.contains(&format!("{net}lxc.net.0.script.up = /d/zones/z1/net-up\n")), "{in_netns}");
+        assert!(!in_netns.contains("lxc.net.0.link"), "{in_netns}");
+        assert!(veth_name(id).len() <= 15);
+        assert_eq!(
+            net_up_hook("/sbin/ip", &veth_name(id), "br0", "ns1"),
+            "#!/bin/sh\n\
+             # Written by corral-bridge: moves the zone's veth onto host bridge br0 in network namespace ns1.\n\
+             set -e\n\
+             /sbin/ip link set dev cveth0123abcdef netns ns1\n\
+             /sbin/ip -n ns1 link set dev cveth0123abcdef master br0 up\n"
+        );
     }
 }

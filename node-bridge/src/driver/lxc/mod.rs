@@ -15,6 +15,7 @@
 pub mod cgroups;
 pub mod config;
 pub mod console;
+pub mod forwards;
 pub mod snapshots;
 
 use std::collections::HashMap;
@@ -56,12 +57,18 @@ pub struct LxcConfig {
     /// Follow running zones' consoles (`lxc-console` on a terminal, the log tailed); off in
     /// tests on fake commands, where there is no zone to attach to.
     pub follow_consoles: bool,
+    /// The network namespace the host bridges are in, when it is not the bridge's own.
+    pub bridge_netns: Option<String>,
+    /// The iproute2 binary the `up` hook of a zone in `bridge_netns` runs.
+    pub ip_binary: String,
 }
 
 struct Zone {
     record: BridgeMachine,
     /// Followed while the zone runs.
     console: Option<console::ZoneConsole>,
+    /// Its port forwards' listeners, while it runs.
+    forwards: Option<forwards::Forwards>,
     /// Serializes operations on this zone; the poller leaves a zone alone while it is held.
     op: Arc<tokio::sync::Mutex<()>>,
 }
@@ -137,9 +144,18 @@ impl LxcDriver {
             }
             driver.store.save(&record)?;
             let running = record.state != MachineState::Stopped;
-            driver.lock().insert(id, Zone { record, console: None, op: Arc::default() });
+            driver.lock().insert(id, Zone { record, console: None, forwards: None, op: Arc::default() });
             if running {
                 driver.follow(id);
+                let record = driver.record(id).map_err(std::io::Error::other)?;
+                match driver.open_forwards(&record).await {
+                    Ok(f) => {
+                        if let Some(zone) = driver.lock().get_mut(&id) {
+                            zone.forwards = f;
+                        }
+                    }
+                    Err(e) => tracing::error!(zone = %id, error = %e, "its port forwards are not served"),
+                }
             }
         }
         if let Some(every) = driver.config.watch_every {
@@ -207,6 +223,7 @@ impl LxcDriver {
             && let Some(zone) = self.lock().get_mut(&id)
         {
             zone.console = None;
+            zone.forwards = None;
         }
         self.commit(id, |r| r.state = state)
     }
@@ -302,7 +319,17 @@ impl LxcDriver {
             init,
             pids_max: self.config.pids_max,
             common_conf: self.config.common_conf.as_deref(),
+            bridge_netns: self.config.bridge_netns.as_deref(),
         };
+        if let (Some(bridge), Some(netns)) = (&record.host_bridge, &self.config.bridge_netns) {
+            use std::os::unix::fs::PermissionsExt;
+            let hook =
+                config::net_up_hook(&self.config.ip_binary, &config::veth_name(record.id), bridge, netns);
+            let tmp = dir.join("net-up.tmp");
+            std::fs::write(&tmp, hook)?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))?;
+            std::fs::rename(&tmp, dir.join(config::NET_UP_HOOK))?;
+        }
         let text = config::render(record, &setup);
         let tmp = dir.join("config.tmp");
         std::fs::write(&tmp, text)?;
@@ -310,7 +337,19 @@ impl LxcDriver {
         Ok(())
     }
 
+    /// Binds the zone's port forwards (a port in use refuses the start before anything runs).
+    async fn open_forwards(&self, record: &BridgeMachine) -> Result<Option<forwards::Forwards>, BridgeError> {
+        if record.port_forwards.is_empty() {
+            return Ok(None);
+        }
+        let f =
+            forwards::Forwards::open(&record.port_forwards, self.exec.clone(), self.lxc_path(), record.id)
+                .await?;
+        Ok(Some(f))
+    }
+
     async fn start(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
+        let forwards = self.open_forwards(&self.record(id)?).await?;
         let record = self.set_state(id, MachineState::Starting)?;
         let started = async {
             self.write_config(&record)?;
@@ -326,6 +365,9 @@ impl LxcDriver {
             return Err(e);
         }
         self.follow(id);
+        if let Some(zone) = self.lock().get_mut(&id) {
+            zone.forwards = forwards;
+        }
         self.set_state(id, MachineState::Running)
     }
 
@@ -577,17 +619,20 @@ impl Driver for LxcDriver {
         }
         corral_api::validate::image_for_kind(req.kind, req.image.as_deref())?;
         corral_api::validate::zone_devices(req.kind, &req.boot_order, req.cdrom.as_deref())?;
-        if !req.port_forwards.is_empty() {
+        if req.port_forwards.iter().any(|f| f.protocol != "tcp") {
             return Err(BridgeError::Validation {
                 field: "port_forwards",
-                message: "zones on this node take no port forwards yet".into(),
+                message: "a zone's forwards are TCP".into(),
             });
         }
-        if req.host_bridge.is_some() {
-            return Err(BridgeError::Validation {
-                field: "host_bridge",
-                message: "zones on this node have no host bridges yet".into(),
-            });
+        // A host port belongs to one zone on the node, running or not.
+        let taken: Vec<u16> =
+            self.lock().values().flat_map(|z| z.record.port_forwards.iter().map(|f| f.host_port)).collect();
+        if let Some(f) = req.port_forwards.iter().find(|f| taken.contains(&f.host_port)) {
+            return Err(BridgeError::Conflict(format!(
+                "port {} of the node is forwarded to another machine",
+                f.host_port
+            )));
         }
         let name = req.image.clone().unwrap_or_default();
         let image = self.images.get(&name).map_err(|_| BridgeError::Validation {
@@ -615,7 +660,10 @@ impl Driver for LxcDriver {
             storage: ZoneStorage::Dir,
         });
         self.store.save(&record)?;
-        self.lock().insert(record.id, Zone { record: record.clone(), console: None, op: Arc::default() });
+        self.lock().insert(
+            record.id,
+            Zone { record: record.clone(), console: None, forwards: None, op: Arc::default() },
+        );
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
         drop(admission);
         let made = self.make_rootfs(record.id, image_path).await?;
@@ -794,7 +842,10 @@ impl Driver for LxcDriver {
             ..source
         };
         self.store.save(&record)?;
-        self.lock().insert(record.id, Zone { record: record.clone(), console: None, op: Arc::default() });
+        self.lock().insert(
+            record.id,
+            Zone { record: record.clone(), console: None, forwards: None, op: Arc::default() },
+        );
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
         drop(admission);
         let from = snapshots::dir(&self.dir(id)).join(name).join("rootfs");

@@ -77,6 +77,8 @@ async fn open(dir: &Path, exec: Arc<dyn HostExec>) -> LxcDriver {
         pids_max: 256,
         cgroup_root: dir.join("cgroup"),
         follow_consoles: false,
+        bridge_netns: Some("ns1".into()),
+        ip_binary: "ip".into(),
     };
     let store = MachineStore::open_dir(dir.join("zones")).unwrap();
     LxcDriver::open(config, store, images, exec, broadcast::channel(64).0).await.unwrap()
@@ -127,6 +129,31 @@ async fn a_zone_is_made_from_its_image_with_its_config_and_nothing_run() {
     assert!(matches!(f.driver.machine_create(other).await, Err(BridgeError::Conflict(_))));
 }
 
+fn udp_forward() -> corral_api::spec::PortForward {
+    corral_api::spec::PortForward { protocol: "udp".into(), host_port: 5353, guest_port: 53 }
+}
+
+/// On a bridge in another namespace, the zone's config names the hook that moves its veth
+/// there, and the hook is written beside it, for root only; both go with the zone.
+#[tokio::test]
+async fn a_zone_on_a_host_bridge_in_a_namespace_gets_its_hook() {
+    let f = fixture().await;
+    let req = BridgeMachineCreate { host_bridge: Some("br0".into()), ..zone("net") };
+    let id = f.driver.machine_create(req).await.unwrap().0.id;
+    let dir = f.zones().join(id.to_string());
+    let conf = std::fs::read_to_string(dir.join("config")).unwrap();
+    let hook = dir.join(config::NET_UP_HOOK);
+    assert!(conf.contains(&format!("lxc.net.0.script.up = {}\n", hook.display())), "{conf}");
+    let text = std::fs::read_to_string(&hook).unwrap();
+    let veth = config::veth_name(id);
+    assert!(text.contains(&format!("ip link set dev {veth} netns ns1\n")), "{text}");
+    assert!(text.contains(&format!("ip -n ns1 link set dev {veth} master br0 up\n")), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&hook).unwrap().permissions().mode() & 0o777, 0o700);
+    f.driver.machine_delete(id, false).await.unwrap();
+    assert!(!dir.exists(), "the zone's directory and hook go with it");
+}
+
 #[tokio::test]
 async fn refused_creates_leave_nothing() {
     let f = fixture().await;
@@ -136,7 +163,7 @@ async fn refused_creates_leave_nothing() {
         ("image", BridgeMachineCreate { image: Some("nope.tar.gz".into()), ..zone("c") }),
         ("image", BridgeMachineCreate { image: Some("tiny.qcow2".into()), ..zone("d") }),
         ("cdrom", BridgeMachineCreate { cdrom: Some("x.iso".into()), ..zone("e") }),
-        ("host_bridge", BridgeMachineCreate { host_bridge: Some("br0".into()), ..zone("f") }),
+        ("port_forwards", BridgeMachineCreate { port_forwards: vec![udp_forward()], ..zone("f") }),
     ];
     for (field, req) in bad {
         match f.driver.machine_create(req).await {
