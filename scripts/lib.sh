@@ -43,6 +43,27 @@ ensure_lxc() {
   ensure_apt lxc rsync btrfs-progs busybox-static file
 }
 
+# Puts a node's zones on btrfs: a sparse file beside them (<node-data>/zones.btrfs, 20 GiB at
+# most, taking space only as zones fill it) mounted on <node-data>/zones, so zones' disk sizes
+# hold and their snapshots are subvolumes. Nothing is done when it is mounted already; zones
+# made before on plain directories stay there (said), and where loop mounts are not allowed
+# (some containers) zones stay directories with their sizes unenforced.
+ensure_zone_btrfs() {
+  local zones="$1/zones" image="$1/zones.btrfs"
+  mountpoint -q "$zones" && return 0
+  if [ -d "$zones" ] && [ -n "$(ls -A "$zones")" ]; then
+    say "the zones in $zones stay on plain directories: their disk sizes are not enforced"
+    return 0
+  fi
+  mkdir -p "$zones"
+  if [ ! -f "$image" ]; then
+    truncate -s 20G "$image"
+    mkfs.btrfs -q "$image" >/dev/null
+  fi
+  mount -o loop "$image" "$zones" ||
+    say "cannot mount $image: zones are plain directories, their disk sizes not enforced"
+}
+
 # Builds the busybox zone image if it is missing or older than its script.
 ZONE_IMAGE="$ROOT/.corral/images/busybox.tar.gz"
 build_zone_image() {

@@ -34,6 +34,7 @@ DRIVERS=qemu
 if [ "$(id -u)" -eq 0 ]; then
   ensure_lxc
   build_zone_image
+  ensure_zone_btrfs "$NODE_DATA"
   DRIVERS=qemu,lxc
 else
   say "not root: the local node runs VMs only (zones need root)"

@@ -78,6 +78,15 @@ pub enum ZoneStorage {
     Btrfs,
 }
 
+impl ZoneStorage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dir => "dir",
+            Self::Btrfs => "btrfs",
+        }
+    }
+}
+
 /// What a zone is, beside what every machine is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -2,6 +2,7 @@
 //! and a cookie-keeping HTTP client speaking the shared API types.
 
 pub mod browser;
+pub mod btrfs;
 pub mod guest;
 pub mod netns;
 pub mod sshd;

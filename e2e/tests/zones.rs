@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use corral::nodes::BridgeClient;
 use corral_api::MachineId;
 use corral_api::machine::MachineState;
+use corral_api::spec::ZoneStorage;
 use corral_api::spec::{MachineKind, PowerAction};
 use corral_api::task::TaskState;
+use corral_e2e::btrfs::BtrfsLoop;
 use corral_e2e::{BridgeProc, busybox_zone, wait_for, wait_until, zone_image};
 use corral_testkit::serial::Stream;
 
@@ -262,9 +264,19 @@ async fn a_hostile_zone_image_is_refused_and_leaves_nothing() {
 /// zone on them; a clone is a new zone that starts with the snapshot's files.
 #[tokio::test(flavor = "multi_thread")]
 async fn zone_snapshots_roll_files_back_and_clone_them() {
-    use corral_api::bridge::{BridgeSnapshotClone, BridgeSnapshotCreate};
     let dir = tempfile::tempdir().unwrap();
     let bridge = zone_bridge(dir.path());
+    let (id, copy) = snapshot_journey(&bridge).await;
+    let zones = bridge.data_dir.join("zones");
+    for zone in [id, copy] {
+        assert_eq!(bridge.client().machine_get(zone).await.unwrap().zone.unwrap().storage, ZoneStorage::Dir);
+        assert!(!BtrfsLoop::is_subvolume(&zones.join(zone.to_string()).join("rootfs")));
+    }
+}
+
+/// The snapshot scenario both storages must pass; the zone and its clone.
+async fn snapshot_journey(bridge: &BridgeProc) -> (MachineId, MachineId) {
+    use corral_api::bridge::{BridgeSnapshotClone, BridgeSnapshotCreate};
     let zones = bridge.data_dir.join("zones");
     let c = bridge.client();
     bridge.import_image("busybox.tar.gz", &zone_image()).await;
@@ -300,6 +312,45 @@ async fn zone_snapshots_roll_files_back_and_clone_them() {
     assert!(!zones.join(id.to_string()).join("snapshots/cold").exists());
     let names: Vec<_> = c.snapshot_list(id).await.unwrap().into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["s1"]);
+    (id, copy)
+}
+
+/// On a node whose zones directory is btrfs (as `up.sh` makes it): root filesystems,
+/// snapshots and clones are subvolumes, each held to the zone's disk size, so a zone cannot
+/// write past it; the snapshot scenario passes as on directories; deleting a zone leaves no
+/// subvolume.
+#[tokio::test(flavor = "multi_thread")]
+async fn zones_on_btrfs_are_held_to_their_disk_size_and_snapshot_as_subvolumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = BtrfsLoop::mount_at(&dir.path().join("zones.btrfs"), &dir.path().join("z/zones"), "4G");
+    let bridge = zone_bridge(dir.path());
+    let zones = bridge.data_dir.join("zones");
+    let c = bridge.client();
+    let caps = c.version().await.unwrap().capabilities;
+    assert!(caps.contains(&"zone-storage-btrfs".to_string()), "{caps:?}");
+
+    let (id, copy) = snapshot_journey(&bridge).await;
+    let root = |z: MachineId| zones.join(z.to_string()).join("rootfs");
+    for zone in [id, copy] {
+        assert_eq!(c.machine_get(zone).await.unwrap().zone.unwrap().storage, ZoneStorage::Btrfs);
+        assert!(BtrfsLoop::is_subvolume(&root(zone)), "{zone}'s root is a subvolume");
+        assert_eq!(BtrfsLoop::limit_of(&root(zone)).as_deref(), Some("1.00GiB"), "held to its 1 GiB disk");
+    }
+    assert!(BtrfsLoop::is_subvolume(&zones.join(id.to_string()).join("snapshots/s1/rootfs")));
+
+    // The clone runs (the scenario started it): past its 1 GiB, a write fails in the zone.
+    let (_, out) = attach(&zones, copy, "dd if=/dev/zero of=/fill bs=1M count=1200 2>&1; echo dd=$?");
+    assert!(out.contains("Disk quota exceeded") && out.contains("dd=1"), "{out}");
+    let filled = std::fs::metadata(root(copy).join("fill")).unwrap().len();
+    assert!(filled <= 1 << 30, "the zone wrote {filled} bytes on a 1 GiB disk");
+
+    for zone in [id, copy] {
+        let task = c.machine_delete(zone, true).await.unwrap();
+        assert_eq!(c.task_finish(task).await.unwrap().state, TaskState::Succeeded);
+    }
+    let left = fs.subvolumes();
+    assert!(!left.contains(&id.to_string()) && !left.contains(&copy.to_string()), "{left}");
+    drop(bridge);
 }
 
 /// A port of the node's loopback forwarded to a zone's: a web server in the zone answers on
@@ -348,7 +399,11 @@ async fn a_zone_port_forward_reaches_its_server_and_closes_with_it() {
 
     let c = bridge.client();
     c.machine_power(id, PowerAction::ForceStop).await.unwrap();
-    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the port outlived its zone");
+    // The listener's task is cancelled with the zone's stop and ends at its next turn.
+    wait_until("the forwarded port to close with its zone", Duration::from_secs(5), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err()
+    })
+    .await;
 }
 
 /// A zone on a host bridge inside a namespace the test made, while the bridge itself runs in

@@ -17,6 +17,7 @@ pub mod config;
 pub mod console;
 pub mod forwards;
 pub mod snapshots;
+pub mod storage;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,7 +31,7 @@ use corral_api::bridge::{
     BridgeSnapshotClone, BridgeSnapshotCreate, HostFacts,
 };
 use corral_api::machine::MachineState;
-use corral_api::spec::{MachineKind, ZoneFacts, ZoneStorage};
+use corral_api::spec::{MachineKind, ZoneFacts};
 use tokio::sync::broadcast;
 
 use super::snapshot_tree::SnapshotMeta;
@@ -84,6 +85,8 @@ pub struct LxcDriver {
     events: broadcast::Sender<BridgeEvent>,
     /// Held from a new zone's checks until it is registered.
     admission: Arc<tokio::sync::Mutex<()>>,
+    /// Directories or btrfs subvolumes, decided by the filesystem the zones are on.
+    storage: Arc<storage::Storage>,
 }
 
 /// What LXC says a container is doing.
@@ -106,6 +109,7 @@ impl LxcDriver {
         exec: Arc<dyn HostExec>,
         events: broadcast::Sender<BridgeEvent>,
     ) -> std::io::Result<Self> {
+        let storage = Arc::new(storage::Storage::detect(&*exec, store.root()).await);
         let driver = LxcDriver {
             config,
             store,
@@ -114,6 +118,7 @@ impl LxcDriver {
             zones: Arc::default(),
             events,
             admission: Arc::default(),
+            storage,
         };
         let states = driver.lxc_states().await.unwrap_or_default();
         for mut record in driver.store.load_all()? {
@@ -353,6 +358,8 @@ impl LxcDriver {
         let record = self.set_state(id, MachineState::Starting)?;
         let started = async {
             self.write_config(&record)?;
+            // A disk size changed since the last start takes effect now.
+            self.storage.limit(&*self.exec, &self.dir(id).join("rootfs"), record.disk_gib).await?;
             let secs = self.config.stop_timeout.as_secs().max(1).to_string();
             self.lxc_ok("lxc-start", id, &[], "starting the zone").await?;
             self.lxc_ok("lxc-wait", id, &["-s", "RUNNING", "-t", &secs], "waiting for the zone to run").await
@@ -447,18 +454,26 @@ impl LxcDriver {
         if let Err(e) = self.store.remove(id) {
             tracing::error!(zone = %id, error = %e, "removing the zone's directory");
         }
+        self.storage.clear_stale(&*self.exec).await;
         cgroups::sweep(&self.config.cgroup_root, id);
     }
 
     /// A new zone's root filesystem, from its image; then the zone is `stopped`, or gone.
     async fn make_rootfs(&self, id: MachineId, image: PathBuf) -> Result<BridgeMachine, BridgeError> {
         let dir = self.dir(id);
-        let unpacked = tokio::task::spawn_blocking(move || crate::images::rootfs::unpack(&image, &dir)).await;
-        let result = match unpacked {
-            Ok(Ok(())) => self.record(id).and_then(|r| self.write_config(&r)),
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(BridgeError::Host(format!("unpacking the zone image stopped: {e}"))),
-        };
+        let result = async {
+            // Held to its size from the first byte: an image larger than the disk fails here.
+            let disk_gib = self.record(id)?.disk_gib;
+            self.storage.create(&*self.exec, &dir.join("rootfs"), disk_gib).await?;
+            let unpacked =
+                tokio::task::spawn_blocking(move || crate::images::rootfs::unpack(&image, &dir)).await;
+            match unpacked {
+                Ok(Ok(())) => self.record(id).and_then(|r| self.write_config(&r)),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(BridgeError::Host(format!("unpacking the zone image stopped: {e}"))),
+            }
+        }
+        .await;
         if let Err(e) = result {
             self.lock().remove(&id);
             self.destroy(id).await;
@@ -525,10 +540,14 @@ impl Driver for LxcDriver {
     }
 
     fn capabilities(&self) -> Vec<String> {
-        ["machines", "images", "zones", "serial", "shell", "snapshots", "force-stop", "pause"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        let mut caps: Vec<String> =
+            ["machines", "images", "zones", "serial", "shell", "snapshots", "force-stop", "pause"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        // Said so that admins see whether zones' disk sizes hold on this node.
+        caps.push(format!("zone-storage-{}", self.storage.kind().as_str()));
+        caps
     }
 
     fn host_facts(&self) -> HostFacts {
@@ -657,7 +676,7 @@ impl Driver for LxcDriver {
             os: facts.os,
             release: facts.release,
             init: facts.init,
-            storage: ZoneStorage::Dir,
+            storage: self.storage.kind(),
         });
         self.store.save(&record)?;
         self.lock().insert(
@@ -763,7 +782,7 @@ impl Driver for LxcDriver {
         }
         let dir = self.dir(id);
         let target = snapshots::dir(&dir).join(&req.name).join("rootfs");
-        let copied = snapshots::copy_tree(&*self.exec, &dir.join("rootfs"), &target).await;
+        let copied = self.storage.copy(&*self.exec, &dir.join("rootfs"), &target, record.disk_gib).await;
         if frozen && let Err(e) = self.lxc_ok("lxc-unfreeze", id, &[], "thawing the zone").await {
             tracing::error!(zone = %id, error = %e, "the zone stays frozen after its snapshot");
             let _ = self.set_state(id, MachineState::Paused);
@@ -791,11 +810,12 @@ impl Driver for LxcDriver {
         // (`snapshots::finish_swap` completes or undoes a swap a crash cut short).
         let dir = self.dir(id);
         let from = snapshots::dir(&dir).join(name).join("rootfs");
-        snapshots::remove_tree(&dir.join(snapshots::NEW_ROOTFS)).await;
-        snapshots::copy_tree(&*self.exec, &from, &dir.join(snapshots::NEW_ROOTFS)).await?;
+        let new = dir.join(snapshots::NEW_ROOTFS);
+        self.storage.remove(&*self.exec, &new).await;
+        self.storage.copy(&*self.exec, &from, &new, record.disk_gib).await?;
         std::fs::rename(dir.join("rootfs"), dir.join(snapshots::OLD_ROOTFS))?;
         std::fs::rename(dir.join(snapshots::NEW_ROOTFS), dir.join("rootfs"))?;
-        snapshots::remove_tree(&dir.join(snapshots::OLD_ROOTFS)).await;
+        self.storage.remove(&*self.exec, &dir.join(snapshots::OLD_ROOTFS)).await;
         meta.current = Some(name.to_string());
         meta.save(&self.snapshot_meta_path(id))?;
         if was_running { self.start(id).await } else { self.record(id) }
@@ -808,7 +828,7 @@ impl Driver for LxcDriver {
         if meta.get(name).is_none() {
             return Err(BridgeError::SnapshotNotFound(name.to_string()));
         }
-        snapshots::remove_tree(&snapshots::dir(&self.dir(id)).join(name)).await;
+        self.storage.remove(&*self.exec, &snapshots::dir(&self.dir(id)).join(name)).await;
         meta.remove(name);
         meta.save(&self.snapshot_meta_path(id))?;
         Ok(())
@@ -850,7 +870,8 @@ impl Driver for LxcDriver {
         drop(admission);
         let from = snapshots::dir(&self.dir(id)).join(name).join("rootfs");
         let made = async {
-            snapshots::copy_tree(&*self.exec, &from, &self.dir(record.id).join("rootfs")).await?;
+            let rootfs = self.dir(record.id).join("rootfs");
+            self.storage.copy(&*self.exec, &from, &rootfs, record.disk_gib).await?;
             self.write_config(&record)
         };
         if let Err(e) = made.await {

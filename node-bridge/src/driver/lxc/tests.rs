@@ -113,7 +113,7 @@ async fn a_zone_is_made_from_its_image_with_its_config_and_nothing_run() {
     let facts = m.zone.clone().unwrap();
     assert_eq!(
         (facts.os.as_str(), facts.init, facts.storage),
-        ("busybox", corral_api::spec::ZoneInit::Busybox, ZoneStorage::Dir)
+        ("busybox", corral_api::spec::ZoneInit::Busybox, corral_api::spec::ZoneStorage::Dir)
     );
     let dir = f.zones().join(req.id.to_string());
     assert_eq!(std::fs::read_link(dir.join("rootfs/sbin/init")).unwrap(), Path::new("/bin/busybox"));
