@@ -1,8 +1,9 @@
 //! Zones beside the same work done by hand with LXC's own tools: a zone made from the busybox
 //! image (the bridge unpacks and checks the tarball and writes the config; by hand, `tar`
 //! and the same config), started until its init says it is ready, and snapshotted (stopped:
-//! `lxc-snapshot` refuses running directory-backed containers). And a zone's start beside a
-//! VM's, both through the bridge.
+//! `lxc-snapshot` refuses running directory-backed containers). Snapshots on btrfs, beside a
+//! bare `btrfs subvolume snapshot` and beside the same snapshot on directories. And a zone's
+//! start beside a VM's, both through the bridge.
 
 use std::path::Path;
 use std::process::Command;
@@ -22,6 +23,15 @@ fn wait_in_log(log: &Path, text: &str) {
         assert!(Instant::now() < deadline, "{} never said {text:?}", log.display());
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// How long the bridge takes to snapshot the zone `id` (as a task, followed to its end).
+async fn snapshot_of(c: &corral::nodes::BridgeClient, id: corral_api::MachineId) -> Duration {
+    let t = Instant::now();
+    let task =
+        c.snapshot_create_task(id, &BridgeSnapshotCreate { name: "s".into(), ram: false }).await.unwrap();
+    c.task_finish(task).await.unwrap();
+    t.elapsed()
 }
 
 fn lxc(tool: &str, path: &Path, name: &str, args: &[&str]) {
@@ -52,13 +62,7 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
         wait_in_log(&log, "corral-zone: ready");
         start.push(t.elapsed());
         c.machine_power(req.id, PowerAction::ForceStop).await.unwrap();
-        let t = Instant::now();
-        let task = c
-            .snapshot_create_task(req.id, &BridgeSnapshotCreate { name: "s".into(), ram: false })
-            .await
-            .unwrap();
-        c.task_finish(task).await.unwrap();
-        snap.push(t.elapsed());
+        snap.push(snapshot_of(&c, req.id).await);
         made.push(req.id);
     }
 
@@ -98,6 +102,8 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
         let task = c.machine_delete(id, true).await.unwrap();
         c.task_finish(task).await.unwrap();
     }
+    drop(bridge);
+    let (btrfs_snap, bare_btrfs_snap) = btrfs_snapshots(dir, runs).await;
     eprintln!("zones: start median {:?}, VM start median {:?}", median(&start), median(vm_start));
     vec![
         Row {
@@ -118,9 +124,25 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
         },
         Row {
             what: "zone snapshot (stopped, dir)",
-            ours: snap,
+            ours: snap.clone(),
             base_name: "lxc-snapshot by hand",
             base: bare_snap,
+            goal: "—",
+            bytes: 0,
+        },
+        Row {
+            what: "zone snapshot (stopped, btrfs)",
+            ours: btrfs_snap.clone(),
+            base_name: "btrfs subvolume snapshot by hand",
+            base: bare_btrfs_snap,
+            goal: "—",
+            bytes: 0,
+        },
+        Row {
+            what: "zone snapshot (stopped, btrfs)",
+            ours: btrfs_snap,
+            base_name: "zone snapshot (stopped, dir)",
+            base: snap,
             goal: "—",
             bytes: 0,
         },
@@ -133,4 +155,39 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
             bytes: 0,
         },
     ]
+}
+
+/// Snapshots of stopped zones on a btrfs loop filesystem (subvolume snapshots through the
+/// bridge), and `btrfs subvolume snapshot` of the same root filesystem by hand.
+async fn btrfs_snapshots(dir: &Path, runs: usize) -> (Vec<Duration>, Vec<Duration>) {
+    let home = dir.join("btrfs");
+    let fs = corral_e2e::btrfs::BtrfsLoop::mount_at(&dir.join("zones.btrfs"), &home.join("b/zones"), "4G");
+    let bridge = BridgeProc::start_with(&home, "b", &["--driver", "lxc"]);
+    let zones = bridge.data_dir.join("zones");
+    let c = bridge.client();
+    let task = bridge.import_image("busybox.tar.gz", &zone_image()).await;
+    assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
+    let (mut ours, mut bare) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        let req = busybox_zone(&format!("btrfs-{i}"));
+        c.machine_create(&req).await.unwrap();
+        ours.push(snapshot_of(&c, req.id).await);
+        let rootfs = zones.join(req.id.to_string()).join("rootfs");
+        let to = zones.join(format!("bare-{i}"));
+        let t = Instant::now();
+        let ok = Command::new("btrfs")
+            .args(["-q", "subvolume", "snapshot"])
+            .arg(&rootfs)
+            .arg(&to)
+            .status()
+            .unwrap();
+        bare.push(t.elapsed());
+        assert!(ok.success());
+        let _ = Command::new("btrfs").args(["-q", "subvolume", "delete"]).arg(&to).status();
+        let task = c.machine_delete(req.id, true).await.unwrap();
+        c.task_finish(task).await.unwrap();
+    }
+    drop(bridge);
+    drop(fs);
+    (ours, bare)
 }

@@ -35,6 +35,9 @@ pub struct ZoneSetup<'a> {
     pub common_conf: Option<&'a Path>,
     /// The network namespace the node's host bridges are in, when it is not the bridge's.
     pub bridge_netns: Option<&'a str>,
+    /// The kernel accounts swap (`memory.memsw.*` exists): memory and swap together are held
+    /// to the zone's memory, so a zone never swaps. Without it the key would fail the start.
+    pub swap_accounting: bool,
 }
 
 /// The file name, in the zone's directory, of the hook that puts its veth on a bridge in
@@ -115,6 +118,9 @@ pub fn render(m: &BridgeMachine, z: &ZoneSetup) -> String {
     }
     let memory = m.memory_mib << 20;
     line("lxc.cgroup.memory.limit_in_bytes", &memory);
+    if z.swap_accounting {
+        line("lxc.cgroup.memory.memsw.limit_in_bytes", &memory);
+    }
     line("lxc.cgroup.cpu.cfs_period_us", &CPU_PERIOD_US);
     line("lxc.cgroup.cpu.cfs_quota_us", &(u64::from(m.vcpus) * CPU_PERIOD_US));
     line("lxc.cgroup.pids.max", &z.pids_max);
@@ -153,6 +159,7 @@ mod tests {
             pids_max: 512,
             common_conf: Some(Path::new("/usr/share/lxc/config/common.conf")),
             bridge_netns: None,
+            swap_accounting: true,
         };
         let text = render(&m, &z);
         let want = "\
@@ -169,13 +176,18 @@ lxc.console.logfile = /d/zones/z1/console.log
 lxc.console.size = 262144
 lxc.net.0.type = empty
 lxc.cgroup.memory.limit_in_bytes = 268435456
+lxc.cgroup.memory.memsw.limit_in_bytes = 268435456
 lxc.cgroup.cpu.cfs_period_us = 100000
 lxc.cgroup.cpu.cfs_quota_us = 200000
 lxc.cgroup.pids.max = 512
 ";
         assert_eq!(text, want);
-        let bare = render(&m, &ZoneSetup { common_conf: None, init: ZoneInit::Systemd, ..z });
+        let bare = render(
+            &m,
+            &ZoneSetup { common_conf: None, init: ZoneInit::Systemd, swap_accounting: false, ..z },
+        );
         assert!(!bare.contains("lxc.include"));
+        assert!(!bare.contains("memsw"), "{bare}");
         assert!(bare.contains("lxc.signal.halt = SIGRTMIN+3\n"), "{bare}");
     }
 
@@ -204,6 +216,7 @@ lxc.cgroup.pids.max = 512
             pids_max: 64,
             common_conf: None,
             bridge_netns: None,
+            swap_accounting: false,
         };
         let net = "\
 lxc.net.0.type = veth

@@ -325,6 +325,7 @@ impl LxcDriver {
             pids_max: self.config.pids_max,
             common_conf: self.config.common_conf.as_deref(),
             bridge_netns: self.config.bridge_netns.as_deref(),
+            swap_accounting: self.config.cgroup_root.join("memory/memory.memsw.limit_in_bytes").exists(),
         };
         if let (Some(bridge), Some(netns)) = (&record.host_bridge, &self.config.bridge_netns) {
             use std::os::unix::fs::PermissionsExt;
