@@ -58,6 +58,12 @@ fn NodeCard(node: Node) -> impl IntoView {
     let facts = node.host.clone();
     let ratios = node.ratios;
     let kinds = node.kinds.iter().map(|k| format!("{}s", k.label())).collect::<Vec<_>>().join(" and ");
+    // Said by nodes that run zones (to admins, who see capabilities): whether sizes hold.
+    let zone_storage = node.capabilities.iter().find_map(|c| match c.as_str() {
+        "zone-storage-btrfs" => Some(" · zones on btrfs: their disk sizes hold"),
+        "zone-storage-dir" => Some(" · zones on directories: their disk sizes are not enforced"),
+        _ => None,
+    });
     let per = |r: f64, what: &str| if r == 1.0 { String::new() } else { format!(" ({r}× {what})") };
     view! {
         <article class="card node" data-test="node-card">
@@ -70,7 +76,7 @@ fn NodeCard(node: Node) -> impl IntoView {
                 {node.accelerator.clone().map(|a| view! { " · " <span title=a.reason>{a.name}</span> })}
                 " · " {node.usage.machines} " machines" {node.address.clone().map(|a| format!(" · {a}"))}
             </p>
-            <p class="muted small" data-test="node-kinds">{format!("Runs {kinds}")}</p>
+            <p class="muted small" data-test="node-kinds">{format!("Runs {kinds}")}{zone_storage}</p>
             {match facts {
                 Some(h) => {
                     let (cpus, memory, disk) = ratios.capacity(&h);
