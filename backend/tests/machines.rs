@@ -18,7 +18,10 @@ async fn create_start_stop_delete() {
     let admin = app.login_admin().await;
     let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&create("web-1", 2, 512, 10))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(r.body["state"], "creating");
+    // The sim makes a machine in 30 ms: on a slow database its report may be in the row
+    // already when the answer is written.
+    let state = r.body["state"].as_str();
+    assert!(matches!(state, Some("creating" | "stopped")), "{:?}", r.body);
     assert_eq!(r.body["managed"], true);
     assert_eq!(r.body["node_name"], "node-1");
     let id = r.body["id"].as_str().unwrap().to_string();
