@@ -135,16 +135,16 @@ mod tests {
     use super::*;
     use corral_api::machine::MachineState;
 
-    #[test]
-    fn the_config_holds_the_limits_signals_and_paths() {
-        let m = BridgeMachine {
+    /// A stopped zone of 1 vCPU, 64 MiB and 1 GiB named `web`, to adjust with `..`.
+    fn web() -> BridgeMachine {
+        BridgeMachine {
             id: "0123abcd-ef01-4567-89ab-cdef01234567".parse().unwrap(),
             name: "web".into(),
             kind: corral_api::spec::MachineKind::Zone,
-            vcpus: 2,
-            memory_mib: 256,
+            vcpus: 1,
+            memory_mib: 64,
             disk_gib: 1,
-            image: Some("busybox.tar.gz".into()),
+            image: None,
             port_forwards: vec![],
             boot_order: vec![],
             cdrom: None,
@@ -152,7 +152,12 @@ mod tests {
             zone: None,
             state: MachineState::Stopped,
             created_at: "2026-12-06T00:00:00Z".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn the_config_holds_the_limits_signals_and_paths() {
+        let m = BridgeMachine { vcpus: 2, memory_mib: 256, image: Some("busybox.tar.gz".into()), ..web() };
         let z = ZoneSetup {
             dir: Path::new("/d/zones/z1"),
             init: ZoneInit::Busybox,
@@ -194,22 +199,7 @@ lxc.cgroup.pids.max = 512
     #[test]
     fn a_zone_on_a_host_bridge_gets_a_veth_named_and_addressed_by_its_id() {
         let id: MachineId = "0123abcd-ef01-4567-89ab-cdef01234567".parse().unwrap();
-        let m = BridgeMachine {
-            id,
-            name: "web".into(),
-            kind: corral_api::spec::MachineKind::Zone,
-            vcpus: 1,
-            memory_mib: 64,
-            disk_gib: 1,
-            image: None,
-            port_forwards: vec![],
-            boot_order: vec![],
-            cdrom: None,
-            host_bridge: Some("br0".into()),
-            zone: None,
-            state: MachineState::Stopped,
-            created_at: "2026-12-06T00:00:00Z".into(),
-        };
+        let m = BridgeMachine { id, host_bridge: Some("br0".into()), ..web() };
         let z = ZoneSetup {
             dir: Path::new("/d/zones/z1"),
             init: ZoneInit::Busybox,

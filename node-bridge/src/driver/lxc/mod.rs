@@ -74,6 +74,13 @@ struct Zone {
     op: Arc<tokio::sync::Mutex<()>>,
 }
 
+impl Zone {
+    /// A zone as loaded or just registered: not followed, no forwards open.
+    fn new(record: BridgeMachine) -> Zone {
+        Zone { record, console: None, forwards: None, op: Arc::default() }
+    }
+}
+
 #[derive(Clone)]
 pub struct LxcDriver {
     config: LxcConfig,
@@ -149,7 +156,7 @@ impl LxcDriver {
             }
             driver.store.save(&record)?;
             let running = record.state != MachineState::Stopped;
-            driver.lock().insert(id, Zone { record, console: None, forwards: None, op: Arc::default() });
+            driver.lock().insert(id, Zone::new(record));
             if running {
                 driver.follow(id);
                 let record = driver.record(id).map_err(std::io::Error::other)?;
@@ -680,10 +687,7 @@ impl Driver for LxcDriver {
             storage: self.storage.kind(),
         });
         self.store.save(&record)?;
-        self.lock().insert(
-            record.id,
-            Zone { record: record.clone(), console: None, forwards: None, op: Arc::default() },
-        );
+        self.lock().insert(record.id, Zone::new(record.clone()));
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
         drop(admission);
         let made = self.make_rootfs(record.id, image_path).await?;
@@ -863,10 +867,7 @@ impl Driver for LxcDriver {
             ..source
         };
         self.store.save(&record)?;
-        self.lock().insert(
-            record.id,
-            Zone { record: record.clone(), console: None, forwards: None, op: Arc::default() },
-        );
+        self.lock().insert(record.id, Zone::new(record.clone()));
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
         drop(admission);
         let from = snapshots::dir(&self.dir(id)).join(name).join("rootfs");
