@@ -695,6 +695,30 @@ mod tests {
     }
 
     #[test]
+    fn a_nodes_ratios_stay_in_their_bounds() {
+        use crate::node::NodeUpdate;
+        let none = NodeUpdate { cpu_ratio: None, memory_ratio: None, disk_ratio: None };
+        assert_eq!(node_update(&none), Ok(()), "nothing asked, nothing refused");
+        let edges = NodeUpdate { cpu_ratio: Some(CPU_RATIO_MAX), memory_ratio: Some(RATIO_MIN), ..none };
+        assert_eq!(node_update(&edges), Ok(()));
+        for (bad, field) in [
+            (NodeUpdate { cpu_ratio: Some(CPU_RATIO_MAX * 1.01), ..none }, "cpu_ratio"),
+            (NodeUpdate { memory_ratio: Some(0.0), ..none }, "memory_ratio"),
+            (NodeUpdate { disk_ratio: Some(-1.0), ..none }, "disk_ratio"),
+            (NodeUpdate { disk_ratio: Some(f64::NAN), ..none }, "disk_ratio"),
+        ] {
+            assert_eq!(node_update(&bad).unwrap_err().field, field, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_size_bounds_are_what_the_docs_promise() {
+        // Written out, not derived: a changed bound must be a decision, seen in this diff.
+        assert_eq!((MEMORY_MIB_MAX, DISK_GIB_MAX), (4 << 20, 64 << 10));
+        assert_eq!(QUOTA_MAX, 1 << 40);
+    }
+
+    #[test]
     fn zone_labels_are_short_plain_words() {
         for good in ["", "debian", "12", "bookworm", "1.36.1", "22.04-lts", "1.0+dfsg~1"] {
             assert!(zone_label("zone.os", good).is_ok(), "{good:?}");
