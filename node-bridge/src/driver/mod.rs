@@ -122,6 +122,25 @@ pub trait Driver: Send + Sync + 'static {
     }
 }
 
+/// Machines in the order every listing has: oldest first, then by id.
+pub fn in_listing_order(mut list: Vec<BridgeMachine>) -> Vec<BridgeMachine> {
+    list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    list
+}
+
+/// A create for an id that exists already: the same spec is a retry and gets the machine;
+/// another spec is a conflict.
+pub fn create_again(
+    req: &BridgeMachineCreate,
+    existing: BridgeMachine,
+) -> Result<(BridgeMachine, Created), BridgeError> {
+    if req.matches(&existing) {
+        Ok((existing, Created::Existing))
+    } else {
+        Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
+    }
+}
+
 /// Disks grow only, and only while the machine is stopped.
 pub fn check_growth(m: &BridgeMachine, disk_gib: u64) -> Result<(), BridgeError> {
     if m.state != MachineState::Stopped {

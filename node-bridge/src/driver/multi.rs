@@ -101,8 +101,7 @@ impl Driver for Drivers {
         for d in &self.all {
             list.extend(d.machine_list().await);
         }
-        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        list
+        super::in_listing_order(list)
     }
 
     async fn machine_get(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {

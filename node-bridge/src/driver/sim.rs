@@ -363,9 +363,7 @@ impl Driver for SimDriver {
     }
 
     async fn machine_list(&self) -> Vec<BridgeMachine> {
-        let mut list: Vec<_> = self.lock().machines.values().map(|m| m.record.clone()).collect();
-        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        list
+        super::in_listing_order(self.lock().machines.values().map(|m| m.record.clone()).collect())
     }
 
     async fn machine_get(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
@@ -378,12 +376,7 @@ impl Driver for SimDriver {
     ) -> Result<(BridgeMachine, Created), BridgeError> {
         let mut inner = self.lock();
         if let Some(existing) = inner.machines.get(&req.id) {
-            let r = &existing.record;
-            return if req.matches(r) {
-                Ok((r.clone(), Created::Existing))
-            } else {
-                Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
-            };
+            return super::create_again(&req, existing.record.clone());
         }
         self.fits(&inner, req.vcpus, req.memory_mib, req.disk_gib)?;
         let id = req.id;

@@ -617,9 +617,7 @@ impl Driver for LxcDriver {
     }
 
     async fn machine_list(&self) -> Vec<BridgeMachine> {
-        let mut list: Vec<_> = self.lock().values().map(|z| z.record.clone()).collect();
-        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        list
+        super::in_listing_order(self.lock().values().map(|z| z.record.clone()).collect())
     }
 
     async fn machine_get(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
@@ -632,11 +630,7 @@ impl Driver for LxcDriver {
     ) -> Result<(BridgeMachine, Created), BridgeError> {
         let admission = self.admission.clone().lock_owned().await;
         if let Ok(existing) = self.record(req.id) {
-            return if req.matches(&existing) {
-                Ok((existing, Created::Existing))
-            } else {
-                Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
-            };
+            return super::create_again(&req, existing);
         }
         if req.kind != MachineKind::Zone {
             return Err(BridgeError::Validation {

@@ -555,9 +555,7 @@ impl Driver for QemuDriver {
     }
 
     async fn machine_list(&self) -> Vec<BridgeMachine> {
-        let mut list: Vec<_> = self.lock().values().map(|v| v.record.clone()).collect();
-        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        list
+        super::in_listing_order(self.lock().values().map(|v| v.record.clone()).collect())
     }
 
     async fn machine_get(&self, id: MachineId) -> Result<BridgeMachine, BridgeError> {
@@ -570,11 +568,7 @@ impl Driver for QemuDriver {
     ) -> Result<(BridgeMachine, Created), BridgeError> {
         let admission = self.admission.clone().lock_owned().await;
         if let Ok(existing) = self.record(req.id) {
-            return if req.matches(&existing) {
-                Ok((existing, Created::Existing))
-            } else {
-                Err(BridgeError::Conflict(format!("machine {} already exists with another spec", req.id)))
-            };
+            return super::create_again(&req, existing);
         }
         // A host port can be forwarded to one guest only, running or not: two would fight
         // over it at start.
