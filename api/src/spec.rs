@@ -74,6 +74,9 @@ impl ZoneInit {
 pub enum ZoneStorage {
     /// A plain directory: copies are full copies, no size limit.
     Dir,
+    /// The image's files under an overlayfs layer of the zone's own changes: snapshots and
+    /// clones copy only the changes, no size limit.
+    Overlay,
     /// A btrfs subvolume: snapshots and clones in milliseconds, size held by a qgroup.
     Btrfs,
 }
@@ -82,8 +85,20 @@ impl ZoneStorage {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Dir => "dir",
+            Self::Overlay => "overlay",
             Self::Btrfs => "btrfs",
         }
+    }
+}
+
+impl std::str::FromStr for ZoneStorage {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Dir, Self::Overlay, Self::Btrfs]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("zone storage is one of dir, overlay, btrfs; not {s:?}"))
     }
 }
 

@@ -397,12 +397,8 @@ async fn a_user_creates_a_zone_opens_its_console_and_snapshots_it() {
     let id =
         bridge.client().machine_list().await.unwrap().into_iter().find(|m| m.name == "web-zone").unwrap().id;
     assert!(
-        bridge
-            .data_dir
-            .join("zones")
-            .join(id.to_string())
-            .join("snapshots/first/rootfs/bin/busybox")
-            .exists()
+        bridge.data_dir.join("zones").join(id.to_string()).join("snapshots/first/rootfs").is_dir(),
+        "the snapshot's files are on the node"
     );
 
     b.open(base, "/machines").await;

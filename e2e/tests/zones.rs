@@ -141,7 +141,11 @@ async fn a_zone_boots_under_limits_that_hold_outlives_its_bridge_and_leaves_noth
     let id = req.id;
     let m = c.machine_create(&req).await.expect("the zone made");
     assert_eq!((m.kind, m.state), (MachineKind::Zone, MachineState::Stopped));
-    assert!(zones.join(id.to_string()).join("rootfs/bin/busybox").exists());
+    // The image's files are where the storage the node says it has puts them.
+    let storage = m.zone.unwrap().storage;
+    assert!(v.capabilities.contains(&format!("zone-storage-{}", storage.as_str())), "{:?}", v.capabilities);
+    let files = if storage == ZoneStorage::Overlay { "base" } else { "rootfs" };
+    assert!(zones.join(id.to_string()).join(files).join("bin/busybox").exists());
 
     let started = Instant::now();
     assert_eq!(c.machine_power(id, PowerAction::Start).await.unwrap().state, MachineState::Running);
@@ -266,19 +270,55 @@ async fn a_hostile_zone_image_is_refused_and_leaves_nothing() {
     assert!(bridge.client().image_list().await.unwrap().is_empty());
 }
 
-/// Snapshots of a zone's files, taken running (frozen for the copy) or stopped: a rollback
-/// brings the files back (one written after the snapshot is gone) and restarts a running
-/// zone on them; a clone is a new zone that starts with the snapshot's files.
+/// On plain directories a snapshot is a whole copy of the zone's files; rolling back to it
+/// brings them back (a file written after the snapshot is gone, one deleted before it stays
+/// deleted) and restarts a running zone on them; a clone is a new zone that starts with the
+/// snapshot's files.
 #[tokio::test(flavor = "multi_thread")]
-async fn zone_snapshots_roll_files_back_and_clone_them() {
+async fn zone_snapshots_on_directories_roll_files_back_and_clone_them() {
     let dir = tempfile::tempdir().unwrap();
-    let bridge = zone_bridge(dir.path());
+    let bridge = zone_bridge_on(dir.path(), "dir");
     let (id, copy) = snapshot_journey(&bridge).await;
     let zones = bridge.data_dir.join("zones");
     for zone in [id, copy] {
         assert_eq!(bridge.client().machine_get(zone).await.unwrap().zone.unwrap().storage, ZoneStorage::Dir);
         assert!(!BtrfsLoop::is_subvolume(&zones.join(zone.to_string()).join("rootfs")));
     }
+    assert!(zones.join(id.to_string()).join("snapshots/s1/rootfs/bin/busybox").is_file(), "a whole copy");
+}
+
+/// On overlayfs the same scenario passes, and a snapshot holds only what the zone changed:
+/// its file, and the whiteout that keeps a deleted image file deleted; the clone's image
+/// files are the source's, hard linked.
+#[tokio::test(flavor = "multi_thread")]
+async fn zone_snapshots_on_overlayfs_copy_only_the_changes() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = zone_bridge_on(dir.path(), "overlay");
+    let caps = bridge.client().version().await.unwrap().capabilities;
+    assert!(caps.contains(&"zone-storage-overlay".to_string()), "{caps:?}");
+    let (id, copy) = snapshot_journey(&bridge).await;
+    let zones = bridge.data_dir.join("zones");
+    for zone in [id, copy] {
+        let storage = bridge.client().machine_get(zone).await.unwrap().zone.unwrap().storage;
+        assert_eq!(storage, ZoneStorage::Overlay);
+    }
+    let s1 = zones.join(id.to_string()).join("snapshots/s1/rootfs");
+    assert_eq!(std::fs::read_to_string(s1.join("root/f")).unwrap(), "before\n");
+    assert!(!s1.join("bin").exists(), "the image's files are not copied");
+    let whiteout = std::fs::symlink_metadata(s1.join("etc/profile")).unwrap();
+    assert!(whiteout.file_type().is_char_device() && whiteout.rdev() == 0, "{whiteout:?}");
+    let inode =
+        |z: MachineId| std::fs::metadata(zones.join(z.to_string()).join("base/bin/busybox")).unwrap().ino();
+    assert_eq!(inode(id), inode(copy), "the clone links its source's image files");
+}
+
+fn zone_bridge_on(dir: &Path, storage: &str) -> BridgeProc {
+    BridgeProc::start_with(
+        dir,
+        "z",
+        &["--driver", "lxc", "--zone-storage", storage, "--stop-timeout-secs", "10"],
+    )
 }
 
 /// The snapshot scenario both storages must pass; the zone and its clone.
@@ -289,7 +329,7 @@ async fn snapshot_journey(bridge: &BridgeProc) -> (MachineId, MachineId) {
     bridge.import_image("busybox.tar.gz", &zone_image()).await;
     let id = c.machine_create(&busybox_zone("snappy")).await.unwrap().id;
     c.machine_power(id, PowerAction::Start).await.unwrap();
-    assert_eq!(attach(&zones, id, "echo before > /root/f; sync").0, 0);
+    assert_eq!(attach(&zones, id, "echo before > /root/f; rm /etc/profile; sync").0, 0);
 
     let snap = |name: &str| BridgeSnapshotCreate { name: name.into(), ram: false };
     let s1 = c.snapshot_create(id, &snap("s1")).await.unwrap();
@@ -300,17 +340,19 @@ async fn snapshot_journey(bridge: &BridgeProc) -> (MachineId, MachineId) {
         other => panic!("a RAM snapshot of a zone: {other:?}"),
     }
 
-    assert_eq!(attach(&zones, id, "echo after > /root/f; echo new > /root/g").0, 0);
+    assert_eq!(attach(&zones, id, "echo after > /root/f; echo new > /root/g; echo back > /etc/profile").0, 0);
     let m = c.snapshot_rollback(id, "s1").await.unwrap();
     assert_eq!(m.state, MachineState::Running, "a running zone runs again on the snapshot's files");
-    assert_eq!(attach(&zones, id, "cat /root/f; ls /root").1, "before\nf\n");
+    let files = "cat /root/f; ls /root; test -e /etc/profile || echo no-profile";
+    assert_eq!(attach(&zones, id, files).1, "before\nf\nno-profile\n");
 
     let copy = MachineId::new_random();
     let cloned =
         c.snapshot_clone(id, "s1", &BridgeSnapshotClone { id: copy, name: "copy".into() }).await.unwrap();
     assert_eq!((cloned.kind, cloned.state), (MachineKind::Zone, MachineState::Stopped));
     c.machine_power(copy, PowerAction::Start).await.unwrap();
-    assert_eq!(attach(&zones, copy, "cat /root/f; hostname").1, "before\ncopy\n");
+    let files = "cat /root/f; hostname; test -e /etc/profile || echo no-profile";
+    assert_eq!(attach(&zones, copy, files).1, "before\ncopy\nno-profile\n");
 
     // Stopped: a snapshot without freezing; deleting it removes its files.
     c.machine_power(id, PowerAction::ForceStop).await.unwrap();

@@ -138,6 +138,7 @@ async fn open_drivers(
                         follow_consoles: true,
                         bridge_netns: config.host_bridge_netns.clone(),
                         ip_binary: config.ip_binary.clone(),
+                        storage: config.zone_storage,
                     },
                     MachineStore::open_dir(config.data_dir.join("zones"))
                         .context("opening the zone store")?,

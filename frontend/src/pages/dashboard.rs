@@ -61,6 +61,9 @@ fn NodeCard(node: Node) -> impl IntoView {
     // Said by nodes that run zones (to admins, who see capabilities): whether sizes hold.
     let zone_storage = node.capabilities.iter().find_map(|c| match c.as_str() {
         "zone-storage-btrfs" => Some(" · zones on btrfs: their disk sizes hold"),
+        "zone-storage-overlay" => {
+            Some(" · zones on overlayfs: snapshots copy only their changes, disk sizes are not enforced")
+        }
         "zone-storage-dir" => Some(" · zones on directories: their disk sizes are not enforced"),
         _ => None,
     });

@@ -1,9 +1,10 @@
 //! Zones beside the same work done by hand with LXC's own tools: a zone made from the busybox
 //! image (the bridge unpacks and checks the tarball and writes the config; by hand, `tar`
 //! and the same config), started until its init says it is ready, and snapshotted (stopped:
-//! `lxc-snapshot` refuses running directory-backed containers). Snapshots on btrfs, beside a
-//! bare `btrfs subvolume snapshot` and beside the same snapshot on directories. And a zone's
-//! start beside a VM's, both through the bridge.
+//! `lxc-snapshot` refuses running directory-backed containers), all on plain directories.
+//! Snapshots on overlayfs (a copy of what the zone changed) beside `lxc-snapshot` and beside
+//! the same snapshot on directories; on btrfs, beside a bare `btrfs subvolume snapshot` and
+//! beside directories. And a zone's start beside a VM's, both through the bridge.
 
 use std::path::Path;
 use std::process::Command;
@@ -42,7 +43,7 @@ fn lxc(tool: &str, path: &Path, name: &str, args: &[&str]) {
 /// The rows, and the zones' start times for the VM comparison.
 pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
     let image = zone_image();
-    let bridge = BridgeProc::start_with(dir, "zones", &["--driver", "lxc"]);
+    let bridge = BridgeProc::start_with(dir, "zones", &["--driver", "lxc", "--zone-storage", "dir"]);
     let c = bridge.client();
     let task = bridge.import_image("busybox.tar.gz", &image).await;
     assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
@@ -103,6 +104,7 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
         c.task_finish(task).await.unwrap();
     }
     drop(bridge);
+    let overlay_snap = overlay_snapshots(dir, runs).await;
     let (btrfs_snap, bare_btrfs_snap) = btrfs_snapshots(dir, runs).await;
     eprintln!("zones: start median {:?}, VM start median {:?}", median(&start), median(vm_start));
     vec![
@@ -126,7 +128,23 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
             what: "zone snapshot (stopped, dir)",
             ours: snap.clone(),
             base_name: "lxc-snapshot by hand",
+            base: bare_snap.clone(),
+            goal: "—",
+            bytes: 0,
+        },
+        Row {
+            what: "zone snapshot (stopped, overlayfs)",
+            ours: overlay_snap.clone(),
+            base_name: "lxc-snapshot by hand",
             base: bare_snap,
+            goal: "—",
+            bytes: 0,
+        },
+        Row {
+            what: "zone snapshot (stopped, overlayfs)",
+            ours: overlay_snap,
+            base_name: "zone snapshot (stopped, dir)",
+            base: snap.clone(),
             goal: "—",
             bytes: 0,
         },
@@ -155,6 +173,29 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
             bytes: 0,
         },
     ]
+}
+
+/// Snapshots of zones on overlayfs, each booted once and stopped (so its upper layer holds
+/// what a boot writes): a copy of those changes, not of the image.
+async fn overlay_snapshots(dir: &Path, runs: usize) -> Vec<Duration> {
+    let home = dir.join("overlay");
+    let bridge = BridgeProc::start_with(&home, "o", &["--driver", "lxc", "--zone-storage", "overlay"]);
+    let zones = bridge.data_dir.join("zones");
+    let c = bridge.client();
+    let task = bridge.import_image("busybox.tar.gz", &zone_image()).await;
+    assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
+    let mut ours = Vec::new();
+    for i in 0..runs {
+        let req = busybox_zone(&format!("overlay-{i}"));
+        c.machine_create(&req).await.unwrap();
+        c.machine_power(req.id, PowerAction::Start).await.unwrap();
+        wait_in_log(&zones.join(req.id.to_string()).join("console.log"), "corral-zone: ready");
+        c.machine_power(req.id, PowerAction::ForceStop).await.unwrap();
+        ours.push(snapshot_of(&c, req.id).await);
+        let task = c.machine_delete(req.id, true).await.unwrap();
+        c.task_finish(task).await.unwrap();
+    }
+    ours
 }
 
 /// Snapshots of stopped zones on a btrfs loop filesystem (subvolume snapshots through the

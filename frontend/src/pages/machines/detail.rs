@@ -153,6 +153,7 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
                 }))}</dd>
                 <dt>"Storage"</dt><dd data-test="zone-storage">{field(|m| match m.zone.as_ref().map(|z| z.storage) {
                     Some(ZoneStorage::Btrfs) => "btrfs subvolume: the disk size holds, snapshots are instant".into(),
+                    Some(ZoneStorage::Overlay) => "overlayfs over its image: snapshots copy only the zone's changes; the disk size is not enforced on this node".into(),
                     Some(ZoneStorage::Dir) => "a directory: the disk size is not enforced on this node, snapshots are copies".into(),
                     None => "not reported yet".into(),
                 })}</dd>

@@ -28,6 +28,8 @@ pub struct ZoneSetup<'a> {
     /// The zone's directory: `config`, `rootfs/`, `console.log`, `spec.json`.
     pub dir: &'a Path,
     pub init: ZoneInit,
+    /// On overlayfs: the image in `base/`, the zone's changes in `rootfs/`.
+    pub layered: bool,
     /// Processes the zone may run at once.
     pub pids_max: u32,
     /// The distribution's defaults (`/usr/share/lxc/config/common.conf`: dropped
@@ -93,7 +95,12 @@ pub fn render(m: &BridgeMachine, z: &ZoneSetup) -> String {
         line("lxc.include", &common.display());
     }
     line("lxc.uts.name", &m.name);
-    line("lxc.rootfs.path", &format!("dir:{dir}/rootfs"));
+    if z.layered {
+        // LXC mounts them as one, its work directory in `<dir>/olwork`, beside the upper.
+        line("lxc.rootfs.path", &format!("overlay:{dir}/{}:{dir}/rootfs", super::storage::BASE));
+    } else {
+        line("lxc.rootfs.path", &format!("dir:{dir}/rootfs"));
+    }
     line("lxc.init.cmd", &"/sbin/init");
     line("lxc.signal.halt", &halt);
     line("lxc.signal.reboot", &reboot);
@@ -161,6 +168,7 @@ mod tests {
         let z = ZoneSetup {
             dir: Path::new("/d/zones/z1"),
             init: ZoneInit::Busybox,
+            layered: false,
             pids_max: 512,
             common_conf: Some(Path::new("/usr/share/lxc/config/common.conf")),
             bridge_netns: None,
@@ -194,6 +202,11 @@ lxc.cgroup.pids.max = 512
         assert!(!bare.contains("lxc.include"));
         assert!(!bare.contains("memsw"), "{bare}");
         assert!(bare.contains("lxc.signal.halt = SIGRTMIN+3\n"), "{bare}");
+        let layered = render(&m, &ZoneSetup { layered: true, ..z });
+        assert!(
+            layered.contains("\nlxc.rootfs.path = overlay:/d/zones/z1/base:/d/zones/z1/rootfs\n"),
+            "{layered}"
+        );
     }
 
     #[test]
@@ -203,6 +216,7 @@ lxc.cgroup.pids.max = 512
         let z = ZoneSetup {
             dir: Path::new("/d/zones/z1"),
             init: ZoneInit::Busybox,
+            layered: false,
             pids_max: 64,
             common_conf: None,
             bridge_netns: None,

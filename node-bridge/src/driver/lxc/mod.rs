@@ -31,7 +31,7 @@ use corral_api::bridge::{
     BridgeSnapshotClone, BridgeSnapshotCreate, HostFacts,
 };
 use corral_api::machine::MachineState;
-use corral_api::spec::{MachineKind, ZoneFacts};
+use corral_api::spec::{MachineKind, ZoneFacts, ZoneStorage};
 use tokio::sync::broadcast;
 
 use super::snapshot_tree::SnapshotMeta;
@@ -62,6 +62,8 @@ pub struct LxcConfig {
     pub bridge_netns: Option<String>,
     /// The iproute2 binary the `up` hook of a zone in `bridge_netns` runs.
     pub ip_binary: String,
+    /// The storage zones must use; the fastest the node can when `None`.
+    pub storage: Option<ZoneStorage>,
 }
 
 struct Zone {
@@ -92,7 +94,7 @@ pub struct LxcDriver {
     events: broadcast::Sender<BridgeEvent>,
     /// Held from a new zone's checks until it is registered.
     admission: Arc<tokio::sync::Mutex<()>>,
-    /// Directories or btrfs subvolumes, decided by the filesystem the zones are on.
+    /// Btrfs subvolumes, overlayfs layers or directories, decided at start.
     storage: Arc<storage::Storage>,
 }
 
@@ -116,7 +118,10 @@ impl LxcDriver {
         exec: Arc<dyn HostExec>,
         events: broadcast::Sender<BridgeEvent>,
     ) -> std::io::Result<Self> {
-        let storage = Arc::new(storage::Storage::detect(&*exec, store.root()).await);
+        let storage = storage::Storage::detect(&*exec, store.root(), config.storage)
+            .await
+            .map_err(|e| std::io::Error::other(format!("zone storage: {e}")))?;
+        let storage = Arc::new(storage);
         let driver = LxcDriver {
             config,
             store,
@@ -329,6 +334,7 @@ impl LxcDriver {
         let setup = config::ZoneSetup {
             dir: &dir,
             init,
+            layered: record.zone.as_ref().is_some_and(|z| z.storage == ZoneStorage::Overlay),
             pids_max: self.config.pids_max,
             common_conf: self.config.common_conf.as_deref(),
             bridge_netns: self.config.bridge_netns.as_deref(),
@@ -473,8 +479,12 @@ impl LxcDriver {
             // Held to its size from the first byte: an image larger than the disk fails here.
             let disk_gib = self.record(id)?.disk_gib;
             self.storage.create(&*self.exec, &dir.join("rootfs"), disk_gib).await?;
-            let unpacked =
-                tokio::task::spawn_blocking(move || crate::images::rootfs::unpack(&image, &dir)).await;
+            let layered = *self.storage == storage::Storage::Overlay;
+            let unpacked = tokio::task::spawn_blocking(move || {
+                crate::images::rootfs::unpack(&image, &dir)?;
+                if layered { storage::lay_over_base(&dir) } else { Ok(()) }
+            })
+            .await;
             match unpacked {
                 Ok(Ok(())) => self.record(id).and_then(|r| self.write_config(&r)),
                 Ok(Err(e)) => Err(e),
@@ -866,6 +876,9 @@ impl Driver for LxcDriver {
         drop(admission);
         let from = snapshots::dir(&self.dir(id)).join(name).join("rootfs");
         let made = async {
+            if record.zone.as_ref().is_some_and(|z| z.storage == ZoneStorage::Overlay) {
+                storage::link_base(&*self.exec, &self.dir(id), &self.dir(record.id)).await?;
+            }
             let rootfs = self.dir(record.id).join("rootfs");
             self.storage.copy(&*self.exec, &from, &rootfs, record.disk_gib).await?;
             self.write_config(&record)

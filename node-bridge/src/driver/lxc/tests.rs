@@ -44,14 +44,18 @@ impl Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_on(ZoneStorage::Dir).await
+}
+
+async fn fixture_on(storage: ZoneStorage) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let exec = Arc::new(FakeExec::default());
-    let driver = open(dir.path(), Arc::new(RealCopies(exec.clone()))).await;
+    let driver = open(dir.path(), Arc::new(RealCopies(exec.clone())), storage).await;
     exec.log.lock().unwrap().clear();
     Fixture { dir, exec, driver }
 }
 
-async fn open(dir: &Path, exec: Arc<dyn HostExec>) -> LxcDriver {
+async fn open(dir: &Path, exec: Arc<dyn HostExec>, storage: ZoneStorage) -> LxcDriver {
     let images = ImageStore::open(dir, exec.clone(), "qemu-img").unwrap();
     let image = crate::images::rootfs::tests::good(dir);
     std::fs::rename(&image, dir.join("images/busybox.tar.gz")).unwrap();
@@ -79,6 +83,7 @@ async fn open(dir: &Path, exec: Arc<dyn HostExec>) -> LxcDriver {
         follow_consoles: false,
         bridge_netns: Some("ns1".into()),
         ip_binary: "ip".into(),
+        storage: Some(storage),
     };
     let store = MachineStore::open_dir(dir.join("zones")).unwrap();
     LxcDriver::open(config, store, images, exec, broadcast::channel(64).0).await.unwrap()
@@ -113,7 +118,7 @@ async fn a_zone_is_made_from_its_image_with_its_config_and_nothing_run() {
     let facts = m.zone.clone().unwrap();
     assert_eq!(
         (facts.os.as_str(), facts.init, facts.storage),
-        ("busybox", corral_api::spec::ZoneInit::Busybox, corral_api::spec::ZoneStorage::Dir)
+        ("busybox", corral_api::spec::ZoneInit::Busybox, ZoneStorage::Dir)
     );
     let dir = f.zones().join(req.id.to_string());
     assert_eq!(std::fs::read_link(dir.join("rootfs/sbin/init")).unwrap(), Path::new("/bin/busybox"));
@@ -368,4 +373,52 @@ async fn a_rollback_cut_short_is_finished_or_undone_when_the_bridge_starts() {
     assert_eq!(std::fs::read_to_string(d.join("rootfs/bin/state")).unwrap(), "snapshot");
     assert!(!d.join("rootfs.old").exists() && !d.join("rootfs.new").exists());
     assert!(h.join("rootfs/sbin").exists() && !h.join("rootfs.new").exists());
+}
+
+/// On overlayfs the image stays below in `base/`; snapshots and clones copy only the zone's
+/// changes, and a clone's `base/` is hard links to its source's.
+#[tokio::test]
+async fn overlay_zones_copy_only_their_changes() {
+    use std::os::unix::fs::MetadataExt;
+    let f = fixture_on(ZoneStorage::Overlay).await;
+    let (m, _) = f.driver.machine_create(zone("web")).await.unwrap();
+    assert_eq!(m.zone.unwrap().storage, ZoneStorage::Overlay);
+    assert!(f.driver.capabilities().contains(&"zone-storage-overlay".to_string()));
+    let dir = f.zones().join(m.id.to_string());
+    assert_eq!(std::fs::read_link(dir.join("base/sbin/init")).unwrap(), Path::new("/bin/busybox"));
+    assert_eq!(std::fs::read_dir(dir.join("rootfs")).unwrap().count(), 0, "no changes yet");
+    let config = std::fs::read_to_string(dir.join("config")).unwrap();
+    let layers = format!("lxc.rootfs.path = overlay:{0}/base:{0}/rootfs\n", dir.display());
+    assert!(config.contains(&layers), "{config}");
+
+    // What the zone wrote is all a snapshot holds.
+    std::fs::create_dir_all(dir.join("rootfs/root")).unwrap();
+    std::fs::write(dir.join("rootfs/root/f"), "mine").unwrap();
+    let snap = BridgeSnapshotCreate { name: "s1".into(), ram: false };
+    f.driver.snapshot_create(m.id, snap).await.unwrap();
+    let names = |p: PathBuf| -> Vec<String> {
+        std::fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
+    };
+    assert_eq!(names(dir.join("snapshots/s1/rootfs")), ["root"]);
+
+    let clone_id = MachineId::new_random();
+    let req = BridgeSnapshotClone { id: clone_id, name: "copy".into() };
+    let c = f.driver.snapshot_clone(m.id, "s1", req).await.unwrap();
+    assert_eq!((c.state, c.zone.unwrap().storage), (MachineState::Stopped, ZoneStorage::Overlay));
+    let cdir = f.zones().join(clone_id.to_string());
+    assert_eq!(std::fs::read_to_string(cdir.join("rootfs/root/f")).unwrap(), "mine");
+    let inode = |p: PathBuf| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(
+        inode(cdir.join("base/bin/busybox")),
+        inode(dir.join("base/bin/busybox")),
+        "linked, not copied"
+    );
+    let config = std::fs::read_to_string(cdir.join("config")).unwrap();
+    assert!(config.contains(&format!("lxc.rootfs.path = overlay:{0}/base:{0}/rootfs\n", cdir.display())));
+
+    // Either may go first: the other keeps its files.
+    f.exec.answer("lxc-ls", CmdOutput::ok("NAME STATE\n"));
+    f.driver.machine_delete(m.id, false).await.unwrap();
+    assert!(!dir.exists());
+    assert!(cdir.join("base/bin/busybox").is_file());
 }
