@@ -49,7 +49,12 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
     assert_eq!(task.state, corral_api::task::TaskState::Succeeded, "{task:?}");
     let zones = bridge.data_dir.join("zones");
 
+    // Ours and by hand take turns, so drift in the machine's load falls on both alike. By
+    // hand: the same rootfs and config, LXC's tools, the same ready line.
+    let bare = dir.join("bare-zones");
+    std::fs::create_dir_all(&bare).unwrap();
     let (mut create, mut start, mut snap) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut bare_create, mut bare_start, mut bare_snap) = (Vec::new(), Vec::new(), Vec::new());
     let mut made = Vec::new();
     for i in 0..runs {
         let req = busybox_zone(&format!("bench-{i}"));
@@ -65,14 +70,7 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
         c.machine_power(req.id, PowerAction::ForceStop).await.unwrap();
         snap.push(snapshot_of(&c, req.id).await);
         made.push(req.id);
-    }
 
-    // By hand: the same rootfs and config, LXC's tools, the same ready line.
-    let bare = dir.join("bare-zones");
-    std::fs::create_dir_all(&bare).unwrap();
-    let config = std::fs::read_to_string(zones.join(made[0].to_string()).join("config")).unwrap();
-    let (mut bare_create, mut bare_start, mut bare_snap) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..runs {
         let name = format!("bare{i}");
         let zdir = bare.join(&name);
         let t = Instant::now();
@@ -80,7 +78,8 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
         let ok =
             Command::new("tar").arg("-C").arg(&zdir).arg("-xpzf").arg(&image).arg("rootfs").status().unwrap();
         assert!(ok.success());
-        let ours = zones.join(made[0].to_string());
+        let ours = zones.join(req.id.to_string());
+        let config = std::fs::read_to_string(ours.join("config")).unwrap();
         std::fs::write(
             zdir.join("config"),
             config.replace(&*ours.to_string_lossy(), &zdir.to_string_lossy()),
@@ -179,6 +178,7 @@ pub async fn rows(dir: &Path, runs: usize, vm_start: &[Duration]) -> Vec<Row> {
 /// what a boot writes): a copy of those changes, not of the image.
 async fn overlay_snapshots(dir: &Path, runs: usize) -> Vec<Duration> {
     let home = dir.join("overlay");
+    std::fs::create_dir_all(&home).unwrap();
     let bridge = BridgeProc::start_with(&home, "o", &["--driver", "lxc", "--zone-storage", "overlay"]);
     let zones = bridge.data_dir.join("zones");
     let c = bridge.client();
