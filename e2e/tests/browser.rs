@@ -25,15 +25,26 @@ async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
     let base = backend.url.as_str();
     let b = Browser::start().await;
 
-    // Logging in with a wrong password says so and stays on the page.
+    // A link to a page asks for a login first, with the username's field focused.
     b.open(base, "/machines").await;
+    b.find(sel::LOGIN_USERNAME).await;
+    let focused = b.client.execute("return document.activeElement.dataset.test", vec![]).await.unwrap();
+    assert_eq!(focused, "login-username", "the username field has the focus");
+    // Logging in with a wrong password says so and stays on the page.
     b.submit_login("admin", "wrong").await;
     b.wait_text(sel::ERROR, |t| t.contains("wrong username or password")).await;
     b.screenshot("01-login-failed").await;
 
-    b.type_into(sel::LOGIN_PASSWORD, &backend.admin_password).await;
-    b.click(sel::LOGIN_SUBMIT).await;
+    // Enter in the password logs in (and leaves the theme
+    // alone), and the login returns to the page the link asked for.
+    let theme = "return document.documentElement.dataset.theme || ''";
+    let before = b.client.execute(theme, vec![]).await.unwrap();
+    b.type_into(sel::LOGIN_PASSWORD, &format!("{}\n", backend.admin_password)).await;
     b.wait_text(sel::CURRENT_USER, |t| t == "admin").await;
+    b.find(sel::NEW_MACHINE).await;
+    assert!(b.client.current_url().await.unwrap().path() == "/machines", "back where the link pointed");
+    assert_eq!(b.client.execute(theme, vec![]).await.unwrap(), before, "Enter did not touch the theme");
+    b.click(sel::BRAND).await;
     b.wait_text(sel::NODE_STATUS, |t| t == "online").await;
     b.wait_text(sel::LINK_STATE, |t| t == "live").await;
     b.screenshot("02-dashboard").await;
@@ -69,22 +80,42 @@ async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
     b.wait_text(&format!("{} {}", sel::machine_row("from-api"), sel::STATE), |t| t == "stopped").await;
     b.screenshot("05-list-live").await;
 
-    // Stop, then delete with confirmation.
+    // Shutting down asks first, naming the machine: no leaves it running, yes stops it.
     b.click(&format!("{} a", sel::machine_row("e2e-web"))).await;
     b.state_is("running").await;
     b.click(sel::STOP).await;
+    b.wait_text(sel::CONFIRM_TITLE, |t| t == "Shut down e2e-web?").await;
+    b.screenshot("06-confirm-stop").await;
+    b.answer(false).await;
+    let web = || async {
+        let list = api.send("GET", "/api/v1/machines", None).await.body;
+        list.as_array().unwrap().iter().find(|m| m["name"] == "e2e-web").cloned().expect("e2e-web listed")
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(web().await["state"], "running", "a cancelled shutdown sent nothing");
+    // From the split button's menu too: power off asks, and a no sends nothing.
+    b.click(sel::POWER_MENU).await;
+    b.click(sel::FORCE_STOP).await;
+    b.wait_text(sel::CONFIRM_TITLE, |t| t == "Power off e2e-web now?").await;
+    b.answer(false).await;
+    b.click(sel::STOP).await;
+    b.answer(true).await;
     b.state_is("stopped").await;
+
+    // A delete asks for the machine's name: the button waits until it is typed.
     b.click(sel::DELETE).await;
-    b.find(sel::CONFIRM_DELETE).await;
-    b.screenshot("06-confirm-delete").await;
-    b.click(sel::CONFIRM_DELETE).await;
+    b.type_into(sel::CONFIRM_TYPED, "e2e-we").await;
+    assert!(!b.find(sel::CONFIRM_GO).await.is_enabled().await.unwrap(), "enabled before the name was typed");
+    b.screenshot("07-confirm-delete").await;
+    b.type_into(sel::CONFIRM_TYPED, "b").await;
+    b.click(sel::CONFIRM_GO).await;
     b.find(sel::MACHINE_TABLE).await;
     b.wait_gone(&sel::machine_row("e2e-web")).await;
     wait_until("e2e-web gone from the node", Duration::from_secs(10), || async {
         bridge.client().machine_list().await.unwrap().iter().all(|m| m.name != "e2e-web")
     })
     .await;
-    b.screenshot("07-deleted").await;
+    b.screenshot("08-deleted").await;
     b.close().await;
 }
 
@@ -320,7 +351,11 @@ async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
     b.screenshot("40-admin-tenant").await;
 
     b.open(base, "/admin/users").await;
+    // An admin's own row offers nothing the server would refuse.
+    b.wait_text(&format!("{} td:last-child", sel::user_row("admin")), |t| t == "you").await;
     b.click(&format!("{} [data-test=user-toggle]", sel::user_row("olga"))).await;
+    b.wait_text(sel::CONFIRM_TITLE, |t| t == "Disable olga?").await;
+    b.answer(true).await;
     b.wait_text(&format!("{} [data-test=user-state]", sel::user_row("olga")), |t| t == "disabled").await;
     b.screenshot("41-admin-users").await;
 
@@ -338,7 +373,10 @@ async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
     let r = api.get(format!("{base}/api/v1/machines")).bearer_auth(secret.trim()).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "the token works");
     b.click(&format!("{} [data-test=token-revoke]", sel::token_row("backup-script"))).await;
+    b.wait_text(sel::CONFIRM_TITLE, |t| t == "Revoke the token backup-script?").await;
+    b.answer(true).await;
     b.wait_gone(&sel::token_row("backup-script")).await;
+    b.wait_gone(sel::TOKEN_SECRET).await;
     let r = api.get(format!("{base}/api/v1/machines")).bearer_auth(secret.trim()).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401, "revoked");
     b.close().await;

@@ -69,9 +69,20 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
             live.logged_out();
         });
     };
+    // Where the login page sends the user back to once in.
+    let location = leptos_router::hooks::use_location();
+    let to_login = move || {
+        let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
+        let path = if here == "/" {
+            "/login".to_string()
+        } else {
+            format!("/login?next={}", js_sys::encode_uri_component(&here))
+        };
+        view! { <Redirect path=path/> }
+    };
     view! {
         <Show when=move || checked.get() fallback=|| view! { <p class="page muted">"Loading…"</p> }>
-            <Show when=move || live.me.with(Option::is_some) fallback=|| view! { <Redirect path="/login"/> }>
+            <Show when=move || live.me.with(Option::is_some) fallback=to_login>
                 <header class="topbar">
                     <A href="/" attr:class="brand">"Corral"</A>
                     <nav>

@@ -48,7 +48,9 @@ pub fn ThemeToggle() -> impl IntoView {
         theme.set(next.to_string());
     };
     view! {
-        <button class="btn ghost" data-test="theme-toggle" on:click=toggle
+        // A plain button: inside a form (the login page's), a submit button would be what
+        // Enter presses.
+        <button type="button" class="btn ghost" data-test="theme-toggle" on:click=toggle
             title=move || format!("Switch to the {} theme", if theme.get() == "dark" { "light" } else { "dark" })>
             {move || if theme.get() == "dark" { "☀ Light" } else { "☾ Dark" }}
         </button>

@@ -4,3 +4,4 @@
 pub mod keys;
 pub mod links;
 pub mod lists;
+pub mod nav;

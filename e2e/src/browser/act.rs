@@ -35,6 +35,22 @@ impl Browser {
         field.send_keys(text).await.unwrap_or_else(|e| panic!("typing into {selector}: {e}"));
     }
 
+    /// Answers the question the page asks before a destructive action: yes (after typing
+    /// what it asks to be typed, if anything) or no; waits until it has closed.
+    pub async fn answer(&self, yes: bool) {
+        self.find(sel::CONFIRM_OPEN).await;
+        if yes {
+            if let Ok(field) = self.client.find(super::Locator::Css(sel::CONFIRM_TYPED)).await {
+                let want = self.find(&format!("{} strong", sel::CONFIRM_OPEN)).await.text().await.unwrap();
+                field.send_keys(&want).await.unwrap();
+            }
+            self.click(sel::CONFIRM_GO).await;
+        } else {
+            self.click(sel::CONFIRM_CANCEL).await;
+        }
+        self.wait_gone(sel::CONFIRM_OPEN).await;
+    }
+
     /// Opens `path` of the console at `base`.
     pub async fn open(&self, base: &str, path: &str) {
         self.client.goto(&format!("{base}{path}")).await.unwrap_or_else(|e| panic!("opening {path}: {e}"));

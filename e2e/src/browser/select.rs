@@ -50,7 +50,15 @@ pub const PORTS: &str = "[data-test=ports]";
 pub const START: &str = "[data-test=action-start]";
 pub const STOP: &str = "[data-test=action-stop]";
 pub const DELETE: &str = "[data-test=action-delete]";
-pub const CONFIRM_DELETE: &str = "[data-test=confirm-delete]";
+pub const POWER_MENU: &str = "[data-test=power-menu]";
+pub const FORCE_STOP: &str = "[data-test=action-force-stop]";
+
+// The question asked before anything destructive.
+pub const CONFIRM_OPEN: &str = "[data-test=confirm-dialog][open]";
+pub const CONFIRM_TITLE: &str = "[data-test=confirm-dialog][open] h2";
+pub const CONFIRM_TYPED: &str = "[data-test=confirm-dialog][open] [data-test=confirm-typed]";
+pub const CONFIRM_GO: &str = "[data-test=confirm-dialog][open] [data-test=confirm-go]";
+pub const CONFIRM_CANCEL: &str = "[data-test=confirm-dialog][open] [data-test=confirm-cancel]";
 pub const SETTINGS_NAME: &str = "[data-test=settings-name]";
 pub const SETTINGS_SAVE: &str = "[data-test=settings-save]";
 pub const SETTINGS_ERROR: &str = "[data-test=settings] [data-test=error]";
@@ -117,6 +125,8 @@ pub fn node_field(field: &str) -> String {
 
 // The admin panel and the account page.
 pub const NAV_ADMIN: &str = "[data-test=nav-admin]";
+/// The app's name in the top bar, a link to the dashboard.
+pub const BRAND: &str = ".topbar .brand";
 pub const TENANT_NAME: &str = "[data-test=tenant-name]";
 pub const TENANT_CREATE: &str = "[data-test=tenant-create]";
 pub const QUOTA_VCPUS: &str = "[data-test=quota-vcpus]";

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
-use crate::components::ErrorBanner;
+use crate::components::{Confirm, ConfirmDialog, ErrorBanner};
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -43,7 +43,8 @@ pub fn AccountPage() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let read_only = RwSignal::new(false);
     let days = RwSignal::new(String::new());
-    let shown = RwSignal::new(None::<String>);
+    // The new token's id and secret, until it is revoked or another is made.
+    let shown = RwSignal::new(None::<(String, String)>);
     let tok_error = RwSignal::new(None::<String>);
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -66,7 +67,7 @@ pub fn AccountPage() -> impl IntoView {
             match api::token_create(&req).await {
                 Ok(made) => {
                     tok_error.set(None);
-                    shown.set(Some(made.token));
+                    shown.set(Some((made.info.id, made.token)));
                     name.set(String::new());
                     version.update(|v| *v += 1);
                 }
@@ -77,12 +78,20 @@ pub fn AccountPage() -> impl IntoView {
     let revoke = move |id: String| {
         spawn_local(async move {
             match api::token_revoke(&id).await {
-                Ok(()) => version.update(|v| *v += 1),
+                Ok(()) => {
+                    // A revoked secret is worth nothing: it leaves the screen.
+                    if shown.with_untracked(|s| s.as_ref().is_some_and(|(shown, _)| *shown == id)) {
+                        shown.set(None);
+                    }
+                    version.update(|v| *v += 1)
+                }
                 Err(e) => tok_error.set(Some(e.to_string())),
             }
         });
     };
+    let pending = RwSignal::new(None::<Confirm<String>>);
     view! {
+        <ConfirmDialog pending=pending on_confirm=revoke/>
         <h1>"Account"</h1>
         <form class="card inline-form" on:submit=change>
             <label>"Current password"<input type="password" data-test="pw-current" prop:value=move || current.get() on:input=move |ev| current.set(event_target_value(&ev))/></label>
@@ -100,7 +109,7 @@ pub fn AccountPage() -> impl IntoView {
                 <label class="check"><input type="checkbox" prop:checked=move || read_only.get() on:change=move |ev| read_only.set(event_target_checked(&ev))/>"read-only"</label>
                 <button class="btn" type="submit" data-test="token-create">"Create token"</button>
             </form>
-            {move || shown.get().map(|t| view! {
+            {move || shown.get().map(|(_, t)| view! {
                 <p class="banner warn">"Copy it now, it is not shown again: " <code data-test="token-secret">{t}</code></p>
             })}
             <ErrorBanner error=tok_error/>
@@ -110,6 +119,13 @@ pub fn AccountPage() -> impl IntoView {
                         <table class="table" data-test="token-table"><tbody>
                             {list.into_iter().map(|t| {
                                 let id = t.id.clone();
+                                let name = t.name.clone();
+                                let ask = move |_| pending.set(Some(Confirm::new(
+                                    format!("Revoke the token {name}?"),
+                                    "Scripts that send it are refused from now on. This cannot be undone.",
+                                    "Revoke",
+                                    id.clone(),
+                                )));
                                 view! {
                                     <tr data-test="token-row" data-name=t.name.clone()>
                                         <td>{t.name.clone()}</td>
@@ -117,7 +133,7 @@ pub fn AccountPage() -> impl IntoView {
                                         <td>{if t.read_only { "read-only" } else { "full" }}</td>
                                         <td class="small">{t.expires_at.clone().unwrap_or_else(|| "never expires".into())}</td>
                                         <td class="small">{t.last_used_at.clone().map(|u| format!("used {u}")).unwrap_or_else(|| "never used".into())}</td>
-                                        <td><button class="btn ghost" data-test="token-revoke" on:click=move |_| revoke(id.clone())>"Revoke"</button></td>
+                                        <td><button class="btn ghost" data-test="token-revoke" on:click=ask>"Revoke…"</button></td>
                                     </tr>
                                 }
                             }).collect_view()}

@@ -1,4 +1,5 @@
-//! The login page.
+//! The login page: Enter logs in, the username has the focus, and a login that a deep link
+//! asked for returns to it (`?next=`, a path of this app only).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -16,6 +17,9 @@ pub fn Login() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    let query = leptos_router::hooks::use_query_map();
+    let next =
+        move || query.with_untracked(|q| corral_ui::nav::login_return(q.get("next").as_deref()).to_string());
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -28,7 +32,7 @@ pub fn Login() -> impl IntoView {
             return;
         }
         busy.set(true);
-        // On success the gate above sees the user and redirects to the dashboard.
+        // On success the gate above sees the user and redirects to where they were going.
         spawn_local(async move {
             match api::session_create(u, p).await {
                 Ok(me) => {
@@ -45,13 +49,13 @@ pub fn Login() -> impl IntoView {
     };
 
     view! {
-        <Show when=move || live.me.with(Option::is_none) fallback=|| view! { <Redirect path="/"/> }>
+        <Show when=move || live.me.with(Option::is_none) fallback=move || view! { <Redirect path=next()/> }>
             <main class="login">
                 <form class="card login-card" on:submit=submit>
                     <div class="login-head"><h1>"Corral"</h1><ThemeToggle/></div>
                     <p class="muted">"Log in to manage your machines."</p>
                     <label>"Username"
-                        <input name="username" autocomplete="username" data-test="login-username" required
+                        <input name="username" autocomplete="username" data-test="login-username" required autofocus=true
                             prop:value=move || username.get() on:input=move |ev| username.set(event_target_value(&ev))/>
                     </label>
                     <label>"Password"

@@ -1,4 +1,4 @@
-//! One tenant: its members (owners add people, change roles, remove them), its quota
+//! One tenant: its members (owners add people, change roles, remove them after a question), its quota
 //! (admins set it), and new users made straight into it.
 
 use corral_api::TenantId;
@@ -11,7 +11,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::AdminNav;
 use crate::api;
-use crate::components::ErrorBanner;
+use crate::components::{Confirm, ConfirmDialog, ErrorBanner};
 use crate::live::use_live;
 
 fn role_of(s: &str) -> Role {
@@ -142,7 +142,9 @@ fn Tenant(id: TenantId) -> impl IntoView {
     let title = move || {
         tenants.get().and_then(Result::ok).and_then(|ts| ts.into_iter().find(|t| t.id == id)).map(|t| t.name)
     };
+    let pending = RwSignal::new(None::<Confirm<corral_api::UserId>>);
     view! {
+        <ConfirmDialog pending=pending on_confirm=remove/>
         <h1 data-test="tenant-title">{move || title().map(|n| format!("Tenant {n}")).unwrap_or_else(|| "Tenant".into())}</h1>
         <AdminNav/>
         <ErrorBanner error=error/>
@@ -170,7 +172,15 @@ fn Tenant(id: TenantId) -> impl IntoView {
                                                     <option value="owner">"owner"</option>
                                                 </select>
                                             </td>
-                                            <td><button class="btn ghost" data-test="member-remove" on:click=move |_| remove(user)>"Remove"</button></td>
+                                            <td><button class="btn ghost" data-test="member-remove" on:click={
+                                                let name = m.username.clone();
+                                                move |_: leptos::ev::MouseEvent| pending.set(Some(Confirm::new(
+                                                    format!("Remove {name} from this tenant?"),
+                                                    "They lose access to its machines at once; their open consoles close. Their account stays.",
+                                                    "Remove",
+                                                    user,
+                                                )))
+                                            }>"Remove…"</button></td>
                                         </tr>
                                     }
                                 }).collect_view()}

@@ -1,5 +1,6 @@
 //! Every user (admins): create one (the generated password is shown once), disable or enable,
-//! grant or take the admin role.
+//! grant or take the admin role. Disabling and changes of the admin role ask first; an admin's
+//! own row offers neither (the server refuses both).
 
 use corral_api::people::{UserCreate, UserUpdate};
 use corral_api::validate;
@@ -8,7 +9,8 @@ use leptos::task::spawn_local;
 
 use super::AdminNav;
 use crate::api;
-use crate::components::ErrorBanner;
+use crate::components::{Confirm, ConfirmDialog, ErrorBanner};
+use crate::live::use_live;
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -56,9 +58,12 @@ pub fn UsersPage() -> impl IntoView {
             }
         });
     };
+    let pending = RwSignal::new(None::<Confirm<(corral_api::UserId, UserUpdate)>>);
+    let me = use_live().me;
     view! {
         <h1>"Admin"</h1>
         <AdminNav/>
+        <ConfirmDialog pending=pending on_confirm=move |(id, req)| update(id, req)/>
         <form class="card inline-form" on:submit=create>
             <label>"New user"
                 <input data-test="user-name" placeholder="jdoe" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
@@ -87,15 +92,42 @@ pub fn UsersPage() -> impl IntoView {
                                         <td class="small">{tenants}</td>
                                         <td>{if is_admin { "yes" } else { "" }}</td>
                                         <td data-test="user-state">{if disabled { "disabled" } else { "active" }}</td>
-                                        <td>
-                                            <button class="btn ghost" data-test="user-toggle"
-                                                on:click=move |_| update(id, UserUpdate { disabled: Some(!disabled), ..Default::default() })>
-                                                {if disabled { "Enable" } else { "Disable" }}
-                                            </button>
-                                            <button class="btn ghost" on:click=move |_| update(id, UserUpdate { is_admin: Some(!is_admin), ..Default::default() })>
-                                                {if is_admin { "Revoke admin" } else { "Make admin" }}
-                                            </button>
-                                        </td>
+                                        <td>{if me.with(|me| me.as_ref().is_some_and(|me| me.id == id)) {
+                                            view! { <span class="muted small">"you"</span> }.into_any()
+                                        } else {
+                                            let name = u.username.clone();
+                                            let toggle = {
+                                                let name = name.clone();
+                                                move |_: leptos::ev::MouseEvent| {
+                                                    let req = UserUpdate { disabled: Some(!disabled), ..Default::default() };
+                                                    if disabled {
+                                                        return update(id, req);
+                                                    }
+                                                    pending.set(Some(Confirm::new(
+                                                        format!("Disable {name}?"),
+                                                        "They are logged out everywhere, and their API tokens and open consoles stop working until they are enabled again.",
+                                                        "Disable",
+                                                        (id, req),
+                                                    )));
+                                                }
+                                            };
+                                            let admin_change = move |_: leptos::ev::MouseEvent| {
+                                                let req = UserUpdate { is_admin: Some(!is_admin), ..Default::default() };
+                                                pending.set(Some(if is_admin {
+                                                    Confirm::new(format!("Revoke {name}'s admin role?"), "They keep their tenants' roles and lose the admin panel, nodes and every other tenant.", "Revoke admin", (id, req))
+                                                } else {
+                                                    Confirm::new(format!("Make {name} an administrator?"), "They can then see and change every tenant, user and node.", "Make admin", (id, req))
+                                                }));
+                                            };
+                                            view! {
+                                                <button class="btn ghost" data-test="user-toggle" on:click=toggle>
+                                                    {if disabled { "Enable" } else { "Disable…" }}
+                                                </button>
+                                                <button class="btn ghost" data-test="user-admin" on:click=admin_change>
+                                                    {if is_admin { "Revoke admin…" } else { "Make admin…" }}
+                                                </button>
+                                            }.into_any()
+                                        }}</td>
                                     </tr>
                                 }
                             }).collect_view()}</tbody>

@@ -1,8 +1,9 @@
-//! One machine: its summary, live state, and power and delete actions.
+//! One machine: its summary and live state, its controls (`power.rs`), consoles, snapshots,
+//! settings and recent tasks.
 
 use corral_api::MachineId;
 use corral_api::machine::{Machine, MachineState, MachineUpdate};
-use corral_api::spec::{MachineKind, PowerAction, ZoneStorage};
+use corral_api::spec::{MachineKind, ZoneStorage};
 use corral_api::validate;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -49,49 +50,11 @@ pub fn MachineDetail() -> impl IntoView {
 #[component]
 fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<bool>) -> impl IntoView {
     let live = use_live();
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let confirming = RwSignal::new(false);
     let state =
         Signal::derive(move || machine.with(|m| m.as_ref().map_or(MachineState::Unknown, |m| m.state)));
     let field =
         move |f: fn(&Machine) -> String| move || machine.with(|m| m.as_ref().map(f).unwrap_or_default());
 
-    let power = move |action: PowerAction| {
-        move |_| {
-            busy.set(true);
-            spawn_local(async move {
-                match api::machine_power(id, action).await {
-                    Ok(m) => {
-                        error.set(None);
-                        live.upsert_machine(m);
-                    }
-                    Err(e) => error.set(Some(e.to_string())),
-                }
-                busy.set(false);
-            });
-        }
-    };
-    let delete = move |_| {
-        busy.set(true);
-        let force = !matches!(
-            state.get_untracked(),
-            MachineState::Stopped | MachineState::Failed | MachineState::Lost
-        );
-        spawn_local(async move {
-            match api::machine_delete(id, force).await {
-                // No upsert: the removal may have arrived already and must not be undone.
-                Ok(_) => {
-                    confirming.set(false);
-                    error.set(None);
-                    deleted.set(true);
-                }
-                Err(e) => error.set(Some(e.to_string())),
-            }
-            busy.set(false);
-        });
-    };
-    let can = move |ok: fn(MachineState) -> bool| move || busy.get() || !ok(state.get());
     // Zones have no virtual hardware (boot devices, CD) and no screen: those panels are for
     // VMs; their snapshots hold files only.
     let is_vm = move || machine.with(|m| m.as_ref().is_none_or(|m| m.kind == MachineKind::Vm));
@@ -110,37 +73,7 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <h1 data-test="machine-name">{field(|m| m.name.clone())}</h1>
             <StateBadge state=state/>
         </div>
-        <div class="actions">
-            <button class="btn" data-test="action-start" on:click=power(PowerAction::Start)
-                disabled=can(|s| matches!(s, MachineState::Stopped | MachineState::Failed))>"Start"</button>
-            <button class="btn" data-test="action-stop" on:click=power(PowerAction::Stop)
-                disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Rebooting | MachineState::Paused))>"Stop"</button>
-            <button class="btn" data-test="action-force-stop" on:click=power(PowerAction::ForceStop)
-                title="Power off at once, without asking the guest"
-                disabled=can(|s| matches!(s, MachineState::Running | MachineState::Starting | MachineState::Stopping | MachineState::Rebooting | MachineState::Paused))>"Force stop"</button>
-            <button class="btn" data-test="action-reboot" on:click=power(PowerAction::Reboot)
-                disabled=can(|s| s == MachineState::Running)>"Reboot"</button>
-            <button class="btn" data-test="action-reset" on:click=power(PowerAction::Reset) title="A hard reset, like the reset button"
-                disabled=can(|s| s == MachineState::Running)>"Reset"</button>
-            <button class="btn" data-test="action-pause" on:click=power(PowerAction::Pause) title="Halt its CPUs, keeping memory"
-                disabled=can(|s| s == MachineState::Running)>"Pause"</button>
-            <button class="btn" data-test="action-resume" on:click=power(PowerAction::Resume)
-                disabled=can(|s| s == MachineState::Paused)>"Resume"</button>
-            <button class="btn danger" data-test="action-delete" on:click=move |_| confirming.set(true)
-                disabled=can(|s| !matches!(s, MachineState::Creating | MachineState::Deleting | MachineState::Unknown))>"Delete…"</button>
-        </div>
-        <Show when=move || confirming.get()>
-            <div class="card confirm" role="alertdialog" aria-labelledby="confirm-title">
-                <p id="confirm-title"><strong>{move || format!("Delete {}?", field(|m| m.name.clone())())}</strong></p>
-                <p>"Its disks are removed. This cannot be undone."
-                    {move || (!matches!(state.get(), MachineState::Stopped | MachineState::Failed | MachineState::Lost))
-                        .then_some(" It is not stopped, so it will be powered off first.")}
-                </p>
-                <button class="btn danger" data-test="confirm-delete" on:click=delete disabled=move || busy.get()>"Delete"</button>
-                <button class="btn ghost" data-test="cancel-delete" on:click=move |_| confirming.set(false)>"Cancel"</button>
-            </div>
-        </Show>
-        <ErrorBanner error=error/>
+        <super::power::PowerActions id=id machine=machine state=state deleted=deleted/>
         <dl class="card summary">
             <dt>"Kind"</dt><dd data-test="kind">{field(|m| match m.kind {
                 MachineKind::Vm => "virtual machine".to_string(),

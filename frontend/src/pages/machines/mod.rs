@@ -5,6 +5,7 @@ mod create;
 mod detail;
 mod devices;
 mod list;
+mod power;
 mod snapshots;
 
 pub use console::ConsolePage;
