@@ -119,6 +119,53 @@ async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
     b.close().await;
 }
 
+/// A viewer is offered nothing the server would refuse: no "New machine", a create page that
+/// says why, a machine page that says what the role allows instead of offering power, delete
+/// or settings, and no users page. (The sim node offers no consoles or snapshots, so those
+/// panels are not checked here.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_is_never_offered_what_the_server_refuses() {
+    use serde_json::json;
+    let frontend = frontend();
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = BridgeProc::start(dir.path(), "local");
+    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
+    let base = backend.url.as_str();
+    let admin = Api::login(base, "admin", &backend.admin_password).await;
+    let tenant = admin.send("POST", "/api/v1/tenants", Some(json!({"name": "acme"}))).await;
+    assert_eq!(tenant.status, 201, "{:?}", tenant.body);
+    let tenant_id = tenant.body["id"].clone();
+    let machine =
+        json!({"name": "shared", "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "tenant_id": tenant_id});
+    assert_eq!(admin.send("POST", "/api/v1/machines", Some(machine)).await.status, 201);
+    let vic = json!({"username": "vic", "tenant_id": tenant_id, "role": "viewer"});
+    let vic = admin.send("POST", "/api/v1/users", Some(vic)).await;
+    assert_eq!(vic.status, 201, "{:?}", vic.body);
+    let password = vic.body["password"].as_str().unwrap().to_string();
+
+    let b = Browser::start().await;
+    b.login(base, "vic", &password).await;
+    b.open(base, "/machines").await;
+    b.wait_text(&format!("{} {}", sel::machine_row("shared"), sel::STATE), |t| t == "stopped").await;
+    assert!(b.absent(sel::NEW_MACHINE).await, "a viewer is offered New machine");
+    b.open(base, "/machines/new").await;
+    b.wait_text(sel::CREATE_REFUSED, |t| t.contains("owner role")).await;
+    assert!(b.absent(sel::CREATE_SUBMIT).await, "the form is not there to fill in");
+
+    b.open(base, "/machines").await;
+    b.click(&format!("{} a", sel::machine_row("shared"))).await;
+    b.wait_text(sel::READ_ONLY_NOTE, |t| t.contains("(viewer)")).await;
+    for offered in [sel::START, sel::STOP, sel::DELETE, sel::SETTINGS] {
+        assert!(b.absent(offered).await, "a viewer is offered {offered}");
+    }
+    b.screenshot("50-viewer-machine").await;
+
+    b.open(base, "/admin/users").await;
+    b.find(sel::USERS_REFUSED).await;
+    assert!(b.absent(sel::USER_CREATE).await, "a viewer is shown the user form");
+    b.close().await;
+}
+
 /// On a qemu node: create a machine from the node's image through the form, start it, take
 /// a snapshot with RAM, roll back to it and clone it, all from the machine page; what the
 /// guest wrote on its disk is read back through the page's serial terminal after the

@@ -83,6 +83,12 @@ impl Live {
     }
 
     /// Logged in: remember who, load the lists, open the socket.
+    /// Whether the signed-in user's role in `tenant` is at least `need` (tracked), as the
+    /// server's policy reads it: what this says no to, the UI does not offer.
+    pub fn may(self, tenant: Option<corral_api::TenantId>, need: corral_api::session::Role) -> bool {
+        self.me.with(|m| m.as_ref().is_some_and(|m| m.may(tenant, need)))
+    }
+
     pub fn logged_in(self, me: Me) {
         self.me.set(Some(me));
         self.refresh();

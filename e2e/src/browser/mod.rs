@@ -115,6 +115,11 @@ impl Browser {
         }
     }
 
+    /// Whether no element matches `sel` now (once the page has shown what it waits for).
+    pub async fn absent(&self, sel: &str) -> bool {
+        self.client.find_all(Locator::Css(sel)).await.unwrap_or_default().is_empty()
+    }
+
     /// Waits until no element matches `sel`, up to [`PATIENCE`].
     pub async fn wait_gone(&self, sel: &str) {
         let start = Instant::now();

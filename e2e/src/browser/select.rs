@@ -50,6 +50,9 @@ pub const PORTS: &str = "[data-test=ports]";
 pub const START: &str = "[data-test=action-start]";
 pub const STOP: &str = "[data-test=action-stop]";
 pub const DELETE: &str = "[data-test=action-delete]";
+pub const SETTINGS: &str = "[data-test=settings]";
+/// Said instead of the controls to someone whose role may only look.
+pub const READ_ONLY_NOTE: &str = "[data-test=read-only-note]";
 pub const POWER_MENU: &str = "[data-test=power-menu]";
 pub const FORCE_STOP: &str = "[data-test=action-force-stop]";
 
@@ -162,3 +165,8 @@ pub fn audit_row(action: &str) -> String {
 pub fn token_row(name: &str) -> String {
     format!("[data-test=token-row][data-name={name}]")
 }
+
+// What someone is told instead of a form their role may not use.
+pub const CREATE_REFUSED: &str = "[data-test=create-refused]";
+pub const USERS_REFUSED: &str = "[data-test=users-refused]";
+pub const USER_CREATE: &str = "[data-test=user-create]";

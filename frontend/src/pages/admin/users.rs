@@ -12,8 +12,30 @@ use crate::api;
 use crate::components::{Confirm, ConfirmDialog, ErrorBanner};
 use crate::live::use_live;
 
+/// Admins only: others (a tenant's owners reach the panel too) are told so, not shown a
+/// form the server would refuse.
 #[component]
 pub fn UsersPage() -> impl IntoView {
+    let me = use_live().me;
+    let is_admin = move || me.with(|m| m.as_ref().is_some_and(|m| m.is_admin));
+    let refused = || {
+        view! {
+            <h1>"Admin"</h1>
+            <AdminNav/>
+            <p class="banner info" data-test="users-refused">
+                "Only administrators manage users. Owners add and remove people on their tenant's page."
+            </p>
+        }
+    };
+    view! {
+        <Show when=is_admin fallback=refused>
+            <Users/>
+        </Show>
+    }
+}
+
+#[component]
+fn Users() -> impl IntoView {
     let version = RwSignal::new(0u32);
     let users = LocalResource::new(move || {
         version.track();

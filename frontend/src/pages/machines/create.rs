@@ -9,6 +9,7 @@ use corral_api::spec::MachineKind;
 use corral_api::validate;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 use crate::api;
@@ -52,8 +53,31 @@ fn parse_num<T: std::str::FromStr>(s: &str, field: &str) -> Result<T, String> {
     s.trim().parse::<T>().map_err(|_| format!("{field}: a whole number, please"))
 }
 
+/// The form, for those whose role lets them create here (owners, admins); the others learn
+/// why instead of filling in a form the server would refuse.
 #[component]
 pub fn MachineCreatePage() -> impl IntoView {
+    let live = use_live();
+    let allowed = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.may_create_in(live.tenant.get())));
+    let refused = || {
+        view! {
+            <h1>"New machine"</h1>
+            <p class="banner info" data-test="create-refused">
+                "Creating machines needs the owner role in a tenant, and yours does not have it here. \
+                 An owner of the tenant can create one for you, or give you the role."
+            </p>
+            <A href="/machines">"All machines"</A>
+        }
+    };
+    view! {
+        <Show when=allowed fallback=refused>
+            <CreateForm/>
+        </Show>
+    }
+}
+
+#[component]
+fn CreateForm() -> impl IntoView {
     let live = use_live();
     let navigate = use_navigate();
     let name = RwSignal::new(String::new());

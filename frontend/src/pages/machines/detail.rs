@@ -3,6 +3,7 @@
 
 use corral_api::MachineId;
 use corral_api::machine::{Machine, MachineState, MachineUpdate};
+use corral_api::session::Role;
 use corral_api::spec::{MachineKind, ZoneStorage};
 use corral_api::validate;
 use leptos::prelude::*;
@@ -55,6 +56,19 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
     let field =
         move |f: fn(&Machine) -> String| move || machine.with(|m| m.as_ref().map(f).unwrap_or_default());
 
+    // What the user's role in the machine's tenant allows: the page offers nothing else.
+    let tenant = machine.with_untracked(|m| m.as_ref().and_then(|m| m.tenant_id));
+    let may_operate = Signal::derive(move || live.may(tenant, Role::Operator));
+    let may_own = Signal::derive(move || live.may(tenant, Role::Owner));
+    let role_note = move || {
+        live.me.with(|me| {
+            let role = me.as_ref().and_then(|me| me.role_in(tenant));
+            format!(
+                "You may look at this machine; your role in its tenant ({}) does not let you power it, open its consoles or change it.",
+                role.map_or("none", |r| r.as_str())
+            )
+        })
+    };
     // Zones have no virtual hardware (boot devices, CD) and no screen: those panels are for
     // VMs; their snapshots hold files only.
     let is_vm = move || machine.with(|m| m.as_ref().is_none_or(|m| m.kind == MachineKind::Vm));
@@ -73,7 +87,10 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <h1 data-test="machine-name">{field(|m| m.name.clone())}</h1>
             <StateBadge state=state/>
         </div>
-        <super::power::PowerActions id=id machine=machine state=state deleted=deleted/>
+        <Show when=move || may_operate.get()
+            fallback=move || view! { <p class="banner info" data-test="read-only-note">{role_note}</p> }>
+            <super::power::PowerActions id=id machine=machine state=state deleted=deleted may_delete=may_own/>
+        </Show>
         <dl class="card summary">
             <dt>"Kind"</dt><dd data-test="kind">{field(|m| match m.kind {
                 MachineKind::Vm => "virtual machine".to_string(),
@@ -104,20 +121,22 @@ fn MachineView(id: MachineId, machine: Memo<Option<Machine>>, deleted: RwSignal<
             <dt>"Last change"</dt><dd>{field(|m| m.updated_at.clone())}</dd>
             <dt>"Id"</dt><dd class="mono">{id.to_string()}</dd>
         </dl>
-        <Show when=move || node_can("consoles") && is_vm()>
+        <Show when=move || node_can("consoles") && is_vm() && may_operate.get()>
             <super::console::ConsolePanel id=id/>
         </Show>
-        <Show when=move || node_can("serial") && !is_vm()>
+        <Show when=move || node_can("serial") && !is_vm() && may_operate.get()>
             <super::console::ConsolePanel id=id screen=false/>
         </Show>
         <Show when=move || node_can("snapshots") && is_vm()>
-            <super::snapshots::SnapshotPanel id=id state=state/>
+            <super::snapshots::SnapshotPanel id=id state=state tenant=tenant/>
         </Show>
         <Show when=move || node_can("snapshots") && !is_vm()>
-            <super::snapshots::SnapshotPanel id=id state=state ram_possible=false/>
+            <super::snapshots::SnapshotPanel id=id state=state ram_possible=false tenant=tenant/>
         </Show>
-        <Settings id=id machine=machine state=state/>
-        <Show when=is_vm>
+        <Show when=move || may_own.get()>
+            <Settings id=id machine=machine state=state/>
+        </Show>
+        <Show when=move || is_vm() && may_own.get()>
             <super::devices::DevicesPanel id=id machine=machine/>
         </Show>
         <MachineTasks id=id/>

@@ -35,7 +35,10 @@ pub fn MachineList() -> impl IntoView {
     view! {
         <div class="page-head">
             <h1>"Machines"</h1>
-            <A href="/machines/new" attr:class="btn primary" attr:data-test="new-machine">"New machine"</A>
+            // Offered to those whose role lets them create here (owners, admins).
+            <Show when=move || live.me.with(|m| m.as_ref().is_some_and(|m| m.may_create_in(live.tenant.get())))>
+                <A href="/machines/new" attr:class="btn primary" attr:data-test="new-machine">"New machine"</A>
+            </Show>
         </div>
         <div class="filters">
             <input type="search" placeholder="Filter by name or node" data-test="filter-text" aria-label="Filter by name or node"
@@ -53,7 +56,7 @@ pub fn MachineList() -> impl IntoView {
         {move || match shown() {
             None => view! { <p class="muted">"Loading machines…"</p> }.into_any(),
             Some(list) if list.is_empty() => view! {
-                <p class="muted" data-test="empty">"No machines match. Create one with “New machine”."</p>
+                <p class="muted" data-test="empty">"No machines match."</p>
             }.into_any(),
             Some(list) => view! {
                 <table class="table" data-test="machine-table">

@@ -86,6 +86,8 @@ pub fn PowerActions(
     state: Signal<MachineState>,
     /// Set once the machine is deleted (the page then leaves).
     deleted: RwSignal<bool>,
+    /// Deleting needs the owner role; powering, which this is shown for, the operator role.
+    may_delete: Signal<bool>,
 ) -> impl IntoView {
     let live = use_live();
     let error = RwSignal::new(None::<String>);
@@ -170,9 +172,11 @@ pub fn PowerActions(
                         disabled=can(|s| s == MachineState::Running)>"Pause"</button>
                 }.into_any()
             }}
-            <button class="btn danger" data-test="action-delete"
-                on:click=move |ev| ask(Asked::Delete { force: not_stopped() })(ev)
-                disabled=can(|s| !matches!(s, MachineState::Creating | MachineState::Deleting | MachineState::Unknown))>"Delete…"</button>
+            <Show when=move || may_delete.get()>
+                <button class="btn danger" data-test="action-delete"
+                    on:click=move |ev| ask(Asked::Delete { force: not_stopped() })(ev)
+                    disabled=can(|s| !matches!(s, MachineState::Creating | MachineState::Deleting | MachineState::Unknown))>"Delete…"</button>
+            </Show>
         </div>
         <ConfirmDialog pending=pending on_confirm=on_confirm/>
         <ErrorBanner error=error/>

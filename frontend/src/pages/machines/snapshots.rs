@@ -47,8 +47,13 @@ pub fn SnapshotPanel(
     id: MachineId,
     #[prop(into)] state: Signal<MachineState>,
     #[prop(default = true)] ram_possible: bool,
+    /// The machine's tenant: taking, rolling back and deleting need the operator role there,
+    /// cloning (a new machine) the owner role.
+    tenant: Option<corral_api::TenantId>,
 ) -> impl IntoView {
     let live = use_live();
+    let may_operate = move || live.may(tenant, corral_api::session::Role::Operator);
+    let may_own = move || live.may(tenant, corral_api::session::Role::Owner);
     let version = RwSignal::new(0u32);
     let list = LocalResource::new(move || {
         version.track();
@@ -115,6 +120,7 @@ pub fn SnapshotPanel(
     view! {
         <section class="card snapshots" data-test="snapshots">
             <h2>"Snapshots"</h2>
+            <Show when=may_operate>
             <form class="inline-form" on:submit=take>
                 <input data-test="snapshot-name" placeholder="before-upgrade" aria-label="Snapshot name"
                     prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
@@ -135,6 +141,7 @@ pub fn SnapshotPanel(
                     {move || if busy.get() { "Working…" } else { "Take snapshot" }}
                 </button>
             </form>
+            </Show>
             <ErrorBanner error=error/>
             {move || notice.get().map(|(n, new_id)| view! {
                 <p class="banner ok">"Cloned into " <A href=format!("/machines/{new_id}")>{n}</A> "."</p>
@@ -177,12 +184,27 @@ pub fn SnapshotPanel(
                                                 <td>{if s.ram { format!("disk + RAM ({} MiB)", s.vm_state_bytes >> 20) } else { "disk".to_string() }}</td>
                                                 <td class="small muted">{s.created_at.clone()}</td>
                                                 <td class="row-actions">
-                                                    <button class="btn small" data-test="snapshot-rollback" on:click=move |_| pending.set(Some(Pending::Rollback(n1.clone())))>"Roll back"</button>
-                                                    <button class="btn small" data-test="snapshot-clone" on:click=move |_| {
-                                                        clone_name.set(format!("{}-clone", n2));
-                                                        pending.set(Some(Pending::Clone(n2.clone())));
-                                                    }>"Clone"</button>
-                                                    <button class="btn small danger" data-test="snapshot-delete" on:click=move |_| pending.set(Some(Pending::Delete(n3.clone())))>"Delete"</button>
+                                                    <Show when=may_operate>
+                                                        <button class="btn small" data-test="snapshot-rollback" on:click={
+                                                            let n1 = n1.clone();
+                                                            move |_| pending.set(Some(Pending::Rollback(n1.clone())))
+                                                        }>"Roll back"</button>
+                                                    </Show>
+                                                    <Show when=may_own>
+                                                        <button class="btn small" data-test="snapshot-clone" on:click={
+                                                            let n2 = n2.clone();
+                                                            move |_| {
+                                                                clone_name.set(format!("{}-clone", n2));
+                                                                pending.set(Some(Pending::Clone(n2.clone())));
+                                                            }
+                                                        }>"Clone"</button>
+                                                    </Show>
+                                                    <Show when=may_operate>
+                                                        <button class="btn small danger" data-test="snapshot-delete" on:click={
+                                                            let n3 = n3.clone();
+                                                            move |_| pending.set(Some(Pending::Delete(n3.clone())))
+                                                        }>"Delete"</button>
+                                                    </Show>
                                                 </td>
                                             </tr>
                                         }
