@@ -44,6 +44,12 @@ async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
     b.find(sel::NEW_MACHINE).await;
     assert!(b.client.current_url().await.unwrap().path() == "/machines", "back where the link pointed");
     assert_eq!(b.client.execute(theme, vec![]).await.unwrap(), before, "Enter did not touch the theme");
+    // Each page names its tab; a wrong address keeps the app's frame around its 404.
+    b.wait_title("Machines · Corral").await;
+    b.open(base, "/no-such-page").await;
+    b.find(sel::NOT_FOUND).await;
+    b.wait_text(sel::CURRENT_USER, |t| t == "admin").await;
+    b.wait_title("Not found · Corral").await;
     b.click(sel::BRAND).await;
     b.wait_text(sel::NODE_STATUS, |t| t == "online").await;
     b.wait_text(sel::LINK_STATE, |t| t == "live").await;
@@ -61,6 +67,7 @@ async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
     // The detail page follows the machine from creating to stopped with no reload.
     b.wait_text(sel::MACHINE_NAME, |t| t == "e2e-web").await;
     b.state_is("stopped").await;
+    b.wait_title("e2e-web · Corral").await;
     b.click(sel::START).await;
     b.state_is("running").await;
     b.screenshot("04-running").await;
@@ -355,6 +362,9 @@ async fn a_user_watches_the_screen_and_types_on_the_serial_line_of_a_real_vm() {
     b.serial_type("echo serial-$((6*7))").await;
     b.terminal_shows("serial-42").await;
     b.screenshot("31-serial-console").await;
+    // Leaving the screen for the serial line let the screen's socket call back into a page
+    // part already gone, a panic each time.
+    assert_eq!(b.page_errors().await, Vec::<String>::new(), "the page reported errors");
 
     // A reload starts from nothing in the page: the node's history brings it all back.
     b.client.refresh().await.unwrap();

@@ -43,6 +43,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/users") view=crate::pages::admin::UsersPage/>
                     <Route path=path!("admin/audit") view=crate::pages::admin::AuditPage/>
                     <Route path=path!("account") view=crate::pages::account::AccountPage/>
+                    // Behind the login and in the app's frame, so a wrong link still leaves
+                    // the navigation at hand.
+                    <Route path=path!("*any") view=NotFound/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -83,6 +86,7 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
     view! {
         <Show when=move || checked.get() fallback=|| view! { <p class="page muted">"Loading…"</p> }>
             <Show when=move || live.me.with(Option::is_some) fallback=to_login>
+                <a class="skip-link" href="#main">"Skip to content"</a>
                 <header class="topbar">
                     <A href="/" attr:class="brand">"Corral"</A>
                     <nav>
@@ -109,9 +113,20 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
                         " — showing the last data received."
                     </div>
                 </Show>
-                <main class="page"><Outlet/></main>
+                <main class="page" id="main" tabindex="-1"><Outlet/></main>
             </Show>
         </Show>
+    }
+}
+
+/// A path the app has no page for.
+#[component]
+fn NotFound() -> impl IntoView {
+    crate::components::page_title(|| "Not found".to_string());
+    view! {
+        <h1>"Not found"</h1>
+        <p class="muted" data-test="not-found">"There is no page at this address. It may have moved, or the link may be wrong."</p>
+        <A href="/">"Back to the dashboard"</A>
     }
 }
 

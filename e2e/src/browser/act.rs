@@ -51,9 +51,11 @@ impl Browser {
         self.wait_gone(sel::CONFIRM_OPEN).await;
     }
 
-    /// Opens `path` of the console at `base`.
+    /// Opens `path` of the console at `base`, and from then on collects what the page
+    /// reports as errors ([`Browser::close`] fails on any).
     pub async fn open(&self, base: &str, path: &str) {
         self.client.goto(&format!("{base}{path}")).await.unwrap_or_else(|e| panic!("opening {path}: {e}"));
+        self.collect_errors().await;
     }
 
     /// Fills in the login form the page shows and sends it.

@@ -1,4 +1,5 @@
-//! What a user should see: a machine's state, text on the serial terminal, a lit screen.
+//! What a user should see: a machine's state, text on the serial terminal, a lit screen, the
+//! tab's title, and no errors reported by the page.
 //! Each check waits with a deadline and fails saying what the page showed instead.
 
 use std::time::{Duration, Instant};
@@ -59,5 +60,46 @@ impl Browser {
              return lit;";
         let v = self.client.execute(script, vec![]).await.expect("reading the canvas");
         v.as_u64().unwrap_or(0)
+    }
+
+    /// Starts collecting what the page reports as errors: `console.error` (where the app's
+    /// panic hook writes a panic) and uncaught exceptions (a WASM abort). Kept until the next
+    /// page load; the app's own navigation keeps it.
+    pub async fn collect_errors(&self) {
+        let script = r#"
+            if (!window.__corralErrors) {
+                window.__corralErrors = [];
+                const error = console.error.bind(console);
+                console.error = (...args) => { window.__corralErrors.push(args.map(String).join(' ')); error(...args); };
+                window.addEventListener('error', e => window.__corralErrors.push('uncaught: ' + e.message));
+                window.addEventListener('unhandledrejection', e => window.__corralErrors.push('unhandled: ' + e.reason));
+            }
+        "#;
+        self.client.execute(script, vec![]).await.expect("collecting the page's errors");
+    }
+
+    /// What the page reported since [`Self::collect_errors`].
+    pub async fn page_errors(&self) -> Vec<String> {
+        let v = self
+            .client
+            .execute("return window.__corralErrors || null", vec![])
+            .await
+            .expect("reading errors");
+        serde_json::from_value::<Option<Vec<String>>>(v)
+            .expect("a list of strings")
+            .expect("collect_errors was not called on this page")
+    }
+
+    /// Waits until the tab's title is `want`, up to [`super::PATIENCE`].
+    pub async fn wait_title(&self, want: &str) {
+        let start = Instant::now();
+        loop {
+            let title = self.client.title().await.unwrap_or_default();
+            if title == want {
+                return;
+            }
+            assert!(start.elapsed() < super::PATIENCE, "the tab's title stayed {title:?}, not {want:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -137,8 +137,18 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    /// Ends the browser session cleanly (dropping kills the driver either way).
+    /// Ends the browser session cleanly (dropping kills the driver either way), failing if
+    /// the page reported errors since it was last opened: a panic of the app, an uncaught
+    /// exception.
     pub async fn close(self) {
+        let errors = self
+            .client
+            .execute("return window.__corralErrors || []", vec![])
+            .await
+            .ok()
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+            .unwrap_or_default();
+        assert!(errors.is_empty(), "the page reported errors: {errors:#?}");
         let _ = self.client.clone().close().await;
     }
 }

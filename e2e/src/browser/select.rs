@@ -170,3 +170,4 @@ pub fn token_row(name: &str) -> String {
 pub const CREATE_REFUSED: &str = "[data-test=create-refused]";
 pub const USERS_REFUSED: &str = "[data-test=users-refused]";
 pub const USER_CREATE: &str = "[data-test=user-create]";
+pub const NOT_FOUND: &str = "[data-test=not-found]";

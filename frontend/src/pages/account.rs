@@ -12,6 +12,7 @@ use crate::components::{Confirm, ConfirmDialog, ErrorBanner};
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
+    crate::components::page_title(|| "Account".to_string());
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let pw_error = RwSignal::new(None::<String>);

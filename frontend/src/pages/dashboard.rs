@@ -10,6 +10,7 @@ use crate::live::use_live;
 
 #[component]
 pub fn Dashboard() -> impl IntoView {
+    crate::components::page_title(|| "Dashboard".to_string());
     let live = use_live();
     let is_admin = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin));
     let counts = move || {

@@ -15,6 +15,7 @@ use crate::live::use_live;
 
 #[component]
 pub fn Images() -> impl IntoView {
+    crate::components::page_title(|| "Images".to_string());
     let live = use_live();
     let version = RwSignal::new(0u32);
     let images = LocalResource::new(move || {

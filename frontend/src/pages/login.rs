@@ -12,6 +12,7 @@ use crate::theme::ThemeToggle;
 
 #[component]
 pub fn Login() -> impl IntoView {
+    crate::components::page_title(|| "Log in".to_string());
     let live = use_live();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());

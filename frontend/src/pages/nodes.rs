@@ -14,6 +14,7 @@ use crate::live::use_live;
 
 #[component]
 pub fn NodeEnrollPage() -> impl IntoView {
+    crate::components::page_title(|| "Add node".to_string());
     let navigate = use_navigate();
     let key = LocalResource::new(api::ssh_key_get);
     let name = RwSignal::new(String::new());

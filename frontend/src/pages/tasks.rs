@@ -7,6 +7,7 @@ use crate::live::use_live;
 
 #[component]
 pub fn Tasks() -> impl IntoView {
+    crate::components::page_title(|| "Tasks".to_string());
     let live = use_live();
     view! {
         <h1>"Tasks"</h1>

@@ -8,6 +8,7 @@ use crate::api;
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
+    crate::components::page_title(|| "Audit log".to_string());
     let tenant = RwSignal::new(String::new());
     let user = RwSignal::new(String::new());
     let machine = RwSignal::new(String::new());

@@ -142,6 +142,9 @@ fn Tenant(id: TenantId) -> impl IntoView {
     let title = move || {
         tenants.get().and_then(Result::ok).and_then(|ts| ts.into_iter().find(|t| t.id == id)).map(|t| t.name)
     };
+    crate::components::page_title(move || {
+        title().map(|n| format!("Tenant {n}")).unwrap_or_else(|| "Tenant".into())
+    });
     let pending = RwSignal::new(None::<Confirm<corral_api::UserId>>);
     view! {
         <ConfirmDialog pending=pending on_confirm=remove/>

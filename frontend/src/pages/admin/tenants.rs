@@ -13,6 +13,7 @@ use crate::live::use_live;
 
 #[component]
 pub fn TenantsPage() -> impl IntoView {
+    crate::components::page_title(|| "Tenants".to_string());
     let live = use_live();
     let is_admin = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin));
     let version = RwSignal::new(0u32);

@@ -16,6 +16,7 @@ use crate::live::use_live;
 /// form the server would refuse.
 #[component]
 pub fn UsersPage() -> impl IntoView {
+    crate::components::page_title(|| "Users".to_string());
     let me = use_live().me;
     let is_admin = move || me.with(|m| m.as_ref().is_some_and(|m| m.is_admin));
     let refused = || {

@@ -57,6 +57,7 @@ fn parse_num<T: std::str::FromStr>(s: &str, field: &str) -> Result<T, String> {
 /// why instead of filling in a form the server would refuse.
 #[component]
 pub fn MachineCreatePage() -> impl IntoView {
+    crate::components::page_title(|| "New machine".to_string());
     let live = use_live();
     let allowed = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.may_create_in(live.tenant.get())));
     let refused = || {

@@ -21,6 +21,8 @@ pub fn MachineDetail() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<MachineId>().ok()));
     let machine = Memo::new(move |_| id().and_then(|id| live.machine(id)));
+    let name = Memo::new(move |_| machine.with(|m| m.as_ref().map(|m| m.name.clone())));
+    crate::components::page_title(move || name.get().unwrap_or_else(|| "Machine".into()));
     // Set by a successful delete. The navigation lives here, not in the machine's view, which
     // unmounts as soon as the machine's removal arrives on the events socket.
     let deleted = RwSignal::new(false);

@@ -9,6 +9,7 @@ use crate::live::use_live;
 
 #[component]
 pub fn MachineList() -> impl IntoView {
+    crate::components::page_title(|| "Machines".to_string());
     let live = use_live();
     let text = RwSignal::new(String::new());
     let state = RwSignal::new(String::new());

@@ -80,6 +80,17 @@ pub fn ConsolePage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<MachineId>().ok()));
     let kind = move || params.with(|p| p.get("kind").unwrap_or_default());
+    // The pop-out window is told apart from the others by the machine it shows.
+    let live = crate::live::use_live();
+    crate::components::page_title(move || {
+        let name = id().and_then(|id| live.machine(id)).map(|m| m.name).unwrap_or_else(|| "Machine".into());
+        let what = match kind().as_str() {
+            "vnc" => "screen",
+            "shell" => "shell",
+            _ => "console",
+        };
+        format!("{name} {what}")
+    });
     move || match (id(), kind().as_str()) {
         (Some(id), "vnc") => view! { <VncConsole id=id/> }.into_any(),
         (Some(id), "serial") => view! { <SerialConsole id=id/> }.into_any(),

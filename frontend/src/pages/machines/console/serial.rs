@@ -37,6 +37,12 @@ struct Session {
 
 type Shared = StoredValue<Session, LocalStorage>;
 
+/// Whether the console has been left: its component is gone (its stored values disposed,
+/// which a late websocket or timer callback must not touch) or is going.
+fn leaving(session: Shared) -> bool {
+    session.try_with_value(|s| s.leaving).unwrap_or(true)
+}
+
 #[derive(Clone, Copy)]
 struct Ctx {
     id: MachineId,
@@ -50,7 +56,7 @@ struct Ctx {
 
 fn connect(ctx: Ctx, takeover: bool) {
     let Ctx { id, kind, session, link, blocked } = ctx;
-    if session.with_value(|s| s.leaving) {
+    if leaving(session) {
         return;
     }
     link.set(Link::Connecting);
@@ -60,6 +66,10 @@ fn connect(ctx: Ctx, takeover: bool) {
             Ok(t) => t,
             Err(e) => return retry(ctx, e.to_string()),
         };
+        // Left while the ticket was on its way: open nothing.
+        if leaving(session) {
+            return;
+        }
         let mut query = format!("ticket={}", ticket.ticket);
         if kind == ConsoleKind::Shell {
             let size = session.with_value(term_size).unwrap_or(TermSize { cols: 80, rows: 24 });
@@ -78,6 +88,10 @@ fn connect(ctx: Ctx, takeover: bool) {
         // The terminal is written outside the session's borrow: xterm.js may answer what it
         // is given (a cursor position query) at once, through `on_data`, which borrows it too.
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            // A message already queued when the console was left still arrives.
+            if leaving(session) {
+                return;
+            }
             let data = e.data();
             let term = session.with_value(|s| s.term.clone());
             if let Some(text) = data.as_string() {
@@ -107,13 +121,16 @@ fn connect(ctx: Ctx, takeover: bool) {
         if kind == ConsoleKind::Shell {
             // A shell has no hello: open is connected.
             let on_open = Closure::<dyn FnMut()>::new(move || {
+                if leaving(session) {
+                    return;
+                }
                 session.update_value(|s| s.attempts = 0);
                 link.set(Link::Connected);
             });
             let _ = ws.add_event_listener_with_callback("open", on_open.into_js_value().unchecked_ref());
         }
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            if session.with_value(|s| s.leaving) {
+            if leaving(session) {
                 return;
             }
             session.update_value(|s| s.ws = None);
@@ -135,7 +152,7 @@ fn connect(ctx: Ctx, takeover: bool) {
 }
 
 fn retry(ctx: Ctx, reason: String) {
-    if ctx.session.with_value(|s| s.leaving) {
+    if leaving(ctx.session) {
         return;
     }
     let attempts = ctx.session.with_value(|s| s.attempts) + 1;

@@ -28,6 +28,12 @@ struct Session {
 
 type Shared = StoredValue<Session, LocalStorage>;
 
+/// Whether the console has been left: its component is gone (its stored values disposed,
+/// which a late websocket or timer callback must not touch) or is going.
+fn leaving(session: Shared) -> bool {
+    session.try_with_value(|s| s.leaving).unwrap_or(true)
+}
+
 fn connect(
     id: MachineId,
     session: Shared,
@@ -35,7 +41,7 @@ fn connect(
     link: RwSignal<Link>,
     scale: RwSignal<bool>,
 ) {
-    if session.with_value(|s| s.leaving) {
+    if leaving(session) {
         return;
     }
     link.set(Link::Connecting);
@@ -44,6 +50,10 @@ fn connect(
             Ok(t) => t,
             Err(e) => return retry(id, session, screen, link, scale, e.to_string()),
         };
+        // Left while the ticket was on its way: open nothing.
+        if leaving(session) {
+            return;
+        }
         let Some(target) = screen.get_untracked() else { return };
         let url = socket_url(&ticket.path, &format!("ticket={}", ticket.ticket));
         let ws = match WebSocket::new_with_str(&url, "binary") {
@@ -52,7 +62,7 @@ fn connect(
         };
         ws.set_binary_type(BinaryType::Arraybuffer);
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            if session.with_value(|s| s.leaving) {
+            if leaving(session) {
                 return;
             }
             session.update_value(|s| s.rfb = None);
@@ -77,6 +87,9 @@ fn connect(
         };
         rfb.set_scale_viewport(scale.get_untracked());
         let on_connect = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            if leaving(session) {
+                return;
+            }
             session.update_value(|s| s.attempts = 0);
             link.set(Link::Connected);
         });
@@ -93,7 +106,7 @@ fn retry(
     scale: RwSignal<bool>,
     reason: String,
 ) {
-    if session.with_value(|s| s.leaving) {
+    if leaving(session) {
         return;
     }
     let attempts = session.with_value(|s| s.attempts) + 1;
