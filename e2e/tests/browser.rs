@@ -173,6 +173,65 @@ async fn a_viewer_is_never_offered_what_the_server_refuses() {
     b.close().await;
 }
 
+/// On a phone (390 × 844) no page is wider than the screen, and the top bar's links are
+/// behind a menu button that opens them.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_fits_a_phone() {
+    use serde_json::json;
+    let frontend = frontend();
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = BridgeProc::start(dir.path(), "local");
+    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
+    let base = backend.url.as_str();
+    let admin = Api::login(base, "admin", &backend.admin_password).await;
+    let tenant = admin.send("POST", "/api/v1/tenants", Some(json!({"name": "acme"}))).await;
+    let tenant_id = tenant.body["id"].as_str().unwrap().to_string();
+    let req =
+        json!({"name": "a-machine-with-a-rather-long-name", "vcpus": 1, "memory_mib": 128, "disk_gib": 1});
+    let machine = admin.send("POST", "/api/v1/machines", Some(req)).await;
+    let machine_id = machine.body["id"].as_str().unwrap().to_string();
+
+    let b = Browser::start().await;
+    b.login(base, "admin", &backend.admin_password).await;
+    b.client.set_window_size(390, 844).await.unwrap();
+    let pages = [
+        ("/", "Dashboard"),
+        ("/machines", "Machines"),
+        ("/machines/new", "New machine"),
+        (&*format!("/machines/{machine_id}"), "a-machine-with-a-rather-long-name"),
+        ("/images", "Images"),
+        ("/tasks", "Tasks"),
+        ("/nodes/new", "Add a node"),
+        ("/account", "Account"),
+        ("/admin/tenants", "Admin"),
+        (&*format!("/admin/tenants/{tenant_id}"), "Tenant acme"),
+        ("/admin/users", "Admin"),
+        ("/admin/audit", "Admin"),
+    ];
+    for (path, heading) in pages {
+        b.open(base, path).await;
+        b.wait_text("main h1", |t| t == heading).await;
+        // What loads after the heading (tables, the machine's panels) counts too.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let over = b.overflow_x().await;
+        if over > 0 {
+            b.screenshot("phone-overflow").await;
+        }
+        assert_eq!(over, 0, "{path} is {over} px wider than a 390 px screen");
+    }
+    b.screenshot("60-phone-audit").await;
+
+    // The links are folded away; the menu button shows them and a link folds them again.
+    assert!(!b.find(sel::NAV_ADMIN).await.is_displayed().await.unwrap(), "the links show unasked");
+    b.click(sel::MENU_TOGGLE).await;
+    b.screenshot("61-phone-menu").await;
+    b.click("nav a[href='/machines']").await;
+    b.wait_text("main h1", |t| t == "Machines").await;
+    b.wait_title("Machines · Corral").await;
+    assert!(!b.find(sel::NAV_ADMIN).await.is_displayed().await.unwrap(), "the menu stayed open");
+    b.close().await;
+}
+
 /// On a qemu node: create a machine from the node's image through the form, start it, take
 /// a snapshot with RAM, roll back to it and clone it, all from the machine page; what the
 /// guest wrote on its disk is read back through the page's serial terminal after the

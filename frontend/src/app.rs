@@ -72,6 +72,9 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
             live.logged_out();
         });
     };
+    // The folded menu of a narrow screen closes once it has taken the user somewhere.
+    let menu_open = RwSignal::new(false);
+    let fold = move |_| menu_open.set(false);
     // Where the login page sends the user back to once in.
     let location = leptos_router::hooks::use_location();
     let to_login = move || {
@@ -89,23 +92,29 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
                 <a class="skip-link" href="#main">"Skip to content"</a>
                 <header class="topbar">
                     <A href="/" attr:class="brand">"Corral"</A>
-                    <nav>
-                        <A href="/" exact=true>"Dashboard"</A>
-                        <A href="/machines">"Machines"</A>
-                        <A href="/images">"Images"</A>
-                        <A href="/tasks">"Tasks"</A>
-                        <Show when=may_admin>
-                            <A href="/admin/tenants" attr:data-test="nav-admin">"Admin"</A>
-                        </Show>
-                    </nav>
-                    <span class="spacer"></span>
-                    <TenantSwitch/>
-                    <LinkIndicator/>
-                    <ThemeToggle/>
-                    <A href="/account" attr:class="user" attr:data-test="current-user">
-                        {move || live.me.with(|m| m.as_ref().map(|m| m.username.clone()).unwrap_or_default())}
-                    </A>
-                    <button class="btn ghost" data-test="logout" on:click=logout>"Log out"</button>
+                    // Under ~700 px the rest folds behind this button (style/corral.css).
+                    <button type="button" class="btn ghost menu-toggle" data-test="menu-toggle"
+                        aria-controls="topnav" aria-expanded=move || menu_open.get().to_string()
+                        on:click=move |_| menu_open.update(|o| *o = !*o)>"☰ Menu"</button>
+                    <div id="topnav" class="topnav" class:open=move || menu_open.get()>
+                        <nav aria-label="Main" on:click=fold>
+                            <A href="/" exact=true>"Dashboard"</A>
+                            <A href="/machines">"Machines"</A>
+                            <A href="/images">"Images"</A>
+                            <A href="/tasks">"Tasks"</A>
+                            <Show when=may_admin>
+                                <A href="/admin/tenants" attr:data-test="nav-admin">"Admin"</A>
+                            </Show>
+                        </nav>
+                        <span class="spacer"></span>
+                        <TenantSwitch/>
+                        <LinkIndicator/>
+                        <ThemeToggle/>
+                        <A href="/account" attr:class="user" attr:data-test="current-user" on:click=fold>
+                            {move || live.me.with(|m| m.as_ref().map(|m| m.username.clone()).unwrap_or_default())}
+                        </A>
+                        <button class="btn ghost" data-test="logout" on:click=logout>"Log out"</button>
+                    </div>
                 </header>
                 <Show when=move || live.refresh_error.with(Option::is_some)>
                     <div class="banner warn" role="status">

@@ -102,4 +102,11 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    /// How many CSS pixels the page is wider than the window (0 when it fits).
+    pub async fn overflow_x(&self) -> i64 {
+        let script = "return document.documentElement.scrollWidth - window.innerWidth";
+        let v = self.client.execute(script, vec![]).await.expect("measuring the page");
+        v.as_i64().unwrap_or(i64::MAX).max(0)
+    }
 }

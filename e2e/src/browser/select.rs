@@ -171,3 +171,5 @@ pub const CREATE_REFUSED: &str = "[data-test=create-refused]";
 pub const USERS_REFUSED: &str = "[data-test=users-refused]";
 pub const USER_CREATE: &str = "[data-test=user-create]";
 pub const NOT_FOUND: &str = "[data-test=not-found]";
+/// The top bar's menu button, shown on narrow screens.
+pub const MENU_TOGGLE: &str = "[data-test=menu-toggle]";
