@@ -16,12 +16,40 @@ fn frontend() -> std::path::PathBuf {
     dist
 }
 
+/// A console on loopback over one sim node, serving the built frontend.
+struct SimConsole {
+    // Dropped in this order: the backend before the node it talks to.
+    backend: BackendProc,
+    bridge: BridgeProc,
+    _dir: tempfile::TempDir,
+}
+
+impl SimConsole {
+    fn start() -> SimConsole {
+        let frontend = frontend();
+        let dir = tempfile::tempdir().unwrap();
+        let bridge = BridgeProc::start(dir.path(), "local");
+        let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
+        SimConsole { backend, bridge, _dir: dir }
+    }
+
+    /// The first admin, logged in through the API.
+    async fn admin(&self) -> Api {
+        Api::login(&self.backend.url, "admin", &self.backend.admin_password).await
+    }
+}
+
+/// Makes tenant `name` through the API; its id.
+async fn tenant_create(admin: &Api, name: &str) -> String {
+    let tenant = admin.send("POST", "/api/v1/tenants", Some(serde_json::json!({"name": name}))).await;
+    assert_eq!(tenant.status, 201, "{:?}", tenant.body);
+    tenant.body["id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
-    let frontend = frontend();
-    let dir = tempfile::tempdir().unwrap();
-    let bridge = BridgeProc::start(dir.path(), "local");
-    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
+    let console = SimConsole::start();
+    let (bridge, backend) = (&console.bridge, &console.backend);
     let base = backend.url.as_str();
     let b = Browser::start().await;
 
@@ -133,15 +161,11 @@ async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_viewer_is_never_offered_what_the_server_refuses() {
     use serde_json::json;
-    let frontend = frontend();
-    let dir = tempfile::tempdir().unwrap();
-    let bridge = BridgeProc::start(dir.path(), "local");
-    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
+    let console = SimConsole::start();
+    let backend = &console.backend;
     let base = backend.url.as_str();
-    let admin = Api::login(base, "admin", &backend.admin_password).await;
-    let tenant = admin.send("POST", "/api/v1/tenants", Some(json!({"name": "acme"}))).await;
-    assert_eq!(tenant.status, 201, "{:?}", tenant.body);
-    let tenant_id = tenant.body["id"].clone();
+    let admin = console.admin().await;
+    let tenant_id = tenant_create(&admin, "acme").await;
     let machine =
         json!({"name": "shared", "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "tenant_id": tenant_id});
     assert_eq!(admin.send("POST", "/api/v1/machines", Some(machine)).await.status, 201);
@@ -178,14 +202,11 @@ async fn a_viewer_is_never_offered_what_the_server_refuses() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_page_fits_a_phone() {
     use serde_json::json;
-    let frontend = frontend();
-    let dir = tempfile::tempdir().unwrap();
-    let bridge = BridgeProc::start(dir.path(), "local");
-    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
+    let console = SimConsole::start();
+    let backend = &console.backend;
     let base = backend.url.as_str();
-    let admin = Api::login(base, "admin", &backend.admin_password).await;
-    let tenant = admin.send("POST", "/api/v1/tenants", Some(json!({"name": "acme"}))).await;
-    let tenant_id = tenant.body["id"].as_str().unwrap().to_string();
+    let admin = console.admin().await;
+    let tenant_id = tenant_create(&admin, "acme").await;
     let req =
         json!({"name": "a-machine-with-a-rather-long-name", "vcpus": 1, "memory_mib": 128, "disk_gib": 1});
     let machine = admin.send("POST", "/api/v1/machines", Some(req)).await;
@@ -443,10 +464,8 @@ async fn a_user_watches_the_screen_and_types_on_the_serial_line_of_a_real_vm() {
 /// API token created and revoked from the account page.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
-    let frontend = frontend();
-    let dir = tempfile::tempdir().unwrap();
-    let bridge = BridgeProc::start(dir.path(), "local");
-    let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
+    let console = SimConsole::start();
+    let backend = &console.backend;
     let base = backend.url.as_str();
     let b = Browser::start().await;
     b.login(base, "admin", &backend.admin_password).await;
