@@ -88,7 +88,20 @@ async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
     b.click(sel::NEW_MACHINE).await;
     b.type_into(sel::CREATE_NAME, "Bad Name").await;
     b.wait_text(sel::FIELD_ERROR, |t| t.contains("lowercase")).await;
+    // The error is the field's own, for screen readers too.
+    let name = b.find(sel::CREATE_NAME).await;
+    assert_eq!(name.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    let described = name.attr("aria-describedby").await.unwrap().unwrap_or_default();
+    let said = b.find(&format!("#{}", described.split(' ').next().unwrap())).await.text().await.unwrap();
+    assert!(said.contains("lowercase"), "aria-describedby names {described:?}, which says {said:?}");
     b.fill(sel::CREATE_NAME, "e2e-web").await;
+    assert_eq!(name.attr("aria-invalid").await.unwrap().as_deref(), Some("false"));
+    // A submit with a bad field sends nothing and puts the focus on it.
+    b.fill(sel::CREATE_VCPUS, "0").await;
+    b.click(sel::CREATE_SUBMIT).await;
+    let focused = b.client.execute("return document.activeElement.dataset.test", vec![]).await.unwrap();
+    assert_eq!(focused, "create-vcpus", "the bad field has the focus");
+    b.fill(sel::CREATE_VCPUS, "1").await;
     b.screenshot("03-create-form").await;
     b.click(sel::CREATE_SUBMIT).await;
 

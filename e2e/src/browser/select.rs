@@ -37,6 +37,7 @@ pub const KIND: &str = "[data-test=kind]";
 pub const SNAPSHOT_FILES_ONLY: &str = "[data-test=snapshot-files-only]";
 /// A field's own complaint, under it.
 pub const FIELD_ERROR: &str = ".field-error";
+pub const CREATE_VCPUS: &str = "[data-test=create-vcpus]";
 
 /// The list's row for the machine called `name`.
 pub fn machine_row(name: &str) -> String {

@@ -3,10 +3,12 @@
 
 use corral_api::NodeId;
 use corral_api::bridge::PortForward;
+use corral_api::error::ErrorBody;
 use corral_api::machine::MachineCreate;
 use corral_api::node::NodeStatus;
 use corral_api::spec::MachineKind;
 use corral_api::validate;
+use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
@@ -135,8 +137,41 @@ fn CreateForm() -> impl IntoView {
     // Random per visit to the form: two people filling it alike still make two machines.
     let nonce = (js_sys::Math::random() * 2f64.powi(53)) as u64 ^ (js_sys::Date::now() as u64);
     let touched = RwSignal::new(false);
+    // An error no field of the form holds (the node, the image, the quota, the network).
     let error = RwSignal::new(None::<String>);
+    // What the server (or the shared check of the whole request) said of one field: shown
+    // under that field until the form is edited.
+    let server_err = RwSignal::new(None::<(String, String)>);
     let busy = RwSignal::new(false);
+    let (name_ref, vcpus_ref, memory_ref, disk_ref, forwards_ref) = (
+        NodeRef::<html::Input>::new(),
+        NodeRef::<html::Input>::new(),
+        NodeRef::<html::Input>::new(),
+        NodeRef::<html::Input>::new(),
+        NodeRef::<html::Input>::new(),
+    );
+    // The input of a request field, for the errors the server names it in.
+    let input_of = move |field: &str| match field {
+        "name" => Some(name_ref),
+        "vcpus" => Some(vcpus_ref),
+        "memory_mib" => Some(memory_ref),
+        "disk_gib" => Some(disk_ref),
+        "port_forwards" => Some(forwards_ref),
+        _ => None,
+    };
+    let focus = |r: NodeRef<html::Input>| {
+        if let Some(el) = r.get_untracked() {
+            let _ = el.focus();
+        }
+    };
+    // An error about `field`: under its input, focused; or in the banner, in words.
+    let route = move |field: &str, message: String| match input_of(field) {
+        Some(r) => {
+            server_err.set(Some((field.to_string(), message)));
+            focus(r);
+        }
+        None => error.set(Some(format!("{}: {message}", field_label(field)))),
+    };
 
     let name_err = move || validate::machine_name(&name.get()).err().map(|e| e.message);
     let vcpus_err = move || match parse_num::<u32>(&vcpus.get(), "vCPUs") {
@@ -152,9 +187,36 @@ fn CreateForm() -> impl IntoView {
         Err(e) => Some(e),
     };
 
+    // The error a field shows: its own check once the form was touched, else what the server
+    // said of it.
+    let shown = move |field: &'static str, local: Option<String>| -> Option<String> {
+        if !touched.get() {
+            return None;
+        }
+        local.or_else(|| server_err.with(|s| s.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone())))
+    };
+    let name_shown = move || shown("name", name_err());
+    let vcpus_shown = move || shown("vcpus", vcpus_err());
+    let memory_shown = move || shown("memory_mib", memory_err());
+    let disk_shown = move || shown("disk_gib", disk_err());
+    let forwards_shown = move || shown("port_forwards", forwards_err());
+
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         touched.set(true);
+        server_err.set(None);
+        error.set(None);
+        // The first field in error takes the focus; its message is already under it.
+        let checks = [
+            (name_err(), name_ref),
+            (vcpus_err(), vcpus_ref),
+            (memory_err(), memory_ref),
+            (disk_err(), disk_ref),
+            (forwards_err(), forwards_ref),
+        ];
+        if let Some((_, r)) = checks.into_iter().find(|(e, _)| e.is_some()) {
+            return focus(r);
+        }
         let vm = kind.get_untracked() == MachineKind::Vm;
         let req = (|| -> Result<MachineCreate, String> {
             let req = MachineCreate {
@@ -172,16 +234,15 @@ fn CreateForm() -> impl IntoView {
                 cdrom: None,
                 host_bridge: Some(host_bridge.get_untracked()).filter(|b| vm && !b.is_empty()),
             };
-            validate::machine_create(&req).map_err(|e| format!("{}: {}", e.field, e.message))?;
             Ok(req)
         })();
         let req = match req {
             Ok(r) => r,
-            Err(e) => {
-                error.set(Some(e));
-                return;
-            }
+            Err(e) => return error.set(Some(e)),
         };
+        if let Err(e) = validate::machine_create(&req) {
+            return route(e.field, e.message);
+        }
         busy.set(true);
         let navigate = navigate.clone();
         spawn_local(async move {
@@ -192,19 +253,27 @@ fn CreateForm() -> impl IntoView {
                     live.upsert_machine(m);
                     navigate(&format!("/machines/{id}"), Default::default());
                 }
+                Err(api::ClientError::Api {
+                    body: ErrorBody { field: Some(field), message, .. }, ..
+                }) => route(&field, message),
                 Err(e) => error.set(Some(e.to_string())),
             }
             busy.set(false);
         });
     };
 
-    let hint = move |err: Box<dyn Fn() -> Option<String> + Send + Sync>| {
-        view! { <span class="field-error">{move || if touched.get() { err() } else { None }}</span> }
+    // A field's error, announced politely, named by `aria-describedby` of its input.
+    let hint = move |id: &'static str, err: Box<dyn Fn() -> Option<String> + Send + Sync>| {
+        view! { <span class="field-error" id=id aria-live="polite">{err}</span> }
     };
 
     view! {
         <h1>"New machine"</h1>
-        <form class="card form" on:submit=submit.clone() on:input=move |_| touched.set(true) novalidate>
+        <form class="card form" on:submit=submit.clone() novalidate
+            on:input=move |_| {
+                touched.set(true);
+                server_err.set(None);
+            }>
             <fieldset class="segmented" data-test="create-kind">
                 <legend>"Kind"</legend>
                 <label>
@@ -224,26 +293,30 @@ fn CreateForm() -> impl IntoView {
                 }}</span>
             </fieldset>
             <label>"Name"
-                <input data-test="create-name" placeholder="web-1" maxlength="80" autofocus
+                <input data-test="create-name" placeholder="web-1" maxlength="80" autofocus=true node_ref=name_ref
+                    aria-invalid=move || name_shown().is_some().to_string() aria-describedby="create-name-error create-name-help"
                     prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
-                {hint(Box::new(name_err))}
-                <span class="help">"Lowercase letters, digits and '-', starting with a letter; at most 63."</span>
+                {hint("create-name-error", Box::new(name_shown))}
+                <span class="help" id="create-name-help">"Lowercase letters, digits and '-', starting with a letter; at most 63."</span>
             </label>
             <div class="row">
                 <label>"vCPUs"
-                    <input data-test="create-vcpus" inputmode="numeric" prop:value=move || vcpus.get()
+                    <input data-test="create-vcpus" inputmode="numeric" prop:value=move || vcpus.get() node_ref=vcpus_ref
+                        aria-invalid=move || vcpus_shown().is_some().to_string() aria-describedby="create-vcpus-error"
                         on:input=move |ev| vcpus.set(event_target_value(&ev))/>
-                    {hint(Box::new(vcpus_err))}
+                    {hint("create-vcpus-error", Box::new(vcpus_shown))}
                 </label>
                 <label>"Memory (MiB)"
-                    <input data-test="create-memory" inputmode="numeric" prop:value=move || memory.get()
+                    <input data-test="create-memory" inputmode="numeric" prop:value=move || memory.get() node_ref=memory_ref
+                        aria-invalid=move || memory_shown().is_some().to_string() aria-describedby="create-memory-error"
                         on:input=move |ev| memory.set(event_target_value(&ev))/>
-                    {hint(Box::new(memory_err))}
+                    {hint("create-memory-error", Box::new(memory_shown))}
                 </label>
                 <label>"Disk (GiB)"
-                    <input data-test="create-disk" inputmode="numeric" prop:value=move || disk.get()
+                    <input data-test="create-disk" inputmode="numeric" prop:value=move || disk.get() node_ref=disk_ref
+                        aria-invalid=move || disk_shown().is_some().to_string() aria-describedby="create-disk-error"
                         on:input=move |ev| disk.set(event_target_value(&ev))/>
-                    {hint(Box::new(disk_err))}
+                    {hint("create-disk-error", Box::new(disk_shown))}
                 </label>
             </div>
             <label>"Image"
@@ -265,10 +338,11 @@ fn CreateForm() -> impl IntoView {
                 }}</span>
             </label>
             <label>"Port forwards"
-                <input data-test="create-forwards" placeholder="2222:22, 8080:80" prop:value=move || forwards.get()
+                <input data-test="create-forwards" placeholder="2222:22, 8080:80" prop:value=move || forwards.get() node_ref=forwards_ref
+                    aria-invalid=move || forwards_shown().is_some().to_string() aria-describedby="create-forwards-error create-forwards-help"
                     on:input=move |ev| forwards.set(event_target_value(&ev))/>
-                {hint(Box::new(forwards_err))}
-                <span class="help">{move || if is_vm() {
+                {hint("create-forwards-error", Box::new(forwards_shown))}
+                <span class="help" id="create-forwards-help">{move || if is_vm() {
                     "Ports of the node's 127.0.0.1 forwarded to the guest, as host:guest (add /udp for UDP)."
                 } else {
                     "Ports of the node's 127.0.0.1 forwarded to the zone's own 127.0.0.1, as host:guest (TCP)."
@@ -310,5 +384,19 @@ fn CreateForm() -> impl IntoView {
                 </button>
             </div>
         </form>
+    }
+}
+
+/// A request field as the form calls it, for an error no input of the form holds.
+fn field_label(field: &str) -> &str {
+    match field {
+        "image" => "Image",
+        "node_id" => "Node",
+        "host_bridge" => "Network",
+        "boot_order" => "Boot order",
+        "cdrom" => "CD",
+        "tenant_id" => "Tenant",
+        "kind" => "Kind",
+        _ => "This machine",
     }
 }
