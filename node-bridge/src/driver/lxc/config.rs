@@ -25,7 +25,8 @@ pub const CONSOLE_LOG_BYTES: u64 = 256 << 10;
 /// What goes into one zone's config besides its record.
 #[derive(Clone, Debug)]
 pub struct ZoneSetup<'a> {
-    /// The zone's directory: `config`, `rootfs/`, `console.log`, `spec.json`.
+    /// The zone's directory: `config`, `rootfs/` (and `base/` when layered), `console.log`,
+    /// `spec.json`.
     pub dir: &'a Path,
     pub init: ZoneInit,
     /// On overlayfs: the image in `base/`, the zone's changes in `rootfs/`.

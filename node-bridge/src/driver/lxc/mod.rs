@@ -2,11 +2,13 @@
 //! a config the bridge writes itself (facts: `research/zones.md`).
 //!
 //! Each zone lives in `<data>/zones/<id>/`, which is also its LXC container directory
-//! (`lxc-* -P <data>/zones -n <id>`): `spec.json` (the record), `config`, `rootfs/` and
-//! `console.log`. A zone runs under LXC's own monitor process, so it outlives the bridge; a
-//! restarted bridge asks `lxc-ls` what runs and takes the zones back. State is polled from
-//! `lxc-ls` too (a zone whose init halts by itself is seen stopped at the next poll), except
-//! around the driver's own operations, which record the state they leave.
+//! (`lxc-* -P <data>/zones -n <id>`): `spec.json` (the record), `config`, `rootfs/` (the
+//! whole root filesystem; on overlayfs only the zone's changes, over the image in `base/`,
+//! see `storage.rs`) and `console.log`. A zone runs under LXC's own monitor process, so it
+//! outlives the bridge; a restarted bridge asks `lxc-ls` what runs and takes the zones back.
+//! State is polled from `lxc-ls` too (a zone whose init halts by itself is seen stopped at
+//! the next poll), except around the driver's own operations, which record the state they
+//! leave.
 //!
 //! Only exit codes are trusted: some `lxc-*` tools print `ERROR` and succeed. A create that
 //! fails leaves no directory; a stop sweeps the cgroups an OOM kill can leave behind. Never
