@@ -164,16 +164,23 @@ pub struct BridgeMachineCreate {
     pub host_bridge: Option<String>,
 }
 
-/// `PATCH /v1/machines/{id}`: rename, grow the disk of a stopped machine, change the boot
-/// order (from the next boot on), insert an ISO into the CD drive or eject it (also while
-/// running). Absent fields stay as they are.
+/// `PATCH /v1/machines/{id}`: rename; change a stopped VM's vCPUs, memory or port forwards,
+/// or a zone's (live) CPU and memory limits; grow the disk of a stopped machine; change the
+/// boot order (from the next boot on), insert an ISO into the CD drive or eject it (also
+/// while running). Absent fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeMachineUpdate {
     #[serde(default)]
     pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpus: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
     #[serde(default)]
     pub disk_gib: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_forwards: Option<Vec<PortForward>>,
     #[serde(default)]
     pub boot_order: Option<Vec<BootDevice>>,
     /// `"name.iso"` inserts that image, `null` ejects; absent leaves the drive alone.

@@ -78,8 +78,10 @@ pub struct MachineCreate {
     pub host_bridge: Option<String>,
 }
 
-/// Input of `PATCH /api/v1/machines/{id}`: rename it, grow its disk (while stopped), change
-/// its boot order (from the next boot), insert or eject a CD (also while it runs). Absent
+/// Input of `PATCH /api/v1/machines/{id}`: rename it; change a VM's vCPUs, memory and port
+/// forwards or grow its disk while it is stopped (a zone's vCPUs and memory are limits,
+/// changed live); change its boot order (from the next boot); insert or eject a CD (also
+/// while it runs). Growth counts against the tenant's quota and the node's room. Absent
 /// fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -87,9 +89,18 @@ pub struct MachineCreate {
 pub struct MachineUpdate {
     #[serde(default)]
     pub name: Option<String>,
+    /// A VM's vCPUs (while stopped); a zone's CPU limit (live).
+    #[serde(default)]
+    pub vcpus: Option<u32>,
+    /// A VM's memory (while stopped); a zone's memory limit (live).
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
     /// The new disk size; disks only grow.
     #[serde(default)]
     pub disk_gib: Option<u64>,
+    /// The whole new list of port forwards (while stopped); `[]` removes them all.
+    #[serde(default)]
+    pub port_forwards: Option<Vec<PortForward>>,
     #[serde(default)]
     pub boot_order: Option<Vec<BootDevice>>,
     /// An ISO image name inserts it; `null` ejects the CD.

@@ -82,7 +82,10 @@ pub const FIELD_LIMITS: &[(&str, &str, Limit)] = &[
     ("PortForward", "host_port", int(1024, 65535)),
     ("PortForward", "guest_port", int(1, 65535)),
     ("MachineUpdate", "name", text(1, NAME_MAX_LEN, MACHINE_NAME_PATTERN)),
+    ("MachineUpdate", "vcpus", int(VCPUS_MIN as u64, VCPUS_MAX as u64)),
+    ("MachineUpdate", "memory_mib", int(MEMORY_MIB_MIN, MEMORY_MIB_MAX)),
     ("MachineUpdate", "disk_gib", int(DISK_GIB_MIN, DISK_GIB_MAX)),
+    ("MachineUpdate", "port_forwards", Limit::Items { max: PORT_FORWARDS_MAX, unique: true }),
     ("MachineUpdate", "boot_order", Limit::Items { max: 3, unique: true }),
     ("MachineUpdate", "cdrom", text(1, IMAGE_NAME_MAX_LEN, ISO_NAME_PATTERN)),
     ("SnapshotCreate", "name", text(1, SNAPSHOT_NAME_MAX_LEN, SNAPSHOT_NAME_PATTERN)),
@@ -215,6 +218,35 @@ pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
     }
     zone_devices(req.kind, &req.boot_order, req.cdrom.as_deref())?;
     network(req.host_bridge.as_deref(), &req.port_forwards)
+}
+
+/// Every rule of an update, each field only when present, in the order of the fields. The
+/// backend checks what a user sent and the bridge what the backend sent, with this same
+/// function. (What depends on the machine, such as its state or kind, is checked by those
+/// who know it.)
+pub fn machine_update(req: &crate::bridge::BridgeMachineUpdate) -> Result<(), FieldError> {
+    if let Some(name) = &req.name {
+        machine_name(name)?;
+    }
+    if let Some(n) = req.vcpus {
+        vcpus(n)?;
+    }
+    if let Some(n) = req.memory_mib {
+        memory_mib(n)?;
+    }
+    if let Some(n) = req.disk_gib {
+        disk_gib(n)?;
+    }
+    if let Some(list) = &req.port_forwards {
+        port_forwards(list)?;
+    }
+    if let Some(order) = &req.boot_order {
+        boot_order(order)?;
+    }
+    if let Some(Some(iso)) = &req.cdrom {
+        cdrom(iso)?;
+    }
+    Ok(())
 }
 
 /// A zone is made from a zone image (it has no disk to install onto); a VM from a disk image
@@ -692,6 +724,41 @@ mod tests {
         assert!(memory_mib(128).is_ok());
         assert!(disk_gib(0).is_err());
         assert!(disk_gib(DISK_GIB_MAX + 1).is_err());
+    }
+
+    #[test]
+    fn an_update_checks_only_what_it_carries_and_names_the_field() {
+        use crate::bridge::BridgeMachineUpdate;
+        use crate::spec::PortForward;
+        assert_eq!(machine_update(&BridgeMachineUpdate::default()), Ok(()));
+        let fwd = |host_port| PortForward { protocol: "tcp".into(), host_port, guest_port: 22 };
+        let fine = BridgeMachineUpdate {
+            vcpus: Some(2),
+            memory_mib: Some(512),
+            port_forwards: Some(vec![fwd(2222)]),
+            ..Default::default()
+        };
+        assert_eq!(machine_update(&fine), Ok(()));
+        for (bad, field) in [
+            (BridgeMachineUpdate { name: Some("Bad Name".into()), ..Default::default() }, "name"),
+            (BridgeMachineUpdate { vcpus: Some(0), ..Default::default() }, "vcpus"),
+            (
+                BridgeMachineUpdate { memory_mib: Some(MEMORY_MIB_MAX + 1), ..Default::default() },
+                "memory_mib",
+            ),
+            (BridgeMachineUpdate { disk_gib: Some(0), ..Default::default() }, "disk_gib"),
+            (
+                BridgeMachineUpdate { port_forwards: Some(vec![fwd(80)]), ..Default::default() },
+                "port_forwards",
+            ),
+            (
+                BridgeMachineUpdate { port_forwards: Some(vec![fwd(2222), fwd(2222)]), ..Default::default() },
+                "port_forwards",
+            ),
+            (BridgeMachineUpdate { cdrom: Some(Some("disk.qcow2".into())), ..Default::default() }, "cdrom"),
+        ] {
+            assert_eq!(machine_update(&bad).unwrap_err().field, field, "{bad:?}");
+        }
     }
 
     #[test]

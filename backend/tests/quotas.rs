@@ -210,3 +210,85 @@ async fn zones_count_against_the_quota_with_vms() {
     let r = app.call("GET", &quota, Some(&olive), None).await;
     assert_eq!((r.body["used"]["vcpus"].as_u64(), r.body["used"]["machines"].as_u64()), (Some(3), Some(2)));
 }
+
+/// Hardware grown on the hardware tab is admitted as a create is: against the tenant's quota,
+/// then the node's room (explained to admins only); a VM's only while stopped, a zone's
+/// limits live. Nothing refused reaches the node.
+#[tokio::test]
+async fn hardware_changes_count_against_the_quota_and_the_node() {
+    let host =
+        corral_api::bridge::HostFacts { hostname: "sim".into(), cpus: 8, memory_mib: 2048, disk_gib: 100 };
+    let app = TestApp::start_sized(host).await;
+    let admin = app.login_admin().await;
+    app.import_zone_image().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let quota = format!("/api/v1/tenants/{tenant}/quota");
+    let r = app.call("PUT", &quota, Some(&admin), Some(r#"{"vcpus":2,"memory_mib":512}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let id = app.machine(&olive, "a").await;
+    let path = format!("/api/v1/machines/{id}");
+    let on_node = || async {
+        let m = app.sim.machine_list().await.into_iter().next().unwrap();
+        (m.vcpus, m.memory_mib)
+    };
+
+    let r = app.call("PATCH", &path, Some(&olive), Some(r#"{"vcpus":3}"#)).await;
+    assert_over_quota(&r, "vcpus");
+    let r = app.call("PATCH", &path, Some(&olive), Some(r#"{"memory_mib":640}"#)).await;
+    assert_over_quota(&r, "memory_mib");
+    assert_eq!(on_node().await, (1, 128), "nothing refused reached the node");
+    let r = app.call("PATCH", &path, Some(&olive), Some(r#"{"vcpus":2,"memory_mib":512}"#)).await;
+    assert_eq!(
+        (r.status, r.body["vcpus"].as_u64(), r.body["memory_mib"].as_u64()),
+        (StatusCode::OK, Some(2), Some(512))
+    );
+    assert_eq!(on_node().await, (2, 512));
+    let r = app.call("GET", &quota, Some(&olive), None).await;
+    assert_eq!(
+        (r.body["used"]["vcpus"].as_u64(), r.body["used"]["memory_mib"].as_u64()),
+        (Some(2), Some(512))
+    );
+    // Shrinking frees quota and needs no room.
+    let r = app.call("PATCH", &path, Some(&olive), Some(r#"{"memory_mib":256}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // Beyond the node: the tenant hears the node is full, the admin what it lacks.
+    let r = app.call("PUT", &quota, Some(&admin), Some(r#"{}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.call("PATCH", &path, Some(&olive), Some(r#"{"memory_mib":4096}"#)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::INSUFFICIENT_STORAGE, "insufficient_capacity"),
+        "{:?}",
+        r.body
+    );
+    let said = r.body["message"].as_str().unwrap();
+    assert!(said.contains("its node has no room") && !said.contains("free"), "{said}");
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"memory_mib":4096}"#)).await;
+    let said = r.body["message"].as_str().unwrap();
+    assert!(said.contains("MiB memory free"), "{said}");
+    assert_eq!(on_node().await, (2, 256));
+
+    // A running VM keeps its hardware until stopped; a running zone's limits change live.
+    let r = app.call("POST", &format!("{path}/start"), Some(&olive), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    app.wait_state(&olive, &id, "running").await;
+    let r = app.call("PATCH", &path, Some(&olive), Some(r#"{"vcpus":1}"#)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("stop it"), "{:?}", r.body);
+    let zone = serde_json::json!({"name": "z", "kind": "zone", "image": "busybox.tar.gz", "vcpus": 1,
+        "memory_mib": 128, "disk_gib": 1});
+    let r = app.call("PUT", &quota, Some(&admin), Some(r#"{"vcpus":4}"#)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.call("POST", "/api/v1/machines", Some(&olive), Some(&zone.to_string())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let zid = r.body["id"].as_str().unwrap().to_string();
+    app.wait_state(&olive, &zid, "stopped").await;
+    let r = app.call("POST", &format!("/api/v1/machines/{zid}/start"), Some(&olive), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    app.wait_state(&olive, &zid, "running").await;
+    let r = app.call("PATCH", &format!("/api/v1/machines/{zid}"), Some(&olive), Some(r#"{"vcpus":2}"#)).await;
+    assert_eq!((r.status, r.body["vcpus"].as_u64()), (StatusCode::OK, Some(2)), "{:?}", r.body);
+    let r = app.call("PATCH", &format!("/api/v1/machines/{zid}"), Some(&olive), Some(r#"{"vcpus":3}"#)).await;
+    assert_over_quota(&r, "vcpus");
+}

@@ -239,18 +239,7 @@ async fn machine_update(
     Path(id): Path<MachineId>,
     Json(req): Json<BridgeMachineUpdate>,
 ) -> Result<Response, BridgeError> {
-    if let Some(name) = &req.name {
-        corral_api::validate::machine_name(name)?;
-    }
-    if let Some(disk) = req.disk_gib {
-        corral_api::validate::disk_gib(disk)?;
-    }
-    if let Some(order) = &req.boot_order {
-        corral_api::validate::boot_order(order)?;
-    }
-    if let Some(Some(iso)) = &req.cdrom {
-        corral_api::validate::cdrom(iso)?;
-    }
+    corral_api::validate::machine_update(&req)?;
     Ok(Json(s.driver.machine_update(id, req).await?).into_response())
 }
 

@@ -1,24 +1,23 @@
-//! Machine operations: list, get, create, delete, update and power, with their rules.
+//! Machine operations: list, get, create, delete and power, with their rules (updates are in
+//! `machine_update.rs`).
 //!
 //! A create is checked here (the caller's tenant and role, the idempotency key, the nodes
 //! that could hold it) and made by `provision`, the path clones take too. The machine id is
 //! the node's idempotency key, so a retry after a cut link never makes a second machine.
 
-use corral_api::bridge::{BridgeMachineCreate, BridgeMachineUpdate};
+use corral_api::bridge::BridgeMachineCreate;
 use corral_api::event::Event;
-use corral_api::machine::{Machine, MachineCreate, MachineState, MachineUpdate};
+use corral_api::machine::{Machine, MachineCreate, MachineState};
 use corral_api::node::Node;
 use corral_api::session::Role;
 use corral_api::{ErrorCode, MachineId};
 
-use super::on_node::{answered_for, apply_bridge, client_of, with_report};
+use super::on_node::{apply_bridge, client_of};
 use super::placement;
 use super::provision::{NodeCall, Place, Provision, node_make, provision};
 use crate::auth::Actor;
-use crate::db::is_unique_violation;
 use crate::error::ApiError;
 use crate::nodes::NodeError;
-use crate::nodes::reconciler::take_machine_report;
 use crate::state::AppState;
 use crate::store::machines::{self, NewMachine};
 use crate::store::nodes;
@@ -265,76 +264,6 @@ pub async fn machine_delete(
         }
         Err(e) => Err(ApiError::from_node(&m.node_name, e)),
     }
-}
-
-/// Renames a machine or grows its disk (owners only). The name is checked against the
-/// tenant's other machines before the node is asked, so a taken name changes nothing.
-pub async fn machine_update(
-    state: &AppState,
-    actor: &Actor,
-    m: Machine,
-    req: MachineUpdate,
-) -> Result<Machine, ApiError> {
-    actor.require_machine(&m, Role::Owner)?;
-    let id = m.id;
-    if let Some(name) = &req.name {
-        corral_api::validate::machine_name(name)?;
-        let taken = machines::machine_list(&state.db, &crate::store::machines::Visibility::All)
-            .await?
-            .into_iter()
-            .any(|o| o.id != id && o.tenant_id == m.tenant_id && &o.name == name);
-        if taken {
-            return Err(ApiError::AlreadyExists(format!("this tenant already has a machine named {name:?}")));
-        }
-    }
-    if let Some(disk) = req.disk_gib {
-        corral_api::validate::disk_gib(disk)?;
-    }
-    // Growing a disk counts against the tenant's disk quota.
-    let _admission = match (req.disk_gib, m.tenant_id) {
-        (Some(disk), Some(tenant)) if disk > m.disk_gib => Some(
-            super::quotas::admit(
-                state,
-                tenant,
-                super::quotas::Demand { disk_gib: disk - m.disk_gib, ..Default::default() },
-            )
-            .await?,
-        ),
-        _ => None,
-    };
-    if let Some(order) = &req.boot_order {
-        corral_api::validate::boot_order(order)?;
-    }
-    if let Some(Some(iso)) = &req.cdrom {
-        corral_api::validate::cdrom(iso)?;
-    }
-    let client = client_of(state, m.node_id, &m.node_name)?;
-    let update = BridgeMachineUpdate {
-        name: req.name.clone(),
-        disk_gib: req.disk_gib,
-        boot_order: req.boot_order,
-        cdrom: req.cdrom,
-    };
-    let b = client.machine_update(id, &update).await.map_err(|e| ApiError::from_node(&m.node_name, e))?;
-    answered_for(&m.node_name, id, &b)?;
-    if let Some(name) = &req.name {
-        machines::machine_rename(&state.db, id, name).await.map_err(|e| {
-            if is_unique_violation(&e) {
-                ApiError::AlreadyExists(format!("this tenant already has a machine named {name:?}"))
-            } else {
-                e.into()
-            }
-        })?;
-    }
-    take_machine_report(state, m.node_id, &b).await?;
-    // The answer is the node's, not a read of the row: an older report of the node (sent
-    // before this change, applied by the reconciler just after it) may briefly be there.
-    let mut updated = with_report(machine_get(state, actor, id).await?, &b);
-    if let Some(name) = req.name {
-        updated.name = name;
-    }
-    state.publish(Event::MachineUpdated { machine: updated.clone() });
-    Ok(updated)
 }
 
 pub async fn machine_power(

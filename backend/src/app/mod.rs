@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod bootstrap;
 pub mod images;
+pub mod machine_update;
 pub mod machines;
 pub mod nodes;
 pub mod on_node;

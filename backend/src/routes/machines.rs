@@ -80,7 +80,8 @@ async fn machine_create(
     Ok(resp)
 }
 
-/// Rename a machine, or grow its disk while it is stopped.
+/// Rename a machine; change its vCPUs, memory, disk or port forwards (a VM while stopped,
+/// a zone's CPU and memory limits live); change its boot order or CD.
 #[utoipa::path(patch, path = "/api/v1/machines/{id}", tag = "machines",
     params(("id" = MachineId, Path)), request_body = MachineUpdate,
     responses((status = 200, body = Machine), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -92,7 +93,7 @@ async fn machine_update(
     TargetMachine(m): TargetMachine,
     Json(req): Json<MachineUpdate>,
 ) -> ApiResult<Json<Machine>> {
-    Ok(Json(app::machine_update(&state, &actor, m, req).await?))
+    Ok(Json(crate::app::machine_update::machine_update(&state, &actor, m, req).await?))
 }
 
 /// Delete a machine and its disks. Refused while it runs unless `force`.

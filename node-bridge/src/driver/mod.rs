@@ -141,6 +141,15 @@ pub fn create_again(
     }
 }
 
+/// What a running machine cannot change (a VM's vCPUs, memory, forwards): refused unless it
+/// is stopped, saying what to do.
+pub fn check_stopped(m: &BridgeMachine, to: &str) -> Result<(), BridgeError> {
+    match m.state {
+        MachineState::Stopped | MachineState::Failed => Ok(()),
+        state => Err(BridgeError::Conflict(format!("machine {} is {state}; stop it to {to}", m.id))),
+    }
+}
+
 /// Disks grow only, and only while the machine is stopped.
 pub fn check_growth(m: &BridgeMachine, disk_gib: u64) -> Result<(), BridgeError> {
     if m.state != MachineState::Stopped {

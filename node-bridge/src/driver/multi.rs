@@ -39,6 +39,34 @@ impl Drivers {
     fn holder(&self, id: MachineId) -> Result<&Arc<dyn Driver>, BridgeError> {
         self.all.iter().find(|d| d.knows(id)).ok_or(BridgeError::MachineNotFound(id))
     }
+
+    /// A host port belongs to one machine on the node, whichever driver runs it; `except` is
+    /// the machine asking. (Two requests at once on two drivers could both pass; the second
+    /// to start then finds the port bound and says so.)
+    async fn forwards_free(
+        &self,
+        forwards: &[corral_api::spec::PortForward],
+        except: MachineId,
+    ) -> Result<(), BridgeError> {
+        let mut taken = Vec::new();
+        for d in &self.all {
+            taken.extend(
+                d.machine_list()
+                    .await
+                    .into_iter()
+                    .filter(|m| m.id != except)
+                    .flat_map(|m| m.port_forwards)
+                    .map(|f| f.host_port),
+            );
+        }
+        match forwards.iter().find(|f| taken.contains(&f.host_port)) {
+            Some(f) => Err(BridgeError::Conflict(format!(
+                "port {} of the node is forwarded to another machine",
+                f.host_port
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 #[async_trait]
@@ -116,21 +144,7 @@ impl Driver for Drivers {
         if let Ok(d) = self.holder(req.id) {
             return d.machine_create(req).await;
         }
-        // A host port belongs to one machine on the node, whichever driver runs it. (Two
-        // creates at once on two drivers could both pass; the second to start then finds the
-        // port bound and says so.)
-        let mut taken = Vec::new();
-        for d in &self.all {
-            taken.extend(
-                d.machine_list().await.into_iter().flat_map(|m| m.port_forwards).map(|f| f.host_port),
-            );
-        }
-        if let Some(f) = req.port_forwards.iter().find(|f| taken.contains(&f.host_port)) {
-            return Err(BridgeError::Conflict(format!(
-                "port {} of the node is forwarded to another machine",
-                f.host_port
-            )));
-        }
+        self.forwards_free(&req.port_forwards, req.id).await?;
         let d = self.all.iter().find(|d| d.kinds().contains(&req.kind)).ok_or(BridgeError::Validation {
             field: "kind",
             message: format!("this node runs no {}s", req.kind.label()),
@@ -151,7 +165,11 @@ impl Driver for Drivers {
         id: MachineId,
         req: BridgeMachineUpdate,
     ) -> Result<BridgeMachine, BridgeError> {
-        self.holder(id)?.machine_update(id, req).await
+        let holder = self.holder(id)?;
+        if let Some(forwards) = &req.port_forwards {
+            self.forwards_free(forwards, id).await?;
+        }
+        holder.machine_update(id, req).await
     }
 
     async fn snapshot_list(&self, id: MachineId) -> Result<Vec<BridgeSnapshot>, BridgeError> {

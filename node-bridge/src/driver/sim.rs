@@ -28,7 +28,7 @@ use corral_api::bridge::{
 use corral_api::machine::MachineState;
 use tokio::sync::broadcast;
 
-use super::{Created, Driver, PowerAction, check_growth};
+use super::{Created, Driver, PowerAction, check_growth, check_stopped};
 use crate::error::BridgeError;
 use crate::serial::SerialHub;
 use crate::store::MachineStore;
@@ -426,9 +426,30 @@ impl Driver for SimDriver {
         req: BridgeMachineUpdate,
     ) -> Result<BridgeMachine, BridgeError> {
         let mut inner = self.lock();
-        let (_, _, used_disk) = Self::allocated(&inner);
+        let (_, used_memory, used_disk) = Self::allocated(&inner);
         let m = inner.machines.get_mut(&id).ok_or(BridgeError::MachineNotFound(id))?;
         let mut record = m.record.clone();
+        // As the real drivers: a VM's CPUs, memory and forwards are fixed while it runs, a
+        // zone's CPU and memory are limits that change live; forwards open at start.
+        let vcpus = req.vcpus.unwrap_or(record.vcpus);
+        let memory_mib = req.memory_mib.unwrap_or(record.memory_mib);
+        let forwards = req.port_forwards.unwrap_or_else(|| record.port_forwards.clone());
+        let sizes_change = vcpus != record.vcpus || memory_mib != record.memory_mib;
+        if sizes_change && record.kind == corral_api::spec::MachineKind::Vm {
+            check_stopped(&record, "change its vCPUs, memory or port forwards")?;
+        }
+        if forwards != record.port_forwards {
+            check_stopped(&record, "change its port forwards")?;
+            corral_api::validate::network(record.host_bridge.as_deref(), &forwards)?;
+        }
+        if used_memory - record.memory_mib + memory_mib > self.config.host.memory_mib {
+            return Err(BridgeError::InsufficientCapacity(format!(
+                "{memory_mib} MiB of memory does not fit the node"
+            )));
+        }
+        record.vcpus = vcpus;
+        record.memory_mib = memory_mib;
+        record.port_forwards = forwards;
         if let Some(disk) = req.disk_gib {
             check_growth(&record, disk)?;
             if used_disk - record.disk_gib + disk > self.config.host.disk_gib {

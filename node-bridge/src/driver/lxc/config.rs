@@ -138,6 +138,30 @@ pub fn render(m: &BridgeMachine, z: &ZoneSetup) -> String {
     out
 }
 
+/// The cgroup settings that change a running zone from `old`'s limits to `new`'s, in an
+/// order the kernel takes: memory+swap is never below memory, so it rises first and falls
+/// last. Empty when the limits stay.
+pub fn live_limits(
+    old: &BridgeMachine,
+    new: &BridgeMachine,
+    swap_accounting: bool,
+) -> Vec<(&'static str, u64)> {
+    let mut out = Vec::new();
+    if new.vcpus != old.vcpus {
+        out.push(("cpu.cfs_quota_us", u64::from(new.vcpus) * CPU_PERIOD_US));
+    }
+    if new.memory_mib != old.memory_mib {
+        let bytes = new.memory_mib << 20;
+        let memory = ("memory.limit_in_bytes", bytes);
+        match (swap_accounting, new.memory_mib > old.memory_mib) {
+            (false, _) => out.push(memory),
+            (true, true) => out.extend([("memory.memsw.limit_in_bytes", bytes), memory]),
+            (true, false) => out.extend([memory, ("memory.memsw.limit_in_bytes", bytes)]),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +185,27 @@ mod tests {
             state: MachineState::Stopped,
             created_at: "2026-12-06T00:00:00Z".into(),
         }
+    }
+
+    #[test]
+    fn live_limits_keep_memory_with_swap_above_memory() {
+        let old = BridgeMachine { vcpus: 1, memory_mib: 128, ..web() };
+        assert!(live_limits(&old, &old, true).is_empty(), "nothing changes, nothing is written");
+        let grown = BridgeMachine { vcpus: 2, memory_mib: 256, ..web() };
+        assert_eq!(
+            live_limits(&old, &grown, true),
+            [
+                ("cpu.cfs_quota_us", 200_000),
+                ("memory.memsw.limit_in_bytes", 256 << 20),
+                ("memory.limit_in_bytes", 256 << 20)
+            ]
+        );
+        let shrunk = BridgeMachine { vcpus: 1, memory_mib: 64, ..web() };
+        assert_eq!(
+            live_limits(&old, &shrunk, true),
+            [("memory.limit_in_bytes", 64 << 20), ("memory.memsw.limit_in_bytes", 64 << 20)]
+        );
+        assert_eq!(live_limits(&old, &shrunk, false), [("memory.limit_in_bytes", 64 << 20)]);
     }
 
     #[test]

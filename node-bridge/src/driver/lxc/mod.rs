@@ -329,6 +329,40 @@ impl LxcDriver {
         }
     }
 
+    /// Whether the kernel accounts memory with swap (`memory.memsw.*`), so zones are limited
+    /// in both.
+    fn swap_accounting(&self) -> bool {
+        self.config.cgroup_root.join("memory/memory.memsw.limit_in_bytes").exists()
+    }
+
+    /// Host ports of `forwards` that another zone of this node forwards already, running or
+    /// not: two would fight over it at start.
+    fn forwards_free(
+        &self,
+        forwards: &[corral_api::spec::PortForward],
+        except: MachineId,
+    ) -> Result<(), BridgeError> {
+        if forwards.iter().any(|f| f.protocol != "tcp") {
+            return Err(BridgeError::Validation {
+                field: "port_forwards",
+                message: "a zone's forwards are TCP".into(),
+            });
+        }
+        let taken: Vec<u16> = self
+            .lock()
+            .values()
+            .filter(|z| z.record.id != except)
+            .flat_map(|z| z.record.port_forwards.iter().map(|f| f.host_port))
+            .collect();
+        match forwards.iter().find(|f| taken.contains(&f.host_port)) {
+            Some(f) => Err(BridgeError::Conflict(format!(
+                "port {} of the node is forwarded to another machine",
+                f.host_port
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Writes the zone's config from its record, as it must be for the next start.
     fn write_config(&self, record: &BridgeMachine) -> Result<(), BridgeError> {
         let dir = self.dir(record.id);
@@ -340,7 +374,7 @@ impl LxcDriver {
             pids_max: self.config.pids_max,
             common_conf: self.config.common_conf.as_deref(),
             bridge_netns: self.config.bridge_netns.as_deref(),
-            swap_accounting: self.config.cgroup_root.join("memory/memory.memsw.limit_in_bytes").exists(),
+            swap_accounting: self.swap_accounting(),
         };
         if let (Some(bridge), Some(netns)) = (&record.host_bridge, &self.config.bridge_netns) {
             use std::os::unix::fs::PermissionsExt;
@@ -652,21 +686,7 @@ impl Driver for LxcDriver {
         }
         corral_api::validate::image_for_kind(req.kind, req.image.as_deref())?;
         corral_api::validate::zone_devices(req.kind, &req.boot_order, req.cdrom.as_deref())?;
-        if req.port_forwards.iter().any(|f| f.protocol != "tcp") {
-            return Err(BridgeError::Validation {
-                field: "port_forwards",
-                message: "a zone's forwards are TCP".into(),
-            });
-        }
-        // A host port belongs to one zone on the node, running or not.
-        let taken: Vec<u16> =
-            self.lock().values().flat_map(|z| z.record.port_forwards.iter().map(|f| f.host_port)).collect();
-        if let Some(f) = req.port_forwards.iter().find(|f| taken.contains(&f.host_port)) {
-            return Err(BridgeError::Conflict(format!(
-                "port {} of the node is forwarded to another machine",
-                f.host_port
-            )));
-        }
+        self.forwards_free(&req.port_forwards, req.id)?;
         let name = req.image.clone().unwrap_or_default();
         let image = self.images.get(&name).map_err(|_| BridgeError::Validation {
             field: "image",
@@ -914,15 +934,67 @@ impl Driver for LxcDriver {
         {
             super::check_growth(&record, disk)?;
         }
-        // Takes effect at the next start, when the config is written again.
-        self.commit(id, |r| {
+        if let Some(forwards) = &req.port_forwards
+            && *forwards != record.port_forwards
+        {
+            // Listeners are opened at start, for the zone's life.
+            super::check_stopped(&record, "change its port forwards")?;
+            if record.host_bridge.is_some() && !forwards.is_empty() {
+                corral_api::validate::network(record.host_bridge.as_deref(), forwards)?;
+            }
+            self.forwards_free(forwards, id)?;
+        }
+        let mut next = record.clone();
+        next.vcpus = req.vcpus.unwrap_or(record.vcpus);
+        next.memory_mib = req.memory_mib.unwrap_or(record.memory_mib);
+        // CPU and memory are the zone's cgroup limits: a running zone gets them at once, in
+        // the order the kernel takes (a memory limit below what the zone uses is refused by
+        // the kernel, and said so). A stopped one gets them at its next start, from the
+        // config written then.
+        let limits = config::live_limits(&record, &next, self.swap_accounting());
+        match record.state {
+            MachineState::Stopped | MachineState::Failed => {}
+            MachineState::Running | MachineState::Paused => {
+                for (key, value) in &limits {
+                    let value = value.to_string();
+                    let out = self.lxc("lxc-cgroup", id, &[key, &value]).await?;
+                    if !out.success {
+                        return Err(BridgeError::Conflict(format!(
+                            "the kernel refused {key} = {value} for zone {id}: {}",
+                            out.stderr_tail()
+                        )));
+                    }
+                }
+            }
+            state if !limits.is_empty() => {
+                return Err(BridgeError::Conflict(format!(
+                    "zone {id} is {state}; change its limits once it is running or stopped"
+                )));
+            }
+            _ => {}
+        }
+        let updated = self.commit(id, |r| {
             if let Some(name) = req.name {
                 r.name = name;
             }
             if let Some(disk) = req.disk_gib {
                 r.disk_gib = disk;
             }
-        })
+            if let Some(forwards) = req.port_forwards {
+                r.port_forwards = forwards;
+            }
+            r.vcpus = next.vcpus;
+            r.memory_mib = next.memory_mib;
+        })?;
+        // So that LXC's own tools see the zone as it now is. Only a courtesy: every start
+        // writes the config again from the record.
+        if updated != record
+            && updated.state != MachineState::Creating
+            && let Err(e) = self.write_config(&updated)
+        {
+            tracing::warn!(zone = %id, error = %e, "rewriting the zone's config after a change");
+        }
+        Ok(updated)
     }
 }
 

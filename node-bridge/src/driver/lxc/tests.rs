@@ -422,3 +422,62 @@ async fn overlay_zones_copy_only_their_changes() {
     assert!(!dir.exists());
     assert!(cdir.join("base/bin/busybox").is_file());
 }
+
+/// A running zone's CPU and memory limits change at once, through its cgroup; a stopped one's
+/// at its next start, from the config. Forwards wait for a stop. A refusal keeps the record.
+#[tokio::test]
+async fn a_zones_limits_change_live_and_its_forwards_while_stopped() {
+    let f = fixture().await;
+    // Swap is accounted on this fake host: memory with swap must move with memory.
+    std::fs::create_dir_all(f.cgroups().join("memory")).unwrap();
+    std::fs::write(f.cgroups().join("memory/memory.memsw.limit_in_bytes"), "").unwrap();
+    let id = f.driver.machine_create(zone("web")).await.unwrap().0.id;
+    let config = || std::fs::read_to_string(f.zones().join(id.to_string()).join("config")).unwrap();
+
+    let grow = BridgeMachineUpdate { vcpus: Some(2), memory_mib: Some(128), ..Default::default() };
+    let m = f.driver.machine_update(id, grow.clone()).await.unwrap();
+    assert_eq!((m.vcpus, m.memory_mib), (2, 128));
+    assert!(f.commands().is_empty(), "a stopped zone's limits wait for its start");
+    assert!(config().contains("lxc.cgroup.memory.limit_in_bytes = 134217728\n"), "{}", config());
+
+    f.driver.machine_power(id, PowerAction::Start).await.unwrap();
+    f.commands();
+    let shrink = BridgeMachineUpdate { vcpus: Some(1), memory_mib: Some(96), ..Default::default() };
+    let m = f.driver.machine_update(id, shrink).await.unwrap();
+    assert_eq!((m.vcpus, m.memory_mib, m.state), (1, 96, MachineState::Running));
+    assert_eq!(
+        f.commands(),
+        [
+            format!("lxc-cgroup -n {id} cpu.cfs_quota_us 100000"),
+            format!("lxc-cgroup -n {id} memory.limit_in_bytes 100663296"),
+            format!("lxc-cgroup -n {id} memory.memsw.limit_in_bytes 100663296"),
+        ]
+    );
+    assert!(config().contains("lxc.cgroup.cpu.cfs_quota_us = 100000\n"), "{}", config());
+
+    // The kernel refuses a limit below what the zone uses: said, and nothing recorded.
+    f.exec.answer("lxc-cgroup", CmdOutput::failed("Device or resource busy"));
+    let tight = BridgeMachineUpdate { memory_mib: Some(64), ..Default::default() };
+    match f.driver.machine_update(id, tight).await {
+        Err(BridgeError::Conflict(why)) => assert!(why.contains("Device or resource busy"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.driver.machine_get(id).await.unwrap().memory_mib, 96);
+
+    let ssh = corral_api::spec::PortForward { protocol: "tcp".into(), host_port: 2222, guest_port: 22 };
+    let forward = BridgeMachineUpdate { port_forwards: Some(vec![ssh.clone()]), ..Default::default() };
+    assert!(matches!(f.driver.machine_update(id, forward.clone()).await, Err(BridgeError::Conflict(_))));
+    f.exec.answer("lxc-stop", CmdOutput::ok(""));
+    f.driver.machine_power(id, PowerAction::ForceStop).await.unwrap();
+    assert_eq!(f.driver.machine_update(id, forward).await.unwrap().port_forwards, std::slice::from_ref(&ssh));
+    // Another zone cannot take the same port; UDP is not forwarded to zones.
+    let other = f.driver.machine_create(zone("db")).await.unwrap().0.id;
+    let same = BridgeMachineUpdate { port_forwards: Some(vec![ssh]), ..Default::default() };
+    assert!(matches!(f.driver.machine_update(other, same).await, Err(BridgeError::Conflict(_))));
+    let udp = BridgeMachineUpdate { port_forwards: Some(vec![udp_forward()]), ..Default::default() };
+    assert!(matches!(
+        f.driver.machine_update(other, udp).await,
+        Err(BridgeError::Validation { field: "port_forwards", .. })
+    ));
+    assert!(f.driver.machine_get(other).await.unwrap().port_forwards.is_empty());
+}

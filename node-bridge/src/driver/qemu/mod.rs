@@ -287,8 +287,32 @@ impl QemuDriver {
         });
     }
 
-    /// Refuses a new machine whose memory, added to every machine's on the node, would exceed
-    /// the node's.
+    /// Refuses a host port another machine forwards already: a port can be forwarded to one
+    /// guest only, running or not, or the two would fight over it at start.
+    fn forwards_free(
+        &self,
+        forwards: &[corral_api::spec::PortForward],
+        except: MachineId,
+    ) -> Result<(), BridgeError> {
+        for f in forwards {
+            let taken = self.lock().values().filter(|v| v.record.id != except).find_map(|v| {
+                v.record
+                    .port_forwards
+                    .iter()
+                    .any(|o| o.protocol == f.protocol && o.host_port == f.host_port)
+                    .then(|| v.record.name.clone())
+            });
+            if let Some(other) = taken {
+                return Err(BridgeError::Conflict(format!(
+                    "host port {}/{} is already forwarded to {other}",
+                    f.host_port, f.protocol
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses memory that, added to every machine's on the node, would exceed the node's.
     fn memory_room(&self, need_mib: u64) -> Result<(), BridgeError> {
         let total = self.config.host.memory_mib;
         let used: u64 = self.lock().values().map(|v| v.record.memory_mib).sum();
@@ -570,23 +594,7 @@ impl Driver for QemuDriver {
         if let Ok(existing) = self.record(req.id) {
             return super::create_again(&req, existing);
         }
-        // A host port can be forwarded to one guest only, running or not: two would fight
-        // over it at start.
-        for f in &req.port_forwards {
-            let taken = self.lock().values().find_map(|v| {
-                v.record
-                    .port_forwards
-                    .iter()
-                    .any(|o| o.protocol == f.protocol && o.host_port == f.host_port)
-                    .then(|| v.record.name.clone())
-            });
-            if let Some(other) = taken {
-                return Err(BridgeError::Conflict(format!(
-                    "host port {}/{} is already forwarded to {other}",
-                    f.host_port, f.protocol
-                )));
-            }
-        }
+        self.forwards_free(&req.port_forwards, req.id)?;
         self.memory_room(req.memory_mib)?;
         let paths = self.paths(req.id);
         if !paths.sockets_fit() {
@@ -741,7 +749,30 @@ impl Driver for QemuDriver {
     ) -> Result<BridgeMachine, BridgeError> {
         let op = self.op_lock(id)?;
         let _op = op.lock().await;
+        // More memory is admitted as a create's is, so the two cannot both take the last of it.
+        let _admission = match req.memory_mib {
+            Some(_) => Some(self.admission.clone().lock_owned().await),
+            None => None,
+        };
         let mut record = self.record(id)?;
+        // Everything is checked before the disk is touched: a refusal changes nothing.
+        let vcpus = req.vcpus.unwrap_or(record.vcpus);
+        let memory_mib = req.memory_mib.unwrap_or(record.memory_mib);
+        let forwards = req.port_forwards.unwrap_or_else(|| record.port_forwards.clone());
+        if vcpus != record.vcpus || memory_mib != record.memory_mib || forwards != record.port_forwards {
+            // QEMU takes its CPUs, memory and forwards on its command line, at start.
+            super::check_stopped(&record, "change its vCPUs, memory or port forwards")?;
+        }
+        if forwards != record.port_forwards {
+            corral_api::validate::network(record.host_bridge.as_deref(), &forwards)?;
+            self.forwards_free(&forwards, id)?;
+        }
+        if memory_mib > record.memory_mib {
+            self.memory_room(memory_mib - record.memory_mib)?;
+        }
+        record.vcpus = vcpus;
+        record.memory_mib = memory_mib;
+        record.port_forwards = forwards;
         if let Some(disk) = req.disk_gib
             && disk != record.disk_gib
         {
@@ -780,6 +811,9 @@ impl Driver for QemuDriver {
         }
         // Only the fields asked for: the state may have moved meanwhile (QEMU exiting).
         self.commit(id, |current| {
+            current.vcpus = record.vcpus;
+            current.memory_mib = record.memory_mib;
+            current.port_forwards = record.port_forwards;
             current.disk_gib = record.disk_gib;
             current.name = record.name;
             current.boot_order = record.boot_order;
@@ -1054,6 +1088,56 @@ mod tests {
         let m = d.machine_update(r.id, order).await.unwrap();
         assert_eq!(m.boot_order, vec![corral_api::bridge::BootDevice::Disk]);
         assert_eq!(m.cdrom, None);
+    }
+
+    /// A VM's CPUs, memory and forwards are on QEMU's command line: they change while it is
+    /// stopped, within the node's memory, on ports no other guest has; a refusal changes
+    /// nothing, not even a disk growth asked with it.
+    #[tokio::test]
+    async fn hardware_changes_while_stopped_within_the_node() {
+        let tmp = tempfile::tempdir().unwrap();
+        let exec = Arc::new(FakeExec::default());
+        let d = driver(tmp.path(), exec.clone()).await;
+        let (a, b) = (req(), req());
+        d.machine_create(a.clone()).await.unwrap();
+        d.machine_create(b.clone()).await.unwrap();
+        let ssh = corral_api::spec::PortForward { protocol: "tcp".into(), host_port: 2222, guest_port: 22 };
+        let change = BridgeMachineUpdate {
+            vcpus: Some(2),
+            memory_mib: Some(512),
+            port_forwards: Some(vec![ssh.clone()]),
+            ..Default::default()
+        };
+        let m = d.machine_update(a.id, change).await.unwrap();
+        assert_eq!((m.vcpus, m.memory_mib, m.port_forwards.clone()), (2, 512, vec![ssh.clone()]));
+        let spec = d.store.load_all().unwrap().into_iter().find(|r| r.id == a.id).unwrap();
+        assert_eq!((spec.vcpus, spec.memory_mib), (2, 512), "the spec on disk has it too");
+
+        let taken = BridgeMachineUpdate { port_forwards: Some(vec![ssh]), ..Default::default() };
+        assert!(matches!(d.machine_update(b.id, taken).await, Err(BridgeError::Conflict(_))));
+        // 512 + 128 of 1024 MiB are allocated: 385 more do not fit.
+        let before = exec.commands().len();
+        let big =
+            BridgeMachineUpdate { memory_mib: Some(128 + 385), disk_gib: Some(2), ..Default::default() };
+        match d.machine_update(b.id, big).await {
+            Err(BridgeError::InsufficientCapacity(why)) => assert!(why.contains("384 of 1024"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(exec.commands().len(), before, "the disk was not grown");
+        assert_eq!(d.machine_get(b.id).await.unwrap().disk_gib, 1);
+
+        d.set_state(b.id, MachineState::Running).unwrap();
+        let more = BridgeMachineUpdate { vcpus: Some(2), ..Default::default() };
+        match d.machine_update(b.id, more).await {
+            Err(BridgeError::Conflict(why)) => assert!(why.contains("stop it"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let same = BridgeMachineUpdate { vcpus: Some(1), name: Some("renamed".into()), ..Default::default() };
+        assert_eq!(
+            d.machine_update(b.id, same).await.unwrap().name,
+            "renamed",
+            "asking for what it has is fine"
+        );
     }
 
     #[tokio::test]
