@@ -210,6 +210,62 @@ async fn a_viewer_is_never_offered_what_the_server_refuses() {
     b.close().await;
 }
 
+/// An owner changes a stopped machine's memory on its hardware tab. The room the tenant's
+/// quota leaves is said beside the sizes, and more is refused as it is typed, on the field;
+/// once the machine runs, its sizes are locked with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_changes_a_stopped_machines_memory_within_the_quota() {
+    use serde_json::json;
+    let console = SimConsole::start();
+    let base = console.backend.url.as_str();
+    let admin = console.admin().await;
+    let tenant_id = tenant_create(&admin, "acme").await;
+    let quota = admin
+        .send("PUT", &format!("/api/v1/tenants/{tenant_id}/quota"), Some(json!({"memory_mib": 1024})))
+        .await;
+    assert_eq!(quota.status, 200, "{:?}", quota.body);
+    let web = json!({"name": "web", "vcpus": 1, "memory_mib": 256, "disk_gib": 1, "tenant_id": tenant_id});
+    let web = admin.send("POST", "/api/v1/machines", Some(web)).await;
+    assert_eq!(web.status, 201, "{:?}", web.body);
+    let id = web.body["id"].as_str().unwrap().to_string();
+    let olive = json!({"username": "olive", "tenant_id": tenant_id, "role": "owner"});
+    let olive = admin.send("POST", "/api/v1/users", Some(olive)).await;
+    let password = olive.body["password"].as_str().unwrap().to_string();
+
+    let b = Browser::start().await;
+    b.login(base, "olive", &password).await;
+    b.open(base, &format!("/machines/{id}/hardware")).await;
+    b.state_is("stopped").await;
+    b.wait_text(sel::MACHINE_SUBTITLE, |t| t.contains("· acme ·")).await;
+    // 1024 MiB of quota, 256 used by this machine itself: it may have all 1024.
+    b.wait_text(sel::HEADROOM, |t| t.contains("at most 1024 MiB of memory")).await;
+    b.fill(&sel::hardware_field("memory"), "2048").await;
+    b.wait_text(&sel::hardware_error("memory"), |t| {
+        t.contains("the tenant's quota leaves room for at most 1024 MiB")
+    })
+    .await;
+    let invalid = b.find(&sel::hardware_field("memory")).await.attr("aria-invalid").await.unwrap();
+    assert_eq!(invalid.as_deref(), Some("true"));
+    b.screenshot("70-hardware-over-quota").await;
+    b.fill(&sel::hardware_field("memory"), "768").await;
+    b.click(sel::HARDWARE_SAVE).await;
+    b.find(sel::HARDWARE_SAVED).await;
+    let m = admin.send("GET", &format!("/api/v1/machines/{id}"), None).await;
+    assert_eq!(m.body["memory_mib"], 768, "{:?}", m.body);
+    b.machine_tab("summary").await;
+    b.wait_text(sel::MACHINE_SIZE, |t| t.contains("768 MiB memory")).await;
+    b.wait_text(sel::MACHINE_TENANT, |t| t == "acme").await;
+
+    // Running, a VM keeps its hardware: the tab says why and offers no change.
+    b.click(sel::START).await;
+    b.state_is("running").await;
+    b.machine_tab("hardware").await;
+    b.wait_text(sel::HARDWARE_RULE, |t| t.starts_with("Stop the machine")).await;
+    assert!(!b.find(&sel::hardware_field("memory")).await.is_enabled().await.unwrap(), "memory is editable");
+    b.screenshot("71-hardware-running").await;
+    b.close().await;
+}
+
 /// On a phone (390 × 844) no page is wider than the screen, and the top bar's links are
 /// behind a menu button that opens them.
 #[tokio::test(flavor = "multi_thread")]
@@ -233,6 +289,9 @@ async fn every_page_fits_a_phone() {
         ("/machines", "Machines"),
         ("/machines/new", "New machine"),
         (&*format!("/machines/{machine_id}"), "a-machine-with-a-rather-long-name"),
+        (&*format!("/machines/{machine_id}/hardware"), "a-machine-with-a-rather-long-name"),
+        (&*format!("/machines/{machine_id}/tasks"), "a-machine-with-a-rather-long-name"),
+        (&*format!("/machines/{machine_id}/audit"), "a-machine-with-a-rather-long-name"),
         ("/images", "Images"),
         ("/tasks", "Tasks"),
         ("/nodes/new", "Add a node"),
@@ -310,6 +369,7 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
     b.wait_text(sel::PORTS, |t| t == format!("127.0.0.1:{port} → 22/tcp")).await;
     b.click(sel::START).await;
     b.state_is("running").await;
+    b.machine_tab("snapshots").await;
     b.find(sel::NO_SNAPSHOTS).await;
     b.open_console("serial").await;
     b.console_connected().await;
@@ -318,8 +378,11 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
 
     b.take_snapshot("golden").await;
     b.wait_text(&sel::snapshot_row("golden"), |t| t.contains("current") && t.contains("RAM")).await;
-    // The snapshot ran as a task on the node; the machine page follows it.
+    // The snapshot ran as a task on the node; the machine's tasks tab follows it.
+    b.machine_tab("tasks").await;
     b.wait_text(&sel::machine_task_state("golden"), |t| t == "succeeded").await;
+    b.open_console("serial").await;
+    b.console_connected().await;
     b.guest_disk_write("/mnt/f", "after", 2).await;
     b.guest_disk_write("/mnt/g", "later", 3).await;
     b.take_snapshot("later").await;
@@ -330,6 +393,7 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
     b.snapshot_act("golden", SnapshotAct::Rollback).await;
     b.wait_text(&sel::snapshot_row("golden"), |t| t.contains("current")).await;
     b.state_is("running").await;
+    b.open_console("serial").await;
     b.console_connected().await;
     assert_eq!(b.guest_disk_read("/mnt/f", 4).await, "before", "the rollback restored the disk");
     assert_eq!(b.guest_disk_read("/mnt/g", 5).await, "missing", "and took back what came after");
@@ -465,10 +529,13 @@ async fn a_user_watches_the_screen_and_types_on_the_serial_line_of_a_real_vm() {
     b.console_connected().await;
     b.terminal_shows("serial-42").await;
 
-    // The pop-out page is the console alone; a second screen viewer shares it.
+    // The pop-out page is the console alone, under its machine's name; a second screen
+    // viewer shares it.
     b.open(&backend.url, &format!("/machines/{id}/console/vnc")).await;
     b.console_connected().await;
     b.find(sel::VNC_SCREEN_CANVAS).await;
+    b.wait_text(sel::POPOUT_TITLE, |t| t.ends_with("· screen")).await;
+    assert!(b.absent(sel::CURRENT_USER).await, "the pop-out carries the app's header");
     b.close().await;
 }
 
@@ -571,11 +638,15 @@ async fn a_user_creates_a_zone_opens_its_console_and_snapshots_it() {
     // A shell of one's own, on a terminal the size of the page's.
     b.open_console("shell").await;
     b.console_connected().await;
+    // Typed before the shell reads its terminal, a line is lost: ash flushes what waits in
+    // the terminal when it starts. Its prompt says it is reading.
+    b.terminal_shows("/ #").await;
     b.serial_type("stty size; echo shell-$((6*7))").await;
     let shown = b.terminal_shows("shell-42").await;
     assert!(!shown.contains("24 80"), "the shell kept the default size, not the page's: {shown}");
     b.screenshot("zone-02b-shell").await;
 
+    b.machine_tab("snapshots").await;
     b.find(sel::SNAPSHOT_FILES_ONLY).await;
     b.take_snapshot("first").await;
     b.find(&sel::snapshot_row("first")).await;

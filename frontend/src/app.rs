@@ -16,6 +16,7 @@ use crate::theme::ThemeToggle;
 pub fn App() -> impl IntoView {
     let live = Live::new();
     provide_context(live);
+    crate::components::Clock::provide();
     // Whether we know yet if a session exists; pages wait for it instead of flashing login.
     let checked = RwSignal::new(false);
     spawn_local(async move {
@@ -29,12 +30,16 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <main class="page"><h1>"Not found"</h1><A href="/">"Back to the dashboard"</A></main> }>
                 <Route path=path!("/login") view=Login/>
+                // A pop-out console: behind the login, outside the app's frame.
+                <Route path=path!("/machines/:id/console/:kind") view=move || view! {
+                    <Gate checked><main class="popout" id="main"><crate::pages::machines::ConsolePage/></main></Gate>
+                }/>
                 <ParentRoute path=path!("") view=move || view! { <Shell checked/> }>
                     <Route path=path!("") view=Dashboard/>
                     <Route path=path!("machines") view=MachineList/>
                     <Route path=path!("machines/new") view=MachineCreatePage/>
-                    <Route path=path!("machines/:id") view=MachineDetail/>
-                    <Route path=path!("machines/:id/console/:kind") view=crate::pages::machines::ConsolePage/>
+                    // One route for every tab, so changing tabs keeps the page (and its header).
+                    <Route path=path!("machines/:id/:tab?") view=MachineDetail/>
                     <Route path=path!("images") view=crate::pages::images::Images/>
                     <Route path=path!("tasks") view=crate::pages::tasks::Tasks/>
                     <Route path=path!("nodes/new") view=crate::pages::nodes::NodeEnrollPage/>
@@ -52,10 +57,68 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// What only a logged-in user sees: `children` once the session is known to exist; the login
+/// page (which returns here) once it is known not to.
+#[component]
+fn Gate(checked: RwSignal<bool>, children: ChildrenFn) -> impl IntoView {
+    let live = use_live();
+    // Where the login page sends the user back to once in.
+    let location = leptos_router::hooks::use_location();
+    let to_login = move || {
+        let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
+        let path = if here == "/" {
+            "/login".to_string()
+        } else {
+            format!("/login?next={}", js_sys::encode_uri_component(&here))
+        };
+        view! { <Redirect path=path/> }
+    };
+    // A memo: the page below is rebuilt when the answer changes, not when `me` does.
+    let gate = Memo::new(move |_| (checked.get(), live.me.with(Option::is_some)));
+    move || match gate.get() {
+        (false, _) => view! { <p class="page muted">"Loading…"</p> }.into_any(),
+        (true, false) => to_login().into_any(),
+        (true, true) => children().into_any(),
+    }
+}
+
+/// Focuses the page's heading (else the page), as a page load would.
+fn focus_heading() {
+    use wasm_bindgen::JsCast;
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
+    // A page that put the focus in a field of its own (the login form, the create form)
+    // keeps it there.
+    let in_field = doc
+        .active_element()
+        .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+    if in_field {
+        return;
+    }
+    let target = doc.query_selector("main h1").ok().flatten().or_else(|| doc.get_element_by_id("main"));
+    if let Some(el) = target.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        if !el.has_attribute("tabindex") {
+            let _ = el.set_attribute("tabindex", "-1");
+        }
+        let _ = el.focus();
+    }
+}
+
 /// The frame of every page behind the login.
 #[component]
 fn Shell(checked: RwSignal<bool>) -> impl IntoView {
     let live = use_live();
+    // A new page takes the focus to its heading, so keyboard and screen reader users start
+    // at its top rather than on a link of the page they left. A machine's tabs are one page:
+    // a tab click keeps the focus on the tabs.
+    let path = leptos_router::hooks::use_location().pathname;
+    Effect::new(move |before: Option<String>| {
+        let page = corral_ui::nav::page_of(&path.get()).to_string();
+        if before.is_some_and(|b| b != page) {
+            // Once the new page has drawn its heading.
+            set_timeout(focus_heading, std::time::Duration::from_millis(60));
+        }
+        page
+    });
     // Admins, and owners of a tenant (they manage its members and read its audit log).
     let may_admin = move || {
         live.me.with(|m| {
@@ -75,20 +138,8 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
     // The folded menu of a narrow screen closes once it has taken the user somewhere.
     let menu_open = RwSignal::new(false);
     let fold = move |_| menu_open.set(false);
-    // Where the login page sends the user back to once in.
-    let location = leptos_router::hooks::use_location();
-    let to_login = move || {
-        let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
-        let path = if here == "/" {
-            "/login".to_string()
-        } else {
-            format!("/login?next={}", js_sys::encode_uri_component(&here))
-        };
-        view! { <Redirect path=path/> }
-    };
     view! {
-        <Show when=move || checked.get() fallback=|| view! { <p class="page muted">"Loading…"</p> }>
-            <Show when=move || live.me.with(Option::is_some) fallback=to_login>
+        <Gate checked>
                 <a class="skip-link" href="#main">"Skip to content"</a>
                 <header class="topbar">
                     <A href="/" attr:class="brand">"Corral"</A>
@@ -123,8 +174,7 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
                     </div>
                 </Show>
                 <main class="page" id="main" tabindex="-1"><Outlet/></main>
-            </Show>
-        </Show>
+        </Gate>
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Live {
     pub refresh_error: RwSignal<Option<String>>,
     /// The tenant the user works in (lists show it, creates go to it); `None` is all of them.
     pub tenant: RwSignal<Option<corral_api::TenantId>>,
+    /// The tenants the user may see (every tenant, for admins), by name.
+    pub tenants: RwSignal<Option<Vec<corral_api::people::Tenant>>>,
 }
 
 thread_local! {
@@ -68,6 +70,7 @@ impl Live {
             link: RwSignal::new(LinkState::Connecting),
             refresh_error: RwSignal::new(None),
             tenant: RwSignal::new(saved_tenant()),
+            tenants: RwSignal::new(None),
         }
     }
 
@@ -101,6 +104,7 @@ impl Live {
         self.machines.set(None);
         self.nodes.set(None);
         self.tasks.set(None);
+        self.tenants.set(None);
         SOCKET.with(|s| {
             if let Some(ws) = s.borrow_mut().take() {
                 let _ = ws.close();
@@ -118,6 +122,10 @@ impl Live {
                     self.nodes.set(Some(n));
                     self.tasks.set(Some(t));
                     self.refresh_error.set(None);
+                    // Names only: without them, tenants show by id.
+                    if let Ok(t) = api::tenant_list().await {
+                        self.tenants.set(Some(t));
+                    }
                 }
                 (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) if e.is_unauthenticated() => {
                     self.logged_out()
@@ -127,6 +135,19 @@ impl Live {
                 }
             }
         });
+    }
+
+    /// A tenant's name (tracked), or the start of its id while names are not loaded.
+    pub fn tenant_name(self, id: corral_api::TenantId) -> String {
+        let member = self.me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.memberships.iter().find(|t| t.tenant_id == id).map(|t| t.tenant_name.clone()))
+        });
+        member
+            .or_else(|| {
+                self.tenants.with(|ts| ts.as_ref()?.iter().find(|t| t.id == id).map(|t| t.name.clone()))
+            })
+            .unwrap_or_else(|| format!("tenant {}", &id.to_string()[..8]))
     }
 
     pub fn machine(self, id: corral_api::MachineId) -> Option<Machine> {

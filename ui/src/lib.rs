@@ -1,7 +1,10 @@
 //! The browser app's logic that needs no browser, kept apart so that `cargo test` on the
 //! workspace runs its tests natively (the frontend itself builds only for WASM).
 
+pub mod forwards;
+pub mod headroom;
 pub mod keys;
 pub mod links;
 pub mod lists;
 pub mod nav;
+pub mod time;

@@ -72,8 +72,17 @@ impl Browser {
         self.wait_text(sel::CURRENT_USER, |t| t == username).await;
     }
 
-    /// On a machine's page: takes a snapshot called `name` (with RAM when the machine runs).
+    /// On a machine's page: shows its tab called `tab` (`summary`, `console`, `snapshots`,
+    /// `hardware`, `tasks`, `audit`).
+    pub async fn machine_tab(&self, tab: &str) {
+        self.click(&sel::machine_tab(tab)).await;
+        self.find(&format!("{}[aria-current=page]", sel::machine_tab(tab))).await;
+    }
+
+    /// On a machine's page: takes a snapshot called `name` (with RAM when the machine runs)
+    /// on its snapshots tab.
     pub async fn take_snapshot(&self, name: &str) {
+        self.machine_tab("snapshots").await;
         self.type_into(sel::SNAPSHOT_NAME, name).await;
         self.click(sel::SNAPSHOT_TAKE).await;
     }
@@ -84,12 +93,15 @@ impl Browser {
             SnapshotAct::Rollback => "snapshot-rollback",
             SnapshotAct::Clone => "snapshot-clone",
         };
+        self.machine_tab("snapshots").await;
         self.click(&format!("{} [data-test={button}]", sel::snapshot_row(name))).await;
         self.click(sel::SNAPSHOT_CONFIRM).await;
     }
 
-    /// On a machine's page: opens its console of `kind` (`serial`, `vnc`).
+    /// On a machine's page: opens its console of `kind` (`serial`, `vnc`, `shell`) on its
+    /// console tab.
     pub async fn open_console(&self, kind: &str) {
+        self.machine_tab("console").await;
         self.click(&sel::console_open(kind)).await;
     }
 

@@ -46,6 +46,26 @@ pub fn machine_row(name: &str) -> String {
 
 // A machine's page.
 pub const MACHINE_NAME: &str = "[data-test=machine-name]";
+/// The link to a tab of the machine's page (`summary`, `console`, `hardware`, …).
+pub fn machine_tab(tab: &str) -> String {
+    format!("[data-test=machine-tabs] [data-test=tab-{tab}]")
+}
+/// The hardware tab's fields (`vcpus`, `memory`, `disk`, `forwards`), save button and errors.
+pub fn hardware_field(field: &str) -> String {
+    format!("[data-test=hw-{field}]")
+}
+pub fn hardware_error(field: &str) -> String {
+    format!("#hw-{field}-error")
+}
+pub const HARDWARE_SAVE: &str = "[data-test=hw-save]";
+pub const HARDWARE_SAVED: &str = "[data-test=hw-saved]";
+pub const HARDWARE_RULE: &str = "[data-test=hardware-rule]";
+pub const HEADROOM: &str = "[data-test=headroom]";
+pub const MACHINE_SIZE: &str = "[data-test=machine-size]";
+pub const MACHINE_TENANT: &str = "[data-test=machine-tenant]";
+/// What the machine is, its tenant and node, under its name.
+pub const MACHINE_SUBTITLE: &str = "[data-test=machine-subtitle]";
+pub const POPOUT_TITLE: &str = "[data-test=popout-title]";
 pub const STATE: &str = "[data-test=state]";
 pub const PORTS: &str = "[data-test=ports]";
 pub const START: &str = "[data-test=action-start]";

@@ -2,12 +2,16 @@
 
 mod confirm;
 mod error_banner;
+mod field;
 mod state_badge;
+mod time;
 mod title;
 mod usage_bar;
 
 pub use confirm::{Confirm, ConfirmDialog};
 pub use error_banner::ErrorBanner;
+pub use field::Field;
 pub use state_badge::StateBadge;
+pub use time::{Ago, Clock, Took};
 pub use title::page_title;
 pub use usage_bar::UsageBar;

@@ -3,6 +3,7 @@
 use corral_api::task::{StepState, Task, TaskState};
 use leptos::prelude::*;
 
+use crate::components::{Ago, Took};
 use crate::live::use_live;
 
 #[component]
@@ -16,7 +17,7 @@ pub fn Tasks() -> impl IntoView {
             Some(list) if list.is_empty() => view! { <p class="muted" data-test="no-tasks">"No tasks yet. Image imports show up here."</p> }.into_any(),
             Some(list) => view! {
                 <table class="table" data-test="task-table">
-                    <thead><tr><th>"What"</th><th>"Node"</th><th>"State"</th><th>"Progress"</th><th>"Started"</th></tr></thead>
+                    <thead><tr><th>"What"</th><th>"Node"</th><th>"State"</th><th>"Progress"</th><th>"Started"</th><th>"Took"</th></tr></thead>
                     <tbody>{list.into_iter().map(|t| view! { <TaskRow t=t/> }).collect_view()}</tbody>
                 </table>
             }.into_any(),
@@ -24,7 +25,8 @@ pub fn Tasks() -> impl IntoView {
     }
 }
 
-/// One task: what it does, its bar and steps, and its log and error on demand.
+/// One task: what it does, its bar and steps, when it started and how long it took, and its
+/// log and error on demand (a click, or Enter on the focused row).
 #[component]
 pub fn TaskRow(t: Task) -> impl IntoView {
     let open = RwSignal::new(false);
@@ -55,21 +57,33 @@ pub fn TaskRow(t: Task) -> impl IntoView {
         (Some(r), None) => Some(r.clone()),
         _ => None,
     };
+    let started = task.started_at.clone();
+    let finished = task.finished_at.clone();
+    let toggle = move || open.update(|o| *o = !*o);
     view! {
-        <tr data-test="task-row" data-target=task.target.clone() data-state=state on:click=move |_| open.update(|o| *o = !*o) class="clickable">
+        <tr data-test="task-row" data-target=task.target.clone() data-state=state class="clickable"
+            tabindex="0" aria-expanded=move || open.get().to_string()
+            on:click=move |_| toggle()
+            on:keydown=move |ev| {
+                if ev.key() == "Enter" || ev.key() == " " {
+                    ev.prevent_default();
+                    toggle();
+                }
+            }>
             <td>{task.kind.replace('_', " ")} " " <strong>{task.target.clone()}</strong></td>
             <td>{t.node_name}</td>
             <td><span class=format!("badge task-{state}") data-test="task-state">{state}</span></td>
             <td>
-                <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=task.progress>
+                <div class="bar" role="progressbar" aria-label="Progress" aria-valuemin="0" aria-valuemax="100" aria-valuenow=task.progress>
                     <div class=bar style=format!("width: {}%", task.progress)></div>
                 </div>
                 <span class="small muted">{steps}</span>
             </td>
-            <td class="small muted">{task.started_at.clone()}</td>
+            <td class="small muted"><Ago at=started.clone()/></td>
+            <td class="small muted"><Took from=started to=finished/></td>
         </tr>
         <Show when=move || open.get()>
-            <tr class="task-detail"><td colspan="5">
+            <tr class="task-detail"><td colspan="6">
                 {outcome.clone().map(|o| view! { <p data-test="task-outcome">{o}</p> })}
                 <pre class="log">{log.clone()}</pre>
             </td></tr>

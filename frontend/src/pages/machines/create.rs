@@ -2,7 +2,6 @@
 //! and the server's answer (a taken name, no room on any node) is shown beside the form.
 
 use corral_api::NodeId;
-use corral_api::bridge::PortForward;
 use corral_api::error::ErrorBody;
 use corral_api::machine::MachineCreate;
 use corral_api::node::NodeStatus;
@@ -17,24 +16,6 @@ use leptos_router::hooks::use_navigate;
 use crate::api;
 use crate::components::ErrorBanner;
 use crate::live::use_live;
-
-/// Parses "2222:22, 8080:80/udp" into forwards (tcp unless `/udp`).
-fn parse_forwards(s: &str) -> Result<Vec<PortForward>, String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (ports, protocol) = match p.split_once('/') {
-                Some((ports, proto)) => (ports, proto.trim().to_string()),
-                None => (p, "tcp".to_string()),
-            };
-            let (host, guest) =
-                ports.split_once(':').ok_or(format!("{p:?}: write host:guest, e.g. 2222:22"))?;
-            let port = |v: &str| v.trim().parse::<u16>().map_err(|_| format!("{p:?}: ports are 1–65535"));
-            Ok(PortForward { protocol, host_port: port(host)?, guest_port: port(guest)? })
-        })
-        .collect()
-}
 
 /// The idempotency key of a submission: this form's nonce and a hash of the request, so
 /// sending the same request again (after a timeout, or a double click) cannot make a second
@@ -107,7 +88,7 @@ fn CreateForm() -> impl IntoView {
         all.dedup();
         all
     };
-    let forwards_err = move || match parse_forwards(&forwards.get()) {
+    let forwards_err = move || match corral_ui::forwards::parse(&forwards.get()) {
         Ok(list) => validate::port_forwards(&list).err().map(|e| e.message),
         Err(e) => Some(e),
     };
@@ -229,7 +210,7 @@ fn CreateForm() -> impl IntoView {
                 disk_gib: parse_num(&disk.get_untracked(), "disk")?,
                 image: Some(image.get_untracked()).filter(|i| !i.is_empty() && i != BLANK),
                 // What the form hides for zones is not sent for them.
-                port_forwards: parse_forwards(&forwards.get_untracked())?,
+                port_forwards: corral_ui::forwards::parse(&forwards.get_untracked())?,
                 boot_order: if vm { super::devices::boot_order(&boot.get_untracked()) } else { Vec::new() },
                 cdrom: None,
                 host_bridge: Some(host_bridge.get_untracked()).filter(|b| vm && !b.is_empty()),

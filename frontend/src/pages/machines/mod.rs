@@ -4,9 +4,12 @@ mod console;
 mod create;
 mod detail;
 mod devices;
+mod hardware;
+mod history;
 mod list;
 mod power;
 mod snapshots;
+mod summary;
 
 pub use console::ConsolePage;
 pub use create::MachineCreatePage;

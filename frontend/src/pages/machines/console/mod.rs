@@ -9,6 +9,7 @@ mod vnc;
 
 use corral_api::MachineId;
 use corral_api::console::ConsoleKind;
+use corral_api::machine::MachineState;
 use corral_ui::links::Link;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -39,22 +40,31 @@ fn LinkBadge(link: RwSignal<Link>) -> impl IntoView {
     view! { <span class=move || link.with(link_class) data-test="console-link">{move || link.with(Link::label)}</span> }
 }
 
-/// Both consoles on the machine page, one at a time.
+/// The console tab: a VM's screen and serial line, a zone's console and shell, one at a time.
+/// The screen (a zone's console) opens by itself when the tab is shown on a running machine;
+/// on a stopped one nothing is tried until the user asks.
 #[component]
-/// A VM has a screen and a serial line; a zone has its console, served as a serial line.
-pub fn ConsolePanel(id: MachineId, #[prop(default = true)] screen: bool) -> impl IntoView {
-    let kind = RwSignal::new(None::<ConsoleKind>);
+pub fn ConsolePanel(
+    id: MachineId,
+    /// A VM has a screen and a serial line; a zone has its console, served as a serial line.
+    #[prop(default = true)]
+    screen: bool,
+    #[prop(into)] state: Signal<MachineState>,
+) -> impl IntoView {
+    let first = if screen { ConsoleKind::Vnc } else { ConsoleKind::Serial };
+    let kind = RwSignal::new((state.get_untracked() == MachineState::Running).then_some(first));
     let tab = move |k: ConsoleKind, label: &'static str| {
         view! {
             <button class=move || if kind.get() == Some(k) { "btn primary" } else { "btn" }
+                aria-pressed=move || (kind.get() == Some(k)).to_string()
                 data-test=format!("console-open-{}", k.as_str())
-                on:click=move |_| kind.set(if kind.get_untracked() == Some(k) { None } else { Some(k) })>
+                on:click=move |_| kind.set(Some(k))>
                 {label}
             </button>
         }
     };
     view! {
-        <section class="card settings" data-test="consoles">
+        <section class="card settings console-tab" data-test="consoles">
             <div class="page-head">
                 <h2>"Console"</h2>
                 <div class="actions">
@@ -74,7 +84,8 @@ pub fn ConsolePanel(id: MachineId, #[prop(default = true)] screen: bool) -> impl
     }
 }
 
-/// `/machines/:id/console/:kind`: one console filling the page, for a pop-out window.
+/// `/machines/:id/console/:kind`: one console filling a pop-out window, under its machine's
+/// name and state, without the app's header.
 #[component]
 pub fn ConsolePage() -> impl IntoView {
     let params = use_params_map();
@@ -82,19 +93,28 @@ pub fn ConsolePage() -> impl IntoView {
     let kind = move || params.with(|p| p.get("kind").unwrap_or_default());
     // The pop-out window is told apart from the others by the machine it shows.
     let live = crate::live::use_live();
-    crate::components::page_title(move || {
-        let name = id().and_then(|id| live.machine(id)).map(|m| m.name).unwrap_or_else(|| "Machine".into());
-        let what = match kind().as_str() {
-            "vnc" => "screen",
-            "shell" => "shell",
-            _ => "console",
-        };
-        format!("{name} {what}")
+    let name =
+        move || id().and_then(|id| live.machine(id)).map(|m| m.name).unwrap_or_else(|| "Machine".into());
+    let what = move || match kind().as_str() {
+        "vnc" => "screen",
+        "shell" => "shell",
+        _ => "console",
+    };
+    crate::components::page_title(move || format!("{} {}", name(), what()));
+    let state = Signal::derive(move || {
+        id().and_then(|id| live.machine(id)).map_or(MachineState::Unknown, |m| m.state)
     });
-    move || match (id(), kind().as_str()) {
+    let console = move || match (id(), kind().as_str()) {
         (Some(id), "vnc") => view! { <VncConsole id=id/> }.into_any(),
         (Some(id), "serial") => view! { <SerialConsole id=id/> }.into_any(),
         (Some(id), "shell") => view! { <SerialConsole id=id kind=ConsoleKind::Shell/> }.into_any(),
         _ => view! { <p class="muted">"No such console."</p> }.into_any(),
+    };
+    view! {
+        <div class="page-head">
+            <h1 data-test="popout-title">{name} " · " {what}</h1>
+            <crate::components::StateBadge state=state/>
+        </div>
+        {console}
     }
 }
