@@ -25,6 +25,14 @@ pub struct TenantCreate {
     pub name: String,
 }
 
+/// Input of `PATCH /api/v1/tenants/{id}` (admins): rename it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TenantUpdate {
+    pub name: String,
+}
+
 /// A person as admins (all) and tenant owners (their tenants' members) see them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -103,6 +103,7 @@ pub const FIELD_LIMITS: &[(&str, &str, Limit)] = &[
     ("HostKeyProbe", "port", int(1, 65535)),
     ("HostKey", "host_key", text(50, 50, HOST_KEY_PATTERN)),
     ("TenantCreate", "name", text(1, NAME_MAX_LEN, MACHINE_NAME_PATTERN)),
+    ("TenantUpdate", "name", text(1, NAME_MAX_LEN, MACHINE_NAME_PATTERN)),
     ("UserCreate", "username", text(1, USERNAME_MAX_LEN, USERNAME_PATTERN)),
     ("UserCreate", "password", Limit::Text { min: PASSWORD_MIN_LEN, max: PASSWORD_MAX_LEN, pattern: None }),
     ("PasswordChange", "current", Limit::Text { min: 0, max: PASSWORD_MAX_LEN, pattern: None }),

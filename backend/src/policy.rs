@@ -98,6 +98,8 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/v1/ssh-key", Admin, "ssh_key.read"),
     rule("GET", "/api/v1/tenants", LoggedIn, "tenant.list"),
     rule("POST", "/api/v1/tenants", Admin, "tenant.create"),
+    rule("PATCH", "/api/v1/tenants/{id}", Admin, "tenant.update"),
+    rule("DELETE", "/api/v1/tenants/{id}", Admin, "tenant.delete"),
     rule("GET", "/api/v1/tenants/{id}/members", Tenant(Viewer), "member.list"),
     rule("PUT", "/api/v1/tenants/{id}/members/{user_id}", Tenant(Owner), "member.set"),
     rule("DELETE", "/api/v1/tenants/{id}/members/{user_id}", Tenant(Owner), "member.delete"),
@@ -107,6 +109,7 @@ pub const POLICY: &[Rule] = &[
     // Admins create anyone; owners create into their tenant (the body says which).
     rule("POST", "/api/v1/users", LoggedIn, "user.create"),
     rule("PATCH", "/api/v1/users/{id}", Admin, "user.update"),
+    rule("DELETE", "/api/v1/users/{id}", Admin, "user.delete"),
     rule("GET", "/api/v1/tokens", LoggedIn, "token.list"),
     rule("POST", "/api/v1/tokens", LoggedIn, "token.create"),
     rule("DELETE", "/api/v1/tokens/{id}", LoggedIn, "token.delete"),

@@ -230,6 +230,16 @@ fn rows() -> Vec<Row> {
             |i| Some(json!({"name": format!("tenant-{i}")})),
             [401, 403, 403, 403, 403, 201, 403, 403],
         ),
+        // Admins only; the tenant holds the world's machines, so even an admin's delete is
+        // refused (the empty case is in people.rs).
+        row(
+            "PATCH",
+            "/api/v1/tenants/{tenant}",
+            Nothing,
+            |_| Some(json!({"name": "acme"})),
+            [401, 404, 403, 403, 403, 200, 403, 403],
+        ),
+        row("DELETE", "/api/v1/tenants/{tenant}", Stopped, none, [401, 404, 403, 403, 403, 409, 403, 403]),
         row("GET", "/api/v1/tenants/{tenant}/members", Nothing, none, VIEW),
         row(
             "PUT",
@@ -264,6 +274,7 @@ fn rows() -> Vec<Row> {
             |_| Some(json!({"disabled": false})),
             [401, 403, 403, 403, 403, 200, 403, 403],
         ),
+        row("DELETE", "/api/v1/users/{user}", User, none, [401, 403, 403, 403, 403, 204, 403, 403]),
         row("GET", "/api/v1/tokens", Nothing, none, READ_ALL),
         // Tokens do not make tokens.
         row(

@@ -1,5 +1,6 @@
 //! Tenants, members and users: who may manage whom, the last owner, disabling a user (their
-//! session stops at once), and changing one's own password.
+//! session stops at once), renaming and deleting tenants and users, and changing one's own
+//! password.
 
 mod common;
 
@@ -90,6 +91,83 @@ async fn admins_make_tenants_and_users_and_owners_manage_their_members() {
     let r = app.call("GET", "/api/v1/tenants", Some(&admin), None).await;
     let acme_row = r.body.as_array().unwrap().iter().find(|t| t["name"] == "acme").unwrap().clone();
     assert_eq!(acme_row["members"], 1);
+}
+
+/// Admins rename tenants (names stay unique) and delete them once they hold no machine; the
+/// members lose the membership, the quota goes, the audit log keeps the tenant's entries.
+/// Admins delete users (not themselves); the name stays in the log.
+#[tokio::test]
+async fn admins_rename_and_delete_empty_tenants_and_delete_users() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, tenant) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let (_, other) = app.user_in_new_tenant("sam", Role::Owner).await;
+    let path = format!("/api/v1/tenants/{tenant}");
+    let other_name = app
+        .call("GET", "/api/v1/tenants", Some(&admin), None)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == other.to_string())
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let r = app.call("PATCH", &path, Some(&olive), Some(r#"{"name":"mine"}"#)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "owners do not rename their tenant");
+    let taken = json!({"name": other_name}).to_string();
+    let r = app.call("PATCH", &path, Some(&admin), Some(&taken)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "already_exists"), "{:?}", r.body);
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"name":"Not A Name"}"#)).await;
+    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")));
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"name":"acme-renamed"}"#)).await;
+    assert_eq!((r.status, r.body["name"].as_str()), (StatusCode::OK, Some("acme-renamed")), "{:?}", r.body);
+    let me = app.call("GET", "/api/v1/session", Some(&olive), None).await;
+    assert_eq!(me.body["memberships"][0]["tenant_name"], "acme-renamed", "{:?}", me.body);
+
+    // A tenant with a machine stays, and says why.
+    let quota = format!("{path}/quota");
+    assert_eq!(app.call("PUT", &quota, Some(&admin), Some(r#"{"vcpus":8}"#)).await.status, StatusCode::OK);
+    let m = app.machine(&olive, "keeper").await;
+    let r = app.call("DELETE", &path, Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("1 machine"), "{:?}", r.body);
+    assert_eq!(app.call("DELETE", &path, Some(&olive), None).await.status, StatusCode::FORBIDDEN);
+    let r = app.call("DELETE", &format!("/api/v1/machines/{m}"), Some(&olive), None).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    app.wait_for(|| async {
+        app.call("GET", &format!("/api/v1/machines/{m}"), Some(&admin), None).await.status
+            == StatusCode::NOT_FOUND
+    })
+    .await;
+
+    assert_eq!(app.call("DELETE", &path, Some(&admin), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.call("DELETE", &path, Some(&admin), None).await.status, StatusCode::NOT_FOUND);
+    let me = app.call("GET", "/api/v1/session", Some(&olive), None).await;
+    assert_eq!(me.body["memberships"], json!([]), "the membership went with the tenant");
+    assert_eq!(app.call("GET", &quota, Some(&admin), None).await.status, StatusCode::NOT_FOUND);
+    let r = app.call("GET", &format!("/api/v1/audit?tenant_id={tenant}"), Some(&admin), None).await;
+    let actions: Vec<&str> = r.body.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"tenant.update") && actions.contains(&"machine.create"), "{actions:?}");
+
+    // Users: admins delete others, never themselves; the log keeps the name.
+    let olive_id = me.body["id"].as_str().unwrap().to_string();
+    let admin_id =
+        app.call("GET", "/api/v1/session", Some(&admin), None).await.body["id"].as_str().unwrap().to_string();
+    let r = app.call("DELETE", &format!("/api/v1/users/{admin_id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = app.call("DELETE", &format!("/api/v1/users/{olive_id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(app.call("GET", "/api/v1/session", Some(&olive), None).await.status, StatusCode::UNAUTHORIZED);
+    let users = app.call("GET", "/api/v1/users", Some(&admin), None).await;
+    assert!(users.body.as_array().unwrap().iter().all(|u| u["username"] != "olive"), "{:?}", users.body);
+    let r = app.call("GET", &format!("/api/v1/audit?user_id={olive_id}"), Some(&admin), None).await;
+    assert!(!r.body.as_array().unwrap().is_empty(), "the deleted user's entries stay");
+    let r = app.call("DELETE", &format!("/api/v1/users/{olive_id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -102,6 +102,23 @@ async fn a_console_closes_within_a_second_of_each_revocation() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_revoked(closed(&mut ws, t).await, "disabled");
 
+    // Deleted by an admin: the console closes; the audit log keeps the user's name.
+    let m = app.running_machine(&owner, "m0").await;
+    let (id, cookie) = operator(&app, "gone", tenant).await;
+    let mut ws = serial_console(&app, &host, &m, &Cred::Cookie(&cookie)).await;
+    let t = Instant::now();
+    let r = app.call("DELETE", &format!("/api/v1/users/{id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_revoked(closed(&mut ws, t).await, "deleted");
+    assert_eq!(
+        app.call("GET", "/api/v1/session", Some(&cookie), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app.call("GET", &format!("/api/v1/audit?user_id={id}"), Some(&admin), None).await;
+    let actions: Vec<&str> = r.body.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"console.create"), "{actions:?}");
+    assert!(r.body.as_array().unwrap().iter().all(|e| e["username"] == "gone"), "{:?}", r.body);
+
     // Removed from the tenant.
     let m = app.running_machine(&owner, "m2").await;
     let (id, cookie) = operator(&app, "remy", tenant).await;

@@ -3,7 +3,8 @@
 //! password. A tenant a caller does not belong to answers 404, as if it did not exist.
 
 use corral_api::people::{
-    Member, MemberSet, PasswordChange, Tenant, TenantCreate, User, UserCreate, UserCreated, UserUpdate,
+    Member, MemberSet, PasswordChange, Tenant, TenantCreate, TenantUpdate, User, UserCreate, UserCreated,
+    UserUpdate,
 };
 use corral_api::session::Role;
 use corral_api::{TenantId, UserId, validate};
@@ -60,6 +61,61 @@ pub async fn tenant_create(state: &AppState, actor: &Actor, req: TenantCreate) -
     tracing::info!(tenant = %req.name, by = %actor.username, "tenant created");
     let all = users::tenant_list(&state.db, Some(&[id])).await?;
     all.into_iter().next().ok_or_else(|| ApiError::internal(anyhow::anyhow!("tenant {id} vanished")))
+}
+
+/// The tenant `id` as listed; 404 when there is none.
+async fn tenant_get(state: &AppState, id: TenantId) -> Result<Tenant, ApiError> {
+    users::tenant_list(&state.db, Some(&[id]))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {id}")))
+}
+
+/// Renames a tenant (admins). Its machines, members and audit entries follow: they hold its
+/// id, not its name.
+pub async fn tenant_update(
+    state: &AppState,
+    actor: &Actor,
+    id: TenantId,
+    req: TenantUpdate,
+) -> Result<Tenant, ApiError> {
+    require_admin(actor, "renaming tenants")?;
+    validate::tenant_name(&req.name)?;
+    let renamed = users::tenant_rename(&state.db, id, &req.name).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            ApiError::AlreadyExists(format!("a tenant named {:?} exists", req.name))
+        } else {
+            e.into()
+        }
+    })?;
+    if !renamed {
+        return Err(ApiError::NotFound(format!("tenant {id}")));
+    }
+    tracing::info!(tenant = %id, name = %req.name, by = %actor.username, "tenant renamed");
+    tenant_get(state, id).await
+}
+
+/// Deletes an empty tenant (admins): refused while it holds machines, which would otherwise
+/// be left without owners. Its memberships and quota go with it; its members' consoles and
+/// event sockets are closed and reopened under what access remains; the audit log keeps its
+/// entries.
+pub async fn tenant_delete(state: &AppState, actor: &Actor, id: TenantId) -> Result<(), ApiError> {
+    require_admin(actor, "deleting tenants")?;
+    let members = users::members_of(&state.db, id).await?;
+    match users::tenant_delete_if_empty(&state.db, id).await? {
+        None => Err(ApiError::NotFound(format!("tenant {id}"))),
+        Some(0) => {
+            tracing::info!(tenant = %id, by = %actor.username, "tenant deleted");
+            for m in members {
+                state.access.changed(m.user_id);
+            }
+            Ok(())
+        }
+        Some(n) => Err(ApiError::Conflict(format!(
+            "the tenant still holds {n} machine{}: delete them first",
+            if n == 1 { "" } else { "s" }
+        ))),
+    }
 }
 
 pub async fn member_list(state: &AppState, actor: &Actor, tenant: TenantId) -> Result<Vec<Member>, ApiError> {
@@ -190,6 +246,23 @@ pub async fn user_update(
     }
     state.access.changed(id);
     users::user_get(&state.db, id).await?.ok_or_else(|| ApiError::NotFound(format!("user {id}")))
+}
+
+/// Deletes a user (admins; not oneself): their memberships and API tokens go, their sessions
+/// end, and their open consoles and event sockets close, as any revocation closes them. The
+/// audit log keeps their entries, under their name.
+pub async fn user_delete(state: &AppState, actor: &Actor, id: UserId) -> Result<(), ApiError> {
+    require_admin(actor, "deleting users")?;
+    if id == actor.id {
+        return Err(ApiError::Conflict("you cannot delete yourself".into()));
+    }
+    sessions::sessions_end_of_user(&state.db, id, None).await?;
+    if !users::user_delete(&state.db, id).await? {
+        return Err(ApiError::NotFound(format!("user {id}")));
+    }
+    tracing::info!(user = %id, by = %actor.username, "user deleted");
+    state.access.changed(id);
+    Ok(())
 }
 
 /// Changes the caller's own password, after checking the current one. Every other session of

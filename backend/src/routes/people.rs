@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use corral_api::people::{
-    Member, MemberSet, PasswordChange, Quota, QuotaLimits, Tenant, TenantCreate, User, UserCreate,
-    UserCreated, UserUpdate,
+    Member, MemberSet, PasswordChange, Quota, QuotaLimits, Tenant, TenantCreate, TenantUpdate, User,
+    UserCreate, UserCreated, UserUpdate,
 };
 use corral_api::{ErrorBody, TenantId, UserId};
 use utoipa_axum::router::OpenApiRouter;
@@ -21,10 +21,11 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(tenant_list, tenant_create))
+        .routes(routes!(tenant_update, tenant_delete))
         .routes(routes!(member_list))
         .routes(routes!(member_set, member_remove))
         .routes(routes!(user_list, user_create))
-        .routes(routes!(user_update))
+        .routes(routes!(user_update, user_delete))
         .routes(routes!(password_change))
         .routes(routes!(quota_get, quota_set))
 }
@@ -72,6 +73,34 @@ async fn tenant_create(
 ) -> ApiResult<Response> {
     let t = app::tenant_create(&state, &actor, req).await?;
     Ok((StatusCode::CREATED, Json(t)).into_response())
+}
+
+/// Rename a tenant (admins).
+#[utoipa::path(patch, path = "/api/v1/tenants/{id}", tag = "people", params(("id" = TenantId, Path)),
+    request_body = TenantUpdate,
+    responses((status = 200, body = Tenant), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn tenant_update(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<TenantId>,
+    Json(req): Json<TenantUpdate>,
+) -> ApiResult<Json<Tenant>> {
+    Ok(Json(app::tenant_update(&state, &actor, id, req).await?))
+}
+
+/// Delete a tenant that holds no machines (admins), with its memberships and quota.
+#[utoipa::path(delete, path = "/api/v1/tenants/{id}", tag = "people", params(("id" = TenantId, Path)),
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn tenant_delete(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<TenantId>,
+) -> ApiResult<StatusCode> {
+    app::tenant_delete(&state, &actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A tenant's members (any member sees them).
@@ -147,6 +176,20 @@ async fn user_update(
     Json(req): Json<UserUpdate>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(app::user_update(&state, &actor, id, req).await?))
+}
+
+/// Delete a user (admins; not oneself). Their sessions, consoles and event sockets end; the
+/// audit log keeps their entries.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "people", params(("id" = UserId, Path)),
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn user_delete(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<UserId>,
+) -> ApiResult<StatusCode> {
+    app::user_delete(&state, &actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Change one's own password (the current one is asked for).

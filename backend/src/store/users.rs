@@ -93,6 +93,47 @@ pub async fn tenant_create(db: &Db, name: &str) -> Result<TenantId, sqlx::Error>
     Ok(id)
 }
 
+/// Returns whether there was such a tenant.
+pub async fn tenant_rename(db: &Db, id: TenantId, name: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE tenants SET name = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(name)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a tenant that holds no machine (lost ones count: their rows still name it), with
+/// its memberships and quota; `None` when there is no such tenant, `Some(n)` with the
+/// machines that keep it otherwise (`Some(0)`: deleted). One statement decides, so a machine
+/// made meanwhile keeps the tenant.
+pub async fn tenant_delete_if_empty(db: &Db, id: TenantId) -> Result<Option<u64>, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM tenants WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM machines WHERE tenant_id = $1)",
+    )
+    .bind(id.to_string())
+    .execute(db)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(Some(0));
+    }
+    if !tenant_exists(db, id).await? {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM machines WHERE tenant_id = $1")
+        .bind(id.to_string())
+        .fetch_one(db)
+        .await?;
+    Ok(Some(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0)))
+}
+
+/// Deletes a user with their memberships and tokens (the audit log keeps their name);
+/// returns whether there was one.
+pub async fn user_delete(db: &Db, id: UserId) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.to_string()).execute(db).await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn tenant_exists(db: &Db, id: TenantId) -> Result<bool, sqlx::Error> {
     let row =
         sqlx::query("SELECT 1 FROM tenants WHERE id = $1").bind(id.to_string()).fetch_optional(db).await?;
