@@ -1,8 +1,8 @@
 //! The lxc driver on real LXC (privileged, as root) with the busybox zone image, on a bridge
 //! that runs VMs and zones at once: a zone made, booted and held by its limits (read in its
-//! cgroup files and enforced: a memory hog is killed, two busy loops get one CPU), surviving
-//! `kill -9` of its bridge, stopped by its init, deleted without a trace; a hostile image
-//! refused with nothing left.
+//! cgroup files and enforced: a memory hog is killed, two busy loops get one CPU; raised while
+//! it runs), surviving `kill -9` of its bridge, stopped by its init, deleted without a trace;
+//! a hostile image refused with nothing left.
 //!
 //! Needs LXC and the zone image: `scripts/test.sh` installs the one, builds the other and
 //! sets `CORRAL_ZONE_IMAGE`.
@@ -194,6 +194,20 @@ async fn a_zone_boots_under_limits_that_hold_outlives_its_bridge_and_leaves_noth
     let used = Duration::from_nanos(cgroup_value("cpuacct", id, "cpuacct.usage") - before);
     eprintln!("two busy loops for 2 s used {used:?} of CPU (exit {code})");
     assert!(used < Duration::from_millis(2600), "the CPU quota did not hold: {used:?} in 2 s");
+    // The limits change while it runs: the kernel holds the new ones at once, no restart.
+    let more = corral_api::bridge::BridgeMachineUpdate {
+        vcpus: Some(2),
+        memory_mib: Some(96),
+        ..Default::default()
+    };
+    let m = c.machine_update(id, &more).await.unwrap();
+    assert_eq!((m.vcpus, m.memory_mib, m.state), (2, 96, MachineState::Running));
+    assert_eq!(cgroup_value("memory", id, "memory.limit_in_bytes"), 96 << 20);
+    if cgroup("memory", id).join("memory.memsw.limit_in_bytes").exists() {
+        assert_eq!(cgroup_value("memory", id, "memory.memsw.limit_in_bytes"), 96 << 20);
+    }
+    assert_eq!(cgroup_value("cpu", id, "cpu.cfs_quota_us"), 200_000);
+    assert_eq!(attach(&zones, id, "echo unharmed").1, "unharmed\n");
 
     // The zone outlives its bridge and is taken back by the next one.
     bridge.kill9();

@@ -8,8 +8,8 @@ use corral_api::console::{ConsoleKind, ConsoleTicket, ConsoleTicketRequest};
 use corral_api::machine::{ImageImport, Machine, MachineCreate, MachineUpdate, NodeImage};
 use corral_api::node::{HostKey, HostKeyProbe, Node, NodeEnroll, SshPublicKey};
 use corral_api::people::{
-    Member, MemberSet, PasswordChange, Quota, QuotaLimits, Tenant, TenantCreate, User, UserCreate,
-    UserCreated, UserUpdate,
+    Member, MemberSet, PasswordChange, Quota, QuotaLimits, Tenant, TenantCreate, TenantUpdate, User,
+    UserCreate, UserCreated, UserUpdate,
 };
 use corral_api::session::{LoginRequest, Me};
 use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
@@ -195,6 +195,14 @@ pub async fn tenant_create(req: &TenantCreate) -> Result<Tenant> {
     post("/api/v1/tenants", req).await
 }
 
+pub async fn tenant_update(id: TenantId, req: &TenantUpdate) -> Result<Tenant> {
+    send_json(Request::patch(&format!("/api/v1/tenants/{id}")), req).await
+}
+
+pub async fn tenant_delete(id: TenantId) -> Result<()> {
+    read_empty(Request::delete(&format!("/api/v1/tenants/{id}")).send().await.map_err(net)?).await
+}
+
 pub async fn member_list(tenant: TenantId) -> Result<Vec<Member>> {
     get(&format!("/api/v1/tenants/{tenant}/members")).await
 }
@@ -228,6 +236,10 @@ pub async fn user_create(req: &UserCreate) -> Result<UserCreated> {
 
 pub async fn user_update(id: UserId, req: &UserUpdate) -> Result<User> {
     send_json(Request::patch(&format!("/api/v1/users/{id}")), req).await
+}
+
+pub async fn user_delete(id: UserId) -> Result<()> {
+    read_empty(Request::delete(&format!("/api/v1/users/{id}")).send().await.map_err(net)?).await
 }
 
 pub async fn password_change(req: &PasswordChange) -> Result<()> {

@@ -189,22 +189,57 @@ fn NotFound() -> impl IntoView {
     }
 }
 
-/// Which tenant the user works in, for people in several (and admins).
+/// What the switch shows when the user works in every tenant they may see.
+const ALL_TENANTS: &str = "All tenants";
+
+/// Which tenant the user works in, for people in several (and admins): every tenant they may
+/// see (all of them, for admins), found by typing part of its name. Focusing the field
+/// empties it, so the whole list shows; leaving it without a choice puts back the current one.
 #[component]
 fn TenantSwitch() -> impl IntoView {
     let live = use_live();
-    let memberships = move || live.me.with(|m| m.as_ref().map(|m| m.memberships.clone()).unwrap_or_default());
+    let choices = move || -> Vec<(corral_api::TenantId, String)> {
+        let listed =
+            live.tenants.with(|ts| ts.as_ref().map(|ts| ts.iter().map(|t| (t.id, t.name.clone())).collect()));
+        listed.unwrap_or_else(|| {
+            live.me.with(|m| {
+                m.as_ref()
+                    .map(|m| m.memberships.iter().map(|t| (t.tenant_id, t.tenant_name.clone())).collect())
+                    .unwrap_or_default()
+            })
+        })
+    };
     let wanted = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin || m.memberships.len() > 1));
+    let current = move || live.tenant.get().map_or_else(|| ALL_TENANTS.to_string(), |t| live.tenant_name(t));
+    let text = RwSignal::new(String::new());
+    Effect::new(move |_| text.set(current()));
+    let choose = move |typed: String| {
+        let typed = typed.trim();
+        if typed.is_empty() || typed == ALL_TENANTS {
+            live.switch_tenant(None);
+        } else if let Some((id, _)) = choices().into_iter().find(|(_, name)| name == typed) {
+            live.switch_tenant(Some(id));
+        }
+        text.set(current());
+    };
     view! {
         <Show when=wanted>
-            <select class="tenant-switch" data-test="tenant-switch" aria-label="Tenant"
-                prop:value=move || live.tenant.get().map(|t| t.to_string()).unwrap_or_default()
-                on:change=move |ev| live.switch_tenant(event_target_value(&ev).parse().ok())>
-                <option value="">"All tenants"</option>
-                {move || memberships().into_iter().map(|m| view! {
-                    <option value=m.tenant_id.to_string()>{m.tenant_name}</option>
-                }).collect_view()}
-            </select>
+            <input type="search" class="tenant-switch" data-test="tenant-switch" aria-label="Tenant"
+                list="tenant-choices" placeholder="Find a tenant" autocomplete="off"
+                prop:value=move || text.get()
+                on:focus=move |_| text.set(String::new())
+                on:input=move |ev| {
+                    // A name picked from the list (or typed whole) takes effect at once.
+                    let typed = event_target_value(&ev);
+                    let whole = typed == ALL_TENANTS || choices().iter().any(|(_, n)| *n == typed);
+                    if whole { choose(typed) } else { text.set(typed) }
+                }
+                on:change=move |ev| choose(event_target_value(&ev))
+                on:blur=move |_| text.set(current())/>
+            <datalist id="tenant-choices">
+                <option value=ALL_TENANTS></option>
+                {move || choices().into_iter().map(|(_, name)| view! { <option value=name></option> }).collect_view()}
+            </datalist>
         </Show>
     }
 }

@@ -38,6 +38,54 @@ pub fn task_upsert(ts: &mut Vec<Task>, task: Task) {
     }
 }
 
+/// A column the machine list sorts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MachineSort {
+    Name,
+    Kind,
+    State,
+    Tenant,
+    Node,
+    Vcpus,
+    Memory,
+    Disk,
+}
+
+impl MachineSort {
+    /// Whether the column reads best largest first when first clicked (sizes), rather than
+    /// in alphabetical order.
+    pub fn largest_first(self) -> bool {
+        matches!(self, Self::Vcpus | Self::Memory | Self::Disk)
+    }
+}
+
+/// Sorts machines by a column, then by name and id, so equal keys keep a stable order;
+/// `tenant` names a machine's tenant for the tenant column.
+pub fn machines_sort(
+    ms: &mut [Machine],
+    by: MachineSort,
+    descending: bool,
+    tenant: impl Fn(&Machine) -> String,
+) {
+    use std::cmp::Ordering;
+    let key = |a: &Machine, b: &Machine| -> Ordering {
+        match by {
+            MachineSort::Name => Ordering::Equal,
+            MachineSort::Kind => a.kind.as_str().cmp(b.kind.as_str()),
+            MachineSort::State => a.state.as_str().cmp(b.state.as_str()),
+            MachineSort::Tenant => tenant(a).cmp(&tenant(b)),
+            MachineSort::Node => a.node_name.cmp(&b.node_name),
+            MachineSort::Vcpus => a.vcpus.cmp(&b.vcpus),
+            MachineSort::Memory => a.memory_mib.cmp(&b.memory_mib),
+            MachineSort::Disk => a.disk_gib.cmp(&b.disk_gib),
+        }
+    };
+    ms.sort_by(|a, b| {
+        let order = key(a, b).then_with(|| (a.name.as_str(), a.id).cmp(&(b.name.as_str(), b.id)));
+        if descending { order.reverse() } else { order }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +119,25 @@ mod tests {
 
     fn names(ms: &[Machine]) -> Vec<&str> {
         ms.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    #[test]
+    fn machines_sort_by_a_column_then_by_name() {
+        let mut ms =
+            vec![machine(1, "web", "running"), machine(2, "db", "stopped"), machine(3, "app", "running")];
+        ms[0].memory_mib = 1024;
+        ms[2].memory_mib = 1024;
+        let none = |_: &Machine| String::new();
+        machines_sort(&mut ms, MachineSort::State, false, none);
+        assert_eq!(names(&ms), ["app", "web", "db"]);
+        machines_sort(&mut ms, MachineSort::Memory, true, none);
+        assert_eq!(names(&ms), ["web", "app", "db"], "largest first, ties by name reversed");
+        machines_sort(&mut ms, MachineSort::Name, false, none);
+        assert_eq!(names(&ms), ["app", "db", "web"]);
+        let tenant = |m: &Machine| if m.name == "db" { "acme".to_string() } else { "zeta".to_string() };
+        machines_sort(&mut ms, MachineSort::Tenant, false, tenant);
+        assert_eq!(names(&ms), ["db", "app", "web"]);
+        assert!(MachineSort::Disk.largest_first() && !MachineSort::Node.largest_first());
     }
 
     #[test]

@@ -109,4 +109,41 @@ impl Browser {
         let v = self.client.execute(script, vec![]).await.expect("measuring the page");
         v.as_i64().unwrap_or(i64::MAX).max(0)
     }
+
+    /// The text of every element `sel` finds, in the page's order (none: empty).
+    pub async fn texts(&self, sel: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in self.client.find_all(super::Locator::Css(sel)).await.unwrap_or_default() {
+            out.push(e.text().await.unwrap_or_default());
+        }
+        out
+    }
+
+    /// Runs axe-core (from npm) on the page as it stands, for WCAG 2.1 A and AA and axe's best
+    /// practices; returns the critical and serious violations, each as
+    /// `rule (impact): what it asks, at: where` with up to five places.
+    pub async fn accessibility_failures(&self) -> Vec<String> {
+        let axe = crate::root().join("node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&axe).unwrap_or_else(|e| {
+            panic!("{}: {e} (scripts/test.sh installs axe-core with npm)", axe.display())
+        });
+        let inject = format!("if (!window.axe) {{ {source} }} return !!window.axe;");
+        let injected = self.client.execute(&inject, vec![]).await.expect("loading axe-core into the page");
+        assert_eq!(injected, true, "axe-core did not load");
+        let run = r#"
+            const done = arguments[arguments.length - 1];
+            const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
+            axe.run(document, { runOnly: { type: 'tag', values: tags } }).then(r => done(
+                r.violations
+                    .filter(v => v.impact === 'critical' || v.impact === 'serious')
+                    .map(v => `${v.id} (${v.impact}): ${v.help}, at: ` +
+                        v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(' | '))
+            ), e => done(['axe failed: ' + e]));
+        "#;
+        let found = self.client.execute_async(run, vec![]).await.expect("running axe-core");
+        found
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
 }

@@ -35,9 +35,20 @@ pub const ZONE_STORAGE: &str = "[data-test=zone-storage]";
 pub const KIND: &str = "[data-test=kind]";
 /// The note a zone's snapshot panel shows instead of the RAM box.
 pub const SNAPSHOT_FILES_ONLY: &str = "[data-test=snapshot-files-only]";
-/// A field's own complaint, under it.
-pub const FIELD_ERROR: &str = ".field-error";
+/// The name's own complaint, under it.
+pub const CREATE_NAME_ERROR: &str = "#create-name-error";
 pub const CREATE_VCPUS: &str = "[data-test=create-vcpus]";
+/// The create form's choice of tenant (admins, owners of several) and its complaint.
+pub const CREATE_TENANT: &str = "[data-test=create-tenant]";
+pub const CREATE_TENANT_ERROR: &str = "#create-tenant-error";
+/// The top bar's tenant switch: a field that finds a tenant by name.
+pub const TENANT_SWITCH: &str = "[data-test=tenant-switch]";
+/// The list's header button that sorts by `column` (`name`, `tenant`, `memory`, …).
+pub fn sort_by(column: &str) -> String {
+    format!("[data-test=sort-{column}]")
+}
+/// The names of the machines as the list shows them, in order.
+pub const MACHINE_ROW_NAMES: &str = "[data-test=machine-row] td:first-child a";
 
 /// The list's row for the machine called `name`.
 pub fn machine_row(name: &str) -> String {
@@ -152,6 +163,10 @@ pub const NAV_ADMIN: &str = "[data-test=nav-admin]";
 /// The app's name in the top bar, a link to the dashboard.
 pub const BRAND: &str = ".topbar .brand";
 pub const TENANT_NAME: &str = "[data-test=tenant-name]";
+pub const TENANT_TITLE: &str = "[data-test=tenant-title]";
+pub const TENANT_RENAME: &str = "[data-test=tenant-rename]";
+pub const TENANT_RENAME_SAVE: &str = "[data-test=tenant-rename-save]";
+pub const TENANT_DELETE: &str = "[data-test=tenant-delete]";
 pub const TENANT_CREATE: &str = "[data-test=tenant-create]";
 pub const QUOTA_VCPUS: &str = "[data-test=quota-vcpus]";
 pub const QUOTA_MACHINES: &str = "[data-test=quota-machines]";

@@ -3,6 +3,7 @@
 mod confirm;
 mod error_banner;
 mod field;
+mod headroom;
 mod state_badge;
 mod time;
 mod title;
@@ -11,6 +12,7 @@ mod usage_bar;
 pub use confirm::{Confirm, ConfirmDialog};
 pub use error_banner::ErrorBanner;
 pub use field::Field;
+pub use headroom::Headroom;
 pub use state_badge::StateBadge;
 pub use time::{Ago, Clock, Took};
 pub use title::page_title;

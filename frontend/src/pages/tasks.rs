@@ -26,7 +26,8 @@ pub fn Tasks() -> impl IntoView {
 }
 
 /// One task: what it does, its bar and steps, when it started and how long it took, and its
-/// log and error on demand (a click, or Enter on the focused row).
+/// log and error on demand: a click on the row, or its first cell's button (the keyboard's
+/// way, which says whether the log is open).
 #[component]
 pub fn TaskRow(t: Task) -> impl IntoView {
     let open = RwSignal::new(false);
@@ -62,15 +63,17 @@ pub fn TaskRow(t: Task) -> impl IntoView {
     let toggle = move || open.update(|o| *o = !*o);
     view! {
         <tr data-test="task-row" data-target=task.target.clone() data-state=state class="clickable"
-            tabindex="0" aria-expanded=move || open.get().to_string()
-            on:click=move |_| toggle()
-            on:keydown=move |ev| {
-                if ev.key() == "Enter" || ev.key() == " " {
-                    ev.prevent_default();
-                    toggle();
-                }
-            }>
-            <td>{task.kind.replace('_', " ")} " " <strong>{task.target.clone()}</strong></td>
+            on:click=move |_| toggle()>
+            <td>
+                <button type="button" class="disclose" data-test="task-open" aria-expanded=move || open.get().to_string()
+                    // Toggles here, and not again in the row's own click.
+                    on:click=move |ev| {
+                        ev.stop_propagation();
+                        toggle();
+                    }>
+                    {task.kind.replace('_', " ")} " " <strong>{task.target.clone()}</strong>
+                </button>
+            </td>
             <td>{t.node_name}</td>
             <td><span class=format!("badge task-{state}") data-test="task-state">{state}</span></td>
             <td>

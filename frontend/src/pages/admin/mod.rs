@@ -4,6 +4,7 @@
 
 mod audit;
 mod tenant;
+mod tenant_settings;
 mod tenants;
 mod users;
 

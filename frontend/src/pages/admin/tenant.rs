@@ -1,5 +1,5 @@
 //! One tenant: its members (owners add people, change roles, remove them after a question), its quota
-//! (admins set it), and new users made straight into it.
+//! (admins set it), new users made straight into it, and (admins) its name and deletion.
 
 use corral_api::TenantId;
 use corral_api::people::{MemberSet, QuotaLimits, UserCreate};
@@ -169,6 +169,7 @@ fn Tenant(id: TenantId) -> impl IntoView {
                                             <td>{m.username.clone()}{m.disabled.then_some(" (disabled)")}</td>
                                             <td>
                                                 <select data-test="member-role" prop:value=m.role.as_str()
+                                                    aria-label=format!("Role of {}", m.username)
                                                     on:change=move |ev| set_role(user, role_of(&event_target_value(&ev)))>
                                                     <option value="viewer">"viewer"</option>
                                                     <option value="operator">"operator"</option>
@@ -197,7 +198,7 @@ fn Tenant(id: TenantId) -> impl IntoView {
                     <input data-test="member-new-name" placeholder="jdoe" prop:value=move || new_user.get()
                         on:input=move |ev| new_user.set(event_target_value(&ev))/>
                 </label>
-                <select data-test="member-new-role" on:change=move |ev| new_role.set(event_target_value(&ev))>
+                <select data-test="member-new-role" aria-label="The new user's role" on:change=move |ev| new_role.set(event_target_value(&ev))>
                     <option value="viewer">"viewer"</option>
                     <option value="operator">"operator"</option>
                     <option value="owner">"owner"</option>
@@ -239,5 +240,11 @@ fn Tenant(id: TenantId) -> impl IntoView {
                 </form>
             </Show>
         </section>
+        <Show when=is_admin>
+            {move || {
+                let found = tenants.get().and_then(Result::ok).and_then(|ts| ts.into_iter().find(|t| t.id == id));
+                found.map(|t| view! { <super::tenant_settings::TenantSettings tenant=t on_renamed=move || tenants.refetch()/> })
+            }}
+        </Show>
     }
 }

@@ -1,6 +1,7 @@
 //! Every user (admins): create one (the generated password is shown once), disable or enable,
-//! grant or take the admin role. Disabling and changes of the admin role ask first; an admin's
-//! own row offers neither (the server refuses both).
+//! grant or take the admin role, delete. Disabling, changes of the admin role and deleting
+//! ask first (a delete for the username); an admin's own row offers none (the server refuses
+//! them).
 
 use corral_api::people::{UserCreate, UserUpdate};
 use corral_api::validate;
@@ -11,6 +12,13 @@ use super::AdminNav;
 use crate::api;
 use crate::components::{Confirm, ConfirmDialog, ErrorBanner};
 use crate::live::use_live;
+
+/// What an admin asked to do to a user, waiting for their yes.
+#[derive(Clone, Debug, PartialEq)]
+enum UserAct {
+    Update(UserUpdate),
+    Delete,
+}
 
 /// Admins only: others (a tenant's owners reach the panel too) are told so, not shown a
 /// form the server would refuse.
@@ -81,12 +89,26 @@ fn Users() -> impl IntoView {
             }
         });
     };
-    let pending = RwSignal::new(None::<Confirm<(corral_api::UserId, UserUpdate)>>);
+    let remove = move |id| {
+        spawn_local(async move {
+            match api::user_delete(id).await {
+                Ok(()) => {
+                    error.set(None);
+                    version.update(|v| *v += 1);
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    let pending = RwSignal::new(None::<Confirm<(corral_api::UserId, UserAct)>>);
     let me = use_live().me;
     view! {
         <h1>"Admin"</h1>
         <AdminNav/>
-        <ConfirmDialog pending=pending on_confirm=move |(id, req)| update(id, req)/>
+        <ConfirmDialog pending=pending on_confirm=move |(id, act)| match act {
+            UserAct::Update(req) => update(id, req),
+            UserAct::Delete => remove(id),
+        }/>
         <form class="card inline-form" on:submit=create>
             <label>"New user"
                 <input data-test="user-name" placeholder="jdoe" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
@@ -130,17 +152,28 @@ fn Users() -> impl IntoView {
                                                         format!("Disable {name}?"),
                                                         "They are logged out everywhere, and their API tokens and open consoles stop working until they are enabled again.",
                                                         "Disable",
-                                                        (id, req),
+                                                        (id, UserAct::Update(req)),
                                                     )));
                                                 }
                                             };
-                                            let admin_change = move |_: leptos::ev::MouseEvent| {
-                                                let req = UserUpdate { is_admin: Some(!is_admin), ..Default::default() };
-                                                pending.set(Some(if is_admin {
-                                                    Confirm::new(format!("Revoke {name}'s admin role?"), "They keep their tenants' roles and lose the admin panel, nodes and every other tenant.", "Revoke admin", (id, req))
-                                                } else {
-                                                    Confirm::new(format!("Make {name} an administrator?"), "They can then see and change every tenant, user and node.", "Make admin", (id, req))
-                                                }));
+                                            let admin_change = {
+                                                let name = name.clone();
+                                                move |_: leptos::ev::MouseEvent| {
+                                                    let req = UserAct::Update(UserUpdate { is_admin: Some(!is_admin), ..Default::default() });
+                                                    pending.set(Some(if is_admin {
+                                                        Confirm::new(format!("Revoke {name}'s admin role?"), "They keep their tenants' roles and lose the admin panel, nodes and every other tenant.", "Revoke admin", (id, req))
+                                                    } else {
+                                                        Confirm::new(format!("Make {name} an administrator?"), "They can then see and change every tenant, user and node.", "Make admin", (id, req))
+                                                    }));
+                                                }
+                                            };
+                                            let delete = move |_: leptos::ev::MouseEvent| {
+                                                pending.set(Some(Confirm::new(
+                                                    format!("Delete {name}?"),
+                                                    "Their account, memberships and API tokens go, and their open consoles close at once. The audit log keeps what they did, under their name.",
+                                                    "Delete user",
+                                                    (id, UserAct::Delete),
+                                                ).typing(name.clone())));
                                             };
                                             view! {
                                                 <button class="btn ghost" data-test="user-toggle" on:click=toggle>
@@ -149,6 +182,7 @@ fn Users() -> impl IntoView {
                                                 <button class="btn ghost" data-test="user-admin" on:click=admin_change>
                                                     {if is_admin { "Revoke admin…" } else { "Make admin…" }}
                                                 </button>
+                                                <button class="btn ghost danger" data-test="user-delete" on:click=delete>"Delete…"</button>
                                             }.into_any()
                                         }}</td>
                                     </tr>

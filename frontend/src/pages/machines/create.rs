@@ -1,12 +1,16 @@
 //! The create form. Fields are checked with the same validators the server uses, as you type,
-//! and the server's answer (a taken name, no room on any node) is shown beside the form.
+//! against the room the tenant's quota leaves (and, for admins, the chosen node's), and the
+//! server's answer (a taken name, no room on any node) is shown beside the form. Admins and
+//! owners of several tenants say which tenant the machine belongs to.
 
-use corral_api::NodeId;
 use corral_api::error::ErrorBody;
 use corral_api::machine::MachineCreate;
 use corral_api::node::NodeStatus;
+use corral_api::session::Role;
 use corral_api::spec::MachineKind;
 use corral_api::validate;
+use corral_api::{NodeId, TenantId};
+use corral_ui::headroom::Sizes;
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -14,7 +18,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 use crate::api;
-use crate::components::ErrorBanner;
+use crate::components::{ErrorBanner, Headroom};
 use crate::live::use_live;
 
 /// The idempotency key of a submission: this form's nonce and a hash of the request, so
@@ -88,6 +92,48 @@ fn CreateForm() -> impl IntoView {
         all.dedup();
         all
     };
+    // The tenant it goes to: asked of admins and of owners of several tenants, preset to the
+    // tenant they work in; the others' one tenant goes without asking.
+    let is_admin = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin));
+    let tenant_choices = move || -> Vec<(TenantId, String)> {
+        if is_admin() {
+            live.tenants
+                .with(|ts| ts.as_ref().map(|ts| ts.iter().map(|t| (t.id, t.name.clone())).collect()))
+                .unwrap_or_default()
+        } else {
+            live.me.with(|m| {
+                m.as_ref()
+                    .map(|m| {
+                        m.memberships
+                            .iter()
+                            .filter(|t| t.role == Role::Owner)
+                            .map(|t| (t.tenant_id, t.tenant_name.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+        }
+    };
+    let asks_tenant = move || is_admin() || tenant_choices().len() > 1;
+    let tenant = RwSignal::new(live.tenant.get_untracked().map(|t| t.to_string()).unwrap_or_default());
+    // One choice is no choice: it is taken (a fresh install's admin and its one tenant).
+    let tenant_id = move || {
+        tenant.get().parse::<TenantId>().ok().or_else(|| {
+            let owned = tenant_choices();
+            (owned.len() == 1).then(|| owned[0].0)
+        })
+    };
+    let tenant_err = move || {
+        (asks_tenant() && tenant_id().is_none()).then(|| "choose the tenant it belongs to".to_string())
+    };
+    // What the tenant's quota leaves, and for admins what the chosen node has free.
+    let room = Headroom::new(
+        Signal::derive(tenant_id),
+        Signal::derive(move || node.get().parse::<NodeId>().ok()),
+        Signal::stored(Sizes::default()),
+    );
+    let refused = move |field: &str, value: u64| room.refuses(field, value);
+    let room_said = move || room.said();
     let forwards_err = move || match corral_ui::forwards::parse(&forwards.get()) {
         Ok(list) => validate::port_forwards(&list).err().map(|e| e.message),
         Err(e) => Some(e),
@@ -124,6 +170,7 @@ fn CreateForm() -> impl IntoView {
     // under that field until the form is edited.
     let server_err = RwSignal::new(None::<(String, String)>);
     let busy = RwSignal::new(false);
+    let tenant_ref = NodeRef::<html::Select>::new();
     let (name_ref, vcpus_ref, memory_ref, disk_ref, forwards_ref) = (
         NodeRef::<html::Input>::new(),
         NodeRef::<html::Input>::new(),
@@ -147,6 +194,12 @@ fn CreateForm() -> impl IntoView {
     };
     // An error about `field`: under its input, focused; or in the banner, in words.
     let route = move |field: &str, message: String| match input_of(field) {
+        None if field == "tenant_id" && asks_tenant() => {
+            server_err.set(Some((field.to_string(), message)));
+            if let Some(el) = tenant_ref.get_untracked() {
+                let _ = el.focus();
+            }
+        }
         Some(r) => {
             server_err.set(Some((field.to_string(), message)));
             focus(r);
@@ -156,15 +209,15 @@ fn CreateForm() -> impl IntoView {
 
     let name_err = move || validate::machine_name(&name.get()).err().map(|e| e.message);
     let vcpus_err = move || match parse_num::<u32>(&vcpus.get(), "vCPUs") {
-        Ok(n) => validate::vcpus(n).err().map(|e| e.message),
+        Ok(n) => validate::vcpus(n).err().map(|e| e.message).or_else(|| refused("vcpus", u64::from(n))),
         Err(e) => Some(e),
     };
     let memory_err = move || match parse_num::<u64>(&memory.get(), "memory") {
-        Ok(n) => validate::memory_mib(n).err().map(|e| e.message),
+        Ok(n) => validate::memory_mib(n).err().map(|e| e.message).or_else(|| refused("memory_mib", n)),
         Err(e) => Some(e),
     };
     let disk_err = move || match parse_num::<u64>(&disk.get(), "disk") {
-        Ok(n) => validate::disk_gib(n).err().map(|e| e.message),
+        Ok(n) => validate::disk_gib(n).err().map(|e| e.message).or_else(|| refused("disk_gib", n)),
         Err(e) => Some(e),
     };
 
@@ -181,6 +234,7 @@ fn CreateForm() -> impl IntoView {
     let memory_shown = move || shown("memory_mib", memory_err());
     let disk_shown = move || shown("disk_gib", disk_err());
     let forwards_shown = move || shown("port_forwards", forwards_err());
+    let tenant_shown = move || shown("tenant_id", tenant_err());
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -188,6 +242,12 @@ fn CreateForm() -> impl IntoView {
         server_err.set(None);
         error.set(None);
         // The first field in error takes the focus; its message is already under it.
+        if tenant_err().is_some() {
+            if let Some(el) = tenant_ref.get_untracked() {
+                let _ = el.focus();
+            }
+            return;
+        }
         let checks = [
             (name_err(), name_ref),
             (vcpus_err(), vcpus_ref),
@@ -203,7 +263,7 @@ fn CreateForm() -> impl IntoView {
             let req = MachineCreate {
                 name: name.get_untracked(),
                 kind: kind.get_untracked(),
-                tenant_id: live.tenant.get_untracked(),
+                tenant_id: tenant_id().or(live.tenant.get_untracked()),
                 node_id: node.get_untracked().parse::<NodeId>().ok(),
                 vcpus: parse_num(&vcpus.get_untracked(), "vCPUs")?,
                 memory_mib: parse_num(&memory.get_untracked(), "memory")?,
@@ -255,6 +315,21 @@ fn CreateForm() -> impl IntoView {
                 touched.set(true);
                 server_err.set(None);
             }>
+            <Show when=asks_tenant>
+                <label>"Tenant"
+                    <select data-test="create-tenant" node_ref=tenant_ref
+                        aria-invalid=move || tenant_shown().is_some().to_string() aria-describedby="create-tenant-error create-tenant-help"
+                        prop:value=move || tenant_id().map(|t| t.to_string()).unwrap_or_default()
+                        on:change=move |ev| tenant.set(event_target_value(&ev))>
+                        <option value="">"Choose a tenant"</option>
+                        {move || tenant_choices().into_iter().map(|(id, name)| view! {
+                            <option value=id.to_string()>{name}</option>
+                        }).collect_view()}
+                    </select>
+                    {hint("create-tenant-error", Box::new(tenant_shown))}
+                    <span class="help" id="create-tenant-help">"The tenant the machine belongs to: its quota counts it, its members see it."</span>
+                </label>
+            </Show>
             <fieldset class="segmented" data-test="create-kind">
                 <legend>"Kind"</legend>
                 <label>
@@ -300,6 +375,7 @@ fn CreateForm() -> impl IntoView {
                     {hint("create-disk-error", Box::new(disk_shown))}
                 </label>
             </div>
+            <p class="help headroom" data-test="headroom">{room_said}</p>
             <label>"Image"
                 <select data-test="create-image" on:change=move |ev| image.set(event_target_value(&ev))
                     prop:value=move || image.get()>

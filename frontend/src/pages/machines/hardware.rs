@@ -7,14 +7,14 @@
 use corral_api::error::ErrorBody;
 use corral_api::machine::{Machine, MachineState, MachineUpdate};
 use corral_api::validate;
-use corral_ui::headroom::{self, Room, Sizes};
+use corral_ui::headroom::Sizes;
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::detail::MachineCtx;
 use crate::api;
-use crate::components::{ErrorBanner, Field};
+use crate::components::{ErrorBanner, Field, Headroom};
 use crate::live::use_live;
 
 #[component]
@@ -66,39 +66,13 @@ fn SizesForm(ctx: MachineCtx) -> impl IntoView {
     // for admins, the node's free room at its ratios. Both count the machine's own share.
     let own = Memo::new(move |_| machine.with(|m| m.as_ref().map(sizes_of).unwrap_or_default()));
     let tenant = ctx.tenant;
-    let quota = LocalResource::new(move || async move {
-        match tenant {
-            Some(t) => api::quota_get(t).await.ok(),
-            None => None,
-        }
-    });
-    let is_admin = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin));
-    let quota_room = move || quota.get().flatten().map(|q| headroom::quota_room(&q, own.get()));
-    let node_room = move || {
-        if !is_admin() {
-            return None;
-        }
-        let node_id = machine.with(|m| m.as_ref().map(|m| m.node_id))?;
-        live.nodes.with(|ns| {
-            ns.as_ref()?.iter().find(|n| n.id == node_id).and_then(|n| headroom::node_room(n, own.get()))
-        })
-    };
-    let refused = move |field: &str, value: u64| -> Option<String> {
-        quota_room()
-            .and_then(|r: Room| r.refuses(field, value, "the tenant's quota"))
-            .or_else(|| node_room().and_then(|r| r.refuses(field, value, "the node")))
-    };
-    let room_said = move || {
-        let mut parts = Vec::new();
-        if let Some(r) = quota_room().filter(Room::is_limited) {
-            parts.push(format!("The tenant's quota leaves this machine {}.", r.said()));
-        }
-        if let Some(r) = node_room() {
-            let node = machine.with(|m| m.as_ref().map(|m| m.node_name.clone()).unwrap_or_default());
-            parts.push(format!("Node {node} has room for {} (admins see this).", r.said()));
-        }
-        parts.join(" ")
-    };
+    let room = Headroom::new(
+        Signal::stored(tenant),
+        Signal::derive(move || machine.with(|m| m.as_ref().map(|m| m.node_id))),
+        own.into(),
+    );
+    let refused = move |field: &str, value: u64| room.refuses(field, value);
+    let room_said = move || room.said();
 
     let vcpus_err = move || match whole::<u32>(&vcpus.get()) {
         Ok(n) => validate::vcpus(n).err().map(|e| e.message).or_else(|| refused("vcpus", u64::from(n))),

@@ -60,7 +60,7 @@ pub fn MachineAudit(id: MachineId) -> impl IntoView {
                         }
                         Ok(list) if list.is_empty() => view! { <p class="muted">"Nothing recorded yet."</p> }.into_any(),
                         Ok(list) => view! {
-                            <table class="table">
+                            <table class="table" tabindex="0">
                                 <caption class="visually-hidden">"Who did what to this machine"</caption>
                                 <thead><tr><th>"When"</th><th>"Who"</th><th>"Action"</th><th>"Result"</th></tr></thead>
                                 <tbody>{list.into_iter().map(|e| {

@@ -195,7 +195,7 @@ pub fn VncConsole(id: MachineId) -> impl IntoView {
                     "Scale to fit"
                 </label>
                 <button class="btn" data-test="vnc-ctrl-alt-del" on:click=move |_| with_rfb(&|r| r.send_ctrl_alt_del())>"Ctrl-Alt-Del"</button>
-                <select data-test="vnc-keys" on:change=move |ev| {
+                <select data-test="vnc-keys" aria-label="Send keys" on:change=move |ev| {
                     let label = event_target_value(&ev);
                     if let Some((_, ks)) = keys::combos().into_iter().find(|(l, _)| *l == label) {
                         press(ks);
