@@ -44,3 +44,38 @@ async fn ended_tasks_are_pruned_and_running_ones_kept() {
     assert_eq!(left, vec![running], "only the running task stays");
     assert_eq!(tasks::tasks_prune(&app.state.db, "2026-01-01T00:00:00Z").await.unwrap(), 0);
 }
+
+/// An ended task stays ended: the report sent while it ran (the answer to the request that
+/// started it) may arrive after the one that says how it ended, and must not bring it back
+/// to `running` (an image import once stayed `running` for good that way). Neither is the
+/// late report a broken rule of the node.
+#[tokio::test]
+async fn a_late_running_report_never_revives_an_ended_task() {
+    use corral_api::task::{BridgeTask, TaskState};
+    let app = TestApp::start().await;
+    let report = |state: TaskState, progress: u8| BridgeTask {
+        id: "0a1b2c3d-0000-4000-8000-0000000000aa".parse().unwrap(),
+        kind: "image_import".into(),
+        machine_id: None,
+        target: "big.qcow2".into(),
+        state,
+        steps: vec![],
+        progress,
+        log: vec![],
+        result: None,
+        error: None,
+        started_at: "2026-12-06T21:00:00Z".into(),
+        finished_at: (state != TaskState::Running).then(|| "2026-12-06T21:00:01Z".into()),
+    };
+    let sync = |t: BridgeTask| {
+        let app = &app;
+        async move { corral::nodes::reconciler::sync_task(&app.state, app.node_id, &t).await.unwrap() }
+    };
+    assert_eq!(sync(report(TaskState::Running, 0)).await.unwrap().task.state, TaskState::Running);
+    assert_eq!(sync(report(TaskState::Failed, 40)).await.unwrap().task.state, TaskState::Failed);
+    let late = sync(report(TaskState::Running, 0)).await.expect("taken, not a broken rule");
+    assert_eq!((late.task.state, late.task.progress), (TaskState::Failed, 40));
+    let stored = tasks::task_get(&app.state.db, late.task.id).await.unwrap().unwrap();
+    assert_eq!(stored.task.state, TaskState::Failed);
+    assert_eq!(app.node().await.rule_breaks, 0);
+}

@@ -30,9 +30,12 @@ pub fn node_upsert(ns: &mut Vec<Node>, node: Node) {
 }
 
 /// Replaces the task in place (it keeps its place: tasks are ordered by when they started),
-/// or puts a task not seen before first.
+/// or puts a task not seen before first. An ended task stays ended: the answer to the request
+/// that started it (`running`) can arrive after the event that says it failed.
 pub fn task_upsert(ts: &mut Vec<Task>, task: Task) {
+    use corral_api::task::TaskState;
     match ts.iter_mut().find(|t| t.task.id == task.task.id) {
+        Some(old) if old.task.state != TaskState::Running && task.task.state == TaskState::Running => {}
         Some(old) => *old = task,
         None => ts.insert(0, task),
     }
@@ -172,5 +175,8 @@ mod tests {
             seen,
             [(uuid(3), TaskState::Running), (uuid(1), TaskState::Failed), (uuid(2), TaskState::Succeeded)]
         );
+        // The start's answer, arriving after the failure, leaves it failed.
+        task_upsert(&mut ts, task(1, "running"));
+        assert_eq!(ts[1].task.state, TaskState::Failed);
     }
 }

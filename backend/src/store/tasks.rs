@@ -49,12 +49,15 @@ pub async fn task_upsert(db: &Db, node: NodeId, t: &BridgeTask) -> Result<bool, 
             return Ok(false);
         }
     }
-    // The conditions hold the scope against a racing report from another node too.
+    // The conditions hold the scope against a racing report from another node too, and keep
+    // an ended task ended: a report sent while it ran (the answer to the request that started
+    // it) may arrive after the one that says how it ended.
     let done = sqlx::query(
         "INSERT INTO tasks (id, node_id, kind, machine_id, state, body, started_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
          state = excluded.state, body = excluded.body, updated_at = excluded.updated_at \
-         WHERE tasks.node_id = excluded.node_id",
+         WHERE tasks.node_id = excluded.node_id \
+         AND (tasks.state = 'running' OR excluded.state <> 'running')",
     )
     .bind(t.id.to_string())
     .bind(node.to_string())
@@ -66,7 +69,16 @@ pub async fn task_upsert(db: &Db, node: NodeId, t: &BridgeTask) -> Result<bool, 
     .bind(now())
     .execute(db)
     .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    // Nothing changed: a stale report of this node's own task is taken (and ignored); a
+    // report of another node's task is not.
+    let owner = sqlx::query("SELECT node_id FROM tasks WHERE id = $1")
+        .bind(t.id.to_string())
+        .fetch_optional(db)
+        .await?;
+    Ok(owner.map(|r| r.try_get::<String, _>("node_id")).transpose()?.is_some_and(|n| n == node.to_string()))
 }
 
 pub async fn task_get(db: &Db, id: TaskId) -> Result<Option<Task>, sqlx::Error> {
