@@ -39,6 +39,18 @@ pub struct AuditQuery {
     pub user_id: Option<UserId>,
     #[serde(default)]
     pub machine_id: Option<MachineId>,
+    /// One action (`machine.start`), or every action of a kind when it ends in `.`
+    /// (`machine.`).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Entries at or after this time (RFC 3339; whole seconds count).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>, format = DateTime))]
+    pub since: Option<String>,
+    /// Entries before this time (RFC 3339; whole seconds count).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>, format = DateTime))]
+    pub until: Option<String>,
     /// Only entries older than this `seq` (for paging back).
     #[serde(default)]
     pub before: Option<i64>,

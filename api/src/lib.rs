@@ -15,6 +15,7 @@ pub mod session;
 pub mod snapshot;
 pub mod spec;
 pub mod task;
+pub mod time;
 pub mod token;
 pub mod validate;
 

@@ -652,8 +652,29 @@ pub fn audit_query(q: &crate::audit::AuditQuery) -> Result<(), FieldError> {
     if q.limit.is_some_and(|l| !(1..=AUDIT_PAGE_MAX).contains(&l)) {
         return Err(FieldError::new("limit", format!("1–{AUDIT_PAGE_MAX}")));
     }
+    if let Some(a) = &q.action {
+        let ok = (1..=AUDIT_ACTION_MAX_LEN).contains(&a.len())
+            && a.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+        if !ok {
+            return Err(FieldError::new(
+                "action",
+                format!(
+                    "an action such as machine.start, or machine. for all of a kind: 1–{AUDIT_ACTION_MAX_LEN} of a-z, '.', '_'"
+                ),
+            ));
+        }
+    }
+    for (field, t) in [("since", &q.since), ("until", &q.until)] {
+        if let Some(t) = t
+            && (t.len() > 40 || crate::time::rfc3339_ms(t).is_none())
+        {
+            return Err(FieldError::new(field, "an RFC 3339 time, such as 2026-12-06T21:00:00Z"));
+        }
+    }
     Ok(())
 }
+
+pub const AUDIT_ACTION_MAX_LEN: usize = 64;
 
 /// A token's name: 1–64 printable characters.
 pub fn token_name(name: &str) -> Result<(), FieldError> {
@@ -1065,6 +1086,28 @@ mod tests {
                 let want = documented(rule, pattern.as_ref(), s);
                 assert_eq!(check(s), want, "{schema}.{field} on {s:?}: validator vs document");
             }
+        }
+    }
+
+    #[test]
+    fn audit_filters_take_actions_and_times_only() {
+        use crate::audit::AuditQuery;
+        let q = |action: Option<&str>, since: Option<&str>| AuditQuery {
+            action: action.map(String::from),
+            since: since.map(String::from),
+            ..Default::default()
+        };
+        for good in [q(Some("machine.start"), None), q(Some("machine."), Some("2026-12-06T21:00:00+01:00"))] {
+            assert_eq!(audit_query(&good), Ok(()), "{good:?}");
+        }
+        for (bad, field) in [
+            (q(Some("Machine.Start"), None), "action"),
+            (q(Some("machine.start; drop"), None), "action"),
+            (q(Some(""), None), "action"),
+            (q(None, Some("yesterday")), "since"),
+            (AuditQuery { until: Some("2026-12-06".into()), ..Default::default() }, "until"),
+        ] {
+            assert_eq!(audit_query(&bad).unwrap_err().field, field, "{bad:?}");
         }
     }
 

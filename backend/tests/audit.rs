@@ -126,3 +126,46 @@ async fn a_members_refusal_is_in_the_tenants_trail_and_a_strangers_probe_is_not(
     assert_eq!(refused.len(), 1, "vera's refusal, not vic's probe: {seen:?}");
     assert_eq!((refused[0].username.as_deref(), refused[0].result.as_str()), (Some("vera"), "403 forbidden"));
 }
+
+/// The log filters by action (one, or every action of a kind) and by time (whole seconds, in
+/// any offset); a filter that is not one is a 422 naming it.
+#[tokio::test]
+async fn the_trail_filters_by_action_and_time() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
+    let id = app.machine(&olive, "web").await;
+    app.call("POST", &format!("/api/v1/machines/{id}/start"), Some(&olive), None).await;
+    app.wait_state(&olive, &id, "running").await;
+
+    let actions = |entries: Vec<AuditEntry>| entries.into_iter().map(|e| e.action).collect::<Vec<_>>();
+    assert_eq!(actions(trail(&app, &admin, "?action=machine.start").await), ["machine.start"]);
+    let kind = actions(trail(&app, &admin, "?action=machine.").await);
+    assert_eq!(kind, ["machine.create", "machine.start"], "every machine action, no other");
+
+    let all = trail(&app, &admin, "").await;
+    let first = all.first().unwrap().at.clone();
+    let last = all.last().unwrap().at.clone();
+    assert_eq!(trail(&app, &admin, &format!("?since={first}")).await.len(), all.len());
+    // An hour ahead in another offset is the same moment.
+    let later = time::OffsetDateTime::parse(&last, &time::format_description::well_known::Rfc3339).unwrap()
+        + time::Duration::seconds(2);
+    let in_paris = later
+        .to_offset(time::macros::offset!(+1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert!(trail(&app, &admin, &format!("?since={}", in_paris.replace('+', "%2B"))).await.is_empty());
+    assert_eq!(
+        trail(&app, &admin, &format!("?until={}", in_paris.replace('+', "%2B"))).await.len(),
+        all.len()
+    );
+
+    for (query, field) in [("?since=yesterday", "since"), ("?action=Machine.Start", "action")] {
+        let r = app.call("GET", &format!("/api/v1/audit{query}"), Some(&admin), None).await;
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{query}"
+        );
+    }
+}

@@ -660,6 +660,29 @@ async fn a_user_watches_the_screen_and_types_on_the_serial_line_of_a_real_vm() {
     b.find(sel::VNC_SCREEN_CANVAS).await;
     b.wait_text(sel::POPOUT_TITLE, |t| t.ends_with("· screen")).await;
     assert!(b.absent(sel::CURRENT_USER).await, "the pop-out carries the app's header");
+
+    // Stopped under an open console, the console waits for the machine instead of asking
+    // again and again (each refusal a line in the audit log), and reconnects when it runs.
+    b.open(&backend.url, &format!("/machines/{id}")).await;
+    b.open_console("serial").await;
+    b.console_connected().await;
+    let path = format!("/api/v1/machines/{id}");
+    assert_eq!(guest.api.send("POST", &format!("{path}/force-stop"), None).await.status, 202);
+    b.wait_text(sel::CONSOLE_LINK, |t| t.ends_with("reconnects when it runs")).await;
+    let refusals = || async {
+        let log = guest.api.send("GET", &format!("/api/v1/audit?machine_id={id}"), None).await;
+        log.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "console.create" && e["result"] != "ok")
+            .count()
+    };
+    let before = refusals().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(refusals().await, before, "the console kept asking for tickets while the machine was stopped");
+    assert_eq!(guest.api.send("POST", &format!("{path}/start"), None).await.status, 202);
+    b.console_connected().await;
     b.close().await;
 }
 
@@ -685,7 +708,12 @@ async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
     b.type_into(sel::MEMBER_NEW_NAME, "olga").await;
     b.type_into(sel::MEMBER_NEW_ROLE, "owner").await;
     b.click(sel::MEMBER_ADD).await;
-    b.wait_text(sel::NEW_USER_PASSWORD, |t| t.contains("olga: ")).await;
+    let shown = b.wait_text(sel::NEW_USER_PASSWORD, |t| t.contains("olga: ")).await;
+    // Olga logs in once, so the log has something of hers.
+    let password = shown.rsplit("olga: ").next().unwrap().trim().to_string();
+    let login = serde_json::json!({"username": "olga", "password": password});
+    let r = reqwest::Client::new().post(format!("{base}/api/v1/session")).json(&login).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "olga logs in");
     b.find(&sel::member_row("olga")).await;
     b.screenshot("40-admin-tenant").await;
 
@@ -702,7 +730,27 @@ async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
     for action in ["tenant.create", "user.create", "user.update"] {
         b.find(&sel::audit_row(action)).await;
     }
+    // Targets read as names, linked to their pages.
+    b.wait_text(&format!("{} {}", sel::audit_row("quota.set"), sel::AUDIT_TARGET), |t| t == "tenant acme")
+        .await;
     b.screenshot("42-admin-audit").await;
+    // Filters take names, not ids: olga's entries only, then users' actions only.
+    b.fill(sel::AUDIT_USER, "olga").await;
+    b.click(sel::AUDIT_ACTION).await; // leaves the name field: it applies
+    wait_until("only olga's entries", Duration::from_secs(5), || async {
+        b.texts("[data-test=audit-row] td:nth-child(2)").await == ["olga"]
+    })
+    .await;
+    b.fill(sel::AUDIT_USER, "nobody-at-all").await;
+    b.click(sel::AUDIT_ACTION).await;
+    b.wait_text(sel::ERROR, |t| t.contains("no user is named")).await;
+    b.fill(sel::AUDIT_USER, "").await;
+    b.find(sel::AUDIT_ACTION).await.select_by_label("Users").await.unwrap();
+    wait_until("users' actions only", Duration::from_secs(5), || async {
+        let actions = b.texts("[data-test=audit-row] td:nth-child(3)").await;
+        !actions.is_empty() && actions.iter().all(|a| a.starts_with("user."))
+    })
+    .await;
 
     b.open(base, "/account").await;
     b.type_into(sel::TOKEN_NAME, "backup-script").await;

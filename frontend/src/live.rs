@@ -137,17 +137,20 @@ impl Live {
         });
     }
 
-    /// A tenant's name (tracked), or the start of its id while names are not loaded.
-    pub fn tenant_name(self, id: corral_api::TenantId) -> String {
+    /// A tenant's name (tracked), if the user's memberships or the tenant list have it.
+    pub fn tenant_name_known(self, id: corral_api::TenantId) -> Option<String> {
         let member = self.me.with(|m| {
             m.as_ref()
                 .and_then(|m| m.memberships.iter().find(|t| t.tenant_id == id).map(|t| t.tenant_name.clone()))
         });
-        member
-            .or_else(|| {
-                self.tenants.with(|ts| ts.as_ref()?.iter().find(|t| t.id == id).map(|t| t.name.clone()))
-            })
-            .unwrap_or_else(|| format!("tenant {}", &id.to_string()[..8]))
+        member.or_else(|| {
+            self.tenants.with(|ts| ts.as_ref()?.iter().find(|t| t.id == id).map(|t| t.name.clone()))
+        })
+    }
+
+    /// A tenant's name (tracked), or the start of its id while names are not loaded.
+    pub fn tenant_name(self, id: corral_api::TenantId) -> String {
+        self.tenant_name_known(id).unwrap_or_else(|| format!("tenant {}", &id.to_string()[..8]))
     }
 
     pub fn machine(self, id: corral_api::MachineId) -> Option<Machine> {

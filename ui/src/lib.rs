@@ -1,6 +1,7 @@
 //! The browser app's logic that needs no browser, kept apart so that `cargo test` on the
 //! workspace runs its tests natively (the frontend itself builds only for WASM).
 
+pub mod audit;
 pub mod forwards;
 pub mod headroom;
 pub mod keys;

@@ -37,6 +37,11 @@ pub enum Link {
         reason: String,
         retry_in: Option<u32>,
     },
+    /// The machine is not running: no attempt until it is (a retry would only be refused,
+    /// and every refusal is a line in the audit log).
+    WaitingForStart {
+        reason: String,
+    },
 }
 
 impl Link {
@@ -46,6 +51,48 @@ impl Link {
             Link::Connected => "connected".into(),
             Link::Closed { reason, retry_in: Some(s) } => format!("{reason} — reconnecting in {s} s"),
             Link::Closed { reason, retry_in: None } => reason.clone(),
+            Link::WaitingForStart { reason } => format!("{reason} — reconnects when it runs"),
+        }
+    }
+
+    pub fn waits_for_start(&self) -> bool {
+        matches!(self, Link::WaitingForStart { .. })
+    }
+}
+
+/// Why a console is not connected.
+#[derive(Clone, Copy, Debug)]
+pub enum Dropped<'a> {
+    /// The ticket was refused: the HTTP status (0 when no answer came) and the server's words.
+    TicketRefused { status: u16, message: &'a str },
+    /// The socket closed: its code and reason.
+    Closed { code: u16, reason: &'a str },
+}
+
+/// What a console does after `dropped`, on its attempt `attempt` (1 for the first retry):
+/// try again with backoff (a guest rebooting, a node coming back), wait for the machine to
+/// run (409 from the ticket, or closed because it stopped), or stop (access gone, the line
+/// taken by someone else: another try would be refused the same way).
+pub fn after(dropped: Dropped<'_>, attempt: u32) -> Link {
+    use corral_api::console::close;
+    let retry = |reason: String| Link::Closed { reason, retry_in: Some(console_backoff_secs(attempt)) };
+    match dropped {
+        Dropped::TicketRefused { status: 409, message } => {
+            Link::WaitingForStart { reason: message.to_string() }
+        }
+        Dropped::TicketRefused { status: 401 | 403 | 404, message } => {
+            Link::Closed { reason: message.to_string(), retry_in: None }
+        }
+        Dropped::TicketRefused { message, .. } => retry(message.to_string()),
+        Dropped::Closed { code, reason } => {
+            let reason = close_reason(code, reason);
+            match code {
+                close::MACHINE_STOPPED => Link::WaitingForStart { reason },
+                close::ACCESS_REVOKED | close::IN_USE | close::TAKEN_OVER => {
+                    Link::Closed { reason, retry_in: None }
+                }
+                _ => retry(reason),
+            }
         }
     }
 }
@@ -79,5 +126,37 @@ mod tests {
         assert_eq!(closed.label(), "the connection dropped — reconnecting in 4 s");
         assert_eq!(Link::Closed { reason: "closed".into(), retry_in: None }.label(), "closed");
         assert_eq!(Link::Connecting.label(), "connecting…");
+    }
+
+    #[test]
+    fn a_console_waits_for_a_stopped_machine_instead_of_retrying() {
+        use corral_api::console::close;
+        let refused = |status| Dropped::TicketRefused { status, message: "machine web is stopped" };
+        let waits = after(refused(409), 3);
+        assert!(waits.waits_for_start());
+        assert_eq!(waits.label(), "machine web is stopped — reconnects when it runs");
+        assert!(after(Dropped::Closed { code: close::MACHINE_STOPPED, reason: "" }, 1).waits_for_start());
+        // Access gone, or someone else's line: stop, and say why.
+        for gone in [refused(403), refused(404), refused(401)] {
+            assert_eq!(
+                after(gone, 1),
+                Link::Closed { reason: "machine web is stopped".into(), retry_in: None }
+            );
+        }
+        for code in [close::ACCESS_REVOKED, close::IN_USE, close::TAKEN_OVER] {
+            assert!(matches!(
+                after(Dropped::Closed { code, reason: "x" }, 1),
+                Link::Closed { retry_in: None, .. }
+            ));
+        }
+        // A node or a network that may come back: try again, more slowly each time.
+        assert_eq!(
+            after(refused(503), 3),
+            Link::Closed { reason: "machine web is stopped".into(), retry_in: Some(8) }
+        );
+        assert_eq!(
+            after(Dropped::Closed { code: 1006, reason: "" }, 1),
+            Link::Closed { reason: "the connection dropped".into(), retry_in: Some(2) }
+        );
     }
 }

@@ -98,6 +98,21 @@ pub async fn list(
     if let Some(m) = q.machine_id {
         bind("machine_id = ?", m.to_string(), &mut clauses);
     }
+    if let Some(a) = &q.action {
+        match a.strip_suffix('.') {
+            // Every action of a kind: the length is the validated prefix's own.
+            Some(_) => bind(&format!("substr(action, 1, {}) = ?", a.len()), a.clone(), &mut clauses),
+            None => bind("action = ?", a.clone(), &mut clauses),
+        }
+    }
+    // Times arrive as whole seconds in UTC (`app::audit` made them so): a string compare with
+    // the stored RFC 3339 times is a time compare.
+    if let Some(t) = &q.since {
+        bind("at >= ?", t.clone(), &mut clauses);
+    }
+    if let Some(t) = &q.until {
+        bind("at < ?", t.clone(), &mut clauses);
+    }
     if let Some(ids) = tenants {
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -198,6 +198,10 @@ pub fn audit_row(action: &str) -> String {
     format!("[data-test=audit-row][data-action='{action}']")
 }
 
+pub const AUDIT_TARGET: &str = "[data-test=audit-target]";
+pub const AUDIT_USER: &str = "[data-test=audit-user]";
+pub const AUDIT_ACTION: &str = "[data-test=audit-action]";
+
 pub fn token_row(name: &str) -> String {
     format!("[data-test=token-row][data-name={name}]")
 }

@@ -1,7 +1,9 @@
-//! The task list: long operations on the nodes, newest first, live.
+//! The task list: long operations on the nodes, newest first, live, with the machine each
+//! works on, how long it took, and filters by state, kind and text.
 
 use corral_api::task::{StepState, Task, TaskState};
 use leptos::prelude::*;
+use leptos_router::components::A;
 
 use crate::components::{Ago, Took};
 use crate::live::use_live;
@@ -10,15 +12,63 @@ use crate::live::use_live;
 pub fn Tasks() -> impl IntoView {
     crate::components::page_title(|| "Tasks".to_string());
     let live = use_live();
+    let state = RwSignal::new(String::new());
+    let kind = RwSignal::new(String::new());
+    let text = RwSignal::new(String::new());
+    let machine_name = move |t: &Task| {
+        let id = t.task.machine_id?;
+        live.machines.with(|ms| ms.as_ref()?.iter().find(|m| m.id == id).map(|m| m.name.clone()))
+    };
+    let kinds = move || {
+        let mut all: Vec<String> = live.tasks.with(|ts| {
+            ts.as_ref().map(|ts| ts.iter().map(|t| t.task.kind.clone()).collect()).unwrap_or_default()
+        });
+        all.sort();
+        all.dedup();
+        all
+    };
+    let shown = move || {
+        let (state, kind, text) = (state.get(), kind.get(), text.get().to_lowercase());
+        live.tasks.get().map(|ts| {
+            ts.into_iter()
+                .filter(|t| state.is_empty() || t.task.state.as_str() == state)
+                .filter(|t| kind.is_empty() || t.task.kind == kind)
+                .filter(|t| {
+                    text.is_empty()
+                        || t.task.target.to_lowercase().contains(&text)
+                        || t.node_name.to_lowercase().contains(&text)
+                        || machine_name(t).is_some_and(|n| n.contains(&text))
+                })
+                .collect::<Vec<_>>()
+        })
+    };
     view! {
         <h1>"Tasks"</h1>
-        {move || match live.tasks.get() {
+        <div class="filters">
+            <input type="search" placeholder="Filter by target, machine or node" data-test="task-filter-text"
+                aria-label="Filter by target, machine or node"
+                prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))/>
+            <select data-test="task-filter-state" aria-label="Filter by state" on:change=move |ev| state.set(event_target_value(&ev))>
+                <option value="">"Any state"</option>
+                {[TaskState::Running, TaskState::Succeeded, TaskState::Failed].into_iter()
+                    .map(|s| view! { <option value=s.as_str()>{s.as_str()}</option> }).collect_view()}
+            </select>
+            <select data-test="task-filter-kind" aria-label="Filter by kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                <option value="">"Any kind"</option>
+                {move || kinds().into_iter().map(|k| view! { <option value=k.clone()>{k.replace('_', " ")}</option> }).collect_view()}
+            </select>
+        </div>
+        {move || match shown() {
             None => view! { <p class="muted">"Loading tasks…"</p> }.into_any(),
-            Some(list) if list.is_empty() => view! { <p class="muted" data-test="no-tasks">"No tasks yet. Image imports show up here."</p> }.into_any(),
+            Some(list) if list.is_empty() => view! { <p class="muted" data-test="no-tasks">"No tasks match. Imports, snapshots, clones and deletes show up here."</p> }.into_any(),
             Some(list) => view! {
                 <table class="table" data-test="task-table">
-                    <thead><tr><th>"What"</th><th>"Node"</th><th>"State"</th><th>"Progress"</th><th>"Started"</th><th>"Took"</th></tr></thead>
-                    <tbody>{list.into_iter().map(|t| view! { <TaskRow t=t/> }).collect_view()}</tbody>
+                    <caption class="visually-hidden">"Tasks"</caption>
+                    <thead><tr><th>"What"</th><th>"Machine"</th><th>"Node"</th><th>"State"</th><th>"Progress"</th><th>"Started"</th><th>"Took"</th></tr></thead>
+                    <tbody>{list.into_iter().map(|t| {
+                        let machine = t.task.machine_id.map(|id| (id, machine_name(&t)));
+                        view! { <TaskRow t=t machine=machine/> }
+                    }).collect_view()}</tbody>
                 </table>
             }.into_any(),
         }}
@@ -29,7 +79,14 @@ pub fn Tasks() -> impl IntoView {
 /// log and error on demand: a click on the row, or its first cell's button (the keyboard's
 /// way, which says whether the log is open).
 #[component]
-pub fn TaskRow(t: Task) -> impl IntoView {
+pub fn TaskRow(
+    t: Task,
+    /// For a list with a machine column: the machine it works on (`None`: none), its id and
+    /// name (`None` once gone). Absent: no such column.
+    #[prop(optional)]
+    machine: Option<Option<(corral_api::MachineId, Option<String>)>>,
+) -> impl IntoView {
+    let columns = if machine.is_some() { 7 } else { 6 };
     let open = RwSignal::new(false);
     let task = t.task;
     let state = task.state.as_str();
@@ -74,6 +131,13 @@ pub fn TaskRow(t: Task) -> impl IntoView {
                     {task.kind.replace('_', " ")} " " <strong>{task.target.clone()}</strong>
                 </button>
             </td>
+            {machine.map(|m| view! {
+                <td>{match m {
+                    Some((id, Some(n))) => view! { <A href=format!("/machines/{id}")>{n}</A> }.into_any(),
+                    Some((_, None)) => view! { <span class="muted">"(deleted)"</span> }.into_any(),
+                    None => view! { <span class="muted">"—"</span> }.into_any(),
+                }}</td>
+            })}
             <td>{t.node_name}</td>
             <td><span class=format!("badge task-{state}") data-test="task-state">{state}</span></td>
             <td>
@@ -86,7 +150,7 @@ pub fn TaskRow(t: Task) -> impl IntoView {
             <td class="small muted"><Took from=started to=finished/></td>
         </tr>
         <Show when=move || open.get()>
-            <tr class="task-detail"><td colspan="6">
+            <tr class="task-detail"><td colspan=columns>
                 {outcome.clone().map(|o| view! { <p data-test="task-outcome">{o}</p> })}
                 <pre class="log">{log.clone()}</pre>
             </td></tr>

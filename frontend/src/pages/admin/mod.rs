@@ -8,7 +8,7 @@ mod tenant_settings;
 mod tenants;
 mod users;
 
-pub use audit::AuditPage;
+pub use audit::{AuditPage, AuditTable, KnownNames};
 pub use tenant::TenantPage;
 pub use tenants::TenantsPage;
 pub use users::UsersPage;

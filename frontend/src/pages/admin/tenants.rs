@@ -35,6 +35,8 @@ pub fn TenantsPage() -> impl IntoView {
                     error.set(None);
                     name.set(String::new());
                     version.update(|v| *v += 1);
+                    // The switch, the forms and the audit log name tenants from the list.
+                    live.refresh();
                 }
                 Err(e) => error.set(Some(e.to_string())),
             }

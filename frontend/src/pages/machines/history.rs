@@ -6,8 +6,9 @@ use corral_api::MachineId;
 use leptos::prelude::*;
 
 use crate::api;
-use crate::components::{Ago, ErrorBanner};
+use crate::components::ErrorBanner;
 use crate::live::use_live;
+use crate::pages::admin::{AuditTable, KnownNames};
 use crate::pages::tasks::TaskRow;
 
 /// The machine's tasks, newest first, as they run.
@@ -60,20 +61,7 @@ pub fn MachineAudit(id: MachineId) -> impl IntoView {
                         }
                         Ok(list) if list.is_empty() => view! { <p class="muted">"Nothing recorded yet."</p> }.into_any(),
                         Ok(list) => view! {
-                            <table class="table" tabindex="0">
-                                <caption class="visually-hidden">"Who did what to this machine"</caption>
-                                <thead><tr><th>"When"</th><th>"Who"</th><th>"Action"</th><th>"Result"</th></tr></thead>
-                                <tbody>{list.into_iter().map(|e| {
-                                    let action = e.action.clone();
-                                    view! {
-                                    <tr data-test="audit-row" data-action=action>
-                                        <td class="small"><Ago at=e.at/></td>
-                                        <td>{e.username.unwrap_or_else(|| "—".into())}{e.token_id.map(|t| format!(" (token {t})"))}</td>
-                                        <td class="mono">{e.action}</td>
-                                        <td>{e.result}</td>
-                                    </tr>
-                                }}).collect_view()}</tbody>
-                            </table>
+                            <AuditTable rows=corral_ui::audit::fold(list) names=KnownNames::for_page()/>
                         }.into_any(),
                     }
                 })}

@@ -26,12 +26,33 @@ fn socket_url(path: &str, query: &str) -> String {
     format!("{scheme}://{host}{path}?{query}")
 }
 
+/// A refused ticket as `corral_ui::links::Dropped` reads it: the HTTP status (0 for no
+/// answer) and the server's words.
+fn refusal(e: &crate::api::ClientError) -> (u16, String) {
+    match e {
+        crate::api::ClientError::Api { status, body } => (*status, body.message.clone()),
+        other => (0, other.to_string()),
+    }
+}
+
+/// Runs `reconnect` whenever machine `id` is seen running while `link` waits for it to start.
+fn reconnect_when_running(id: MachineId, link: RwSignal<Link>, reconnect: impl Fn() + 'static) {
+    let live = crate::live::use_live();
+    let running = Memo::new(move |_| live.machine(id).is_some_and(|m| m.state == MachineState::Running));
+    Effect::new(move |_| {
+        if running.get() && link.with_untracked(Link::waits_for_start) {
+            reconnect();
+        }
+    });
+}
+
 /// The badge's look for a link.
 fn link_class(link: &Link) -> &'static str {
     match link {
         Link::Connecting => "badge",
         Link::Connected => "badge node-online",
         Link::Closed { .. } => "badge node-unreachable",
+        Link::WaitingForStart { .. } => "badge",
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use corral_api::MachineId;
 use corral_api::console::{ConsoleControl, ConsoleKind, SerialHello, TermSize, close};
-use corral_ui::links::{Link, close_reason, console_backoff_secs};
+use corral_ui::links::{Dropped, Link, after};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -64,7 +64,10 @@ fn connect(ctx: Ctx, takeover: bool) {
     spawn_local(async move {
         let ticket = match api::console_ticket(id, kind).await {
             Ok(t) => t,
-            Err(e) => return retry(ctx, e.to_string()),
+            Err(e) => {
+                let (status, message) = super::refusal(&e);
+                return retry(ctx, Dropped::TicketRefused { status, message: &message });
+            }
         };
         // Left while the ticket was on its way: open nothing.
         if leaving(session) {
@@ -82,7 +85,9 @@ fn connect(ctx: Ctx, takeover: bool) {
         }
         let ws = match WebSocket::new(&socket_url(&ticket.path, &query)) {
             Ok(ws) => ws,
-            Err(_) => return retry(ctx, "cannot open a websocket".into()),
+            Err(_) => {
+                return retry(ctx, Dropped::TicketRefused { status: 0, message: "cannot open a websocket" });
+            }
         };
         ws.set_binary_type(BinaryType::Arraybuffer);
         // The terminal is written outside the session's borrow: xterm.js may answer what it
@@ -134,32 +139,30 @@ fn connect(ctx: Ctx, takeover: bool) {
                 return;
             }
             session.update_value(|s| s.ws = None);
-            let reason = close_reason(e.code(), &e.reason());
-            match e.code() {
-                // Another person has the line: wait for the user to decide.
-                close::IN_USE | close::TAKEN_OVER => {
-                    blocked.set(true);
-                    link.set(Link::Closed { reason, retry_in: None });
-                }
-                // A fresh ticket would be refused: say why and stop.
-                close::ACCESS_REVOKED => link.set(Link::Closed { reason, retry_in: None }),
-                _ => retry(ctx, reason),
+            // Another person has the line: offer to take it over.
+            if matches!(e.code(), close::IN_USE | close::TAKEN_OVER) {
+                blocked.set(true);
             }
+            retry(ctx, Dropped::Closed { code: e.code(), reason: &e.reason() });
         });
         let _ = ws.add_event_listener_with_callback("close", on_close.into_js_value().unchecked_ref());
         session.update_value(|s| s.ws = Some(ws));
     });
 }
 
-fn retry(ctx: Ctx, reason: String) {
+/// After a refusal or a close: retry later, wait for the machine to run (the component's
+/// effect reconnects then), or stop, as `corral_ui::links::after` decides.
+fn retry(ctx: Ctx, dropped: Dropped<'_>) {
     if leaving(ctx.session) {
         return;
     }
     let attempts = ctx.session.with_value(|s| s.attempts) + 1;
     ctx.session.update_value(|s| s.attempts = attempts);
-    let secs = console_backoff_secs(attempts);
-    ctx.link.set(Link::Closed { reason, retry_in: Some(secs) });
-    set_timeout(move || connect(ctx, false), Duration::from_secs(u64::from(secs)));
+    let next = after(dropped, attempts);
+    if let Link::Closed { retry_in: Some(secs), .. } = next {
+        set_timeout(move || connect(ctx, false), Duration::from_secs(u64::from(secs)));
+    }
+    ctx.link.set(next);
 }
 
 /// The terminal's size, once it has one.
@@ -229,6 +232,11 @@ pub fn SerialConsole(
     let note = RwSignal::new(None::<String>);
     let session: Shared = StoredValue::new_local(Session::default());
     let ctx = Ctx { id, kind, session, link, blocked };
+    // A console waiting for its machine connects once the machine runs.
+    super::reconnect_when_running(id, link, move || {
+        session.update_value(|s| s.attempts = 0);
+        connect(ctx, false);
+    });
     Effect::new(move |started: Option<bool>| {
         if started == Some(true) {
             return true;

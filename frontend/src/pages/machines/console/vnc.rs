@@ -7,7 +7,7 @@ use std::time::Duration;
 use corral_api::MachineId;
 use corral_api::console::ConsoleKind;
 use corral_ui::keys;
-use corral_ui::links::{Link, close_reason, console_backoff_secs};
+use corral_ui::links::{Dropped, Link, after};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -48,7 +48,17 @@ fn connect(
     spawn_local(async move {
         let ticket = match api::console_ticket(id, ConsoleKind::Vnc).await {
             Ok(t) => t,
-            Err(e) => return retry(id, session, screen, link, scale, e.to_string()),
+            Err(e) => {
+                let (status, message) = super::refusal(&e);
+                return retry(
+                    id,
+                    session,
+                    screen,
+                    link,
+                    scale,
+                    Dropped::TicketRefused { status, message: &message },
+                );
+            }
         };
         // Left while the ticket was on its way: open nothing.
         if leaving(session) {
@@ -58,7 +68,10 @@ fn connect(
         let url = socket_url(&ticket.path, &format!("ticket={}", ticket.ticket));
         let ws = match WebSocket::new_with_str(&url, "binary") {
             Ok(ws) => ws,
-            Err(_) => return retry(id, session, screen, link, scale, "cannot open a websocket".into()),
+            Err(_) => {
+                let dropped = Dropped::TicketRefused { status: 0, message: "cannot open a websocket" };
+                return retry(id, session, screen, link, scale, dropped);
+            }
         };
         ws.set_binary_type(BinaryType::Arraybuffer);
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
@@ -66,12 +79,7 @@ fn connect(
                 return;
             }
             session.update_value(|s| s.rfb = None);
-            let reason = close_reason(e.code(), &e.reason());
-            if e.code() == corral_api::console::close::ACCESS_REVOKED {
-                // A fresh ticket would be refused: say why and stop.
-                return link.set(Link::Closed { reason, retry_in: None });
-            }
-            retry(id, session, screen, link, scale, reason);
+            retry(id, session, screen, link, scale, Dropped::Closed { code: e.code(), reason: &e.reason() });
         });
         let _ = ws.add_event_listener_with_callback("close", on_close.into_js_value().unchecked_ref());
         // A reconnect starts from an empty screen: the old canvas goes.
@@ -98,22 +106,26 @@ fn connect(
     });
 }
 
+/// After a refusal or a close: retry later, wait for the machine to run (the component's
+/// effect reconnects then), or stop, as `corral_ui::links::after` decides.
 fn retry(
     id: MachineId,
     session: Shared,
     screen: NodeRef<html::Div>,
     link: RwSignal<Link>,
     scale: RwSignal<bool>,
-    reason: String,
+    dropped: Dropped<'_>,
 ) {
     if leaving(session) {
         return;
     }
     let attempts = session.with_value(|s| s.attempts) + 1;
     session.update_value(|s| s.attempts = attempts);
-    let secs = console_backoff_secs(attempts);
-    link.set(Link::Closed { reason, retry_in: Some(secs) });
-    set_timeout(move || connect(id, session, screen, link, scale), Duration::from_secs(u64::from(secs)));
+    let next = after(dropped, attempts);
+    if let Link::Closed { retry_in: Some(secs), .. } = next {
+        set_timeout(move || connect(id, session, screen, link, scale), Duration::from_secs(u64::from(secs)));
+    }
+    link.set(next);
 }
 
 #[component]
@@ -125,6 +137,11 @@ pub fn VncConsole(id: MachineId) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let note = RwSignal::new(None::<String>);
     let session: Shared = StoredValue::new_local(Session::default());
+    // A screen waiting for its machine connects once the machine runs.
+    super::reconnect_when_running(id, link, move || {
+        session.update_value(|s| s.attempts = 0);
+        connect(id, session, screen, link, scale);
+    });
     Effect::new(move |started: Option<bool>| {
         if started != Some(true) && screen.get().is_some() {
             connect(id, session, screen, link, scale);
