@@ -298,6 +298,13 @@ async fn an_admin_says_which_tenant_a_machine_belongs_to() {
     let web = listed.body.as_array().unwrap().iter().find(|m| m["name"] == "web").unwrap().clone();
     assert_eq!(web["tenant_id"].as_str(), Some(acme.as_str()));
 
+    // The node's page, from its card on the dashboard: what it is, and the machines on it.
+    b.open(base, "/").await;
+    b.click("[data-test=node-card] h3 a").await;
+    b.wait_text("[data-test=node-name]", |t| t == "local").await;
+    b.find("[data-test=node-machine-row][data-name=web]").await;
+    b.wait_text("[data-test=node-facts]", |t| t.contains("Driver") && t.contains("sim")).await;
+
     // The list names each machine's tenant, sorts by it, and a click again reverses it.
     b.open(base, "/machines").await;
     b.wait_text(&format!("{} [data-test=machine-tenant-cell]", sel::machine_row("web")), |t| t == "acme")
@@ -349,6 +356,8 @@ async fn every_page() -> (SimConsole, Vec<(String, String)>) {
     let req = json!({"name": long, "vcpus": 1, "memory_mib": 128, "disk_gib": 1, "tenant_id": tenant_id});
     let machine = admin.send("POST", "/api/v1/machines", Some(req)).await;
     let machine_id = machine.body["id"].as_str().unwrap().to_string();
+    let nodes = admin.send("GET", "/api/v1/nodes", None).await;
+    let node_id = nodes.body[0]["id"].as_str().unwrap().to_string();
     let pages = [
         ("/".to_string(), "Dashboard"),
         ("/machines".into(), "Machines"),
@@ -360,6 +369,7 @@ async fn every_page() -> (SimConsole, Vec<(String, String)>) {
         ("/images".into(), "Images"),
         ("/tasks".into(), "Tasks"),
         ("/nodes/new".into(), "Add a node"),
+        (format!("/nodes/{node_id}"), "local"),
         ("/account".into(), "Account"),
         ("/admin/tenants".into(), "Admin"),
         (format!("/admin/tenants/{tenant_id}"), "Tenant acme"),
@@ -615,6 +625,9 @@ async fn a_user_watches_the_screen_and_types_on_the_serial_line_of_a_real_vm() {
     b.login(&backend.url, "admin", &backend.admin_password).await;
     b.open(&backend.url, &format!("/machines/{id}")).await;
     b.state_is("running").await;
+    // The README's picture of a machine's page.
+    b.wait_text(sel::MACHINE_SIZE, |t| t.contains("vCPU")).await;
+    b.screenshot("29-machine-summary").await;
 
     // The screen: noVNC connects, and the guest's text console lights the canvas up.
     b.open_console("vnc").await;

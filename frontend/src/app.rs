@@ -43,6 +43,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("images") view=crate::pages::images::Images/>
                     <Route path=path!("tasks") view=crate::pages::tasks::Tasks/>
                     <Route path=path!("nodes/new") view=crate::pages::nodes::NodeEnrollPage/>
+                    <Route path=path!("nodes/:id") view=crate::pages::node::NodePage/>
                     <Route path=path!("admin/tenants") view=crate::pages::admin::TenantsPage/>
                     <Route path=path!("admin/tenants/:id") view=crate::pages::admin::TenantPage/>
                     <Route path=path!("admin/users") view=crate::pages::admin::UsersPage/>

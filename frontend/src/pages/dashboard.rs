@@ -51,8 +51,9 @@ pub fn Dashboard() -> impl IntoView {
     }
 }
 
+/// A node's health and capacity, its name a link to its page.
 #[component]
-fn NodeCard(node: Node) -> impl IntoView {
+pub fn NodeCard(node: Node) -> impl IntoView {
     let live = use_live();
     let is_admin = move || live.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin));
     let status = node.status.as_str().replace('_', "-");
@@ -68,11 +69,12 @@ fn NodeCard(node: Node) -> impl IntoView {
         "zone-storage-dir" => Some(" · zones on directories: their disk sizes are not enforced"),
         _ => None,
     });
+    let (href, label) = (format!("/nodes/{}", node.id), node.name.clone());
     let per = |r: f64, what: &str| if r == 1.0 { String::new() } else { format!(" ({r}× {what})") };
     view! {
         <article class="card node" data-test="node-card">
             <header>
-                <h3>{node.name.clone()}</h3>
+                <h3><A href=href>{label}</A></h3>
                 <span class=format!("badge node-{status}") data-test="node-status">{status.replace('-', " ")}</span>
             </header>
             <p class="muted small">

@@ -6,5 +6,6 @@ pub mod dashboard;
 pub mod images;
 pub mod login;
 pub mod machines;
+pub mod node;
 pub mod nodes;
 pub mod tasks;

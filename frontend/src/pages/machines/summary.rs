@@ -6,6 +6,7 @@ use corral_api::spec::{MachineKind, ZoneStorage};
 use corral_api::validate;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::components::A;
 
 use super::detail::MachineCtx;
 use crate::api;
@@ -62,7 +63,11 @@ pub fn SummaryTab(ctx: MachineCtx) -> impl IntoView {
                     MachineKind::Zone => "zone (an OS container on the node's kernel)".to_string(),
                 })}</dd>
                 <dt>"Tenant"</dt><dd data-test="machine-tenant">{tenant}</dd>
-                <dt>"Node"</dt><dd data-test="machine-node">{field(|m| m.node_name.clone())}</dd>
+                <dt>"Node"</dt><dd data-test="machine-node">
+                    <A href=move || machine.with(|m| m.as_ref().map(|m| format!("/nodes/{}", m.node_id)).unwrap_or_default())>
+                        {field(|m| m.node_name.clone())}
+                    </A>
+                </dd>
                 <Show when=is_zone>
                     <dt>"System"</dt><dd data-test="zone-os">{field(|m| m.zone.as_ref().map_or("not reported yet".into(), |z| {
                         let os = [z.os.as_str(), z.release.as_str()].join(" ");
