@@ -305,6 +305,12 @@ async fn an_admin_says_which_tenant_a_machine_belongs_to() {
     b.find("[data-test=node-machine-row][data-name=web]").await;
     b.wait_text("[data-test=node-facts]", |t| t.contains("Driver") && t.contains("sim")).await;
 
+    // The command palette takes a keyboard user anywhere: Ctrl-K, a few letters, Enter.
+    b.palette("web").await;
+    b.wait_text(sel::MACHINE_NAME, |t| t == "web").await;
+    b.palette("tasks").await;
+    b.wait_text("main h1", |t| t == "Tasks").await;
+
     // The list names each machine's tenant, sorts by it, and a click again reverses it.
     b.open(base, "/machines").await;
     b.wait_text(&format!("{} [data-test=machine-tenant-cell]", sel::machine_row("web")), |t| t == "acme")
@@ -315,6 +321,21 @@ async fn an_admin_says_which_tenant_a_machine_belongs_to() {
     assert_eq!(names().await, ["other", "web"], "zeta's first, sorted by tenant downwards");
     let sorted = b.find("th[aria-sort=descending]").await.text().await.unwrap();
     assert!(sorted.starts_with("Tenant"), "{sorted}");
+
+    // Ticked machines start together; shutting them down asks first.
+    b.click("[data-test=tick-all]").await;
+    b.wait_text("[data-test=bulk-count]", |t| t == "2 ticked").await;
+    b.click("[data-test=bulk-start]").await;
+    b.wait_text("[data-test=bulk-outcome]", |t| t == "2 started.").await;
+    for name in ["web", "other"] {
+        b.wait_text(&format!("{} {}", sel::machine_row(name), sel::STATE), |t| t == "running").await;
+    }
+    b.click("[data-test=tick-all]").await;
+    b.click("[data-test=bulk-stop]").await;
+    b.wait_text(sel::CONFIRM_TITLE, |t| t == "Shut down 2 machines?").await;
+    b.answer(false).await;
+    b.wait_text(&format!("{} {}", sel::machine_row("web"), sel::STATE), |t| t == "running").await;
+    b.click("[data-test=tick-all]").await;
 
     // The switch finds a tenant by its name; the list then holds that tenant's machines only.
     b.click(sel::TENANT_SWITCH).await;
@@ -332,7 +353,8 @@ async fn an_admin_says_which_tenant_a_machine_belongs_to() {
         "a tenant with a machine is deletable"
     );
     let id = web["id"].as_str().unwrap();
-    assert_eq!(admin.send("DELETE", &format!("/api/v1/machines/{id}"), None).await.status, 202);
+    // Running since the bulk start: deleted all the same.
+    assert_eq!(admin.send("DELETE", &format!("/api/v1/machines/{id}?force=true"), None).await.status, 202);
     wait_until("web gone", Duration::from_secs(10), || async {
         admin.send("GET", &format!("/api/v1/machines/{id}"), None).await.status == 404
     })
@@ -678,6 +700,16 @@ async fn a_user_watches_the_screen_and_types_on_the_serial_line_of_a_real_vm() {
     // again and again (each refusal a line in the audit log), and reconnects when it runs.
     b.open(&backend.url, &format!("/machines/{id}")).await;
     b.open_console("serial").await;
+    // The page left a moment ago held the line, and its socket may still be closing: the
+    // line is then offered to take over, as to anyone else.
+    let takeover = "[data-test=serial-takeover]";
+    wait_until("the serial line, or an offer to take it over", Duration::from_secs(10), || async {
+        !b.absent(takeover).await || b.texts(sel::CONSOLE_LINK).await == ["connected"]
+    })
+    .await;
+    if !b.absent(takeover).await {
+        b.click(takeover).await;
+    }
     b.console_connected().await;
     let path = format!("/api/v1/machines/{id}");
     assert_eq!(guest.api.send("POST", &format!("{path}/force-stop"), None).await.status, 202);

@@ -159,6 +159,7 @@ fn Shell(checked: RwSignal<bool>) -> impl IntoView {
                             </Show>
                         </nav>
                         <span class="spacer"></span>
+                        <crate::components::CommandPalette/>
                         <TenantSwitch/>
                         <LinkIndicator/>
                         <ThemeToggle/>

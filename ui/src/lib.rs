@@ -8,4 +8,5 @@ pub mod keys;
 pub mod links;
 pub mod lists;
 pub mod nav;
+pub mod palette;
 pub mod time;

@@ -58,6 +58,19 @@ impl Browser {
         self.collect_errors().await;
     }
 
+    /// Opens the command palette with Ctrl-K, as a keyboard user does, types `query` and
+    /// takes the first result with Enter.
+    pub async fn palette(&self, query: &str) {
+        use fantoccini::key::Key;
+        // Ctrl stays down until the Null key lets go of it.
+        let chord = format!("{}k{}", char::from(Key::Control), char::from(Key::Null));
+        self.find("body").await.send_keys(&chord).await.expect("pressing Ctrl-K");
+        self.find("[data-test=palette][open] [data-test=palette-input]").await;
+        self.type_into("[data-test=palette-input]", query).await;
+        self.find("[data-test=palette-option]").await;
+        self.type_into("[data-test=palette-input]", &char::from(Key::Enter).to_string()).await;
+    }
+
     /// Fills in the login form the page shows and sends it.
     pub async fn submit_login(&self, username: &str, password: &str) {
         self.type_into(sel::LOGIN_USERNAME, username).await;

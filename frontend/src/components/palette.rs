@@ -1,0 +1,178 @@
+//! The command palette: Ctrl-K (⌘K on a Mac), or the top bar's Search button, opens it;
+//! typing finds pages, machines, nodes and tenants, and starts a stopped machine; the arrows
+//! choose, Enter goes, Escape closes. A modal `<dialog>` whose input is a combobox over a
+//! listbox. What matches and in which order is `corral_ui::palette`'s.
+
+use corral_api::machine::MachineState;
+use corral_api::session::Role;
+use corral_api::spec::PowerAction;
+use corral_ui::palette::{Act, Entry, search, step};
+use leptos::html;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::use_navigate;
+
+use crate::api;
+use crate::live::use_live;
+
+/// Results shown at once.
+const SHOWN: usize = 12;
+
+/// Everything the user may reach: the pages their role offers, then the machines (and a
+/// start of those stopped, for operators), nodes and tenants they may see.
+fn entries() -> Vec<Entry> {
+    let live = use_live();
+    let (is_admin, may_create, owns_some) = live.me.with(|m| {
+        m.as_ref().map_or((false, false, false), |m| {
+            (
+                m.is_admin,
+                m.may_create_in(live.tenant.get()),
+                m.memberships.iter().any(|t| t.role == Role::Owner),
+            )
+        })
+    });
+    let mut out = vec![
+        Entry::new("Dashboard", "page", Act::Go("/".into())),
+        Entry::new("Machines", "page", Act::Go("/machines".into())),
+    ];
+    if may_create {
+        out.push(Entry::new("New machine", "page", Act::Go("/machines/new".into())));
+    }
+    out.push(Entry::new("Images", "page", Act::Go("/images".into())));
+    out.push(Entry::new("Tasks", "page", Act::Go("/tasks".into())));
+    if is_admin || owns_some {
+        out.push(Entry::new("Tenants", "page", Act::Go("/admin/tenants".into())));
+        out.push(Entry::new("Audit log", "page", Act::Go("/admin/audit".into())));
+    }
+    if is_admin {
+        out.push(Entry::new("Users", "page", Act::Go("/admin/users".into())));
+        out.push(Entry::new("Add a node", "page", Act::Go("/nodes/new".into())));
+    }
+    out.push(Entry::new("Account", "page", Act::Go("/account".into())));
+    live.machines.with(|ms| {
+        for m in ms.iter().flatten() {
+            out.push(Entry::new(m.name.clone(), "machine", Act::Go(format!("/machines/{}", m.id))));
+            if matches!(m.state, MachineState::Stopped | MachineState::Failed)
+                && live.may(m.tenant_id, Role::Operator)
+            {
+                out.push(Entry::new(format!("Start {}", m.name), "action", Act::Start(m.id.to_string())));
+            }
+        }
+    });
+    live.nodes.with(|ns| {
+        for n in ns.iter().flatten() {
+            out.push(Entry::new(n.name.clone(), "node", Act::Go(format!("/nodes/{}", n.id))));
+        }
+    });
+    if is_admin {
+        live.tenants.with(|ts| {
+            for t in ts.iter().flatten() {
+                out.push(Entry::new(t.name.clone(), "tenant", Act::Go(format!("/admin/tenants/{}", t.id))));
+            }
+        });
+    }
+    out
+}
+
+#[component]
+pub fn CommandPalette() -> impl IntoView {
+    let live = use_live();
+    // Stored, so that `run` is `Copy` and every option can hold it.
+    let navigate = StoredValue::new_local(use_navigate());
+    let dialog = NodeRef::<html::Dialog>::new();
+    let input = NodeRef::<html::Input>::new();
+    let query = RwSignal::new(String::new());
+    let active = RwSignal::new(0usize);
+    let results = Memo::new(move |_| search(&entries(), &query.get(), SHOWN));
+    let open = move || {
+        query.set(String::new());
+        active.set(0);
+        if let Some(d) = dialog.get_untracked()
+            && !d.open()
+        {
+            let _ = d.show_modal();
+        }
+        if let Some(i) = input.get_untracked() {
+            let _ = i.focus();
+        }
+    };
+    let close = move || {
+        if let Some(d) = dialog.get_untracked() {
+            d.close();
+        }
+    };
+    // Anywhere in the app, as in editors and Proxmox's own search.
+    let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+        if (ev.ctrl_key() || ev.meta_key()) && ev.key().eq_ignore_ascii_case("k") {
+            ev.prevent_default();
+            open();
+        }
+    });
+    on_cleanup(move || handle.remove());
+    let run = move |e: Entry| {
+        close();
+        match e.act {
+            Act::Go(path) => navigate.with_value(|go| go(&path, Default::default())),
+            Act::Start(id) => {
+                let Ok(id) = id.parse() else { return };
+                spawn_local(async move {
+                    if let Ok(m) = api::machine_power(id, PowerAction::Start).await {
+                        live.upsert_machine(m);
+                    }
+                });
+            }
+        }
+    };
+    let run_active = move || {
+        let chosen = results.with(|r| r.get(active.get_untracked()).cloned());
+        if let Some(e) = chosen {
+            run(e);
+        }
+    };
+    let keys = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
+        "ArrowDown" | "ArrowUp" => {
+            ev.prevent_default();
+            let by = if ev.key() == "ArrowDown" { 1 } else { -1 };
+            active.update(|a| *a = step(*a, by, results.with(Vec::len)));
+        }
+        "Enter" => {
+            ev.prevent_default();
+            run_active();
+        }
+        _ => {}
+    };
+    view! {
+        <button type="button" class="btn ghost palette-open" data-test="palette-open" aria-keyshortcuts="Control+K Meta+K"
+            title="Find a page, machine, node or tenant (Ctrl-K)" on:click=move |_| open()>
+            "Search " <kbd>"Ctrl K"</kbd>
+        </button>
+        <dialog node_ref=dialog class="palette card" data-test="palette" aria-label="Go to">
+            <input node_ref=input type="text" role="combobox" aria-expanded="true" aria-controls="palette-list"
+                aria-autocomplete="list" aria-label="Find a page, machine, node or tenant" autocomplete="off"
+                placeholder="Find a page, machine, node or tenant" data-test="palette-input"
+                aria-activedescendant=move || format!("palette-{}", active.get())
+                prop:value=move || query.get()
+                on:input=move |ev| {
+                    query.set(event_target_value(&ev));
+                    active.set(0);
+                }
+                on:keydown=keys/>
+            <ul id="palette-list" role="listbox" aria-label="Results">
+                {move || results.get().into_iter().enumerate().map(|(i, e)| {
+                    let kind = e.kind;
+                    let label = e.label.clone();
+                    view! {
+                        <li id=format!("palette-{i}") role="option" data-test="palette-option" data-kind=kind
+                            aria-selected=move || (active.get() == i).to_string()
+                            class:active=move || active.get() == i
+                            on:mousemove=move |_| active.set(i)
+                            on:click=move |_| run(e.clone())>
+                            <span>{label}</span><span class="muted small">{kind}</span>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            <p class="help small">"↑ ↓ to choose, Enter to go, Esc to close."</p>
+        </dialog>
+    }
+}
