@@ -504,6 +504,13 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
     b.wait_text(sel::IMPORT_TASK_STATE, |t| t == "succeeded").await;
     b.find(&sel::image_row("copy.qcow2")).await;
     b.screenshot("10-image-imported").await;
+    // An import whose checksum does not match fails: the page says so as it happens, with
+    // no reload (the node's answer that it started once arrived after its failure and won).
+    b.fill(sel::IMPORT_NAME, "bad.qcow2").await;
+    b.fill(sel::IMPORT_SHA256, &"0".repeat(64)).await;
+    b.click(sel::IMPORT_SUBMIT).await;
+    b.wait_text(sel::IMPORT_TASK_STATE, |t| t == "failed").await;
+    assert!(b.absent(&sel::image_row("bad.qcow2")).await, "a failed import left an image");
     b.open(base, "/tasks").await;
     b.wait_text(&sel::task_state("copy.qcow2"), |t| t == "succeeded").await;
 
@@ -743,7 +750,13 @@ async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
     b.login(base, "admin", &backend.admin_password).await;
 
     b.click(sel::NAV_ADMIN).await;
-    b.type_into(sel::TENANT_NAME, "acme").await;
+    // A name that is not one is said under its field, and nothing is made.
+    b.type_into(sel::TENANT_NAME, "Not A Name").await;
+    b.click(sel::TENANT_CREATE).await;
+    b.wait_text("#tenant-name-error", |t| !t.is_empty()).await;
+    let invalid = b.find(sel::TENANT_NAME).await.attr("aria-invalid").await.unwrap();
+    assert_eq!(invalid.as_deref(), Some("true"));
+    b.fill(sel::TENANT_NAME, "acme").await;
     b.click(sel::TENANT_CREATE).await;
     b.click(&sel::tenant_link("acme")).await;
     b.type_into(sel::QUOTA_VCPUS, "8").await;
@@ -798,6 +811,13 @@ async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
     .await;
 
     b.open(base, "/account").await;
+    // A wrong field is said under it, in words, as it is typed.
+    b.type_into("[data-test=token-days]", "soon").await;
+    b.wait_text("#token-days-error", |t| t.contains("a whole number of days")).await;
+    // Erased as a person does (WebDriver's clear fires no input event).
+    let backspace = char::from(fantoccini::key::Key::Backspace).to_string();
+    b.type_into("[data-test=token-days]", &backspace.repeat(4)).await;
+    b.wait_text("#token-days-error", str::is_empty).await;
     b.type_into(sel::TOKEN_NAME, "backup-script").await;
     b.click(sel::TOKEN_CREATE).await;
     let secret = b.wait_text(sel::TOKEN_SECRET, |t| t.starts_with("corral_")).await;

@@ -132,6 +132,7 @@ pub fn console_open(kind: &str) -> String {
 pub const IMPORT_NAME: &str = "[data-test=import-name]";
 pub const IMPORT_SOURCE: &str = "[data-test=import-source]";
 pub const IMPORT_SUBMIT: &str = "[data-test=import-submit]";
+pub const IMPORT_SHA256: &str = "[data-test=import-sha256]";
 pub const IMPORT_TASK_STATE: &str = "[data-test=import-task] [data-test=task-state]";
 
 pub fn image_row(name: &str) -> String {

@@ -20,13 +20,16 @@ pub fn Field(
     #[prop(optional)]
     numeric: bool,
     #[prop(optional)] placeholder: &'static str,
+    /// Typed unseen.
+    #[prop(optional)]
+    password: bool,
 ) -> impl IntoView {
     let error_id = format!("{test}-error");
     let help_id = format!("{test}-help");
     let described = format!("{error_id} {help_id}");
     view! {
         <label>{label}
-            <input data-test=test node_ref=node_ref placeholder=placeholder
+            <input data-test=test node_ref=node_ref placeholder=placeholder type=if password { "password" } else { "text" }
                 inputmode=if numeric { "numeric" } else { "text" }
                 disabled=move || disabled.get().unwrap_or(false)
                 aria-invalid=move || error.with(Option::is_some).to_string() aria-describedby=described

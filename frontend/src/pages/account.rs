@@ -1,5 +1,6 @@
 //! The user's own account: change the password, and API tokens for scripts (created with the
-//! secret shown once, listed, revoked).
+//! secret shown once, listed, revoked). Errors stand under the field they are about, the
+//! server's too.
 
 use corral_api::people::PasswordChange;
 use corral_api::token::ApiTokenCreate;
@@ -8,7 +9,31 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
-use crate::components::{Confirm, ConfirmDialog, ErrorBanner};
+use crate::components::{Confirm, ConfirmDialog, ErrorBanner, Field};
+
+/// A field's error: the form's own check once submitted, else what the server said of it.
+fn under(
+    field: &'static str,
+    local: Option<String>,
+    server: RwSignal<Option<(String, String)>>,
+) -> Option<String> {
+    local.or_else(|| server.with(|s| s.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone())))
+}
+
+/// Splits an answer into the field it names (shown under it) or the banner.
+fn route(
+    e: api::ClientError,
+    fields: &[&str],
+    server: RwSignal<Option<(String, String)>>,
+    banner: RwSignal<Option<String>>,
+) {
+    match e {
+        api::ClientError::Api { body, .. } if body.field.as_deref().is_some_and(|f| fields.contains(&f)) => {
+            server.set(Some((body.field.unwrap_or_default(), body.message)))
+        }
+        e => banner.set(Some(e.to_string())),
+    }
+}
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -16,22 +41,32 @@ pub fn AccountPage() -> impl IntoView {
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let pw_error = RwSignal::new(None::<String>);
+    let pw_server = RwSignal::new(None::<(String, String)>);
+    let pw_tried = RwSignal::new(false);
     let pw_done = RwSignal::new(false);
+    let new_error = Signal::derive(move || {
+        let local = pw_tried.get().then(|| validate::password(&new.get()).err().map(|e| e.message)).flatten();
+        under("new", local, pw_server)
+    });
+    let current_error = Signal::derive(move || under("current", None, pw_server));
     let change = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        pw_tried.set(true);
+        pw_server.set(None);
+        pw_error.set(None);
         let req = PasswordChange { current: current.get_untracked(), new: new.get_untracked() };
-        if let Err(e) = validate::password(&req.new) {
-            return pw_error.set(Some(format!("New password: {}", e.message)));
+        if validate::password(&req.new).is_err() {
+            return;
         }
         spawn_local(async move {
             match api::password_change(&req).await {
                 Ok(()) => {
-                    pw_error.set(None);
                     pw_done.set(true);
+                    pw_tried.set(false);
                     current.set(String::new());
                     new.set(String::new());
                 }
-                Err(e) => pw_error.set(Some(e.to_string())),
+                Err(e) => route(e, &["current", "new"], pw_server, pw_error),
             }
         });
     };
@@ -47,32 +82,46 @@ pub fn AccountPage() -> impl IntoView {
     // The new token's id and secret, until it is revoked or another is made.
     let shown = RwSignal::new(None::<(String, String)>);
     let tok_error = RwSignal::new(None::<String>);
+    let tok_server = RwSignal::new(None::<(String, String)>);
+    let tok_tried = RwSignal::new(false);
+    let days_value = move || -> Result<Option<u32>, String> {
+        match days.get().trim() {
+            "" => Ok(None),
+            d => {
+                let d = d
+                    .parse::<u32>()
+                    .map_err(|_| "a whole number of days, or nothing for never".to_string())?;
+                validate::token_days(d).map_err(|e| e.message)?;
+                Ok(Some(d))
+            }
+        }
+    };
+    let name_error = Signal::derive(move || {
+        let local =
+            tok_tried.get().then(|| validate::token_name(&name.get()).err().map(|e| e.message)).flatten();
+        under("name", local, tok_server)
+    });
+    let days_error = Signal::derive(move || under("expires_in_days", days_value().err(), tok_server));
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let expires_in_days = match days.get_untracked().trim() {
-            "" => None,
-            d => match d.parse::<u32>() {
-                Ok(d) => Some(d),
-                Err(_) => return tok_error.set(Some("Expires: a whole number of days".into())),
-            },
-        };
+        tok_tried.set(true);
+        tok_server.set(None);
+        tok_error.set(None);
+        let (Ok(expires_in_days), None) = (days_value(), name_error.get_untracked()) else { return };
         let req = ApiTokenCreate {
             name: name.get_untracked(),
             expires_in_days,
             read_only: read_only.get_untracked(),
         };
-        if let Err(e) = validate::token_name(&req.name) {
-            return tok_error.set(Some(format!("Name: {}", e.message)));
-        }
         spawn_local(async move {
             match api::token_create(&req).await {
                 Ok(made) => {
-                    tok_error.set(None);
                     shown.set(Some((made.info.id, made.token)));
                     name.set(String::new());
+                    tok_tried.set(false);
                     version.update(|v| *v += 1);
                 }
-                Err(e) => tok_error.set(Some(e.to_string())),
+                Err(e) => route(e, &["name", "expires_in_days"], tok_server, tok_error),
             }
         });
     };
@@ -94,9 +143,10 @@ pub fn AccountPage() -> impl IntoView {
     view! {
         <ConfirmDialog pending=pending on_confirm=revoke/>
         <h1>"Account"</h1>
-        <form class="card inline-form" on:submit=change>
-            <label>"Current password"<input type="password" data-test="pw-current" prop:value=move || current.get() on:input=move |ev| current.set(event_target_value(&ev))/></label>
-            <label>"New password"<input type="password" data-test="pw-new" prop:value=move || new.get() on:input=move |ev| new.set(event_target_value(&ev))/></label>
+        <form class="card inline-form" novalidate on:submit=change on:input=move |_| pw_server.set(None)>
+            <Field label="Current password" test="pw-current" value=current error=current_error password=true/>
+            <Field label="New password" test="pw-new" value=new error=new_error password=true
+                help=format!("At least {} characters.", validate::PASSWORD_MIN_LEN)/>
             <button class="btn primary" type="submit" data-test="pw-change">"Change password"</button>
             <Show when=move || pw_done.get()><span class="muted" data-test="pw-changed">"Changed."</span></Show>
             <ErrorBanner error=pw_error/>
@@ -104,9 +154,9 @@ pub fn AccountPage() -> impl IntoView {
         <section class="card settings">
             <h2>"API tokens"</h2>
             <p class="help">"For scripts and the CLI: send " <code>"Authorization: Bearer <token>"</code> ". A token acts as you; a read-only one may only read."</p>
-            <form class="inline-form" on:submit=create>
-                <label>"Name"<input data-test="token-name" placeholder="backup-script" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/></label>
-                <label>"Expires in (days)"<input data-test="token-days" inputmode="numeric" placeholder="never" prop:value=move || days.get() on:input=move |ev| days.set(event_target_value(&ev))/></label>
+            <form class="inline-form" novalidate on:submit=create on:input=move |_| tok_server.set(None)>
+                <Field label="Name" test="token-name" value=name error=name_error placeholder="backup-script"/>
+                <Field label="Expires in (days)" test="token-days" value=days error=days_error numeric=true placeholder="never"/>
                 <label class="check"><input type="checkbox" prop:checked=move || read_only.get() on:change=move |ev| read_only.set(event_target_checked(&ev))/>"read-only"</label>
                 <button class="btn" type="submit" data-test="token-create">"Create token"</button>
             </form>

@@ -11,7 +11,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::AdminNav;
 use crate::api;
-use crate::components::{Confirm, ConfirmDialog, ErrorBanner};
+use crate::components::{Confirm, ConfirmDialog, ErrorBanner, Field};
 use crate::live::use_live;
 
 fn role_of(s: &str) -> Role {
@@ -47,8 +47,18 @@ fn Tenant(id: TenantId) -> impl IntoView {
 
     let new_user = RwSignal::new(String::new());
     let new_role = RwSignal::new("viewer".to_string());
+    // The new name's complaint, under it: the shared check once tried, or the server's.
+    let tried = RwSignal::new(false);
+    let taken = RwSignal::new(None::<String>);
+    let new_user_error = Signal::derive(move || {
+        taken.get().or_else(|| {
+            tried.get().then(|| validate::username(&new_user.get()).err().map(|e| e.message)).flatten()
+        })
+    });
     let add_user = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        tried.set(true);
+        taken.set(None);
         let req = UserCreate {
             username: new_user.get_untracked(),
             password: None,
@@ -56,17 +66,19 @@ fn Tenant(id: TenantId) -> impl IntoView {
             tenant_id: Some(id),
             role: Some(role_of(&new_role.get_untracked())),
         };
-        if let Err(e) = validate::username(&req.username) {
-            return error.set(Some(format!("Username: {}", e.message)));
+        if validate::username(&req.username).is_err() {
+            return;
         }
         spawn_local(async move {
             match api::user_create(&req).await {
                 Ok(made) => {
                     error.set(None);
+                    tried.set(false);
                     shown_password.set(made.password.map(|p| format!("{}: {p}", made.user.username)));
                     new_user.set(String::new());
                     bump();
                 }
+                Err(api::ClientError::Api { status: 409 | 422, body }) => taken.set(Some(body.message)),
                 Err(e) => error.set(Some(e.to_string())),
             }
         });
@@ -94,31 +106,33 @@ fn Tenant(id: TenantId) -> impl IntoView {
         });
     };
 
-    let limits = RwSignal::new([String::new(), String::new(), String::new(), String::new(), String::new()]);
+    // The five limits as typed; empty is no limit. Each says under itself what is wrong.
+    let limits: [RwSignal<String>; 5] = std::array::from_fn(|_| RwSignal::new(String::new()));
+    const LIMIT_FIELDS: [&str; 5] = ["vcpus", "memory_mib", "disk_gib", "machines", "snapshots"];
+    let parse = |s: &str| -> Result<Option<u64>, String> {
+        match s.trim() {
+            "" => Ok(None),
+            s => s.parse().map(Some).map_err(|_| "a whole number, or nothing for no limit".to_string()),
+        }
+    };
+    let request = move || -> Result<QuotaLimits, (usize, String)> {
+        let v = |i: usize| parse(&limits[i].get()).map_err(|e| (i, e));
+        let req = QuotaLimits {
+            vcpus: v(0)?,
+            memory_mib: v(1)?,
+            disk_gib: v(2)?,
+            machines: v(3)?,
+            snapshots: v(4)?,
+        };
+        validate::quota_limits(&req)
+            .map_err(|e| (LIMIT_FIELDS.iter().position(|f| *f == e.field).unwrap_or(0), e.message))?;
+        Ok(req)
+    };
+    let limit_error =
+        move |i: usize| Signal::derive(move || request().err().filter(|(at, _)| *at == i).map(|(_, m)| m));
     let save_quota = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let parse = |s: &str| -> Result<Option<u64>, String> {
-            let s = s.trim();
-            if s.is_empty() {
-                Ok(None)
-            } else {
-                s.parse().map(Some).map_err(|_| format!("{s:?} is not a whole number"))
-            }
-        };
-        let l = limits.get_untracked();
-        let req = (|| -> Result<QuotaLimits, String> {
-            Ok(QuotaLimits {
-                vcpus: parse(&l[0])?,
-                memory_mib: parse(&l[1])?,
-                disk_gib: parse(&l[2])?,
-                machines: parse(&l[3])?,
-                snapshots: parse(&l[4])?,
-            })
-        })();
-        let req = match req {
-            Ok(r) => r,
-            Err(e) => return error.set(Some(e)),
-        };
+        let Ok(req) = request() else { return };
         spawn_local(async move {
             match api::quota_set(id, &req).await {
                 Ok(_) => {
@@ -130,13 +144,7 @@ fn Tenant(id: TenantId) -> impl IntoView {
         });
     };
     let limit_input = move |i: usize, label: &'static str, test: &'static str| {
-        view! {
-            <label>{label}
-                <input data-test=test inputmode="numeric" placeholder="no limit"
-                    prop:value=move || limits.with(|l| l[i].clone())
-                    on:input=move |ev| limits.update(|l| l[i] = event_target_value(&ev))/>
-            </label>
-        }
+        view! { <Field label=label test=test value=limits[i] error=limit_error(i) numeric=true placeholder="no limit"/> }
     };
     let tenants = LocalResource::new(api::tenant_list);
     let title = move || {
@@ -193,11 +201,8 @@ fn Tenant(id: TenantId) -> impl IntoView {
                     }
                 })}
             </Transition>
-            <form class="inline-form" on:submit=add_user>
-                <label>"New user"
-                    <input data-test="member-new-name" placeholder="jdoe" prop:value=move || new_user.get()
-                        on:input=move |ev| new_user.set(event_target_value(&ev))/>
-                </label>
+            <form class="inline-form" novalidate on:submit=add_user on:input=move |_| taken.set(None)>
+                <Field label="New user" test="member-new-name" value=new_user error=new_user_error placeholder="jdoe"/>
                 <select data-test="member-new-role" aria-label="The new user's role" on:change=move |ev| new_role.set(event_target_value(&ev))>
                     <option value="viewer">"viewer"</option>
                     <option value="operator">"operator"</option>
@@ -230,7 +235,7 @@ fn Tenant(id: TenantId) -> impl IntoView {
                 })}
             </Transition>
             <Show when=is_admin>
-                <form class="inline-form" on:submit=save_quota>
+                <form class="inline-form" novalidate on:submit=save_quota>
                     {limit_input(0, "vCPUs", "quota-vcpus")}
                     {limit_input(1, "Memory (MiB)", "quota-memory")}
                     {limit_input(2, "Disk (GiB)", "quota-disk")}

@@ -8,7 +8,7 @@ use leptos_router::components::A;
 
 use super::AdminNav;
 use crate::api;
-use crate::components::{ErrorBanner, UsageBar};
+use crate::components::{ErrorBanner, Field, UsageBar};
 use crate::live::use_live;
 
 #[component]
@@ -23,21 +23,33 @@ pub fn TenantsPage() -> impl IntoView {
     });
     let name = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    // The name's complaint, under it: the shared check once tried, or the server's (taken).
+    let tried = RwSignal::new(false);
+    let taken = RwSignal::new(None::<String>);
+    let name_error = Signal::derive(move || {
+        taken.get().or_else(|| {
+            tried.get().then(|| validate::tenant_name(&name.get()).err().map(|e| e.message)).flatten()
+        })
+    });
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        tried.set(true);
+        taken.set(None);
         let req = TenantCreate { name: name.get_untracked() };
-        if let Err(e) = validate::tenant_name(&req.name) {
-            return error.set(Some(format!("Name: {}", e.message)));
+        if validate::tenant_name(&req.name).is_err() {
+            return;
         }
         spawn_local(async move {
             match api::tenant_create(&req).await {
                 Ok(_) => {
                     error.set(None);
+                    tried.set(false);
                     name.set(String::new());
                     version.update(|v| *v += 1);
                     // The switch, the forms and the audit log name tenants from the list.
                     live.refresh();
                 }
+                Err(api::ClientError::Api { status: 409 | 422, body }) => taken.set(Some(body.message)),
                 Err(e) => error.set(Some(e.to_string())),
             }
         });
@@ -46,11 +58,8 @@ pub fn TenantsPage() -> impl IntoView {
         <h1>"Admin"</h1>
         <AdminNav/>
         <Show when=is_admin>
-            <form class="card inline-form" on:submit=create>
-                <label>"New tenant"
-                    <input data-test="tenant-name" placeholder="acme" prop:value=move || name.get()
-                        on:input=move |ev| name.set(event_target_value(&ev))/>
-                </label>
+            <form class="card inline-form" novalidate on:submit=create on:input=move |_| taken.set(None)>
+                <Field label="New tenant" test="tenant-name" value=name error=name_error placeholder="acme"/>
                 <button class="btn primary" type="submit" data-test="tenant-create">"Create tenant"</button>
                 <ErrorBanner error=error/>
             </form>

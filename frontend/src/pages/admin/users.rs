@@ -10,7 +10,7 @@ use leptos::task::spawn_local;
 
 use super::AdminNav;
 use crate::api;
-use crate::components::{Confirm, ConfirmDialog, ErrorBanner};
+use crate::components::{Confirm, ConfirmDialog, ErrorBanner, Field};
 use crate::live::use_live;
 
 /// What an admin asked to do to a user, waiting for their yes.
@@ -54,8 +54,19 @@ fn Users() -> impl IntoView {
     let shown = RwSignal::new(None::<String>);
     let name = RwSignal::new(String::new());
     let admin = RwSignal::new(false);
+    // The username's complaint, under it: the shared check once a create was tried, or
+    // what the server said (a name taken).
+    let tried = RwSignal::new(false);
+    let taken = RwSignal::new(None::<String>);
+    let name_error = Signal::derive(move || {
+        taken.get().or_else(|| {
+            tried.get().then(|| validate::username(&name.get()).err().map(|e| e.message)).flatten()
+        })
+    });
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        tried.set(true);
+        taken.set(None);
         let req = UserCreate {
             username: name.get_untracked(),
             password: None,
@@ -63,17 +74,20 @@ fn Users() -> impl IntoView {
             tenant_id: None,
             role: None,
         };
-        if let Err(e) = validate::username(&req.username) {
-            return error.set(Some(format!("Username: {}", e.message)));
+        if validate::username(&req.username).is_err() {
+            return;
         }
         spawn_local(async move {
             match api::user_create(&req).await {
                 Ok(made) => {
                     error.set(None);
+                    tried.set(false);
                     shown.set(made.password.map(|p| format!("{}: {p}", made.user.username)));
                     name.set(String::new());
                     version.update(|v| *v += 1);
                 }
+                // A taken name (409) or a refused one (422) is the name's: said under it.
+                Err(api::ClientError::Api { status: 409 | 422, body }) => taken.set(Some(body.message)),
                 Err(e) => error.set(Some(e.to_string())),
             }
         });
@@ -109,10 +123,8 @@ fn Users() -> impl IntoView {
             UserAct::Update(req) => update(id, req),
             UserAct::Delete => remove(id),
         }/>
-        <form class="card inline-form" on:submit=create>
-            <label>"New user"
-                <input data-test="user-name" placeholder="jdoe" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
-            </label>
+        <form class="card inline-form" novalidate on:submit=create on:input=move |_| taken.set(None)>
+            <Field label="New user" test="user-name" value=name error=name_error placeholder="jdoe"/>
             <label class="check"><input type="checkbox" prop:checked=move || admin.get() on:change=move |ev| admin.set(event_target_checked(&ev))/>"administrator"</label>
             <button class="btn primary" type="submit" data-test="user-create">"Create user"</button>
         </form>
