@@ -77,6 +77,9 @@ pub struct Task {
     pub node_id: NodeId,
     pub node_name: String,
     pub tenant_id: Option<crate::ids::TenantId>,
+    /// The user who asked for it; none for work a node started by itself, or a task from
+    /// before Corral recorded who asked.
+    pub started_by: Option<String>,
     #[serde(flatten)]
     pub task: BridgeTask,
 }

@@ -513,6 +513,7 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
     assert!(b.absent(&sel::image_row("bad.qcow2")).await, "a failed import left an image");
     b.open(base, "/tasks").await;
     b.wait_text(&sel::task_state("copy.qcow2"), |t| t == "succeeded").await;
+    b.wait_text(&sel::task_by("copy.qcow2"), |t| t == "admin").await;
 
     b.open(base, "/machines/new").await;
     b.wait_text(sel::CREATE_IMAGE_OPTION, |t| t == "copy.qcow2" || t == "tiny.qcow2").await;

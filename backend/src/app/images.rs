@@ -43,7 +43,7 @@ pub async fn image_import(state: &AppState, actor: &Actor, req: ImageImport) -> 
     let node = nodes::node_get(&state.db, req.node_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("node {}", req.node_id)))?;
-    let client = super::on_node::client_of(state, node.id, &node.name)?;
+    let client = super::on_node::client_for(state, actor, node.id, &node.name)?;
     let import = BridgeImageImport { name: req.name, source: req.source, sha256: req.sha256 };
     let task = client.image_import(&import).await.map_err(|e| ApiError::from_node(&node.name, e))?;
     // Mirrored now, so the answer can be followed at once even before its event arrives.

@@ -12,7 +12,7 @@ use corral_api::node::Node;
 use corral_api::session::Role;
 use corral_api::{ErrorCode, MachineId};
 
-use super::on_node::{apply_bridge, client_of};
+use super::on_node::{apply_bridge, client_for, client_of};
 use super::placement;
 use super::provision::{NodeCall, Place, Provision, node_make, provision};
 use crate::auth::Actor;
@@ -104,7 +104,7 @@ pub async fn machine_create(
                             .await?
                             .ok_or_else(|| ApiError::NotFound(format!("node {}", prior.node_id)))?;
                         let call = NodeCall::Create(bridge_create(id, req));
-                        return node_make(state, &node, id, call).await.map(Created::Replayed);
+                        return node_make(state, actor, &node, id, call).await.map(Created::Replayed);
                     }
                     return Ok(Created::Replayed(prior));
                 }
@@ -162,15 +162,8 @@ pub async fn machine_create(
         (None, None) => Place::Best(candidates),
     };
     let call = NodeCall::Create(bridge_create(id, req));
-    let p = Provision {
-        tenant_id,
-        machine,
-        place,
-        call,
-        take_back: take_back.is_some(),
-        explain: actor.is_admin,
-    };
-    provision(state, p).await.map(Created::New)
+    let p = Provision { tenant_id, machine, place, call, take_back: take_back.is_some() };
+    provision(state, actor, p).await.map(Created::New)
 }
 
 /// The nodes that could hold the machine: those that run its kind, hold its image and offer
@@ -245,7 +238,7 @@ pub async fn machine_delete(
         state.publish(Event::MachineRemoved { id });
         return Ok(Machine { state: MachineState::Deleting, ..m });
     }
-    let client = client_of(state, m.node_id, &m.node_name)?;
+    let client = client_for(state, actor, m.node_id, &m.node_name)?;
     match client.machine_delete(id, force).await {
         // The node's task removes it; its end arrives as a removal on the event stream.
         // Only the state is updated here: the node may already have announced the removal,

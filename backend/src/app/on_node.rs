@@ -1,14 +1,21 @@
 //! Calling a node from app logic: its client, and its answers checked before they are
 //! believed (a node's report is input like any other).
 
-use corral_api::MachineId;
+use std::sync::Arc;
+
 use corral_api::bridge::BridgeMachine;
 use corral_api::machine::Machine;
+use corral_api::task::BridgeTask;
+use corral_api::{MachineId, UserId};
 
+use crate::auth::Actor;
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::nodes::BridgeClient;
+use crate::nodes::client::TaskStarted;
 use crate::nodes::reconciler::take_machine_report;
 use crate::state::AppState;
+use crate::store::tasks;
 
 /// The link to a node, or 503 if there is none.
 pub fn client_of(state: &AppState, node: corral_api::NodeId, name: &str) -> Result<BridgeClient, ApiError> {
@@ -16,6 +23,36 @@ pub fn client_of(state: &AppState, node: corral_api::NodeId, name: &str) -> Resu
         node: name.to_string(),
         reason: "no link configured".into(),
     })
+}
+
+/// The link to a node for work `actor` asks for: each task the node starts is recorded as
+/// theirs, for the task log.
+pub fn client_for(
+    state: &AppState,
+    actor: &Actor,
+    node: corral_api::NodeId,
+    name: &str,
+) -> Result<BridgeClient, ApiError> {
+    let hook = RecordStarter { db: state.db.clone(), user: actor.id, username: actor.username.clone() };
+    Ok(client_of(state, node, name)?.on_task_start(Arc::new(hook)))
+}
+
+/// Writes who asked for each task as the node answers with it.
+#[derive(Debug)]
+struct RecordStarter {
+    db: Db,
+    user: UserId,
+    username: String,
+}
+
+#[async_trait::async_trait]
+impl TaskStarted for RecordStarter {
+    async fn task_started(&self, task: &BridgeTask) {
+        // The node has the work in hand; losing the name is better than failing the request.
+        if let Err(e) = tasks::task_started_by(&self.db, task.id, self.user, &self.username).await {
+            tracing::warn!(task = %task.id, error = %e, "could not record who started the task");
+        }
+    }
 }
 
 /// Takes a node's answer about `m` as its report: the row is updated and announced.

@@ -12,9 +12,10 @@ use corral_api::machine::Machine;
 use corral_api::node::Node;
 use corral_api::{MachineId, TenantId};
 
-use super::on_node::{answered_for, client_of};
+use super::on_node::{answered_for, client_for, client_of};
 use super::placement::{self, Demand};
 use super::quotas;
+use crate::auth::Actor;
 use crate::db::is_unique_violation;
 use crate::error::ApiError;
 use crate::nodes::NodeError;
@@ -35,9 +36,6 @@ pub struct Provision {
     /// The row of an unmanaged machine with this id (made by the node after an earlier
     /// request with the same idempotency key gave up) is replaced by this one.
     pub take_back: bool,
-    /// Say what each node lacks when none has room (admins); tenants learn only that no node
-    /// has room for what they asked.
-    pub explain: bool,
 }
 
 /// Where a machine goes.
@@ -62,7 +60,10 @@ pub enum NodeCall {
 }
 
 /// Makes the machine and answers with its row as the node's report left it.
-pub async fn provision(state: &AppState, p: Provision) -> Result<Machine, ApiError> {
+/// `actor` is who asked: the node's task is recorded as theirs, and an admin hears what each
+/// node lacks when none has room (tenants learn only that no node has room for what they
+/// asked).
+pub async fn provision(state: &AppState, actor: &Actor, p: Provision) -> Result<Machine, ApiError> {
     let m = &p.machine;
     let admission = quotas::admit(
         state,
@@ -78,7 +79,7 @@ pub async fn provision(state: &AppState, p: Provision) -> Result<Machine, ApiErr
     .await?;
     let demand = Demand { vcpus: m.vcpus, memory_mib: m.memory_mib, disk_gib: m.disk_gib };
     let refused = |why: String| {
-        ApiError::InsufficientCapacity(if p.explain {
+        ApiError::InsufficientCapacity(if actor.is_admin {
             why
         } else {
             format!("no node has room for {}", demand.said())
@@ -111,21 +112,22 @@ pub async fn provision(state: &AppState, p: Provision) -> Result<Machine, ApiErr
             None => ApiError::AlreadyExists(format!("this tenant already has a machine named {:?}", m.name)),
         });
     }
-    node_make(state, &node, m.id, p.call).await
+    node_make(state, actor, &node, m.id, p.call).await
 }
 
 /// Asks the node to make machine `id`, whose `creating` row is written, and answers with the
 /// row as the node's report left it. If the node refuses or never answers, the row goes.
 pub async fn node_make(
     state: &AppState,
+    actor: &Actor,
     node: &Node,
     id: MachineId,
     call: NodeCall,
 ) -> Result<Machine, ApiError> {
     let result = match call {
-        NodeCall::Create(req) => create_with_retries(state, node, &req).await,
+        NodeCall::Create(req) => create_with_retries(state, actor, node, &req).await,
         NodeCall::Clone { source, snapshot, req } => {
-            let client = client_of(state, node.id, &node.name)?.patient();
+            let client = client_for(state, actor, node.id, &node.name)?.patient();
             client.snapshot_clone(source, &snapshot, &req).await
         }
     };
@@ -154,10 +156,11 @@ pub async fn node_make(
 
 async fn create_with_retries(
     state: &AppState,
+    actor: &Actor,
     node: &Node,
     req: &BridgeMachineCreate,
 ) -> Result<BridgeMachine, NodeError> {
-    let client = match client_of(state, node.id, &node.name) {
+    let client = match client_for(state, actor, node.id, &node.name) {
         Ok(c) => c,
         Err(_) => return Err(NodeError::Unreachable("no link configured".into())),
     };

@@ -7,7 +7,7 @@ use corral_api::session::Role;
 use corral_api::snapshot::{Snapshot, SnapshotClone, SnapshotCreate};
 use corral_api::{MachineId, validate};
 
-use super::on_node::{apply_bridge, client_of};
+use super::on_node::{apply_bridge, client_for, client_of};
 use super::provision::{NodeCall, Place, Provision, provision};
 use crate::auth::Actor;
 use crate::error::ApiError;
@@ -36,7 +36,7 @@ pub async fn snapshot_create(
     let id = m.id;
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(&req.name)?;
-    let client = client_of(state, m.node_id, &m.node_name)?.patient();
+    let client = client_for(state, actor, m.node_id, &m.node_name)?.patient();
     // Held until the snapshot exists, so racing snapshots cannot pass the limit together.
     let _admission = match m.tenant_id {
         Some(t) => Some(
@@ -61,7 +61,7 @@ pub async fn snapshot_rollback(
     let id = m.id;
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(name)?;
-    let client = client_of(state, m.node_id, &m.node_name)?.patient();
+    let client = client_for(state, actor, m.node_id, &m.node_name)?.patient();
     let b = client.snapshot_rollback(id, name).await.map_err(|e| ApiError::from_node(&m.node_name, e))?;
     apply_bridge(state, &m, &b).await
 }
@@ -75,7 +75,7 @@ pub async fn snapshot_delete(
     let id = m.id;
     actor.require_machine(&m, Role::Operator)?;
     snapshot_name(name)?;
-    let client = client_of(state, m.node_id, &m.node_name)?.patient();
+    let client = client_for(state, actor, m.node_id, &m.node_name)?.patient();
     client.snapshot_delete(id, name).await.map_err(|e| ApiError::from_node(&m.node_name, e))
 }
 
@@ -119,13 +119,6 @@ pub async fn snapshot_clone(
         snapshot: name.to_string(),
         req: BridgeSnapshotClone { id, name: req.name },
     };
-    let p = Provision {
-        tenant_id,
-        machine,
-        place: Place::Fixed(node),
-        call,
-        take_back: false,
-        explain: actor.is_admin,
-    };
-    provision(state, p).await
+    let p = Provision { tenant_id, machine, place: Place::Fixed(node), call, take_back: false };
+    provision(state, actor, p).await
 }

@@ -50,6 +50,16 @@ impl NodeError {
 pub struct BridgeClient {
     transport: Arc<dyn Transport>,
     timeout: Duration,
+    /// Told of each task this client starts, before the client follows it.
+    on_start: Option<Arc<dyn TaskStarted>>,
+}
+
+/// Hears of each task a node starts at a client's request, as soon as the node answers: the
+/// backend records who asked, which a node does not know. It cannot fail the request: the
+/// node has already begun the work.
+#[async_trait::async_trait]
+pub trait TaskStarted: Send + Sync + std::fmt::Debug {
+    async fn task_started(&self, task: &BridgeTask);
 }
 
 type Body = Full<Bytes>;
@@ -99,7 +109,20 @@ pub type ConsoleStream = TokioIo<hyper::upgrade::Upgraded>;
 
 impl BridgeClient {
     pub fn new(transport: Arc<dyn Transport>, timeout: Duration) -> Self {
-        Self { transport, timeout }
+        Self { transport, timeout, on_start: None }
+    }
+
+    /// The same client, telling `hook` of each task it starts.
+    pub fn on_task_start(self, hook: Arc<dyn TaskStarted>) -> Self {
+        Self { on_start: Some(hook), ..self }
+    }
+
+    /// Passes a task the node just started to the hook, and back.
+    async fn started(&self, task: BridgeTask) -> BridgeTask {
+        if let Some(hook) = &self.on_start {
+            hook.task_started(&task).await;
+        }
+        task
     }
 
     /// The same client with a longer deadline, for operations that copy disks or RAM
@@ -110,7 +133,7 @@ impl BridgeClient {
     }
 
     pub fn patient(&self) -> Self {
-        Self { transport: self.transport.clone(), timeout: self.timeout.max(LONG_OPERATION) }
+        Self { timeout: self.timeout.max(LONG_OPERATION), ..self.clone() }
     }
 
     async fn send(
@@ -184,7 +207,7 @@ impl BridgeClient {
         if status != StatusCode::ACCEPTED {
             return from_value(value);
         }
-        let task: BridgeTask = from_value(value)?;
+        let task = self.started(from_value(value)?).await;
         self.patient().task_finish(task).await?;
         self.machine_get(req.id).await
     }
@@ -192,7 +215,7 @@ impl BridgeClient {
     /// Starts removing a machine; answers with the task doing it.
     pub async fn machine_delete(&self, id: MachineId, force: bool) -> Result<BridgeTask, NodeError> {
         let path = format!("{}?force={force}", paths::bridge::machine(id));
-        Ok(self.call(Method::DELETE, &path, None).await?.1)
+        Ok(self.started(self.call(Method::DELETE, &path, None).await?.1).await)
     }
 
     pub async fn machine_power(
@@ -224,7 +247,7 @@ impl BridgeClient {
     /// Starts an import; the answer is its task.
     pub async fn image_import(&self, req: &BridgeImageImport) -> Result<BridgeTask, NodeError> {
         let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
-        Ok(self.call(Method::POST, paths::bridge::IMAGES, Some(body)).await?.1)
+        Ok(self.started(self.call(Method::POST, paths::bridge::IMAGES, Some(body)).await?.1).await)
     }
 
     pub async fn task_get(&self, id: TaskId) -> Result<BridgeTask, NodeError> {
@@ -266,7 +289,7 @@ impl BridgeClient {
         req: &BridgeSnapshotCreate,
     ) -> Result<BridgeTask, NodeError> {
         let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
-        Ok(self.call(Method::POST, &paths::bridge::snapshots(id), Some(body)).await?.1)
+        Ok(self.started(self.call(Method::POST, &paths::bridge::snapshots(id), Some(body)).await?.1).await)
     }
 
     /// Takes a snapshot: the node runs it as a task, followed here to its end.
@@ -288,13 +311,13 @@ impl BridgeClient {
     pub async fn snapshot_rollback(&self, id: MachineId, name: &str) -> Result<BridgeMachine, NodeError> {
         let path = paths::bridge::snapshot_action(id, name, "rollback");
         let (_, task) = self.call(Method::POST, &path, Some(b"{}".to_vec())).await?;
-        self.task_finish(task).await?;
+        self.task_finish(self.started(task).await).await?;
         self.machine_get(id).await
     }
 
     pub async fn snapshot_delete(&self, id: MachineId, name: &str) -> Result<(), NodeError> {
         let (_, task) = self.call(Method::DELETE, &paths::bridge::snapshot(id, name), None).await?;
-        self.task_finish(task).await.map(|_| ())
+        self.task_finish(self.started(task).await).await.map(|_| ())
     }
 
     /// Clones a snapshot into the machine `req.id` (a task, followed to its end).
@@ -307,7 +330,7 @@ impl BridgeClient {
         let body = serde_json::to_vec(req).map_err(|e| NodeError::Protocol(e.to_string()))?;
         let path = paths::bridge::snapshot_action(id, name, "clone");
         let (_, task) = self.call(Method::POST, &path, Some(body)).await?;
-        self.task_finish(task).await?;
+        self.task_finish(self.started(task).await).await?;
         self.machine_get(req.id).await
     }
 

@@ -1,7 +1,7 @@
 //! Tasks mirrored from the nodes: the node's report as JSON, with the columns lists filter on.
 
 use corral_api::task::{BridgeTask, Task, TaskState};
-use corral_api::{NodeId, TaskId};
+use corral_api::{NodeId, TaskId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -9,8 +9,9 @@ use super::machines::Visibility;
 use super::{opt_parse_col, parse_col};
 use crate::db::{Db, now};
 
-const SELECT: &str = "SELECT t.body, t.node_id, n.name AS node_name, m.tenant_id \
-    FROM tasks t JOIN nodes n ON n.id = t.node_id LEFT JOIN machines m ON m.id = t.machine_id";
+const SELECT: &str = "SELECT t.body, t.node_id, n.name AS node_name, m.tenant_id, s.username \
+    FROM tasks t JOIN nodes n ON n.id = t.node_id LEFT JOIN machines m ON m.id = t.machine_id \
+    LEFT JOIN task_starters s ON s.task_id = t.id";
 
 fn from_row(r: &AnyRow) -> Result<Task, sqlx::Error> {
     let body: String = r.try_get("body")?;
@@ -19,6 +20,7 @@ fn from_row(r: &AnyRow) -> Result<Task, sqlx::Error> {
         node_id: parse_col(r, "node_id")?,
         node_name: r.try_get("node_name")?,
         tenant_id: opt_parse_col(r, "tenant_id")?,
+        started_by: r.try_get("username")?,
         task,
     })
 }
@@ -127,12 +129,36 @@ pub async fn running_on(db: &Db, node: NodeId) -> Result<Vec<Task>, sqlx::Error>
     rows.iter().map(from_row).collect()
 }
 
+/// Records who asked for a task, as its node answers with it. Written once: the first answer
+/// is the request that started it (a retried create answers with the same task).
+pub async fn task_started_by(db: &Db, task: TaskId, user: UserId, username: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO task_starters (task_id, user_id, username, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (task_id) DO NOTHING",
+    )
+    .bind(task.to_string())
+    .bind(user.to_string())
+    .bind(username)
+    .bind(now())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Removes ended tasks last changed before `cutoff` (RFC 3339); returns how many. Running
-/// tasks stay whatever their age: their node may still finish them.
+/// tasks stay whatever their age: their node may still finish them. Who asked goes with the
+/// task, and so does a record of a task whose node never reported it.
 pub async fn tasks_prune(db: &Db, cutoff: &str) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM tasks WHERE state <> 'running' AND updated_at < $1")
         .bind(cutoff)
         .execute(db)
         .await?;
+    sqlx::query(
+        "DELETE FROM task_starters WHERE created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.id = task_starters.task_id)",
+    )
+    .bind(cutoff)
+    .execute(db)
+    .await?;
     Ok(done.rows_affected())
 }

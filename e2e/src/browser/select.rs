@@ -144,6 +144,11 @@ pub fn task_state(target: &str) -> String {
     format!("[data-test=task-row][data-target='{target}'] [data-test=task-state]")
 }
 
+/// The task list's "by" cell (who asked) of the task on `target`.
+pub fn task_by(target: &str) -> String {
+    format!("[data-test=task-row][data-target='{target}'] [data-test=task-by]")
+}
+
 // Nodes, on the dashboard.
 pub const ADD_NODE: &str = "[data-test=add-node]";
 pub const SSH_PUBLIC_KEY: &str = "[data-test=ssh-public-key]";

@@ -10,7 +10,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::components::{Ago, StateBadge};
 use crate::live::use_live;
-use crate::pages::tasks::TaskRow;
+use crate::pages::tasks::{TaskHead, TaskRow};
 
 #[component]
 pub fn NodePage() -> impl IntoView {
@@ -118,7 +118,7 @@ fn NodeView(node: Node) -> impl IntoView {
                 Some(list) => view! {
                     <table class="table">
                         <caption class="visually-hidden">"This node's tasks"</caption>
-                        <thead><tr><th>"What"</th><th>"Machine"</th><th>"Node"</th><th>"State"</th><th>"Progress"</th><th>"Started"</th><th>"Took"</th></tr></thead>
+                        <TaskHead machine=true/>
                         <tbody>{list.into_iter().map(|t| {
                             let machine = t.task.machine_id.map(|mid| (mid, machine_name(mid)));
                             view! { <TaskRow t=t machine=machine/> }

@@ -1,5 +1,5 @@
 //! The task list: long operations on the nodes, newest first, live, with the machine each
-//! works on, how long it took, and filters by state, kind and text.
+//! works on, who asked, how long it took, and filters by state, kind and text.
 
 use corral_api::task::{StepState, Task, TaskState};
 use leptos::prelude::*;
@@ -37,6 +37,7 @@ pub fn Tasks() -> impl IntoView {
                     text.is_empty()
                         || t.task.target.to_lowercase().contains(&text)
                         || t.node_name.to_lowercase().contains(&text)
+                        || t.started_by.as_ref().is_some_and(|u| u.to_lowercase().contains(&text))
                         || machine_name(t).is_some_and(|n| n.contains(&text))
                 })
                 .collect::<Vec<_>>()
@@ -45,8 +46,8 @@ pub fn Tasks() -> impl IntoView {
     view! {
         <h1>"Tasks"</h1>
         <div class="filters">
-            <input type="search" placeholder="Filter by target, machine or node" data-test="task-filter-text"
-                aria-label="Filter by target, machine or node"
+            <input type="search" placeholder="Filter by target, machine, node or user" data-test="task-filter-text"
+                aria-label="Filter by target, machine, node or user"
                 prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))/>
             <select data-test="task-filter-state" aria-label="Filter by state" on:change=move |ev| state.set(event_target_value(&ev))>
                 <option value="">"Any state"</option>
@@ -64,7 +65,7 @@ pub fn Tasks() -> impl IntoView {
             Some(list) => view! {
                 <table class="table" data-test="task-table">
                     <caption class="visually-hidden">"Tasks"</caption>
-                    <thead><tr><th>"What"</th><th>"Machine"</th><th>"Node"</th><th>"State"</th><th>"Progress"</th><th>"Started"</th><th>"Took"</th></tr></thead>
+                    <TaskHead machine=true/>
                     <tbody>{list.into_iter().map(|t| {
                         let machine = t.task.machine_id.map(|id| (id, machine_name(&t)));
                         view! { <TaskRow t=t machine=machine/> }
@@ -75,7 +76,19 @@ pub fn Tasks() -> impl IntoView {
     }
 }
 
-/// One task: what it does, its bar and steps, when it started and how long it took, and its
+/// The head of a task table, with a machine column or without (a machine's own tasks).
+#[component]
+pub fn TaskHead(machine: bool) -> impl IntoView {
+    view! {
+        <thead><tr>
+            <th>"What"</th>
+            {machine.then(|| view! { <th>"Machine"</th> })}
+            <th>"Node"</th><th>"By"</th><th>"State"</th><th>"Progress"</th><th>"Started"</th><th>"Took"</th>
+        </tr></thead>
+    }
+}
+
+/// One task: what it does, who asked, its bar and steps, when it started and how long it took, and its
 /// log and error on demand: a click on the row, or its first cell's button (the keyboard's
 /// way, which says whether the log is open).
 #[component]
@@ -86,7 +99,7 @@ pub fn TaskRow(
     #[prop(optional)]
     machine: Option<Option<(corral_api::MachineId, Option<String>)>>,
 ) -> impl IntoView {
-    let columns = if machine.is_some() { 7 } else { 6 };
+    let columns = if machine.is_some() { 8 } else { 7 };
     let open = RwSignal::new(false);
     let task = t.task;
     let state = task.state.as_str();
@@ -139,6 +152,10 @@ pub fn TaskRow(
                 }}</td>
             })}
             <td>{t.node_name}</td>
+            <td data-test="task-by">{match t.started_by {
+                Some(user) => view! { <span>{user}</span> }.into_any(),
+                None => view! { <span class="muted" title="Started by the node itself, or before Corral recorded who asked">"—"</span> }.into_any(),
+            }}</td>
             <td><span class=format!("badge task-{state}") data-test="task-state">{state}</span></td>
             <td>
                 <div class="bar" role="progressbar" aria-label="Progress" aria-valuemin="0" aria-valuemax="100" aria-valuenow=task.progress>

@@ -9,7 +9,7 @@ use crate::api;
 use crate::components::ErrorBanner;
 use crate::live::use_live;
 use crate::pages::admin::{AuditTable, KnownNames};
-use crate::pages::tasks::TaskRow;
+use crate::pages::tasks::{TaskHead, TaskRow};
 
 /// The machine's tasks, newest first, as they run.
 #[component]
@@ -32,7 +32,7 @@ pub fn MachineTasks(id: MachineId) -> impl IntoView {
                 Some(list) => view! {
                     <table class="table">
                         <caption class="visually-hidden">"This machine's tasks"</caption>
-                        <thead><tr><th>"What"</th><th>"Node"</th><th>"State"</th><th>"Progress"</th><th>"Started"</th><th>"Took"</th></tr></thead>
+                        <TaskHead machine=false/>
                         <tbody>{list.into_iter().map(|t| view! { <TaskRow t=t/> }).collect_view()}</tbody>
                     </table>
                 }.into_any(),
