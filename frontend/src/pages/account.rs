@@ -9,31 +9,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
-use crate::components::{Confirm, ConfirmDialog, ErrorBanner, Field};
-
-/// A field's error: the form's own check once submitted, else what the server said of it.
-fn under(
-    field: &'static str,
-    local: Option<String>,
-    server: RwSignal<Option<(String, String)>>,
-) -> Option<String> {
-    local.or_else(|| server.with(|s| s.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone())))
-}
-
-/// Splits an answer into the field it names (shown under it) or the banner.
-fn route(
-    e: api::ClientError,
-    fields: &[&str],
-    server: RwSignal<Option<(String, String)>>,
-    banner: RwSignal<Option<String>>,
-) {
-    match e {
-        api::ClientError::Api { body, .. } if body.field.as_deref().is_some_and(|f| fields.contains(&f)) => {
-            server.set(Some((body.field.unwrap_or_default(), body.message)))
-        }
-        e => banner.set(Some(e.to_string())),
-    }
-}
+use crate::components::{Confirm, ConfirmDialog, ErrorBanner, Field, ServerSaid};
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -41,19 +17,18 @@ pub fn AccountPage() -> impl IntoView {
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let pw_error = RwSignal::new(None::<String>);
-    let pw_server = RwSignal::new(None::<(String, String)>);
+    let pw_server = ServerSaid::new(pw_error);
     let pw_tried = RwSignal::new(false);
     let pw_done = RwSignal::new(false);
     let new_error = Signal::derive(move || {
         let local = pw_tried.get().then(|| validate::password(&new.get()).err().map(|e| e.message)).flatten();
-        under("new", local, pw_server)
+        pw_server.under("new", local)
     });
-    let current_error = Signal::derive(move || under("current", None, pw_server));
+    let current_error = Signal::derive(move || pw_server.under("current", None));
     let change = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         pw_tried.set(true);
-        pw_server.set(None);
-        pw_error.set(None);
+        pw_server.clear();
         let req = PasswordChange { current: current.get_untracked(), new: new.get_untracked() };
         if validate::password(&req.new).is_err() {
             return;
@@ -66,7 +41,7 @@ pub fn AccountPage() -> impl IntoView {
                     current.set(String::new());
                     new.set(String::new());
                 }
-                Err(e) => route(e, &["current", "new"], pw_server, pw_error),
+                Err(e) => pw_server.take(e, &["current", "new"]),
             }
         });
     };
@@ -82,7 +57,7 @@ pub fn AccountPage() -> impl IntoView {
     // The new token's id and secret, until it is revoked or another is made.
     let shown = RwSignal::new(None::<(String, String)>);
     let tok_error = RwSignal::new(None::<String>);
-    let tok_server = RwSignal::new(None::<(String, String)>);
+    let tok_server = ServerSaid::new(tok_error);
     let tok_tried = RwSignal::new(false);
     let days_value = move || -> Result<Option<u32>, String> {
         match days.get().trim() {
@@ -99,14 +74,13 @@ pub fn AccountPage() -> impl IntoView {
     let name_error = Signal::derive(move || {
         let local =
             tok_tried.get().then(|| validate::token_name(&name.get()).err().map(|e| e.message)).flatten();
-        under("name", local, tok_server)
+        tok_server.under("name", local)
     });
-    let days_error = Signal::derive(move || under("expires_in_days", days_value().err(), tok_server));
+    let days_error = Signal::derive(move || tok_server.under("expires_in_days", days_value().err()));
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         tok_tried.set(true);
-        tok_server.set(None);
-        tok_error.set(None);
+        tok_server.clear();
         let (Ok(expires_in_days), None) = (days_value(), name_error.get_untracked()) else { return };
         let req = ApiTokenCreate {
             name: name.get_untracked(),
@@ -121,7 +95,7 @@ pub fn AccountPage() -> impl IntoView {
                     tok_tried.set(false);
                     version.update(|v| *v += 1);
                 }
-                Err(e) => route(e, &["name", "expires_in_days"], tok_server, tok_error),
+                Err(e) => tok_server.take(e, &["name", "expires_in_days"]),
             }
         });
     };
@@ -143,7 +117,7 @@ pub fn AccountPage() -> impl IntoView {
     view! {
         <ConfirmDialog pending=pending on_confirm=revoke/>
         <h1>"Account"</h1>
-        <form class="card inline-form" novalidate on:submit=change on:input=move |_| pw_server.set(None)>
+        <form class="card inline-form" novalidate on:submit=change on:input=move |_| pw_server.edited()>
             <Field label="Current password" test="pw-current" value=current error=current_error password=true/>
             <Field label="New password" test="pw-new" value=new error=new_error password=true
                 help=format!("At least {} characters.", validate::PASSWORD_MIN_LEN)/>
@@ -154,7 +128,7 @@ pub fn AccountPage() -> impl IntoView {
         <section class="card settings">
             <h2>"API tokens"</h2>
             <p class="help">"For scripts and the CLI: send " <code>"Authorization: Bearer <token>"</code> ". A token acts as you; a read-only one may only read."</p>
-            <form class="inline-form" novalidate on:submit=create on:input=move |_| tok_server.set(None)>
+            <form class="inline-form" novalidate on:submit=create on:input=move |_| tok_server.edited()>
                 <Field label="Name" test="token-name" value=name error=name_error placeholder="backup-script"/>
                 <Field label="Expires in (days)" test="token-days" value=days error=days_error numeric=true placeholder="never"/>
                 <label class="check"><input type="checkbox" prop:checked=move || read_only.get() on:change=move |ev| read_only.set(event_target_checked(&ev))/>"read-only"</label>

@@ -187,11 +187,7 @@ fn CreateForm() -> impl IntoView {
         "port_forwards" => Some(forwards_ref),
         _ => None,
     };
-    let focus = |r: NodeRef<html::Input>| {
-        if let Some(el) = r.get_untracked() {
-            let _ = el.focus();
-        }
-    };
+    let focus = crate::components::focus_field;
     // An error about `field`: under its input, focused; or in the banner, in words.
     let route = move |field: &str, message: String| match input_of(field) {
         None if field == "tenant_id" && asks_tenant() => {
