@@ -437,7 +437,7 @@ pub fn node_enroll(req: &crate::node::NodeEnroll) -> Result<(), FieldError> {
     machine_name(&req.name)?;
     host(&req.host)?;
     if req.port == 0 {
-        return Err(FieldError::new("port", "1–65535"));
+        return Err(FieldError::new("port", "a port number from 1 to 65535"));
     }
     let user_ok = !req.user.is_empty()
         && req.user.len() <= NODE_USER_MAX_LEN

@@ -618,7 +618,7 @@ async fn an_admin_adds_a_node_over_ssh_and_trusts_its_changed_key() {
         ("node-name", "remote".to_string()),
         ("node-host", "127.0.0.1".to_string()),
         ("node-user", ssh_user()),
-        ("node-socket", bridge.socket.display().to_string()),
+        ("node-socket", "bridge.sock".to_string()),
     ] {
         b.fill(&sel::node_field(field), &value).await;
     }
@@ -626,10 +626,33 @@ async fn an_admin_adds_a_node_over_ssh_and_trusts_its_changed_key() {
     b.click(sel::NODE_FETCH_KEY).await;
     let fingerprint = sshd.host_key_fingerprint();
     b.wait_text(sel::NODE_KEY_SHOWN, |t| t.contains(&fingerprint)).await;
+    // A relative socket path is refused under its field, which takes the focus.
+    b.click(sel::NODE_ENROLL).await;
+    b.wait_text("#node-socket-error", |t| t.contains("an absolute path")).await;
+    let socket = b.find(&sel::node_field("node-socket")).await;
+    assert_eq!(socket.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    let focused = b.client.execute("return document.activeElement.dataset.test", vec![]).await.unwrap();
+    assert_eq!(focused, "node-socket", "the bad field has the focus");
+    b.fill(&sel::node_field("node-socket"), &bridge.socket.display().to_string()).await;
+    b.wait_text("#node-socket-error", str::is_empty).await;
     b.screenshot("20-add-node").await;
     b.click(sel::NODE_ENROLL).await;
     b.wait_text(sel::NODE_STATUS, |t| t == "online").await;
     b.screenshot("21-node-added").await;
+
+    // Its allocation ratios: a word is refused under the field, in words; a number is kept.
+    b.click(sel::RATIOS_OPEN).await;
+    b.fill(sel::RATIO_CPU, "many").await;
+    b.click(sel::RATIO_SAVE).await;
+    b.wait_text(sel::RATIO_CPU_ERROR, |t| t == "a number such as 4 or 1.5").await;
+    b.fill(sel::RATIO_CPU, "2.5").await;
+    b.click(sel::RATIO_SAVE).await;
+    b.wait_text(sel::RATIO_CPU_ERROR, str::is_empty).await;
+    wait_until("the ratio saved", Duration::from_secs(5), || async {
+        let nodes: Vec<corral_api::node::Node> = api.get("/api/v1/nodes").await;
+        nodes.iter().any(|n| n.ratios.cpu == 2.5)
+    })
+    .await;
 
     sshd.stop();
     sshd.new_host_key();

@@ -88,7 +88,9 @@ pub async fn host_key_probe(state: &AppState, actor: &Actor, req: HostKeyProbe) 
     let _ = state;
     validate::host(&req.host)?;
     if req.port == 0 {
-        return Err(validate::FieldError { field: "port", message: "1–65535".into() }.into());
+        return Err(
+            validate::FieldError { field: "port", message: "a port number from 1 to 65535".into() }.into()
+        );
     }
     let fp = ssh::host_key_of(&req.host, req.port)
         .await

@@ -159,6 +159,13 @@ pub const NODE_ENROLL: &str = "[data-test=node-enroll]";
 pub const NODE_KEY_MISMATCH: &str = "[data-test=node-key-mismatch]";
 pub const NODE_TRUST_KEY: &str = "[data-test=node-trust-key]";
 
+// A node card's allocation ratios.
+pub const RATIOS_OPEN: &str = "details.ratios summary";
+pub const RATIO_CPU: &str = "[data-test=ratio-cpu]";
+/// The CPU ratio's error (its id carries the node's, as the form repeats per card).
+pub const RATIO_CPU_ERROR: &str = "[id^=ratio-cpu-][id$=-error]";
+pub const RATIO_SAVE: &str = "[data-test=ratio-save]";
+
 /// A field of the add-node form (`node-name`, `node-host`, …).
 pub fn node_field(field: &str) -> String {
     format!("[data-test={field}]")

@@ -5,7 +5,7 @@ use corral_api::node::{Node, NodeStatus};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::components::{ErrorBanner, UsageBar};
+use crate::components::{ErrorBanner, Field, ServerSaid, UsageBar, focus_field};
 use crate::live::use_live;
 
 #[component]
@@ -106,7 +106,11 @@ pub fn NodeCard(node: Node) -> impl IntoView {
     }
 }
 
-/// An admin's edit of a node's allocation ratios, checked with the server's validator.
+/// The ratio form's fields as the API names them, in the form's order.
+const FIELDS: &[&str] = &["cpu_ratio", "memory_ratio", "disk_ratio"];
+
+/// An admin's edit of a node's allocation ratios, checked with the server's validator; each
+/// error stands under its ratio.
 #[component]
 fn RatiosForm(node: corral_api::NodeId, ratios: corral_api::node::AllocationRatios) -> impl IntoView {
     use corral_api::node::NodeUpdate;
@@ -114,53 +118,58 @@ fn RatiosForm(node: corral_api::NodeId, ratios: corral_api::node::AllocationRati
     let memory = RwSignal::new(ratios.memory.to_string());
     let disk = RwSignal::new(ratios.disk.to_string());
     let error = RwSignal::new(None::<String>);
+    let server = ServerSaid::new(error);
+    let tried = RwSignal::new(false);
+    let refs: [NodeRef<leptos::html::Input>; 3] = Default::default();
     let save = Action::new_local(move |req: &NodeUpdate| {
         let req = req.clone();
         async move { crate::api::node_update(node, &req).await }
     });
     Effect::new(move || match save.value().get() {
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        Some(Ok(_)) => error.set(None),
+        Some(Err(e)) => server.take(e, FIELDS),
+        Some(Ok(_)) => server.clear(),
         None => {}
     });
+    // The ratios as typed, or the first one that is wrong and why (tracked).
+    let request = move || -> Result<NodeUpdate, (&'static str, String)> {
+        let parse = |s: RwSignal<String>, field: &'static str| {
+            s.get().trim().parse::<f64>().map_err(|_| (field, "a number such as 4 or 1.5".to_string()))
+        };
+        let req = NodeUpdate {
+            cpu_ratio: Some(parse(cpu, "cpu_ratio")?),
+            memory_ratio: Some(parse(memory, "memory_ratio")?),
+            disk_ratio: Some(parse(disk, "disk_ratio")?),
+        };
+        corral_api::validate::node_update(&req).map_err(|e| (e.field, e.message))?;
+        Ok(req)
+    };
+    let error_of = move |field: &'static str| server.field_error(field, tried, request);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let parse = |s: RwSignal<String>, field: &str| {
-            s.get_untracked().trim().parse::<f64>().map_err(|_| format!("{field}: a number such as 4 or 1.5"))
-        };
-        let req = (|| -> Result<NodeUpdate, String> {
-            let req = NodeUpdate {
-                cpu_ratio: Some(parse(cpu, "cpu_ratio")?),
-                memory_ratio: Some(parse(memory, "memory_ratio")?),
-                disk_ratio: Some(parse(disk, "disk_ratio")?),
-            };
-            corral_api::validate::node_update(&req).map_err(|e| format!("{}: {}", e.field, e.message))?;
-            Ok(req)
-        })();
-        match req {
+        tried.set(true);
+        server.clear();
+        match request() {
             Ok(req) => {
-                error.set(None);
                 save.dispatch(req);
             }
-            Err(e) => error.set(Some(e)),
+            Err((field, _)) => focus_field(refs[FIELDS.iter().position(|f| *f == field).unwrap_or(0)]),
         }
     };
-    let field = |label: &'static str, test: &'static str, sig: RwSignal<String>| {
+    let field = move |label: &'static str, test: &'static str, sig: RwSignal<String>, i: usize| {
         view! {
-            <label>{label}
-                <input data-test=test inputmode="decimal" prop:value=move || sig.get() on:input=move |ev| sig.set(event_target_value(&ev))/>
-            </label>
+            <Field label=label test=test value=sig error=error_of(FIELDS[i]) node_ref=refs[i] decimal=true
+                id_stem=format!("{test}-{node}")/>
         }
     };
     view! {
         <details class="ratios">
             <summary>"Allocation ratios"</summary>
-            <form class="form" on:submit=submit novalidate>
+            <form class="form" on:submit=submit novalidate on:input=move |_| server.edited()>
                 <p class="help small">"How far this node may be promised: 4 vCPUs per CPU share its CPUs four ways. Stopped machines keep their share."</p>
                 <div class="row">
-                    {field("vCPUs per CPU", "ratio-cpu", cpu)}
-                    {field("Memory", "ratio-memory", memory)}
-                    {field("Disk", "ratio-disk", disk)}
+                    {field("vCPUs per CPU", "ratio-cpu", cpu, 0)}
+                    {field("Memory", "ratio-memory", memory, 1)}
+                    {field("Disk", "ratio-disk", disk, 2)}
                 </div>
                 <ErrorBanner error=error/>
                 <button class="btn" type="submit" data-test="ratio-save" disabled=move || save.pending().get()>"Save ratios"</button>

@@ -1,16 +1,22 @@
 //! Adding a node reached over SSH (admins): the backend's public key to install on the node,
 //! the node's address, its host key fetched and shown for the admin to check, and only then
-//! the enrolment. Fields use the validators the server uses.
+//! the enrolment. Fields use the validators the server uses; each error stands under its
+//! field, the server's too.
 
 use corral_api::node::{HostKey, HostKeyProbe, Node, NodeEnroll};
 use corral_api::validate;
+use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 
 use crate::api;
-use crate::components::ErrorBanner;
+use crate::components::{ErrorBanner, Field, ServerSaid, focus_field};
 use crate::live::use_live;
+
+/// The enrolment's fields as the API names them, in the form's order.
+const FIELDS: &[&str] = &["name", "host", "port", "user", "socket", "host_key"];
+const PORT_WORDS: &str = "a port number from 1 to 65535";
 
 #[component]
 pub fn NodeEnrollPage() -> impl IntoView {
@@ -26,28 +32,36 @@ pub fn NodeEnrollPage() -> impl IntoView {
     let host_key = RwSignal::new(String::new());
     let fetched = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    let server = ServerSaid::new(error);
     let busy = RwSignal::new(false);
+    // Fields are checked once a submit was tried, then as they are typed.
+    let tried = RwSignal::new(false);
+    let refs: [NodeRef<html::Input>; 6] = Default::default();
 
-    let request = move || -> Result<NodeEnroll, String> {
+    // The request as typed, or the first field that is wrong and why (tracked).
+    let request = move || -> Result<NodeEnroll, (&'static str, String)> {
         let req = NodeEnroll {
-            name: name.get_untracked(),
-            host: host.get_untracked().trim().to_string(),
-            port: port.get_untracked().trim().parse().map_err(|_| "port: 1–65535".to_string())?,
-            user: user.get_untracked().trim().to_string(),
-            socket: socket.get_untracked().trim().to_string(),
-            host_key: host_key.get_untracked().trim().to_string(),
+            name: name.get(),
+            host: host.get().trim().to_string(),
+            port: port.get().trim().parse().map_err(|_| ("port", PORT_WORDS.to_string()))?,
+            user: user.get().trim().to_string(),
+            socket: socket.get().trim().to_string(),
+            host_key: host_key.get().trim().to_string(),
         };
-        validate::node_enroll(&req).map_err(|e| format!("{}: {}", e.field, e.message))?;
+        validate::node_enroll(&req).map_err(|e| (e.field, e.message))?;
         Ok(req)
     };
+    let error_of = move |field: &'static str| server.field_error(field, tried, request);
     let fetch = move |_| {
-        let req = HostKeyProbe {
-            host: host.get_untracked().trim().to_string(),
-            port: port.get_untracked().trim().parse().unwrap_or(22),
-        };
-        if let Err(e) = validate::host(&req.host) {
-            error.set(Some(format!("host: {}", e.message)));
+        server.clear();
+        let Ok(port) = port.get_untracked().trim().parse::<u16>() else {
+            tried.set(true);
             return;
+        };
+        let req = HostKeyProbe { host: host.get_untracked().trim().to_string(), port };
+        if validate::host(&req.host).is_err() {
+            tried.set(true);
+            return focus_field(refs[1]);
         }
         busy.set(true);
         spawn_local(async move {
@@ -55,35 +69,31 @@ pub fn NodeEnrollPage() -> impl IntoView {
                 Ok(k) => {
                     host_key.set(k.host_key);
                     fetched.set(true);
-                    error.set(None);
                 }
-                Err(e) => error.set(Some(e.to_string())),
+                Err(e) => server.take(e, FIELDS),
             }
             busy.set(false);
         });
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        tried.set(true);
+        server.clear();
         let req = match request() {
             Ok(r) => r,
-            Err(e) => return error.set(Some(e)),
+            Err((field, _)) => {
+                return focus_field(refs[FIELDS.iter().position(|f| *f == field).unwrap_or(0)]);
+            }
         };
         busy.set(true);
         let navigate = navigate.clone();
         spawn_local(async move {
             match api::node_enroll(&req).await {
                 Ok(_) => navigate("/", Default::default()),
-                Err(e) => error.set(Some(e.to_string())),
+                Err(e) => server.take(e, FIELDS),
             }
             busy.set(false);
         });
-    };
-    let input = |label: &'static str, test: &'static str, sig: RwSignal<String>| {
-        view! {
-            <label>{label}
-                <input data-test=test prop:value=move || sig.get() on:input=move |ev| sig.set(event_target_value(&ev))/>
-            </label>
-        }
     };
     view! {
         <h1>"Add a node"</h1>
@@ -102,22 +112,22 @@ pub fn NodeEnrollPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-        <form class="card form" on:submit=submit novalidate>
+        <form class="card form" on:submit=submit novalidate on:input=move |_| server.edited()>
             <h2>"2. Where it is"</h2>
-            {input("Name", "node-name", name)}
+            <Field label="Name" test="node-name" value=name error=error_of("name") node_ref=refs[0]/>
             <div class="row">
-                {input("Host", "node-host", host)}
-                {input("SSH port", "node-port", port)}
-                {input("User", "node-user", user)}
+                <Field label="Host" test="node-host" value=host error=error_of("host") node_ref=refs[1]/>
+                <Field label="SSH port" test="node-port" value=port error=error_of("port") node_ref=refs[2] numeric=true/>
+                <Field label="User" test="node-user" value=user error=error_of("user") node_ref=refs[3]/>
             </div>
-            {input("Bridge socket on the node", "node-socket", socket)}
+            <Field label="Bridge socket on the node" test="node-socket" value=socket error=error_of("socket") node_ref=refs[4]/>
             <h2>"3. Check its host key"</h2>
             <p class="help">"Fetch the key the node presents and compare it with "
                 <code>"ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"</code>" run on the node, or paste the fingerprint you expect."</p>
-            <div class="inline-form">
-                <button class="btn" type="button" data-test="node-fetch-key" on:click=fetch disabled=move || busy.get()>"Fetch host key"</button>
-                <input class="mono grow" data-test="node-host-key" placeholder="SHA256:…" prop:value=move || host_key.get()
-                    on:input=move |ev| { fetched.set(false); host_key.set(event_target_value(&ev)) }/>
+            <p><button class="btn" type="button" data-test="node-fetch-key" on:click=fetch disabled=move || busy.get()>"Fetch host key"</button></p>
+            <div class="mono-field" on:input=move |_| fetched.set(false)>
+                <Field label="Host key fingerprint" test="node-host-key" value=host_key error=error_of("host_key")
+                    node_ref=refs[5] placeholder="SHA256:…"/>
             </div>
             <Show when=move || fetched.get()>
                 <p class="banner warn" data-test="node-key-shown">"The node presents " <code>{move || host_key.get()}</code>
