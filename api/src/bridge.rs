@@ -275,4 +275,7 @@ pub enum BridgeEvent {
     TaskChanged { task: crate::task::BridgeTask },
     /// Sent on a fixed timer; a stream silent for several periods is a dead one.
     Heartbeat,
+    /// New samples are ready, up to `seq`: fetch them from `GET /v1/metrics?after=` (they
+    /// are many; the stream only says when).
+    Sampled { seq: u64 },
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod machine;
+pub mod metrics;
 pub mod node;
 pub mod patch;
 pub mod paths;

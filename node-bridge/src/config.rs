@@ -120,6 +120,10 @@ pub struct BridgeConfig {
     #[arg(long, default_value = "5000", value_parser = parse_millis)]
     pub heartbeat_ms: Duration,
 
+    /// Milliseconds between samples of the node's and its machines' counters.
+    #[arg(long, default_value = "10000", value_parser = parse_millis)]
+    pub sample_ms: Duration,
+
     /// A directory images may be imported from by path; repeatable. Without one, images come
     /// only from http(s) URLs.
     #[arg(long = "import-dir", env = "CORRAL_BRIDGE_IMPORT_DIRS", value_delimiter = ',')]

@@ -6,6 +6,7 @@ pub mod driver;
 pub mod error;
 pub mod host;
 pub mod images;
+pub mod metrics;
 pub mod pty;
 pub mod qmp;
 pub mod serial;

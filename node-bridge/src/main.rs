@@ -15,6 +15,7 @@ use corral_bridge::driver::qemu::{QemuConfig, QemuDriver};
 use corral_bridge::driver::sim::{SimConfig, SimDriver};
 use corral_bridge::host::{self, HostExec, RealExec};
 use corral_bridge::images::{ImageStore, ImportPolicy};
+use corral_bridge::metrics::{Metrics, Sampling};
 use corral_bridge::server::{BridgeState, build_router};
 use corral_bridge::store::MachineStore;
 use corral_bridge::{BridgeConfig, DriverKind};
@@ -39,7 +40,9 @@ async fn main() -> anyhow::Result<()> {
     let hostname = config.hostname.clone().unwrap_or_else(system_hostname);
 
     let (driver, sim) = open_drivers(&config, store, images.clone(), exec, hostname).await?;
+    let sampling = Sampling { every: config.sample_ms, ..Sampling::default() };
     let state = BridgeState {
+        metrics: Metrics::start(driver.clone(), sampling),
         driver,
         images,
         tasks: Default::default(),

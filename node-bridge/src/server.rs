@@ -17,6 +17,7 @@
 //! | `GET /v1/machines/{id}/shell?cols=&rows=` | a zone shell on a terminal; framed input, raw output (an upgrade) |
 //! | `GET /v1/images`, `POST /v1/images` | the image store: list; import (202 + task) |
 //! | `GET /v1/tasks`, `GET /v1/tasks/{id}` | recent tasks, with steps, progress and log |
+//! | `GET /v1/metrics?after=&limit=` | samples of the node and its machines after a number |
 //! | `GET /v1/images/{name}`, `DELETE /v1/images/{name}` | one image (delete refused while used) |
 //! | `POST /v1/sim/machines/{id}/step` | sim driver only |
 
@@ -56,6 +57,8 @@ pub struct BridgeState {
     /// Host bridges machines' NICs may join.
     pub host_bridges: Vec<String>,
     pub heartbeat: Duration,
+    /// Recent samples of the node and its machines.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// `axum::Json` that answers malformed input with our error body.
@@ -110,6 +113,7 @@ pub fn build_router(state: BridgeState) -> Router {
         .route("/v1/images", get(image_list).post(image_import))
         .route("/v1/tasks", get(task_list))
         .route("/v1/tasks/{id}", get(task_get))
+        .route("/v1/metrics", get(metrics_after))
         .route("/v1/images/{name}", get(image_get).delete(image_delete));
     if state.sim.is_some() {
         router = router.route("/v1/sim/machines/{id}/step", post(sim_step));
@@ -362,6 +366,20 @@ async fn image_import(
     Ok((StatusCode::ACCEPTED, Json(snapshot)).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn metrics_after(State(s): State<BridgeState>, Query(q): Query<MetricsQuery>) -> Response {
+    let limit = q.limit.unwrap_or(corral_api::metrics::METRIC_PAGE_MAX);
+    Json(s.metrics.after(q.after, limit)).into_response()
+}
+
 async fn task_list(State(s): State<BridgeState>) -> Response {
     Json(s.tasks.list()).into_response()
 }
@@ -410,22 +428,30 @@ async fn events_stream(State(s): State<BridgeState>) -> Response {
     let hello = BridgeEvent::Hello { driver: s.driver.name().to_string() };
     let mut tick = tokio::time::interval(s.heartbeat);
     tick.reset(); // the first tick would fire at once; hello already says we are alive
-    let receivers = (s.driver.subscribe(), s.tasks.subscribe(), tick);
-    let changes = futures::stream::unfold(receivers, |(mut machines, mut tasks, mut tick)| async move {
-        let ev = tokio::select! {
-            r = machines.recv() => match r {
-                Ok(ev) => ev,
-                // Lagged: events were lost, so end the stream; Closed: the driver is gone.
-                Err(_) => return None,
-            },
-            r = tasks.recv() => match r {
-                Ok(ev) => ev,
-                Err(_) => return None,
-            },
-            _ = tick.tick() => BridgeEvent::Heartbeat,
-        };
-        Some((ev, (machines, tasks, tick)))
-    });
+    let mut sampled = s.metrics.watch();
+    sampled.mark_unchanged(); // only samples taken from now on are news
+    let receivers = (s.driver.subscribe(), s.tasks.subscribe(), tick, sampled);
+    let changes =
+        futures::stream::unfold(receivers, |(mut machines, mut tasks, mut tick, mut sampled)| async move {
+            let ev = tokio::select! {
+                r = machines.recv() => match r {
+                    Ok(ev) => ev,
+                    // Lagged: events were lost, so end the stream; Closed: the driver is gone.
+                    Err(_) => return None,
+                },
+                r = tasks.recv() => match r {
+                    Ok(ev) => ev,
+                    Err(_) => return None,
+                },
+                // A watch never lags: a slow reader hears of the newest sample only.
+                r = sampled.changed() => match r {
+                    Ok(()) => BridgeEvent::Sampled { seq: *sampled.borrow_and_update() },
+                    Err(_) => return None,
+                },
+                _ = tick.tick() => BridgeEvent::Heartbeat,
+            };
+            Some((ev, (machines, tasks, tick, sampled)))
+        });
     let lines = futures::stream::once(async { hello })
         .chain(changes)
         .map(|ev| Ok::<_, Infallible>(Bytes::from(ndjson_line(&ev))));

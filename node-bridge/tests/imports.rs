@@ -50,6 +50,7 @@ fn node(allow_hosts: &[&str], max_bytes: u64) -> Node {
     )
     .unwrap();
     let state = BridgeState {
+        metrics: Default::default(),
         driver: Arc::new(sim.clone()),
         images,
         tasks: Default::default(),

@@ -31,19 +31,34 @@ fn fixture() -> Fixture {
 
 /// A sim bridge that runs only these kinds of machine.
 fn fixture_running(kinds: Vec<MachineKind>) -> Fixture {
+    fixture_with(kinds, None)
+}
+
+/// A sim bridge whose transitions complete by themselves, sampling its node and machines.
+fn sampling_fixture(every: Duration) -> Fixture {
+    let sampling = corral_bridge::metrics::Sampling { every, ..Default::default() };
+    fixture_with(MachineKind::ALL.to_vec(), Some(sampling))
+}
+
+fn fixture_with(kinds: Vec<MachineKind>, sampling: Option<corral_bridge::metrics::Sampling>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let images = ImageStore::open(dir.path(), Arc::new(RealExec), "qemu-img").unwrap();
     let sim = SimDriver::open(
         SimConfig {
             delay: Duration::from_millis(10),
-            step_mode: true,
+            step_mode: sampling.is_none(),
             host: HostFacts { hostname: "n1".into(), cpus: 4, memory_mib: 2048, disk_gib: 20 },
             kinds,
         },
         MachineStore::open(dir.path()).unwrap(),
     )
     .unwrap();
+    let metrics = match sampling {
+        Some(s) => corral_bridge::metrics::Metrics::start(Arc::new(sim.clone()), s),
+        None => Default::default(),
+    };
     let state = BridgeState {
+        metrics,
         driver: Arc::new(sim.clone()),
         images,
         tasks: Default::default(),
@@ -269,4 +284,73 @@ async fn a_kind_the_node_does_not_run_is_refused_on_its_field() {
     let (status, body) = call(&f, "POST", "/v1/machines", Some(&odd)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a kind nobody knows is malformed JSON");
     assert_eq!(serde_json::from_slice::<ErrorBody>(&body).unwrap().code, ErrorCode::InvalidRequest);
+}
+
+/// Samples of the node and of each running machine are kept and served after a number; the
+/// event stream says when new ones are ready; a machine that stops is sampled no more.
+#[tokio::test]
+async fn samples_are_served_after_a_number_and_announced() {
+    use corral_api::metrics::{Metric, MetricPage, MetricTarget};
+    let f = sampling_fixture(Duration::from_millis(50));
+    let id = MachineId::new_random();
+    create(&f, id, "busy").await;
+    // Transitions complete by themselves here: the new machine settles stopped first.
+    let state = |f: &Fixture| {
+        let f = f.router.clone();
+        async move {
+            let req = Request::builder().uri(format!("/v1/machines/{id}")).body(Body::empty()).unwrap();
+            let body = f.oneshot(req).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<BridgeMachine>(&body).unwrap().state
+        }
+    };
+    while state(&f).await != MachineState::Stopped {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, _) = call(&f, "POST", &format!("/v1/machines/{id}/start"), Some("{}")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    while state(&f).await != MachineState::Running {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let req = Request::builder().uri("/v1/events").body(Body::empty()).unwrap();
+    let mut events = f.router.clone().oneshot(req).await.unwrap().into_body();
+    assert!(next_line(&mut events).await.contains("hello"));
+    let sampled = loop {
+        let line = next_line(&mut events).await;
+        if line.contains("sampled") {
+            break line;
+        }
+    };
+    let seq = serde_json::from_str::<serde_json::Value>(&sampled).unwrap()["seq"].as_u64().unwrap();
+
+    let page = |after: u64| {
+        let f = &f;
+        async move {
+            let (status, body) = call(f, "GET", &format!("/v1/metrics?after={after}"), None).await;
+            assert_eq!(status, StatusCode::OK);
+            serde_json::from_slice::<MetricPage>(&body).unwrap()
+        }
+    };
+    let all = page(0).await;
+    assert!(all.samples.iter().any(|s| s.seq == seq), "the announced sample is served");
+    assert!(all.samples.windows(2).all(|w| w[1].seq == w[0].seq + 1), "in order, no gaps");
+    assert!(all.samples.iter().any(|s| s.target == MetricTarget::Node));
+    let ours =
+        all.samples.iter().rev().find(|s| s.target == MetricTarget::Machine { id }).expect("the machine");
+    let cpu = ours.points.iter().find(|p| p.metric == Metric::CpuSeconds).unwrap();
+    assert!(cpu.start_ms.is_some(), "a counter says when it began");
+    let later = page(seq).await;
+    assert!(later.samples.iter().all(|s| s.seq > seq));
+
+    let (status, body) = call(&f, "GET", "/v1/metrics?after=x", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+
+    let (status, body) = call(&f, "POST", &format!("/v1/machines/{id}/stop"), Some("{}")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let newest = page(0).await.samples.last().unwrap().seq;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after_stop = page(newest).await;
+    assert!(!after_stop.samples.is_empty(), "the node is still sampled");
+    assert!(after_stop.samples.iter().all(|s| s.target == MetricTarget::Node), "a stopped machine is not");
 }

@@ -96,6 +96,7 @@ pub async fn serve_sim_node(
             .unwrap()
             .with_policy(policy);
     let state = BridgeState {
+        metrics: Default::default(),
         driver: Arc::new(sim.clone()),
         images,
         tasks: Default::default(),

@@ -7,6 +7,7 @@ pub mod lxc;
 pub mod multi;
 pub mod qemu;
 pub mod sim;
+mod sim_usage;
 pub mod snapshot_tree;
 
 use async_trait::async_trait;
@@ -62,6 +63,13 @@ pub trait Driver: Send + Sync + 'static {
     fn accelerator(&self) -> Option<corral_api::bridge::Accelerator> {
         None
     }
+    /// What each running machine has used so far: CPU, memory, disk and network counters as
+    /// the host keeps them (read now, not cached). A machine whose figures cannot be read at
+    /// this moment is left out rather than reported as zeros.
+    async fn machine_usage(&self) -> Vec<(MachineId, Vec<corral_api::metrics::MetricPoint>)> {
+        Vec::new()
+    }
+
     /// Changes to machines, in order. A receiver that lags has missed events and must list.
     fn subscribe(&self) -> broadcast::Receiver<BridgeEvent>;
 

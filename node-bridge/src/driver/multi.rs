@@ -124,6 +124,14 @@ impl Driver for Drivers {
         self.events.subscribe()
     }
 
+    async fn machine_usage(&self) -> Vec<(MachineId, Vec<corral_api::metrics::MetricPoint>)> {
+        let mut all = Vec::new();
+        for d in &self.all {
+            all.extend(d.machine_usage().await);
+        }
+        all
+    }
+
     async fn machine_list(&self) -> Vec<BridgeMachine> {
         let mut list = Vec::new();
         for d in &self.all {

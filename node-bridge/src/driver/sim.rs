@@ -51,11 +51,14 @@ struct SimMachine {
     console: Option<SimConsole>,
     /// Its snapshots, oldest first, and the one its present state descends from.
     snapshots: Vec<BridgeSnapshot>,
+    /// When it last started running (Unix ms): its pretend counters count from then.
+    running_since: Option<i64>,
 }
 
 impl SimMachine {
     fn new(record: BridgeMachine, snapshots: Vec<BridgeSnapshot>) -> Self {
-        Self { record, generation: 0, console: None, snapshots }
+        let running_since = has_console(record.state).then(crate::time_fmt::now_ms);
+        Self { record, generation: 0, console: None, snapshots, running_since }
     }
 
     fn snapshot(&self, name: &str) -> Result<&BridgeSnapshot, BridgeError> {
@@ -222,6 +225,7 @@ impl SimDriver {
         m.generation = generation;
         if !has_console(state) {
             m.console = None;
+            m.running_since = None;
         }
         let record = m.record.clone();
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
@@ -253,6 +257,9 @@ impl SimDriver {
         }
         let Some(done) = settled_state(m.record.state) else { return Ok(()) };
         m.record.state = done;
+        if done == MachineState::Running && m.running_since.is_none() {
+            m.running_since = Some(crate::time_fmt::now_ms());
+        }
         self.store.save(&m.record)?;
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: m.record.clone() });
         Ok(())
@@ -360,6 +367,16 @@ impl Driver for SimDriver {
 
     fn subscribe(&self) -> broadcast::Receiver<BridgeEvent> {
         self.events.subscribe()
+    }
+
+    async fn machine_usage(&self) -> Vec<(MachineId, Vec<corral_api::metrics::MetricPoint>)> {
+        let now = crate::time_fmt::now_ms();
+        let inner = self.lock();
+        inner
+            .machines
+            .values()
+            .filter_map(|m| Some((m.record.id, super::sim_usage::usage(&m.record, m.running_since?, now))))
+            .collect()
     }
 
     async fn machine_list(&self) -> Vec<BridgeMachine> {

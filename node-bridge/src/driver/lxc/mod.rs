@@ -20,9 +20,10 @@ pub mod console;
 pub mod forwards;
 pub mod snapshots;
 pub mod storage;
+mod usage;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -660,6 +661,27 @@ impl Driver for LxcDriver {
 
     fn subscribe(&self) -> broadcast::Receiver<BridgeEvent> {
         self.events.subscribe()
+    }
+
+    async fn machine_usage(&self) -> Vec<(MachineId, Vec<corral_api::metrics::MetricPoint>)> {
+        let running: Vec<(MachineId, Option<String>)> = self
+            .lock()
+            .values()
+            .filter(|z| z.record.state == MachineState::Running)
+            .map(|z| (z.record.id, z.record.host_bridge.as_ref().map(|_| config::veth_name(z.record.id))))
+            .collect();
+        let root = self.config.cgroup_root.clone();
+        let read = move || {
+            running
+                .into_iter()
+                .filter_map(|(id, veth)| {
+                    let points =
+                        usage::zone_usage(&root, Path::new("/proc"), Path::new("/sys"), id, veth.as_deref())?;
+                    Some((id, points))
+                })
+                .collect()
+        };
+        tokio::task::spawn_blocking(read).await.unwrap_or_default()
     }
 
     async fn machine_list(&self) -> Vec<BridgeMachine> {

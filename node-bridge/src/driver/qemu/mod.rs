@@ -13,6 +13,7 @@
 pub mod launch;
 pub mod net;
 pub mod snapshots;
+mod usage;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -576,6 +577,30 @@ impl Driver for QemuDriver {
 
     fn subscribe(&self) -> broadcast::Receiver<BridgeEvent> {
         self.events.subscribe()
+    }
+
+    async fn machine_usage(&self) -> Vec<(MachineId, Vec<corral_api::metrics::MetricPoint>)> {
+        let running: Vec<(MachineId, Qmp, Option<String>)> = self
+            .lock()
+            .values()
+            .filter_map(|vm| {
+                let tap = vm.record.host_bridge.as_ref().map(|_| net::tap_name(vm.record.id));
+                Some((vm.record.id, vm.qmp.clone()?, tap))
+            })
+            .collect();
+        let host = usage::Host {
+            proc: std::path::Path::new("/proc"),
+            sys: std::path::Path::new("/sys"),
+            ticks: crate::metrics::procfs::ticks_per_second(),
+        };
+        let mut all = Vec::new();
+        for (id, qmp, tap) in running {
+            let Some(pid) = self.paths(id).pid() else { continue };
+            if let Some(points) = usage::vm_usage(&host, pid, &qmp, tap.as_deref()).await {
+                all.push((id, points));
+            }
+        }
+        all
     }
 
     async fn machine_list(&self) -> Vec<BridgeMachine> {
