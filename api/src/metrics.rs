@@ -210,18 +210,27 @@ pub fn device_ok(d: &str) -> bool {
 /// `GET /api/v1/…/metrics`: the query. `from` and `to` are Unix seconds (defaults: the last
 /// hour); `points` is about how many points the chart has room for (its width in pixels).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct MetricQuery {
     /// Which metric (`cpu_seconds`, `memory_bytes`, `disk_read_bytes`, …).
     pub metric: Metric,
+    /// Start, Unix seconds (default: an hour before `to`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 0))]
     pub from: Option<i64>,
+    /// End, Unix seconds (default: now).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1))]
     pub to: Option<i64>,
+    /// About how many points to answer (default 600).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 4000))]
     pub points: Option<u32>,
 }
+
+/// The longest range a query may ask for: ten years, in seconds.
+pub const QUERY_RANGE_MAX: i64 = 10 * 365 * 86_400;
 
 /// Most points a query may ask for.
 pub const QUERY_POINTS_MAX: u32 = 4000;

@@ -61,6 +61,7 @@ pub mod bridge {
     pub const EVENTS: &str = "/v1/events";
     pub const IMAGES: &str = "/v1/images";
     pub const TASKS: &str = "/v1/tasks";
+    pub const METRICS: &str = "/v1/metrics";
 
     pub fn task(id: crate::ids::TaskId) -> String {
         format!("{TASKS}/{id}")

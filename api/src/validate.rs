@@ -648,6 +648,30 @@ pub fn quota_limits(q: &crate::people::QuotaLimits) -> Result<(), FieldError> {
 }
 
 /// A page of the audit log: 1–`AUDIT_PAGE_MAX` entries.
+/// A metrics query: a range forward in time, no longer than ten years, and a sane number of
+/// points.
+pub fn metric_query(q: &crate::metrics::MetricQuery) -> Result<(), FieldError> {
+    use crate::metrics::{QUERY_POINTS_MAX, QUERY_RANGE_MAX};
+    if q.points.is_some_and(|p| !(1..=QUERY_POINTS_MAX).contains(&p)) {
+        return Err(FieldError::new("points", format!("from 1 to {QUERY_POINTS_MAX}")));
+    }
+    if q.from.is_some_and(|f| f < 0) {
+        return Err(FieldError::new("from", "a time after 1970, in Unix seconds"));
+    }
+    if q.to.is_some_and(|t| t < 1) {
+        return Err(FieldError::new("to", "a time after 1970, in Unix seconds"));
+    }
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if from >= to {
+            return Err(FieldError::new("to", "after the start of the range"));
+        }
+        if to - from > QUERY_RANGE_MAX {
+            return Err(FieldError::new("from", "within ten years of the end of the range"));
+        }
+    }
+    Ok(())
+}
+
 pub fn audit_query(q: &crate::audit::AuditQuery) -> Result<(), FieldError> {
     if q.limit.is_some_and(|l| !(1..=AUDIT_PAGE_MAX).contains(&l)) {
         return Err(FieldError::new("limit", format!("1–{AUDIT_PAGE_MAX}")));
@@ -1123,6 +1147,19 @@ mod tests {
         assert!(quota_limits(&crate::people::QuotaLimits { vcpus: Some(q), ..Default::default() }).is_ok());
         assert!(vcpus(v as u32 + 1).is_err() && vcpus(v as u32).is_ok());
         let page = |limit| crate::audit::AuditQuery { limit: Some(limit), ..Default::default() };
+        use crate::metrics::{Metric, MetricQuery};
+        let mq = |from, to, points| MetricQuery { metric: Metric::CpuSeconds, from, to, points };
+        assert!(metric_query(&mq(Some(0), Some(10), Some(1))).is_ok());
+        for (bad, field) in [
+            (mq(None, None, Some(0)), "points"),
+            (mq(None, None, Some(4001)), "points"),
+            (mq(Some(-1), None, None), "from"),
+            (mq(None, Some(0), None), "to"),
+            (mq(Some(10), Some(10), None), "to"),
+            (mq(Some(0), Some(11 * 365 * 86_400), None), "from"),
+        ] {
+            assert_eq!(metric_query(&bad).unwrap_err().field, field, "{bad:?}");
+        }
         assert!(
             audit_query(&page(AUDIT_PAGE_MAX + 1)).is_err() && audit_query(&page(AUDIT_PAGE_MAX)).is_ok()
         );

@@ -11,6 +11,7 @@ pub mod consoles;
 pub mod db;
 pub mod error;
 pub mod login_guard;
+pub mod metrics;
 pub mod nodes;
 pub mod policy;
 pub mod routes;

@@ -87,6 +87,8 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/api/v1/machines/{id}/snapshots/{name}/clone", Tenant(Owner), "snapshot.clone"),
     rule("GET", "/api/v1/images", LoggedIn, "image.list"),
     rule("POST", "/api/v1/images", Admin, "image.create"),
+    rule("GET", "/api/v1/machines/{id}/metrics", Tenant(Viewer), "machine_metrics.read"),
+    rule("GET", "/api/v1/nodes/{id}/metrics", Admin, "node_metrics.read"),
     rule("GET", "/api/v1/tasks", LoggedIn, "task.list"),
     rule("GET", "/api/v1/tasks/{id}", LoggedIn, "task.read"),
     rule("GET", "/api/v1/nodes", LoggedIn, "node.list"),

@@ -130,7 +130,8 @@ where
 }
 
 /// Now and then: expired sessions go, ended tasks after a month (the audit log keeps who did
-/// what), audit entries after `audit_keep`; and the count of refused strangers is logged.
+/// what), deleted machines' metrics, audit entries after `audit_keep`; and the count of
+/// refused strangers is logged.
 async fn maintenance(state: AppState, audit_keep: time::Duration) {
     let sessions = DbSessionStore::new(state.db.clone());
     let before = |age: time::Duration| {
@@ -148,6 +149,11 @@ async fn maintenance(state: AppState, audit_keep: time::Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "pruned ended tasks"),
             Err(e) => tracing::warn!(error = %e, "pruning ended tasks"),
+        }
+        match crate::store::metrics::prune_gone(&state.db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "forgot the metrics of deleted machines"),
+            Err(e) => tracing::warn!(error = %e, "pruning metrics of deleted machines"),
         }
         match crate::store::audit::prune(&state.db, &before(audit_keep)).await {
             Ok(0) => {}

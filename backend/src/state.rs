@@ -72,6 +72,8 @@ pub struct AppState {
     pub sockets: crate::sockets::OpenSockets,
     /// When each node last had a rule break recorded.
     pub rule_breaks: crate::nodes::reconciler::RuleBreaks,
+    /// Metrics ingest: rollups in progress and each node's wake-up.
+    pub metrics: crate::metrics::MetricsHub,
 }
 
 impl AppState {
@@ -94,6 +96,7 @@ impl AppState {
             proxies: Default::default(),
             sockets: Default::default(),
             rule_breaks: Default::default(),
+            metrics: Default::default(),
         }
     }
 

@@ -123,6 +123,7 @@ fn rows() -> Vec<Row> {
             [401, 404, 403, 403, 201, 201, 403, 403],
         ),
         row("GET", "/api/v1/machines/{id}", Stopped, none, VIEW),
+        row("GET", "/api/v1/machines/{id}/metrics?metric=cpu_seconds", Stopped, none, VIEW),
         row(
             "PATCH",
             "/api/v1/machines/{id}",
@@ -189,6 +190,7 @@ fn rows() -> Vec<Row> {
         ),
         row("GET", "/api/v1/nodes", Nothing, none, READ_ALL),
         row("GET", "/api/v1/nodes/{node}", Nothing, none, READ_ALL),
+        row("GET", "/api/v1/nodes/{node}/metrics?metric=load1", Nothing, none, ADMIN_READ),
         // Admins only: a node's allocation ratios.
         row("PATCH", "/api/v1/nodes/{node}", Nothing, |_| Some(json!({"cpu_ratio": 4.0})), ADMIN_READ),
         // Admins only; the test's backend has no SSH key to enrol a node with.

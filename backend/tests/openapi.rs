@@ -42,6 +42,8 @@ fn every_route_is_documented_with_its_error_body() {
         "/api/v1/machines/{id}/reset",
         "/api/v1/machines/{id}/pause",
         "/api/v1/machines/{id}/resume",
+        "/api/v1/machines/{id}/metrics",
+        "/api/v1/nodes/{id}/metrics",
     ] {
         assert!(paths.contains_key(want), "{want} missing from the OpenAPI document");
     }

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod images;
 pub mod machine_update;
 pub mod machines;
+pub mod metrics;
 pub mod nodes;
 pub mod on_node;
 pub mod people;

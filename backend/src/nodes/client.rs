@@ -250,6 +250,12 @@ impl BridgeClient {
         Ok(self.started(self.call(Method::POST, paths::bridge::IMAGES, Some(body)).await?.1).await)
     }
 
+    /// Samples after `after` (a page; `more` says whether others follow).
+    pub async fn metrics_after(&self, after: u64) -> Result<corral_api::metrics::MetricPage, NodeError> {
+        let path = format!("{}?after={after}", paths::bridge::METRICS);
+        Ok(self.call(Method::GET, &path, None).await?.1)
+    }
+
     pub async fn task_get(&self, id: TaskId) -> Result<BridgeTask, NodeError> {
         Ok(self.call(Method::GET, &paths::bridge::task(id), None).await?.1)
     }

@@ -27,5 +27,6 @@ pub fn start(state: &AppState, n: &NodeAddress) -> Result<BridgeClient, String> 
     let client = BridgeClient::new(transport_for(state, n)?, state.tuning.bridge_timeout);
     state.nodes.insert(n.id, client.clone());
     reconciler::spawn(state.clone(), n.id, client.clone());
+    crate::metrics::spawn_puller(state.clone(), n.id, client.clone());
     Ok(client)
 }

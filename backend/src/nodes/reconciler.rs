@@ -1,8 +1,8 @@
 //! One task per node keeps the database in step with what the node says exists.
 //!
-//! The loop: ask the version (the node is `online`), open the event stream, list every
-//! machine and reconcile, then apply events as they come and list again every
-//! `resync_interval` in case one was missed. When the link fails — a refused connection, an
+//! The loop: ask the version, open the event stream, bring its tasks in, mark the node
+//! `online`, list every machine and reconcile, then apply events as they come and list again
+//! every `resync_interval` in case one was missed. When the link fails — a refused connection, an
 //! event stream that ends or falls silent — the node turns `unreachable` and its machines
 //! `unknown` (never a stale `running`), and the task reconnects with exponential backoff and
 //! jitter.
@@ -85,11 +85,12 @@ async fn link(
     }
     let mut events = std::pin::pin!(client.events().await.map_err(|e| e.to_string())?);
     // Only after the stream is open: a listing taken before it could miss a change made in
-    // between; one taken after cannot.
+    // between; one taken after cannot. Tasks first, so a node shown online has no task left
+    // `running` that it no longer knows.
+    tolerate_db(node, reconcile_tasks(state, node, client).await)?;
     nodes::node_set_online(&state.db, node, &version).await.map_err(|e| e.to_string())?;
     publish_node(state, node).await;
     tolerate_db(node, reconcile(state, node, client).await)?;
-    tolerate_db(node, reconcile_tasks(state, node, client).await)?;
     *failures = 0;
     tracing::info!(%node, driver = %version.driver, "node online");
 
@@ -150,7 +151,10 @@ fn tolerate_db(node: NodeId, r: Result<(), ReconcileError>) -> Result<(), String
 
 async fn apply(state: &AppState, node: NodeId, ev: BridgeEvent) -> Result<(), sqlx::Error> {
     match ev {
-        BridgeEvent::Hello { .. } | BridgeEvent::Heartbeat => {}
+        BridgeEvent::Heartbeat => {}
+        // The link is up: catch up with the samples taken while it was down.
+        BridgeEvent::Hello { .. } => state.metrics.wake(node, 0),
+        BridgeEvent::Sampled { seq } => state.metrics.wake(node, seq),
         BridgeEvent::MachineChanged { machine } => {
             take_machine_report(state, node, &machine).await?;
         }
@@ -202,11 +206,14 @@ async fn reconcile_tasks(
     node: NodeId,
     client: &BridgeClient,
 ) -> Result<(), ReconcileError> {
+    // The candidates are taken before the listing: a task mirrored meanwhile (an import's
+    // answer) is newer than the listing and must not be ended for missing from it.
+    let running = tasks::running_on(&state.db, node).await?;
     let listed = client.task_list().await?;
     for t in &listed {
         sync_task(state, node, t).await?;
     }
-    for stale in tasks::running_on(&state.db, node).await? {
+    for stale in running {
         if listed.iter().any(|t| t.id == stale.task.id) {
             continue;
         }
@@ -249,6 +256,11 @@ pub async fn take_machine_report(
 /// that breaks them in a stream is recorded at most once a second (the others are only
 /// counted in the log), so it cannot turn the database and every browser's event socket
 /// into its megaphone.
+/// Records that a node broke the rules (rate-limited per node), for other ingest paths.
+pub async fn note_rule_break(state: &AppState, node: NodeId, what: &str) -> Result<(), sqlx::Error> {
+    rule_break(state, node, what).await
+}
+
 async fn rule_break(state: &AppState, node: NodeId, what: &str) -> Result<(), sqlx::Error> {
     let Some(suppressed) = state.rule_breaks.admit(node) else { return Ok(()) };
     tracing::warn!(%node, what, suppressed, "a node's report broke the rules and was not applied");

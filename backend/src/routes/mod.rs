@@ -8,6 +8,7 @@ mod events;
 pub mod extract;
 mod images;
 mod machines;
+mod metrics;
 mod nodes;
 mod people;
 mod session;
@@ -66,6 +67,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(images::router())
         .merge(snapshots::router())
         .merge(tasks::router())
+        .merge(metrics::router())
         .merge(consoles::router())
         .merge(people::router())
         .merge(tokens::router())

@@ -198,6 +198,15 @@ pub async fn machine_delete_if_creating(db: &Db, id: MachineId) -> Result<bool, 
     Ok(done.rows_affected() > 0)
 }
 
+/// The ids of the machines on `node`.
+pub async fn ids_on(db: &Db, node: NodeId) -> Result<Vec<MachineId>, sqlx::Error> {
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM machines WHERE node_id = $1")
+        .bind(node.to_string())
+        .fetch_all(db)
+        .await?;
+    Ok(ids.iter().filter_map(|i| i.parse().ok()).collect())
+}
+
 /// Deletes the machine only if it is on `node`: what a node says can only remove its own.
 pub async fn machine_delete_on(db: &Db, node: NodeId, id: MachineId) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM machines WHERE id = $1 AND node_id = $2")

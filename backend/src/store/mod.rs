@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod machines;
+pub mod metrics;
 pub mod nodes;
 pub mod quotas;
 pub mod sessions;

@@ -140,7 +140,7 @@ pub fn on_postgres() -> bool {
 }
 
 /// A fresh database for one test, of the kind this run is on.
-async fn fresh_database(dir: &std::path::Path) -> String {
+pub async fn fresh_database(dir: &std::path::Path) -> String {
     if on_postgres() {
         return fresh_postgres().await.expect("CORRAL_TEST_DATABASE=postgres needs CORRAL_TEST_POSTGRES_URL");
     }

@@ -1,0 +1,202 @@
+//! Metrics ingest: each node's samples pulled from its bridge, checked as input, turned into
+//! rates and rolled up into the tiers as they arrive, and written one transaction per page
+//! (a tick of a node is one page).
+//!
+//! Pulls are woken by the bridge's `sampled` event and by the link coming up, and ask for
+//! what follows the node's cursor (kept in the database), so a cut link or a restarted
+//! backend catches up with no gap as far back as the bridge's ring reaches. After a restart
+//! of the backend the open buckets are refilled from the stored 10 s rows; the first sample
+//! of each counter gives no rate (there is nothing to take it from).
+
+pub mod rollup;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use corral_api::metrics::{MetricKind, MetricPage, MetricSample, MetricTarget, SAMPLE_POINTS_MAX, device_ok};
+use corral_api::{MachineId, NodeId};
+use tokio::sync::watch;
+
+use self::rollup::{Rollup, Row, TIERS, Value};
+use crate::nodes::BridgeClient;
+use crate::state::AppState;
+use crate::store::metrics::{self as store, SeriesKey, Target, TargetKind};
+
+/// Most series a target may have (a node naming ever new devices is cut off here).
+pub const SERIES_MAX: usize = 256;
+
+/// A sample's time may be this far ahead of the backend's clock (clocks differ a little).
+const FUTURE_SLACK_MS: i64 = 60_000;
+
+/// The ingest's shared state: each target's rollup, the targets' series lists, and each
+/// node's wake-up.
+#[derive(Clone, Default)]
+pub struct MetricsHub {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    rollups: HashMap<i64, Rollup>,
+    targets: HashMap<(TargetKind, String), Target>,
+    wakes: HashMap<NodeId, watch::Sender<u64>>,
+}
+
+impl MetricsHub {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells the node's puller that samples up to `seq` are ready (0: the link came up).
+    pub fn wake(&self, node: NodeId, seq: u64) {
+        let mut inner = self.lock();
+        let tx = inner.wakes.entry(node).or_insert_with(|| watch::channel(0).0);
+        tx.send_modify(|s| *s = seq);
+    }
+
+    fn waker(&self, node: NodeId) -> watch::Receiver<u64> {
+        self.lock().wakes.entry(node).or_insert_with(|| watch::channel(0).0).subscribe()
+    }
+}
+
+/// Pulls the node's samples whenever it is woken, for as long as the backend runs.
+pub fn spawn_puller(state: AppState, node: NodeId, client: BridgeClient) {
+    tokio::spawn(async move {
+        let mut wake = state.metrics.waker(node);
+        let mut after = match store::cursor_get(&state.db, node).await {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::error!(%node, error = %e, "reading the metrics cursor failed; pulling from the start");
+                0
+            }
+        };
+        while wake.changed().await.is_ok() {
+            loop {
+                let page = match client.metrics_after(after).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::debug!(%node, error = %e, "pulling samples failed; waiting for the link");
+                        break;
+                    }
+                };
+                let more = page.more;
+                match ingest(&state, node, page).await {
+                    Ok(Some(last)) => after = last,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(%node, error = %e, "storing samples failed");
+                        break;
+                    }
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+    });
+}
+
+/// Takes one page of a node's samples: checks each, rolls it up, and writes the rows and the
+/// cursor together. Answers the last sample's number, or `None` for an empty page.
+pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<Option<u64>, sqlx::Error> {
+    let Some(last) = page.samples.last().map(|s| s.seq) else { return Ok(None) };
+    let own: HashSet<MachineId> =
+        crate::store::machines::ids_on(&state.db, node).await?.into_iter().collect();
+    let now_ms = crate::db::now_ms();
+    let mut rows: Vec<(i64, Row)> = Vec::new();
+    let mut strangers = 0usize;
+    for sample in page.samples {
+        if sample.at_ms > now_ms + FUTURE_SLACK_MS || sample.at_ms < 0 {
+            continue;
+        }
+        let (kind, key) = match sample.target {
+            MetricTarget::Node => (TargetKind::Node, node.to_string()),
+            MetricTarget::Machine { id } if own.contains(&id) => (TargetKind::Machine, id.to_string()),
+            MetricTarget::Machine { .. } => {
+                strangers += 1;
+                continue;
+            }
+        };
+        let target = target_of(state, kind, &key).await?;
+        let values = values_of(state, &target, &sample).await?;
+        if !state.metrics.lock().rollups.contains_key(&target.id) {
+            let seeded = seed(state, target.id, sample.at_ms).await?;
+            state.metrics.lock().rollups.entry(target.id).or_insert(seeded);
+        }
+        let taken = state.metrics.lock().rollups.entry(target.id).or_default().take(sample.at_ms, &values);
+        rows.extend(taken.into_iter().map(|r| (target.id, r)));
+    }
+    if strangers > 0 {
+        crate::nodes::reconciler::note_rule_break(
+            state,
+            node,
+            &format!("{strangers} samples of machines that are not this node's"),
+        )
+        .await?;
+    }
+    store::rows_put(&state.db, &rows, Some((node, last))).await?;
+    Ok(Some(last))
+}
+
+/// The target's id and series list, made on first sight (cached).
+async fn target_of(state: &AppState, kind: TargetKind, key: &str) -> Result<Target, sqlx::Error> {
+    let cache_key = (kind, key.to_string());
+    if let Some(t) = state.metrics.lock().targets.get(&cache_key) {
+        return Ok(t.clone());
+    }
+    let t = store::target_ensure(&state.db, kind, key).await?;
+    state.metrics.lock().targets.insert(cache_key, t.clone());
+    Ok(t)
+}
+
+/// The sample's points as values of the target's series; a series seen for the first time is
+/// added to the list (up to [`SERIES_MAX`]). Points that break the rules are left out: a
+/// value that is not a finite number of at least 0, a device name that is not plain, a
+/// counter without its start.
+async fn values_of(
+    state: &AppState,
+    target: &Target,
+    sample: &MetricSample,
+) -> Result<Vec<Value>, sqlx::Error> {
+    let mut series = target.series.clone();
+    let mut values = Vec::with_capacity(sample.points.len());
+    for p in sample.points.iter().take(SAMPLE_POINTS_MAX) {
+        if !p.value.is_finite() || p.value < 0.0 || p.device.as_deref().is_some_and(|d| !device_ok(d)) {
+            continue;
+        }
+        let start_ms = match (p.metric.kind(), p.start_ms) {
+            (MetricKind::Counter, None) => continue,
+            (MetricKind::Counter, start) => start,
+            (MetricKind::Gauge, _) => None,
+        };
+        let key: SeriesKey = (p.metric, p.device.clone().unwrap_or_default());
+        let index = match series.iter().position(|s| *s == key) {
+            Some(i) => i,
+            None if series.len() < SERIES_MAX => {
+                series.push(key);
+                series.len() - 1
+            }
+            None => continue,
+        };
+        values.push(Value { series: index as u16, start_ms, value: p.value });
+    }
+    if series.len() != target.series.len() {
+        store::series_set(&state.db, target.id, &series).await?;
+        let mut inner = state.metrics.lock();
+        for t in inner.targets.values_mut().filter(|t| t.id == target.id) {
+            t.series = series.clone();
+        }
+    }
+    Ok(values)
+}
+
+/// A target's rollup after a restart: its open buckets refilled from the stored 10 s rows of
+/// the hour `at_ms` falls in.
+async fn seed(state: &AppState, target: i64, at_ms: i64) -> Result<Rollup, sqlx::Error> {
+    let at = at_ms.div_euclid(1000);
+    let hour = TIERS[3].bucket(at);
+    let rows = store::rows_get(&state.db, target, 0, hour, at).await?;
+    let mut rollup = Rollup::default();
+    rollup.seed(&rows);
+    Ok(rollup)
+}
