@@ -19,4 +19,7 @@ pub enum Event {
     NodeUpdated { node: Node },
     /// A task started, moved on, or ended.
     TaskUpdated { task: crate::task::Task },
+    /// New samples of a node and its machines are stored: live charts fetch again. Sent to
+    /// every logged-in user (it says only which node).
+    Sampled { node_id: crate::NodeId },
 }

@@ -51,9 +51,36 @@ pub fn rfc3339_ms(s: &str) -> Option<f64> {
     Some((secs as f64 + fraction) * 1000.0)
 }
 
+/// Unix seconds as RFC 3339 in UTC (`2026-12-06T21:14:11Z`): the inverse of the days count
+/// above (Howard Hinnant's civil-from-days).
+pub fn rfc3339(unix_s: i64) -> String {
+    let (days, secs) = (unix_s.div_euclid(86_400), unix_s.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_seconds_to_rfc3339_and_back() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_825_600), "2000-02-29T12:00:00Z");
+        assert_eq!(rfc3339(1_796_591_651), "2026-12-06T21:14:11Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        for t in (0..4_000_000_000_i64).step_by(86_399 * 37) {
+            assert_eq!(rfc3339_ms(&rfc3339(t)), Some(t as f64 * 1000.0), "{t}");
+        }
+    }
 
     #[test]
     fn rfc3339_parses_to_the_epoch_with_its_fraction_and_offset() {

@@ -196,6 +196,8 @@ impl BridgeProc {
             .args(["--data-dir", &self.data_dir.display().to_string()])
             .args(&self.driver_args)
             .args(["--heartbeat-ms", "500"])
+            // Charts in the browser tests fill within seconds, not tens of them.
+            .args(["--sample-ms", "1000"])
             .args(["--hostname", &self.name])
             // Tests import from their own directories, the tiny image's, and loopback servers.
             .args(["--import-dir", &std::env::temp_dir().display().to_string()])

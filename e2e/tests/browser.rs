@@ -167,6 +167,101 @@ async fn a_new_user_creates_runs_stops_and_deletes_a_machine() {
     b.close().await;
 }
 
+/// A running machine's page charts its use as samples arrive: the CPU chart fills in, the
+/// crosshair gives the value under the pointer, a drag across the chart zooms into that range
+/// and "Zoom out" comes back, and the SVG download is the chart itself. An admin sees the
+/// node's charts on its page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_machines_charts_fill_in_zoom_and_download() {
+    use serde_json::json;
+    let console = SimConsole::start();
+    let base = console.backend.url.as_str();
+    let admin = console.admin().await;
+    let made = admin
+        .send(
+            "POST",
+            "/api/v1/machines",
+            Some(json!({"name": "busy", "vcpus": 2, "memory_mib": 256, "disk_gib": 1})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    wait_until("busy stopped", Duration::from_secs(10), || async {
+        admin.send("GET", &format!("/api/v1/machines/{id}"), None).await.body["state"] == "stopped"
+    })
+    .await;
+    assert_eq!(admin.send("POST", &format!("/api/v1/machines/{id}/start"), None).await.status, 202);
+
+    let b = Browser::start().await;
+    b.login(base, "admin", &console.backend.admin_password).await;
+    b.open(base, &format!("/machines/{id}")).await;
+    b.state_is("running").await;
+    // Samples every second here: the chart fills in without a reload.
+    b.find(&sel::chart_download("cpu", "svg")).await;
+
+    let drawn = b
+        .client
+        .execute("const c = document.querySelector(arguments[0]); return [c.width, c.clientWidth, window.devicePixelRatio];", vec![json!(sel::chart_canvas("cpu"))])
+        .await
+        .unwrap();
+    let (px, css, ratio) =
+        (drawn[0].as_f64().unwrap(), drawn[1].as_f64().unwrap(), drawn[2].as_f64().unwrap());
+    assert!(css > 100.0 && (px - css * ratio).abs() <= 1.0, "drawn at the screen's pixel ratio: {drawn:?}");
+    b.wait_text(&sel::chart_empty("network"), |t| t.contains("user-mode")).await;
+    b.client.execute("document.querySelector('[data-test=usage]').scrollIntoView()", vec![]).await.unwrap();
+    b.screenshot("30-machine-charts").await;
+
+    // `x` is a share of the chart's width, or pixels from its right when negative.
+    let point = |kind: &'static str, x: f64| {
+        let script = "const box = document.querySelector(arguments[0]); const r = box.getBoundingClientRect(); \
+            const x = arguments[2] >= 0 ? r.left + r.width * arguments[2] : r.right + arguments[2]; \
+            box.dispatchEvent(new PointerEvent(arguments[1], {clientX: x, clientY: r.top + r.height / 2, bubbles: true}));";
+        b.client.execute(script, vec![json!(sel::chart_box("cpu")), json!(kind), json!(x)])
+    };
+    // A drag across the last fifth of the hour, ending past the plot's right edge (the range
+    // ends with the hour's), zooms into it.
+    point("pointerdown", 0.8).await.unwrap();
+    point("pointermove", -1.0).await.unwrap();
+    point("pointerup", -1.0).await.unwrap();
+    b.find(sel::RANGE_OUT).await;
+    assert!(
+        b.absent(&format!("{}[aria-pressed=true]", sel::range("hour"))).await,
+        "no preset is chosen while zoomed"
+    );
+    // The crosshair: the pointer at the end of the zoomed range (the samples so far are its
+    // last seconds; the plot ends 6 pixels inside the chart) names the value there and when.
+    point("pointermove", -7.0).await.unwrap();
+    b.wait_text(&sel::chart_tip("cpu"), |t| t.contains("cores") && t.contains("UTC")).await;
+    b.screenshot("31-chart-zoomed").await;
+    b.click(sel::RANGE_OUT).await;
+    b.wait_gone(sel::RANGE_OUT).await;
+
+    // The SVG download is the chart, drawn by plotters' SVG backend.
+    let href = b.find(&sel::chart_download("cpu", "svg")).await.attr("href").await.unwrap().unwrap();
+    let svg = b
+        .client
+        .execute("return decodeURIComponent(arguments[0].split(',').slice(1).join(','));", vec![json!(href)])
+        .await
+        .unwrap();
+    let svg = svg.as_str().unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("cores") && svg.contains("<polyline"),
+        "{}",
+        &svg[..svg.len().min(300)]
+    );
+
+    // The node's page: its own charts, for admins.
+    let node = admin.send("GET", "/api/v1/nodes", None).await.body[0]["id"].as_str().unwrap().to_string();
+    b.open(base, &format!("/nodes/{node}")).await;
+    b.find(&sel::chart_download("load", "csv")).await;
+    b.client
+        .execute("document.querySelector('[data-test=node-usage]').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    b.screenshot("32-node-charts").await;
+    b.close().await;
+}
+
 /// A viewer is offered nothing the server would refuse: no "New machine", a create page that
 /// says why, a machine page that says what the role allows instead of offering power, delete
 /// or settings, and no users page. (The sim node offers no consoles or snapshots, so those

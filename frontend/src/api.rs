@@ -263,3 +263,25 @@ pub async fn token_revoke(id: &str) -> Result<()> {
 pub async fn audit_list(query: &str) -> Result<Vec<AuditEntry>> {
     get(&format!("/api/v1/audit?{query}")).await
 }
+
+/// What a chart shows: a machine's or a node's metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChartTarget {
+    Machine(MachineId),
+    Node(NodeId),
+}
+
+/// One metric of a machine or node from `from` to `to` (Unix seconds), about `points` points.
+pub async fn metrics(
+    target: ChartTarget,
+    metric: corral_api::metrics::Metric,
+    from: i64,
+    to: i64,
+    points: u32,
+) -> Result<corral_api::metrics::MetricSeries> {
+    let base = match target {
+        ChartTarget::Machine(id) => paths::machine(id),
+        ChartTarget::Node(id) => paths::node(id),
+    };
+    get(&format!("{base}/metrics?metric={}&from={from}&to={to}&points={points}", metric.as_str())).await
+}

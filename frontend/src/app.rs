@@ -17,6 +17,7 @@ pub fn App() -> impl IntoView {
     let live = Live::new();
     provide_context(live);
     crate::components::Clock::provide();
+    crate::theme::provide();
     // Whether we know yet if a session exists; pages wait for it instead of flashing login.
     let checked = RwSignal::new(false);
     spawn_local(async move {

@@ -42,6 +42,8 @@ pub struct Live {
     pub tenant: RwSignal<Option<corral_api::TenantId>>,
     /// The tenants the user may see (every tenant, for admins), by name.
     pub tenants: RwSignal<Option<Vec<corral_api::people::Tenant>>>,
+    /// The node whose samples were stored last: live charts of it fetch again.
+    pub sampled: RwSignal<Option<corral_api::NodeId>>,
 }
 
 thread_local! {
@@ -71,6 +73,7 @@ impl Live {
             refresh_error: RwSignal::new(None),
             tenant: RwSignal::new(saved_tenant()),
             tenants: RwSignal::new(None),
+            sampled: RwSignal::new(None),
         }
     }
 
@@ -187,6 +190,8 @@ impl Live {
                     lists::node_upsert(ns, node)
                 }
             }),
+            // Set even when it is the same node again: each is news.
+            Event::Sampled { node_id } => self.sampled.set(Some(node_id)),
         }
     }
 

@@ -34,9 +34,23 @@ fn current() -> String {
     if dark { "dark".into() } else { "light".into() }
 }
 
+/// The theme in force (`light` or `dark`), shared by the toggles and the charts.
+#[derive(Clone, Copy)]
+pub struct Theme(pub RwSignal<String>);
+
+/// Made once, at the app's root.
+pub fn provide() {
+    provide_context(Theme(RwSignal::new(current())));
+}
+
+/// Whether the dark theme is in force (tracked).
+pub fn is_dark() -> bool {
+    use_context::<Theme>().is_some_and(|t| t.0.get() == "dark")
+}
+
 #[component]
 pub fn ThemeToggle() -> impl IntoView {
-    let theme = RwSignal::new(current());
+    let theme = use_context::<Theme>().map(|t| t.0).unwrap_or_else(|| RwSignal::new(current()));
     let toggle = move |_| {
         let next = if theme.get_untracked() == "dark" { "light" } else { "dark" };
         if let Some(s) = storage() {

@@ -2,6 +2,7 @@
 //! workspace runs its tests natively (the frontend itself builds only for WASM).
 
 pub mod audit;
+pub mod charts;
 pub mod forwards;
 pub mod headroom;
 pub mod keys;

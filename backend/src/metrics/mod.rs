@@ -135,6 +135,9 @@ pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<
         .await?;
     }
     store::rows_put(&state.db, &rows, Some((node, last))).await?;
+    if !rows.is_empty() {
+        state.publish(corral_api::event::Event::Sampled { node_id: node });
+    }
     Ok(Some(last))
 }
 

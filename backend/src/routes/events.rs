@@ -57,6 +57,7 @@ fn visible(actor: &Actor, ev: &Event) -> bool {
         // never had is harmless, and ids are random.
         Event::MachineRemoved { .. } => true,
         Event::NodeUpdated { .. } => true,
+        Event::Sampled { .. } => true,
         Event::TaskUpdated { task } => actor.role_in(task.tenant_id).is_some(),
     }
 }

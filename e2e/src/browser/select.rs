@@ -226,3 +226,36 @@ pub const USER_CREATE: &str = "[data-test=user-create]";
 pub const NOT_FOUND: &str = "[data-test=not-found]";
 /// The top bar's menu button, shown on narrow screens.
 pub const MENU_TOGGLE: &str = "[data-test=menu-toggle]";
+
+// Charts (`name` is the chart's: `cpu`, `memory`, `disk`, `network`, `load`, …).
+pub fn chart(name: &str) -> String {
+    format!("[data-test=chart][data-name={name}]")
+}
+
+pub fn chart_canvas(name: &str) -> String {
+    format!("{} canvas", chart(name))
+}
+
+pub fn chart_box(name: &str) -> String {
+    format!("{} .chart-box", chart(name))
+}
+
+pub fn chart_tip(name: &str) -> String {
+    format!("{} [data-test=chart-tip]", chart(name))
+}
+
+pub fn chart_empty(name: &str) -> String {
+    format!("{} [data-test=chart-empty]", chart(name))
+}
+
+/// The chart's download link of `kind` (`svg`, `csv`): there once it has lines.
+pub fn chart_download(name: &str, kind: &str) -> String {
+    format!("{} [data-test=chart-{kind}]", chart(name))
+}
+
+/// A range preset's button (`hour`, `day`, …).
+pub fn range(preset: &str) -> String {
+    format!("[data-test=range-{preset}]")
+}
+
+pub const RANGE_OUT: &str = "[data-test=range-out]";

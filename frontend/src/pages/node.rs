@@ -8,6 +8,8 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
+use crate::api::ChartTarget;
+use crate::charts::{ChartControls, ChartSettings, MetricChart};
 use crate::components::{Ago, StateBadge};
 use crate::live::use_live;
 use crate::pages::tasks::{TaskHead, TaskRow};
@@ -85,6 +87,9 @@ fn NodeView(node: Node) -> impl IntoView {
                 ))}
             </dl>
         </section>
+        <Show when=move || live.me.with(|m| m.as_ref().is_some_and(|m| m.is_admin))>
+            <NodeUsage id=id/>
+        </Show>
         <section class="card settings" data-test="node-machines">
             <h2>"Machines"</h2>
             {move || match machines() {
@@ -126,6 +131,35 @@ fn NodeView(node: Node) -> impl IntoView {
                     </table>
                 }.into_any(),
             }}
+        </section>
+    }
+}
+
+/// The node's CPU by mode, memory, load, pressure, disks and interfaces over time (admins).
+#[component]
+fn NodeUsage(id: NodeId) -> impl IntoView {
+    use corral_api::metrics::Metric;
+    let settings = ChartSettings::new(Signal::stored(Some(id)));
+    let target = ChartTarget::Node(id);
+    view! {
+        <section class="card charts" data-test="node-usage">
+            <h2>"Usage"</h2>
+            <ChartControls settings=settings/>
+            <div class="chart-grid">
+                <MetricChart title="CPU by mode (cores)" name="cpu" target=target settings=settings
+                    metrics=vec![(Metric::CpuSeconds, "")]/>
+                <MetricChart title="Memory" name="memory" target=target settings=settings
+                    metrics=vec![(Metric::MemoryTotalBytes, "total"), (Metric::MemoryAvailableBytes, "available")]/>
+                <MetricChart title="Load (1 min)" name="load" target=target settings=settings
+                    metrics=vec![(Metric::Load1, "load")]/>
+                <MetricChart title="Pressure (some, 10 s)" name="pressure" target=target settings=settings
+                    empty="Not available: this kernel reports no pressure stall information."
+                    metrics=vec![(Metric::CpuPressure, "cpu"), (Metric::IoPressure, "io"), (Metric::MemoryPressure, "memory")]/>
+                <MetricChart title="Disks" name="disk" target=target settings=settings
+                    metrics=vec![(Metric::DiskReadBytes, "read"), (Metric::DiskWriteBytes, "write")]/>
+                <MetricChart title="Network" name="network" target=target settings=settings
+                    metrics=vec![(Metric::NetRxBytes, "in"), (Metric::NetTxBytes, "out")]/>
+            </div>
         </section>
     }
 }

@@ -1,5 +1,6 @@
 //! What a sim machine pretends to use: counters that grow at a rate which swells and ebbs over
-//! minutes (so charts have a shape), from when it started running, and a steady memory use.
+//! minutes (so charts have a shape), from when it started running, and a steady memory use;
+//! network counters only for a NIC on a host bridge, as QEMU has them.
 //! The same machine at the same moment always gives the same figures.
 
 use corral_api::bridge::BridgeMachine;
@@ -22,19 +23,25 @@ pub fn usage(m: &BridgeMachine, since_ms: i64, now_ms: i64) -> Vec<MetricPoint> 
     let w = work(t, phase);
     let vcpus = f64::from(m.vcpus);
     let disk = Some("disk0");
-    let nic = Some("eth0");
-    vec![
+    let nic = Some("net0");
+    let mut points = vec![
         counter(Metric::CpuSeconds, None, w * 0.2 * vcpus, since_ms),
         gauge(Metric::MemoryBytes, None, (m.memory_mib as f64) * 1_048_576.0 * 0.6),
         counter(Metric::DiskReadBytes, disk, w * 65_536.0, since_ms),
         counter(Metric::DiskWriteBytes, disk, w * 32_768.0, since_ms),
         counter(Metric::DiskReadOps, disk, w * 16.0, since_ms),
         counter(Metric::DiskWriteOps, disk, w * 8.0, since_ms),
-        counter(Metric::NetRxBytes, nic, w * 12_000.0, since_ms),
-        counter(Metric::NetTxBytes, nic, w * 4_000.0, since_ms),
-        counter(Metric::NetRxPackets, nic, w * 20.0, since_ms),
-        counter(Metric::NetTxPackets, nic, w * 10.0, since_ms),
-    ]
+    ];
+    // As with QEMU: only a NIC on a host bridge has counters to read.
+    if m.host_bridge.is_some() {
+        points.extend([
+            counter(Metric::NetRxBytes, nic, w * 12_000.0, since_ms),
+            counter(Metric::NetTxBytes, nic, w * 4_000.0, since_ms),
+            counter(Metric::NetRxPackets, nic, w * 20.0, since_ms),
+            counter(Metric::NetTxPackets, nic, w * 10.0, since_ms),
+        ]);
+    }
+    points
 }
 
 #[cfg(test)]

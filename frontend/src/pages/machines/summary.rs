@@ -9,7 +9,8 @@ use leptos::task::spawn_local;
 use leptos_router::components::A;
 
 use super::detail::MachineCtx;
-use crate::api;
+use crate::api::{self, ChartTarget};
+use crate::charts::{ChartControls, ChartSettings, MetricChart};
 use crate::components::{Ago, ErrorBanner};
 use crate::live::use_live;
 
@@ -91,9 +92,47 @@ pub fn SummaryTab(ctx: MachineCtx) -> impl IntoView {
                 <dt>"Id"</dt><dd class="mono">{ctx.id.to_string()}</dd>
             </dl>
         </section>
+        <Usage ctx=ctx/>
         <Show when=move || ctx.may_own.get()>
             <Rename ctx=ctx/>
         </Show>
+    }
+}
+
+/// The machine's CPU, memory, disks and network over time.
+#[component]
+fn Usage(ctx: MachineCtx) -> impl IntoView {
+    use corral_api::metrics::Metric;
+    let node = Signal::derive(move || ctx.machine.with(|m| m.as_ref().map(|m| m.node_id)));
+    let settings = ChartSettings::new(node);
+    let target = ChartTarget::Machine(ctx.id);
+    // Why a machine may have no network counters.
+    let no_network = Signal::derive(move || {
+        ctx.machine.with(|m| match m.as_ref() {
+            Some(m) if m.host_bridge.is_some() => "No samples in this range yet.".to_string(),
+            Some(m) if m.kind == MachineKind::Vm => {
+                "Not available: QEMU keeps no network counters for user-mode networking. \
+                Put the NIC on a host bridge (Hardware) to see its traffic here."
+                    .to_string()
+            }
+            _ => "Not available: this zone has no network interface of its own.".to_string(),
+        })
+    });
+    view! {
+        <section class="card charts" data-test="usage">
+            <h2>"Usage"</h2>
+            <ChartControls settings=settings/>
+            <div class="chart-grid">
+                <MetricChart title="CPU (cores in use)" name="cpu" target=target settings=settings
+                    metrics=vec![(Metric::CpuSeconds, "")]/>
+                <MetricChart title="Memory" name="memory" target=target settings=settings
+                    metrics=vec![(Metric::MemoryBytes, "used")]/>
+                <MetricChart title="Disk" name="disk" target=target settings=settings
+                    metrics=vec![(Metric::DiskReadBytes, "read"), (Metric::DiskWriteBytes, "write")]/>
+                <MetricChart title="Network" name="network" target=target settings=settings empty=no_network
+                    metrics=vec![(Metric::NetRxBytes, "in"), (Metric::NetTxBytes, "out")]/>
+            </div>
+        </section>
     }
 }
 
