@@ -89,6 +89,7 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/api/v1/images", Admin, "image.create"),
     rule("GET", "/api/v1/machines/{id}/metrics", Tenant(Viewer), "machine_metrics.read"),
     rule("GET", "/api/v1/nodes/{id}/metrics", Admin, "node_metrics.read"),
+    rule("GET", "/metrics", LoggedIn, "prometheus.read"),
     rule("GET", "/api/v1/tasks", LoggedIn, "task.list"),
     rule("GET", "/api/v1/tasks/{id}", LoggedIn, "task.read"),
     rule("GET", "/api/v1/nodes", LoggedIn, "node.list"),

@@ -191,6 +191,7 @@ fn rows() -> Vec<Row> {
         row("GET", "/api/v1/nodes", Nothing, none, READ_ALL),
         row("GET", "/api/v1/nodes/{node}", Nothing, none, READ_ALL),
         row("GET", "/api/v1/nodes/{node}/metrics?metric=load1", Nothing, none, ADMIN_READ),
+        row("GET", "/metrics", Nothing, none, READ_ALL),
         // Admins only: a node's allocation ratios.
         row("PATCH", "/api/v1/nodes/{node}", Nothing, |_| Some(json!({"cpu_ratio": 4.0})), ADMIN_READ),
         // Admins only; the test's backend has no SSH key to enrol a node with.

@@ -285,3 +285,73 @@ async fn a_node_cannot_write_another_nodes_machine_history() {
     let n = corral::store::nodes::node_get(&h.state.db, node).await.unwrap().unwrap();
     assert!(n.rule_breaks >= 1, "the node is marked");
 }
+
+async fn machine_in(h: &Harness, name: &str, tenant: Option<&str>) -> String {
+    let mut body = serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1});
+    if let Some(t) = tenant {
+        body["tenant_id"] = t.into();
+    }
+    let r =
+        send(&h.router, None, "POST", "/api/v1/machines", Some(&h.admin), Some(&body.to_string()), &[]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    h.wait("stopped", async || h.get(&format!("/api/v1/machines/{id}")).await.body["state"] == "stopped")
+        .await;
+    let r = send(&h.router, None, "POST", &format!("/api/v1/machines/{id}/start"), Some(&h.admin), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    id
+}
+
+async fn scrape(h: &Harness, cookie: &str) -> String {
+    let r = send(&h.router, None, "GET", "/metrics", Some(cookie), None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.headers["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    r.body.as_str().unwrap().to_string()
+}
+
+/// `/metrics` in the OpenMetrics format: an admin gets every machine (counters as totals,
+/// with machine, name, node and tenant labels), the nodes and the backend's process figures;
+/// a tenant's member only that tenant's machines.
+#[tokio::test]
+async fn prometheus_sees_what_the_caller_may_see() {
+    let h = harness().await;
+    h.wait("the node online", async || h.node_status().await == NodeStatus::Online).await;
+    let t = send(&h.router, None, "POST", "/api/v1/tenants", Some(&h.admin), Some(r#"{"name":"acme"}"#), &[])
+        .await;
+    let tenant = t.body["id"].as_str().unwrap().to_string();
+    let ours = machine_in(&h, "ours", Some(&tenant)).await;
+    let theirs = machine_in(&h, "theirs", None).await;
+    let body = serde_json::json!({"username": "mia", "tenant_id": tenant, "role": "viewer"}).to_string();
+    let u = send(&h.router, None, "POST", "/api/v1/users", Some(&h.admin), Some(&body), &[]).await;
+    assert_eq!(u.status, StatusCode::CREATED, "{:?}", u.body);
+    let login = serde_json::json!({"username": "mia", "password": u.body["password"]}).to_string();
+    let r = send(&h.router, None, "POST", "/api/v1/session", None, Some(&login), &[]).await;
+    let mia = common::session_cookie(&r.headers).unwrap();
+
+    h.wait("both machines sampled", async || {
+        let text = scrape(&h, &h.admin).await;
+        text.contains(&format!("machine=\"{ours}\"")) && text.contains(&format!("machine=\"{theirs}\""))
+    })
+    .await;
+    let admin = scrape(&h, &h.admin).await;
+    assert!(admin.contains("# TYPE corral_machine_cpu_seconds counter"), "{admin}");
+    let line = admin
+        .lines()
+        .find(|l| l.starts_with("corral_machine_cpu_seconds_total{") && l.contains(&ours))
+        .expect("the machine's CPU counter");
+    assert!(
+        line.contains("name=\"ours\"")
+            && line.contains("tenant=\"acme\"")
+            && line.contains("node=\"node-1\""),
+        "{line}"
+    );
+    assert!(admin.contains("corral_machine_block_write_bytes_total{") && admin.contains("device=\"disk0\""));
+    assert!(admin.contains("corral_node_cpu_seconds_total{node=\"node-1\",mode=\"user\"}"), "{admin}");
+    assert!(admin.contains("process_resident_memory_bytes ") && admin.ends_with("# EOF\n"));
+
+    let member = scrape(&h, &mia).await;
+    assert!(member.contains(&ours), "a member sees the tenant's machine");
+    assert!(!member.contains(&theirs), "and not another tenant's");
+    assert!(!member.contains("corral_node_") && !member.contains("process_"), "nor the nodes or the backend");
+}

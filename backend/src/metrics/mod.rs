@@ -8,12 +8,15 @@
 //! of the backend the open buckets are refilled from the stored 10 s rows; the first sample
 //! of each counter gives no rate (there is nothing to take it from).
 
+pub mod prometheus;
 pub mod rollup;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use corral_api::metrics::{MetricKind, MetricPage, MetricSample, MetricTarget, SAMPLE_POINTS_MAX, device_ok};
+use corral_api::metrics::{
+    MetricKind, MetricPage, MetricPoint, MetricSample, MetricTarget, SAMPLE_POINTS_MAX, device_ok,
+};
 use corral_api::{MachineId, NodeId};
 use tokio::sync::watch;
 
@@ -40,6 +43,8 @@ struct Inner {
     rollups: HashMap<i64, Rollup>,
     targets: HashMap<(TargetKind, String), Target>,
     wakes: HashMap<NodeId, watch::Sender<u64>>,
+    /// Each target's newest checked sample (for `/metrics`): when, and its points.
+    latest: HashMap<(TargetKind, String), (i64, Vec<MetricPoint>)>,
 }
 
 impl MetricsHub {
@@ -56,6 +61,16 @@ impl MetricsHub {
 
     fn waker(&self, node: NodeId) -> watch::Receiver<u64> {
         self.lock().wakes.entry(node).or_insert_with(|| watch::channel(0).0).subscribe()
+    }
+
+    /// The newest checked points of every target sampled since `since_ms`.
+    pub fn latest(&self, since_ms: i64) -> Vec<(TargetKind, String, Vec<MetricPoint>)> {
+        self.lock()
+            .latest
+            .iter()
+            .filter(|(_, (at, _))| *at >= since_ms)
+            .map(|((kind, key), (_, points))| (*kind, key.clone(), points.clone()))
+            .collect()
     }
 }
 
@@ -118,7 +133,9 @@ pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<
             }
         };
         let target = target_of(state, kind, &key).await?;
-        let values = values_of(state, &target, &sample).await?;
+        let points = checked(&sample);
+        let values = values_of(state, &target, &points).await?;
+        state.metrics.lock().latest.insert((kind, key), (sample.at_ms, points));
         if !state.metrics.lock().rollups.contains_key(&target.id) {
             let seeded = seed(state, target.id, sample.at_ms).await?;
             state.metrics.lock().rollups.entry(target.id).or_insert(seeded);
@@ -152,26 +169,34 @@ async fn target_of(state: &AppState, kind: TargetKind, key: &str) -> Result<Targ
     Ok(t)
 }
 
-/// The sample's points as values of the target's series; a series seen for the first time is
-/// added to the list (up to [`SERIES_MAX`]). Points that break the rules are left out: a
-/// value that is not a finite number of at least 0, a device name that is not plain, a
-/// counter without its start.
+/// The sample's points that keep the rules; the others are left out: a value that is not a
+/// finite number of at least 0, a device name that is not plain, a counter without its
+/// start. A gauge's start is dropped.
+fn checked(sample: &MetricSample) -> Vec<MetricPoint> {
+    sample
+        .points
+        .iter()
+        .take(SAMPLE_POINTS_MAX)
+        .filter(|p| p.value.is_finite() && p.value >= 0.0 && p.device.as_deref().is_none_or(device_ok))
+        .filter(|p| p.metric.kind() == MetricKind::Gauge || p.start_ms.is_some())
+        .map(|p| MetricPoint {
+            start_ms: (p.metric.kind() == MetricKind::Counter).then_some(p.start_ms).flatten(),
+            ..p.clone()
+        })
+        .collect()
+}
+
+/// Checked points as values of the target's series; a series seen for the first time is
+/// added to the list (up to [`SERIES_MAX`]).
 async fn values_of(
     state: &AppState,
     target: &Target,
-    sample: &MetricSample,
+    points: &[MetricPoint],
 ) -> Result<Vec<Value>, sqlx::Error> {
     let mut series = target.series.clone();
-    let mut values = Vec::with_capacity(sample.points.len());
-    for p in sample.points.iter().take(SAMPLE_POINTS_MAX) {
-        if !p.value.is_finite() || p.value < 0.0 || p.device.as_deref().is_some_and(|d| !device_ok(d)) {
-            continue;
-        }
-        let start_ms = match (p.metric.kind(), p.start_ms) {
-            (MetricKind::Counter, None) => continue,
-            (MetricKind::Counter, start) => start,
-            (MetricKind::Gauge, _) => None,
-        };
+    let mut values = Vec::with_capacity(points.len());
+    for p in points {
+        let start_ms = p.start_ms;
         let key: SeriesKey = (p.metric, p.device.clone().unwrap_or_default());
         let index = match series.iter().position(|s| *s == key) {
             Some(i) => i,

@@ -11,6 +11,7 @@ mod machines;
 mod metrics;
 mod nodes;
 mod people;
+mod prometheus;
 mod session;
 mod snapshots;
 mod tasks;
@@ -48,7 +49,8 @@ use crate::store::sessions::DbSessionStore;
         (name = "consoles", description = "VNC and serial consoles through one-time tickets"),
         (name = "people", description = "Tenants, their members, and users"),
         (name = "tokens", description = "API tokens for scripts"),
-        (name = "audit", description = "Who did what, when, from where")
+        (name = "audit", description = "Who did what, when, from where"),
+        (name = "metrics", description = "Usage history of machines and nodes, and the Prometheus exposition")
     )
 )]
 struct ApiDoc;
@@ -68,6 +70,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(snapshots::router())
         .merge(tasks::router())
         .merge(metrics::router())
+        .merge(prometheus::router())
         .merge(consoles::router())
         .merge(people::router())
         .merge(tokens::router())
