@@ -196,8 +196,13 @@ impl BridgeProc {
             .args(["--data-dir", &self.data_dir.display().to_string()])
             .args(&self.driver_args)
             .args(["--heartbeat-ms", "500"])
-            // Charts in the browser tests fill within seconds, not tens of them.
-            .args(["--sample-ms", "1000"])
+            // Charts in the browser tests fill within seconds, not tens of them (unless the
+            // caller chose).
+            .args(if self.driver_args.iter().any(|a| a == "--sample-ms") {
+                &[][..]
+            } else {
+                &["--sample-ms", "1000"][..]
+            })
             .args(["--hostname", &self.name])
             // Tests import from their own directories, the tiny image's, and loopback servers.
             .args(["--import-dir", &std::env::temp_dir().display().to_string()])
@@ -355,6 +360,11 @@ impl BackendProc {
             }
         }
         (child, url.expect("corral printed its URL"), password)
+    }
+
+    /// The backend's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `kill -9`, as when the machine dies: no goodbye, nothing flushed.
@@ -561,4 +571,53 @@ pub async fn serve_file(path: &Path, name: &str) -> String {
         }
     });
     format!("http://{addr}/{name}")
+}
+
+/// The newest sample the bridge kept of machine `id`, if any.
+pub async fn latest_sample(
+    c: &corral::nodes::BridgeClient,
+    id: corral_api::MachineId,
+) -> Option<corral_api::metrics::MetricSample> {
+    let (mut after, mut newest) = (0, None);
+    loop {
+        let page = c.metrics_after(after).await.ok()?;
+        after = page.samples.last().map_or(after, |s| s.seq);
+        for s in page.samples {
+            if s.target == (corral_api::metrics::MetricTarget::Machine { id }) {
+                newest = Some(s);
+            }
+        }
+        if !page.more {
+            return newest;
+        }
+    }
+}
+
+/// A point's value in a sample (`device` `None`: the whole machine).
+pub fn sample_value(
+    s: &corral_api::metrics::MetricSample,
+    metric: corral_api::metrics::Metric,
+    device: Option<&str>,
+) -> Option<f64> {
+    s.points.iter().find(|p| p.metric == metric && p.device.as_deref() == device).map(|p| p.value)
+}
+
+/// Waits up to `within` for a sample of machine `id` that `ok` accepts; the sample.
+pub async fn wait_for_sample(
+    c: &corral::nodes::BridgeClient,
+    id: corral_api::MachineId,
+    within: Duration,
+    ok: impl Fn(&corral_api::metrics::MetricSample) -> bool,
+) -> corral_api::metrics::MetricSample {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let newest = latest_sample(c, id).await;
+        match newest {
+            Some(s) if ok(&s) => return s,
+            _ if std::time::Instant::now() > deadline => {
+                panic!("no fitting sample of {id} within {within:?}: the newest {newest:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
 }

@@ -948,3 +948,42 @@ async fn snapshots_bring_back_what_the_guest_wrote_on_its_disk() {
     drop(serial);
     delete(&c, id, true).await;
 }
+
+/// The bridge samples a real guest without an agent: the disk's written bytes grow by what
+/// the guest writes and its CPU time while it spins; its vCPU thread and memory are there,
+/// and with user-mode networking no network counters (never zeros).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guests_counters_move_when_it_writes_and_spins() {
+    use corral_api::metrics::Metric;
+    use corral_e2e::{sample_value, wait_for_sample};
+    let mut g = Booted::start("counted").await;
+    let c = g.bridge.client();
+    let before = wait_for_sample(&c, g.id, Duration::from_secs(15), |_| true).await;
+    let written = |s: &corral_api::metrics::MetricSample| {
+        sample_value(s, Metric::DiskWriteBytes, Some("disk0")).expect("disk0 written bytes")
+    };
+    let cpu = |s: &corral_api::metrics::MetricSample| {
+        sample_value(s, Metric::CpuSeconds, None).expect("CPU seconds")
+    };
+    assert!(sample_value(&before, Metric::CpuSeconds, Some("vcpu0")).is_some(), "{before:?}");
+    assert!(sample_value(&before, Metric::MemoryBytes, None).is_some_and(|m| m > 1e6));
+    assert!(
+        before.points.iter().all(|p| p.metric != Metric::NetRxBytes),
+        "user-mode networking has no counters"
+    );
+
+    // 8 MiB to the disk, then three seconds of spinning.
+    g.serial
+        .send_line("grep -q ' /mnt ' /proc/mounts && dd if=/dev/zero of=/mnt/big bs=1M count=8 2>/dev/null && sync && echo wrote-$((1+1))")
+        .await;
+    g.serial.expect("wrote-2", Duration::from_secs(60)).await;
+    g.serial
+        .send_line("end=$(($(date +%s)+3)); while [ $(date +%s) -lt $end ]; do :; done; echo spun-$((2+2))")
+        .await;
+    g.serial.expect("spun-4", Duration::from_secs(60)).await;
+    let after = wait_for_sample(&c, g.id, Duration::from_secs(15), |a| {
+        written(a) - written(&before) >= 8.0 * 1_048_576.0
+    })
+    .await;
+    assert!(cpu(&after) - cpu(&before) >= 2.0, "CPU moved by {} s", cpu(&after) - cpu(&before));
+}

@@ -525,3 +525,46 @@ async fn a_zone_on_a_host_bridge_is_reached_on_its_own_address() {
     assert_eq!(c.task_finish(task).await.unwrap().state, TaskState::Succeeded);
     assert!(!zones.join(id.to_string()).exists());
 }
+
+/// The bridge samples a running zone: its disk bytes grow by what its processes write
+/// (buffered, which cgroup v1's blkio would miss) and its CPU time while one spins; its
+/// memory and processes are there, and a zone without a NIC has no network counters.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zones_counters_move_when_it_writes_and_spins() {
+    use corral_api::metrics::Metric;
+    use corral_e2e::{sample_value, wait_for_sample};
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = zone_bridge(dir.path());
+    let zones = bridge.data_dir.join("zones");
+    let c = bridge.client();
+    bridge.import_image("busybox.tar.gz", &zone_image()).await;
+    let req = busybox_zone("counted");
+    let id = req.id;
+    c.machine_create(&req).await.expect("the zone made");
+    assert_eq!(c.machine_power(id, PowerAction::Start).await.unwrap().state, MachineState::Running);
+    let before = wait_for_sample(&c, id, Duration::from_secs(15), |_| true).await;
+    let written = |s: &corral_api::metrics::MetricSample| {
+        sample_value(s, Metric::DiskWriteBytes, Some("rootfs")).expect("rootfs written bytes")
+    };
+    let cpu = |s: &corral_api::metrics::MetricSample| {
+        sample_value(s, Metric::CpuSeconds, None).expect("CPU seconds")
+    };
+    assert!(sample_value(&before, Metric::Pids, None).is_some_and(|n| n >= 1.0), "{before:?}");
+    assert!(sample_value(&before, Metric::MemoryBytes, None).is_some());
+    assert!(before.points.iter().all(|p| p.metric != Metric::NetRxBytes), "no NIC, no counters");
+
+    // A process that stays in the zone writes 8 MiB (buffered), and another spins for 3 s.
+    let (code, _) = attach(
+        &zones,
+        id,
+        "(dd if=/dev/zero of=/big bs=1M count=8 2>/dev/null; sync; sleep 30) >/dev/null 2>&1 & \
+         (end=$(($(date +%s)+3)); while [ $(date +%s) -lt $end ]; do :; done; sleep 30) >/dev/null 2>&1 &",
+    );
+    assert_eq!(code, 0);
+    wait_for_sample(&c, id, Duration::from_secs(20), |a| {
+        written(a) - written(&before) >= 8.0 * 1_048_576.0 && cpu(a) - cpu(&before) >= 2.0
+    })
+    .await;
+    c.machine_power(id, PowerAction::ForceStop).await.unwrap();
+    wait_state(&c, id, MachineState::Stopped, Duration::from_secs(20)).await;
+}

@@ -18,6 +18,7 @@ use corral_e2e::{BridgeProc, root};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 mod console;
+mod metrics;
 mod ssh;
 mod zones;
 
@@ -76,6 +77,13 @@ fn ms(d: Duration) -> String {
 async fn main() {
     let runs: usize =
         std::env::args().skip_while(|a| a != "--runs").nth(1).and_then(|n| n.parse().ok()).unwrap_or(7);
+    // `--only metrics`: the metrics rows alone (they need no QEMU, LXC or sshd).
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    if only.as_deref() == Some("metrics") {
+        let dir = tempfile::tempdir().unwrap();
+        print_figures(&metrics::rows(dir.path()).await);
+        return;
+    }
     let image = std::env::var_os("CORRAL_TINY_IMAGE")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".corral/images/tiny.qcow2"));
@@ -227,6 +235,16 @@ async fn main() {
             o.as_secs_f64() / b.as_secs_f64(),
             r.goal
         );
+    }
+    println!();
+    print_figures(&metrics::rows(dir.path()).await);
+}
+
+fn print_figures(rows: &[metrics::FigureRow]) {
+    println!("| measure | corral | baseline | baseline figure | goal |");
+    println!("|---|---|---|---|---|");
+    for r in rows {
+        println!("| {} | {} | {} | {} | {} |", r.what, r.ours, r.base_name, r.base, r.goal);
     }
 }
 
