@@ -151,8 +151,11 @@ async fn maintenance(state: AppState, audit_keep: time::Duration) {
             Err(e) => tracing::warn!(error = %e, "pruning ended tasks"),
         }
         match crate::store::metrics::prune_gone(&state.db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "forgot the metrics of deleted machines"),
+            Ok(gone) if gone.is_empty() => {}
+            Ok(gone) => {
+                state.metrics.forget(&gone);
+                tracing::info!(removed = gone.len(), "forgot the metrics of deleted machines");
+            }
             Err(e) => tracing::warn!(error = %e, "pruning metrics of deleted machines"),
         }
         match crate::store::audit::prune(&state.db, &before(audit_keep)).await {

@@ -355,3 +355,44 @@ async fn prometheus_sees_what_the_caller_may_see() {
     assert!(!member.contains(&theirs), "and not another tenant's");
     assert!(!member.contains("corral_node_") && !member.contains("process_"), "nor the nodes or the backend");
 }
+
+/// A deleted machine's history goes at the next maintenance pass, from the database and from
+/// what the ingest keeps.
+#[tokio::test]
+async fn a_deleted_machines_history_goes() {
+    let h = harness().await;
+    h.wait("the node online", async || h.node_status().await == NodeStatus::Online).await;
+    let id = machine_in(&h, "brief", None).await;
+    let target = async || {
+        corral::store::metrics::target_get(&h.state.db, corral::store::metrics::TargetKind::Machine, &id)
+            .await
+            .unwrap()
+    };
+    h.wait("its samples stored", async || target().await.is_some()).await;
+    let r = send(
+        &h.router,
+        None,
+        "DELETE",
+        &format!("/api/v1/machines/{id}?force=true"),
+        Some(&h.admin),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    h.wait("the machine gone", async || {
+        h.get(&format!("/api/v1/machines/{id}")).await.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    let gone = corral::store::metrics::prune_gone(&h.state.db).await.unwrap();
+    assert_eq!(gone.len(), 1);
+    h.state.metrics.forget(&gone);
+    assert!(target().await.is_none());
+    assert!(h.state.metrics.latest(0).iter().all(|(_, key, _)| *key != id));
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM metric_rows WHERE target_id = $1")
+        .bind(gone[0])
+        .fetch_one(&h.state.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+}

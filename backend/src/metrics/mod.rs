@@ -63,6 +63,18 @@ impl MetricsHub {
         self.lock().wakes.entry(node).or_insert_with(|| watch::channel(0).0).subscribe()
     }
 
+    /// Drops what the ingest keeps of targets whose history is gone (deleted machines).
+    pub fn forget(&self, gone: &[i64]) {
+        let mut inner = self.lock();
+        let gone_keys: Vec<(TargetKind, String)> =
+            inner.targets.iter().filter(|(_, t)| gone.contains(&t.id)).map(|(k, _)| k.clone()).collect();
+        for key in gone_keys {
+            inner.targets.remove(&key);
+            inner.latest.remove(&key);
+        }
+        inner.rollups.retain(|id, _| !gone.contains(id));
+    }
+
     /// The newest checked points of every target sampled since `since_ms`.
     pub fn latest(&self, since_ms: i64) -> Vec<(TargetKind, String, Vec<MetricPoint>)> {
         self.lock()

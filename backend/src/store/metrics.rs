@@ -174,8 +174,8 @@ pub async fn cursor_get(db: &Db, node: NodeId) -> Result<u64, sqlx::Error> {
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
 }
 
-/// Forgets the history of machines that no longer exist; returns how many went.
-pub async fn prune_gone(db: &Db) -> Result<u64, sqlx::Error> {
+/// Forgets the history of machines that no longer exist; returns the targets that went.
+pub async fn prune_gone(db: &Db) -> Result<Vec<i64>, sqlx::Error> {
     let gone: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM metric_targets t WHERE t.kind = 'machine' \
          AND NOT EXISTS (SELECT 1 FROM machines m WHERE m.id = t.target)",
@@ -188,5 +188,5 @@ pub async fn prune_gone(db: &Db) -> Result<u64, sqlx::Error> {
         sqlx::query("DELETE FROM metric_targets WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
     }
-    Ok(gone.len() as u64)
+    Ok(gone)
 }
