@@ -71,6 +71,9 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
                     sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                    // 16 MiB of pages per connection (the default is 2): a year chart of one
+                    // machine reads about 2 MiB of metrics rows.
+                    sqlx::query("PRAGMA cache_size = -16384").execute(&mut *conn).await?;
                 }
                 Ok(())
             })
