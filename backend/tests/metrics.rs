@@ -154,15 +154,7 @@ fn series(r: &Resp) -> MetricSeries {
 async fn a_running_machines_samples_become_its_series() {
     let h = harness().await;
     h.wait("the node online", async || h.node_status().await == NodeStatus::Online).await;
-    let body = serde_json::json!({"name": "busy", "vcpus": 2, "memory_mib": 512, "disk_gib": 1}).to_string();
-    let r = send(&h.router, None, "POST", "/api/v1/machines", Some(&h.admin), Some(&body), &[]).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_string();
-    h.wait("stopped", async || h.get(&format!("/api/v1/machines/{id}")).await.body["state"] == "stopped")
-        .await;
-    let r = send(&h.router, None, "POST", &format!("/api/v1/machines/{id}/start"), Some(&h.admin), None, &[])
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let id = machine_in(&h, "busy", None, 2, 512).await;
 
     let cpu = format!("/api/v1/machines/{id}/metrics?metric=cpu_seconds");
     h.wait("CPU points", async || !series(&h.get(&cpu).await).series.is_empty()).await;
@@ -286,8 +278,9 @@ async fn a_node_cannot_write_another_nodes_machine_history() {
     assert!(n.rule_breaks >= 1, "the node is marked");
 }
 
-async fn machine_in(h: &Harness, name: &str, tenant: Option<&str>) -> String {
-    let mut body = serde_json::json!({"name": name, "vcpus": 1, "memory_mib": 128, "disk_gib": 1});
+/// A machine of `vcpus` and `memory_mib` (in `tenant`, or the default one), started; its id.
+async fn machine_in(h: &Harness, name: &str, tenant: Option<&str>, vcpus: u32, memory_mib: u64) -> String {
+    let mut body = serde_json::json!({"name": name, "vcpus": vcpus, "memory_mib": memory_mib, "disk_gib": 1});
     if let Some(t) = tenant {
         body["tenant_id"] = t.into();
     }
@@ -320,8 +313,8 @@ async fn prometheus_sees_what_the_caller_may_see() {
     let t = send(&h.router, None, "POST", "/api/v1/tenants", Some(&h.admin), Some(r#"{"name":"acme"}"#), &[])
         .await;
     let tenant = t.body["id"].as_str().unwrap().to_string();
-    let ours = machine_in(&h, "ours", Some(&tenant)).await;
-    let theirs = machine_in(&h, "theirs", None).await;
+    let ours = machine_in(&h, "ours", Some(&tenant), 1, 128).await;
+    let theirs = machine_in(&h, "theirs", None, 1, 128).await;
     let body = serde_json::json!({"username": "mia", "tenant_id": tenant, "role": "viewer"}).to_string();
     let u = send(&h.router, None, "POST", "/api/v1/users", Some(&h.admin), Some(&body), &[]).await;
     assert_eq!(u.status, StatusCode::CREATED, "{:?}", u.body);
@@ -362,7 +355,7 @@ async fn prometheus_sees_what_the_caller_may_see() {
 async fn a_deleted_machines_history_goes() {
     let h = harness().await;
     h.wait("the node online", async || h.node_status().await == NodeStatus::Online).await;
-    let id = machine_in(&h, "brief", None).await;
+    let id = machine_in(&h, "brief", None, 1, 128).await;
     let target = async || {
         corral::store::metrics::target_get(&h.state.db, corral::store::metrics::TargetKind::Machine, &id)
             .await

@@ -107,26 +107,25 @@ fn short(v: f64) -> String {
     }
 }
 
-fn binary(v: f64, unit: &str) -> String {
+/// `v` in the largest of `prefixes` (each `base` times the one before) that keeps it under
+/// `base`, the last one whatever its size.
+fn scaled(v: f64, unit: &str, base: f64, prefixes: [&str; 5]) -> String {
     let mut v = v;
-    for prefix in ["", "Ki", "Mi", "Gi", "Ti"] {
-        if v.abs() < 1024.0 || prefix == "Ti" {
+    for (i, prefix) in prefixes.iter().enumerate() {
+        if v.abs() < base || i == prefixes.len() - 1 {
             return format!("{} {prefix}{unit}", short(v));
         }
-        v /= 1024.0;
+        v /= base;
     }
-    unreachable!("the loop returns at Ti")
+    unreachable!("the loop returns at the last prefix")
+}
+
+fn binary(v: f64, unit: &str) -> String {
+    scaled(v, unit, 1024.0, ["", "Ki", "Mi", "Gi", "Ti"])
 }
 
 fn decimal(v: f64, unit: &str) -> String {
-    let mut v = v;
-    for prefix in ["", "k", "M", "G", "T"] {
-        if v.abs() < 1000.0 || prefix == "T" {
-            return format!("{} {prefix}{unit}", short(v));
-        }
-        v /= 1000.0;
-    }
-    unreachable!("the loop returns at T")
+    scaled(v, unit, 1000.0, ["", "k", "M", "G", "T"])
 }
 
 /// One line of a chart: its label and its runs of points (time, value), split where a step
