@@ -74,7 +74,7 @@ impl Collector for Exposition {
 
 /// The exposition name and help of a machine's point, and whether it is a counter; the
 /// device's label name where it has one.
-fn machine_name(p: &MetricPoint) -> Option<(&'static str, &'static str, Option<&'static str>)> {
+fn machine_family(p: &MetricPoint) -> Option<(&'static str, &'static str, Option<&'static str>)> {
     Some(match (p.metric, p.device.is_some()) {
         (Metric::CpuSeconds, false) => {
             ("corral_machine_cpu_seconds", "CPU time of the machine's host process or cgroup", None)
@@ -114,7 +114,7 @@ fn machine_name(p: &MetricPoint) -> Option<(&'static str, &'static str, Option<&
     })
 }
 
-fn node_name(p: &MetricPoint) -> Option<(&'static str, &'static str, Option<&'static str>)> {
+fn node_family(p: &MetricPoint) -> Option<(&'static str, &'static str, Option<&'static str>)> {
     Some(match p.metric {
         Metric::CpuSeconds => ("corral_node_cpu_seconds", "CPU time of the node by mode", Some("mode")),
         Metric::MemoryTotalBytes => ("corral_node_memory_MemTotal_bytes", "The node's memory", None),
@@ -243,11 +243,11 @@ pub async fn render(state: &AppState, actor: &Actor) -> Result<String, crate::er
                     ("node".into(), m.node_name.clone()),
                     ("tenant".into(), tenant),
                 ];
-                (labels, machine_name)
+                (labels, machine_family)
             }
             TargetKind::Node if actor.is_admin => {
                 let name = nodes.get(&key).cloned().unwrap_or_else(|| key.clone());
-                (vec![("node".into(), name)], node_name)
+                (vec![("node".into(), name)], node_family)
             }
             TargetKind::Node => continue,
         };

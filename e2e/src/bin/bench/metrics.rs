@@ -34,12 +34,9 @@ fn window() -> Duration {
 
 /// CPU time of a process so far, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
+    use corral_bridge::metrics::procfs;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rfind(')').map(|i| &stat[i + 1..]).unwrap_or("");
-    let w: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // After the name, field n is at n - 3: utime is 14, stime 15, in USER_HZ (100 on Linux).
-    let field = |n: usize| w.get(n - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (field(14) + field(15)) / 100.0
+    procfs::parse_pid_stat(&stat).map_or(0.0, |s| s.cpu_ticks as f64 / procfs::ticks_per_second())
 }
 
 /// A sim node of 1,000 running machines sampled every `sample_ms`, behind a backend; the
