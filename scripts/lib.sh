@@ -145,7 +145,13 @@ PG_DIR=""
 start_postgres() {
   local bin; bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
   [ -x "$bin/initdb" ] || { echo "PostgreSQL not found under /usr/lib/postgresql" >&2; return 1; }
-  PG_DIR="$(mktemp -d /tmp/corral-pg.XXXXXX)"
+  # A throwaway server wants no durability: in memory when there is room (every test makes
+  # its own database, a few GiB in all), so a nearly full disk cannot fail the run.
+  local under=/tmp
+  if [ -d /dev/shm ] && [ "$(df -Pk /dev/shm | awk 'NR==2 {print $4}')" -gt $((6 * 1024 * 1024)) ]; then
+    under=/dev/shm
+  fi
+  PG_DIR="$(mktemp -d "$under/corral-pg.XXXXXX")"
   local as=()
   if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$PG_DIR"; as=(runuser -u postgres --); fi
   local port; port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

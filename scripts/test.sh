@@ -7,6 +7,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 started=$SECONDS
+# One full build, not an edit loop: incremental caches would double the disk the build takes.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 ensure_apt curl chromium chromium-driver postgresql openssh-server websockify
 ensure_qemu
