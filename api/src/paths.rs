@@ -1,7 +1,7 @@
 //! URL builders for the backend's REST API and the bridge API, so no caller formats a route
 //! by hand.
 
-use crate::ids::{MachineId, NodeId};
+use crate::ids::{MachineId, NodeId, TenantId};
 
 pub const SESSION: &str = "/api/v1/session";
 pub const MACHINES: &str = "/api/v1/machines";
@@ -12,6 +12,9 @@ pub const IMAGES: &str = "/api/v1/images";
 pub const TASKS: &str = "/api/v1/tasks";
 pub const SSH_KEY: &str = "/api/v1/ssh-key";
 pub const NODE_HOST_KEY_PROBE: &str = "/api/v1/nodes/host-key";
+pub const TENANTS: &str = "/api/v1/tenants";
+/// The sum of every machine's metrics (admins).
+pub const FLEET_METRICS: &str = "/api/v1/metrics/fleet";
 
 pub fn machine(id: MachineId) -> String {
     format!("{MACHINES}/{id}")
@@ -46,6 +49,18 @@ pub fn console_socket(id: MachineId, kind: &str) -> String {
 
 pub fn node(id: NodeId) -> String {
     format!("{NODES}/{id}")
+}
+
+pub fn machine_metrics(id: MachineId) -> String {
+    format!("{MACHINES}/{id}/metrics")
+}
+
+pub fn node_metrics(id: NodeId) -> String {
+    format!("{NODES}/{id}/metrics")
+}
+
+pub fn tenant_metrics(id: TenantId) -> String {
+    format!("{TENANTS}/{id}/metrics")
 }
 
 pub fn node_host_key(id: NodeId) -> String {

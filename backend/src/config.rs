@@ -100,6 +100,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "30")]
     pub resync_secs: u64,
 
+    /// Seconds the tenants' and the fleet's metric sums wait after each 10 s bucket for
+    /// samples still on their way; a sample later than that is left out of the sums.
+    #[arg(long, default_value = "30", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub metrics_sum_wait_secs: u64,
+
     /// Mark the session cookie Secure (behind a proxy that terminates TLS; implied by
     /// --tls-cert).
     #[arg(long)]

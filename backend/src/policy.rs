@@ -89,6 +89,8 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/api/v1/images", Admin, "image.create"),
     rule("GET", "/api/v1/machines/{id}/metrics", Tenant(Viewer), "machine_metrics.read"),
     rule("GET", "/api/v1/nodes/{id}/metrics", Admin, "node_metrics.read"),
+    rule("GET", "/api/v1/tenants/{id}/metrics", Tenant(Viewer), "tenant_metrics.read"),
+    rule("GET", "/api/v1/metrics/fleet", Admin, "fleet_metrics.read"),
     rule("GET", "/metrics", LoggedIn, "prometheus.read"),
     rule("GET", "/api/v1/tasks", LoggedIn, "task.list"),
     rule("GET", "/api/v1/tasks/{id}", LoggedIn, "task.read"),

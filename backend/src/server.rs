@@ -40,8 +40,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("corral: first start: log in as `{}` with password {password}", bootstrap::ADMIN_USERNAME);
         println!("corral: this password is shown only once; `corral password-reset` sets a new one");
     }
-    let tuning =
-        Tuning { resync_interval: Duration::from_secs(args.resync_secs.max(1)), ..Tuning::default() };
+    let tuning = Tuning {
+        resync_interval: Duration::from_secs(args.resync_secs.max(1)),
+        metrics_sum_wait: Duration::from_secs(args.metrics_sum_wait_secs),
+        ..Tuning::default()
+    };
     let mut state = AppState::new(db.clone(), args.public_origin.clone(), tuning);
     state.proxies = crate::client_addr::Proxies {
         trusted: args.trusted_proxies.clone().into(),

@@ -24,6 +24,9 @@ pub struct Tuning {
     /// Reconnect backoff bounds.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// How long the tenants' and the fleet's sums wait after each 10 s bucket for its late
+    /// samples (`metrics::sums`).
+    pub metrics_sum_wait: Duration,
 }
 
 impl Default for Tuning {
@@ -35,6 +38,7 @@ impl Default for Tuning {
             backoff_min: Duration::from_millis(200),
             // With up to 25% jitter, a node that comes back is found within about 4 s.
             backoff_max: Duration::from_secs(3),
+            metrics_sum_wait: Duration::from_secs(30),
         }
     }
 }
@@ -79,6 +83,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, public_origin: Option<String>, tuning: Tuning) -> Self {
         let (events, _) = broadcast::channel(4096);
+        let metrics = crate::metrics::MetricsHub::new(tuning.metrics_sum_wait);
         Self {
             db,
             nodes: NodeClients::default(),
@@ -96,7 +101,7 @@ impl AppState {
             proxies: Default::default(),
             sockets: Default::default(),
             rule_breaks: Default::default(),
-            metrics: Default::default(),
+            metrics,
         }
     }
 

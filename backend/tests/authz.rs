@@ -191,6 +191,8 @@ fn rows() -> Vec<Row> {
         row("GET", "/api/v1/nodes", Nothing, none, READ_ALL),
         row("GET", "/api/v1/nodes/{node}", Nothing, none, READ_ALL),
         row("GET", "/api/v1/nodes/{node}/metrics?metric=load1", Nothing, none, ADMIN_READ),
+        row("GET", "/api/v1/tenants/{tenant}/metrics?metric=cpu_seconds", Nothing, none, VIEW),
+        row("GET", "/api/v1/metrics/fleet?metric=memory_bytes", Nothing, none, ADMIN_READ),
         row("GET", "/metrics", Nothing, none, READ_ALL),
         // Admins only: a node's allocation ratios.
         row("PATCH", "/api/v1/nodes/{node}", Nothing, |_| Some(json!({"cpu_ratio": 4.0})), ADMIN_READ),

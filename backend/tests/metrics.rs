@@ -389,3 +389,59 @@ async fn a_deleted_machines_history_goes() {
         .unwrap();
     assert_eq!(rows, 0);
 }
+
+/// A tenant's series is the sum of its machines, bucket by bucket, and the fleet's the sum
+/// of every machine; a machine counts with its whole (all its vCPUs), once.
+#[tokio::test]
+async fn a_tenants_sum_is_its_machines_and_the_fleet_is_everyones() {
+    let h = harness().await;
+    h.wait("the node online", async || h.node_status().await == NodeStatus::Online).await;
+    let t = send(&h.router, None, "POST", "/api/v1/tenants", Some(&h.admin), Some(r#"{"name":"acme"}"#), &[])
+        .await;
+    let tenant = t.body["id"].as_str().unwrap().to_string();
+    let a = machine_in(&h, "a", Some(&tenant), 2, 256).await;
+    let b = machine_in(&h, "b", Some(&tenant), 1, 128).await;
+    let _elsewhere = machine_in(&h, "c", None, 1, 512).await;
+
+    // The sim holds 60% of a machine's memory: a bucket in which all three ran sums to this.
+    let mib = 1_048_576.0 * 0.6;
+    let (ours, all) = ((256.0 + 128.0) * mib, (256.0 + 128.0 + 512.0) * mib);
+    let close = |v: f64, want: f64| (v - want).abs() / want < 1e-6;
+    let memory = format!("/api/v1/tenants/{tenant}/metrics?metric=memory_bytes");
+    // A bucket is summed five seconds after it ends (the tests' wait): up to 15 s from now.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let last = |s: &MetricSeries| s.series.first().and_then(|d| d.avg.last().copied());
+    loop {
+        let s = series(&h.get(&memory).await);
+        if last(&s).is_some_and(|v| close(v, ours)) {
+            assert_eq!((s.series.len(), s.series[0].device.as_deref()), (1, None), "one series, the sum");
+            assert!(s.series[0].avg.iter().all(|v| *v <= ours * (1.0 + 1e-6)), "never more than both");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no bucket summed both machines: {s:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let fleet = series(&h.get("/api/v1/metrics/fleet?metric=memory_bytes").await);
+    assert!(fleet.series[0].avg.iter().any(|v| close(*v, all)), "{fleet:?}");
+
+    // CPU: each bucket of the sum is the machines' averages in it added up (to within what a
+    // sample later than the wait, on a busy machine, may change).
+    let cpu = async |path: String| series(&h.get(&format!("{path}?metric=cpu_seconds")).await);
+    let sum = cpu(format!("/api/v1/tenants/{tenant}/metrics")).await;
+    let ma = cpu(format!("/api/v1/machines/{a}/metrics")).await;
+    let mb = cpu(format!("/api/v1/machines/{b}/metrics")).await;
+    let whole = |s: &MetricSeries, at: i64| {
+        let d = s.series.iter().find(|d| d.device.is_none())?;
+        d.at.iter().position(|t| *t == at).map(|i| d.avg[i])
+    };
+    let compared: Vec<(f64, f64)> = sum.series[0]
+        .at
+        .iter()
+        .zip(&sum.series[0].avg)
+        .filter_map(|(at, v)| Some((*v, whole(&ma, *at)? + whole(&mb, *at)?)))
+        .collect();
+    assert!(!compared.is_empty(), "a bucket with both machines' CPU: {sum:?}");
+    for (got, want) in compared {
+        assert!((got - want).abs() <= want * 0.05 + 1e-6, "the sum {got}, the machines {want}");
+    }
+}

@@ -1,12 +1,14 @@
 //! Serving metrics history: a machine's series to whoever may see the machine (404 to
-//! strangers, as the machine itself), a node's to admins; over any range, at a step chosen
+//! strangers, as the machine itself), a tenant's sums to its members (404 to strangers, as
+//! the tenant itself), a node's and the fleet's to admins; over any range, at a step chosen
 //! for about one point per pixel from the tier that holds the range (`metrics::rollup::pick`).
 
 use corral_api::metrics::{DeviceSeries, MetricQuery, MetricSeries, QUERY_POINTS_DEFAULT};
-use corral_api::{MachineId, NodeId, validate};
+use corral_api::{MachineId, NodeId, TenantId, validate};
 
 use crate::auth::Actor;
 use crate::error::ApiError;
+use crate::metrics::FLEET;
 use crate::metrics::rollup::{TIERS, pick};
 use crate::state::AppState;
 use crate::store::metrics::{self as store, TargetKind};
@@ -34,6 +36,33 @@ pub async fn node_metrics(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("node {id}")))?;
     series(state, TargetKind::Node, &id.to_string(), q).await
+}
+
+/// The sum of the tenant's machines (its members and admins).
+pub async fn tenant_metrics(
+    state: &AppState,
+    actor: &Actor,
+    id: TenantId,
+    q: MetricQuery,
+) -> Result<MetricSeries, ApiError> {
+    let not_found = || ApiError::NotFound(format!("tenant {id}"));
+    actor.role_in(Some(id)).ok_or_else(not_found)?;
+    if crate::store::users::tenant_list(&state.db, Some(&[id])).await?.is_empty() {
+        return Err(not_found());
+    }
+    series(state, TargetKind::Tenant, &id.to_string(), q).await
+}
+
+/// The sum of every machine (admins).
+pub async fn fleet_metrics(
+    state: &AppState,
+    actor: &Actor,
+    q: MetricQuery,
+) -> Result<MetricSeries, ApiError> {
+    if !actor.is_admin {
+        return Err(ApiError::Forbidden("the fleet's metrics are for administrators".into()));
+    }
+    series(state, TargetKind::Fleet, FLEET, q).await
 }
 
 /// The metric's series of one target, one per device, each point the average and maximum of

@@ -1,6 +1,6 @@
 //! Metrics ingest: each node's samples pulled from its bridge, checked as input, turned into
-//! rates and rolled up into the tiers as they arrive, and written one transaction per page
-//! (a tick of a node is one page).
+//! rates and rolled up into the tiers as they arrive, summed per tenant and for the fleet
+//! (`sums`), and written one transaction per page (a tick of a node is one page).
 //!
 //! Pulls are woken by the bridge's `sampled` event and by the link coming up, and ask for
 //! what follows the node's cursor (kept in the database), so a cut link or a restarted
@@ -10,17 +10,19 @@
 
 pub mod prometheus;
 pub mod rollup;
+pub mod sums;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use corral_api::metrics::{
     MetricKind, MetricPage, MetricPoint, MetricSample, MetricTarget, SAMPLE_POINTS_MAX, device_ok,
 };
-use corral_api::{MachineId, NodeId};
+use corral_api::{MachineId, NodeId, TenantId};
 use tokio::sync::watch;
 
 use self::rollup::{Rollup, Row, TIERS, Value};
+use self::sums::{SumOf, Sums};
 use crate::nodes::BridgeClient;
 use crate::state::AppState;
 use crate::store::metrics::{self as store, SeriesKey, Target, TargetKind};
@@ -45,9 +47,18 @@ struct Inner {
     wakes: HashMap<NodeId, watch::Sender<u64>>,
     /// Each target's newest checked sample (for `/metrics`): when, and its points.
     latest: HashMap<(TargetKind, String), (i64, Vec<MetricPoint>)>,
+    /// The tenants' and the fleet's buckets not yet summed.
+    sums: Sums,
 }
 
 impl MetricsHub {
+    /// A hub whose sums wait `sum_wait` after each bucket for its late samples.
+    pub fn new(sum_wait: std::time::Duration) -> Self {
+        let late_ms = i64::try_from(sum_wait.as_millis()).unwrap_or(i64::MAX);
+        let inner = Inner { sums: Sums::new(late_ms), ..Inner::default() };
+        Self { inner: Arc::new(Mutex::new(inner)) }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -123,12 +134,13 @@ pub fn spawn_puller(state: AppState, node: NodeId, client: BridgeClient) {
     });
 }
 
-/// Takes one page of a node's samples: checks each, rolls it up, and writes the rows and the
-/// cursor together. Answers the last sample's number, or `None` for an empty page.
+/// Takes one page of a node's samples: checks each, rolls it up, counts each machine's in the
+/// sums, and writes the rows (with those of every sum now due) and the cursor together.
+/// Answers the last sample's number, or `None` for an empty page.
 pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<Option<u64>, sqlx::Error> {
     let Some(last) = page.samples.last().map(|s| s.seq) else { return Ok(None) };
-    let own: HashSet<MachineId> =
-        crate::store::machines::ids_on(&state.db, node).await?.into_iter().collect();
+    let own: HashMap<MachineId, Option<TenantId>> =
+        crate::store::machines::tenants_on(&state.db, node).await?.into_iter().collect();
     let now_ms = crate::db::now_ms();
     let mut rows: Vec<(i64, Row)> = Vec::new();
     let mut strangers = 0usize;
@@ -136,23 +148,25 @@ pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<
         if sample.at_ms > now_ms + FUTURE_SLACK_MS || sample.at_ms < 0 {
             continue;
         }
-        let (kind, key) = match sample.target {
-            MetricTarget::Node => (TargetKind::Node, node.to_string()),
-            MetricTarget::Machine { id } if own.contains(&id) => (TargetKind::Machine, id.to_string()),
-            MetricTarget::Machine { .. } => {
-                strangers += 1;
-                continue;
-            }
+        let (kind, key, tenant) = match sample.target {
+            MetricTarget::Node => (TargetKind::Node, node.to_string(), None),
+            MetricTarget::Machine { id } => match own.get(&id) {
+                Some(tenant) => (TargetKind::Machine, id.to_string(), Some((id, *tenant))),
+                None => {
+                    strangers += 1;
+                    continue;
+                }
+            },
         };
         let target = target_of(state, kind, &key).await?;
         let points = checked(&sample);
-        let values = values_of(state, &target, &points).await?;
+        let (values, series) = values_of(state, &target, &points).await?;
         state.metrics.lock().latest.insert((kind, key), (sample.at_ms, points));
-        if !state.metrics.lock().rollups.contains_key(&target.id) {
-            let seeded = seed(state, target.id, sample.at_ms).await?;
-            state.metrics.lock().rollups.entry(target.id).or_insert(seeded);
+        let (taken, stored) = roll(state, target.id, sample.at_ms, &values).await?;
+        if let (Some((machine, tenant)), Some(stored)) = (tenant, stored) {
+            let totals = sums::totals(&series, &stored);
+            state.metrics.lock().sums.add(machine, tenant, sample.at_ms, now_ms, &totals);
         }
-        let taken = state.metrics.lock().rollups.entry(target.id).or_default().take(sample.at_ms, &values);
         rows.extend(taken.into_iter().map(|r| (target.id, r)));
     }
     if strangers > 0 {
@@ -163,11 +177,48 @@ pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<
         )
         .await?;
     }
+    let due = state.metrics.lock().sums.close(now_ms);
+    for sums::Summed { bucket, of, values: totals } in due {
+        let (kind, key) = match of {
+            SumOf::Tenant(t) => (TargetKind::Tenant, t.to_string()),
+            SumOf::Fleet => (TargetKind::Fleet, FLEET.to_string()),
+        };
+        let target = target_of(state, kind, &key).await?;
+        let points: Vec<MetricPoint> = totals
+            .into_iter()
+            .map(|(metric, value)| MetricPoint { metric, device: None, value, start_ms: None })
+            .collect();
+        let (values, _) = values_of(state, &target, &points).await?;
+        let (taken, _) = roll(state, target.id, bucket * 1000, &values).await?;
+        rows.extend(taken.into_iter().map(|r| (target.id, r)));
+    }
     store::rows_put(&state.db, &rows, Some((node, last))).await?;
     if !rows.is_empty() {
         state.publish(corral_api::event::Event::Sampled { node_id: node });
     }
     Ok(Some(last))
+}
+
+/// The key of the fleet's one target.
+pub const FLEET: &str = "fleet";
+
+/// Rolls a sample of the target up (its rollup refilled from the stored rows first, after a
+/// restart): the rows to write, and the values as stored (`None` for a repeat).
+async fn roll(
+    state: &AppState,
+    target: i64,
+    at_ms: i64,
+    values: &[Value],
+) -> Result<(Vec<Row>, Option<Vec<(u16, f64)>>), sqlx::Error> {
+    if !state.metrics.lock().rollups.contains_key(&target) {
+        let seeded = seed(state, target, at_ms).await?;
+        state.metrics.lock().rollups.entry(target).or_insert(seeded);
+    }
+    let mut inner = state.metrics.lock();
+    let rollup = inner.rollups.entry(target).or_default();
+    let Some(now) = rollup.rates(at_ms, values) else { return Ok((Vec::new(), None)) };
+    let rows = rollup.roll(at_ms, &now);
+    Ok((rows, Some(now)))
 }
 
 /// The target's id and series list, made on first sight (cached).
@@ -199,12 +250,12 @@ fn checked(sample: &MetricSample) -> Vec<MetricPoint> {
 }
 
 /// Checked points as values of the target's series; a series seen for the first time is
-/// added to the list (up to [`SERIES_MAX`]).
+/// added to the list (up to [`SERIES_MAX`]). Answers the values and the list they index.
 async fn values_of(
     state: &AppState,
     target: &Target,
     points: &[MetricPoint],
-) -> Result<Vec<Value>, sqlx::Error> {
+) -> Result<(Vec<Value>, Vec<SeriesKey>), sqlx::Error> {
     let mut series = target.series.clone();
     let mut values = Vec::with_capacity(points.len());
     for p in points {
@@ -227,7 +278,7 @@ async fn values_of(
             t.series = series.clone();
         }
     }
-    Ok(values)
+    Ok((values, series))
 }
 
 /// A target's rollup after a restart: its open buckets refilled from the stored 10 s rows of

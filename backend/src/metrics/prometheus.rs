@@ -249,7 +249,7 @@ pub async fn render(state: &AppState, actor: &Actor) -> Result<String, crate::er
                 let name = nodes.get(&key).cloned().unwrap_or_else(|| key.clone());
                 (vec![("node".into(), name)], node_family)
             }
-            TargetKind::Node => continue,
+            TargetKind::Node | TargetKind::Tenant | TargetKind::Fleet => continue,
         };
         for p in &points {
             let Some((name, help, device_label)) = namer(p) else { continue };

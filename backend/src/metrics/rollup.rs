@@ -127,8 +127,18 @@ impl Rollup {
     /// it now stands, and every coarser bucket this sample closed. A sample no newer than the
     /// last taken is ignored (a repeat).
     pub fn take(&mut self, at_ms: i64, values: &[Value]) -> Vec<Row> {
+        match self.rates(at_ms, values) {
+            Some(now) => self.roll(at_ms, &now),
+            None => Vec::new(),
+        }
+    }
+
+    /// The sample's values as they are stored (counters as rates per second, gauges as they
+    /// are), by series; `None` for a sample no newer than the last (a repeat). A counter's
+    /// first reading, its first after a reset and its first after a silence give no rate.
+    pub fn rates(&mut self, at_ms: i64, values: &[Value]) -> Option<Vec<(u16, f64)>> {
         if self.last_ms.is_some_and(|last| at_ms <= last) {
-            return Vec::new();
+            return None;
         }
         self.last_ms = Some(at_ms);
         let mut now = Vec::with_capacity(values.len());
@@ -147,6 +157,13 @@ impl Rollup {
                 }
             }
         }
+        Some(now)
+    }
+
+    /// Adds the stored values of a sample taken at `at_ms` (from [`Rollup::rates`]) to each
+    /// tier's open bucket; answers the open 10 s bucket's row as it now stands and every
+    /// coarser row this closed.
+    pub fn roll(&mut self, at_ms: i64, now: &[(u16, f64)]) -> Vec<Row> {
         let at = at_ms.div_euclid(1000);
         let mut rows = Vec::new();
         for (tier, t) in TIERS.iter().enumerate() {
@@ -161,7 +178,7 @@ impl Rollup {
                 *open = None;
             }
             let b = open.get_or_insert_with(|| Bucket { at: bucket, acc: BTreeMap::new() });
-            for (series, value) in &now {
+            for (series, value) in now {
                 b.acc.entry(*series).or_default().add(*value, 1);
             }
             if tier == 0 && !b.acc.is_empty() {

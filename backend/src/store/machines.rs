@@ -198,13 +198,17 @@ pub async fn machine_delete_if_creating(db: &Db, id: MachineId) -> Result<bool, 
     Ok(done.rows_affected() > 0)
 }
 
-/// The ids of the machines on `node`.
-pub async fn ids_on(db: &Db, node: NodeId) -> Result<Vec<MachineId>, sqlx::Error> {
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM machines WHERE node_id = $1")
-        .bind(node.to_string())
-        .fetch_all(db)
-        .await?;
-    Ok(ids.iter().filter_map(|i| i.parse().ok()).collect())
+/// The machines on `node` with their tenants (none for an unmanaged machine).
+pub async fn tenants_on(db: &Db, node: NodeId) -> Result<Vec<(MachineId, Option<TenantId>)>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, tenant_id FROM machines WHERE node_id = $1")
+            .bind(node.to_string())
+            .fetch_all(db)
+            .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|(id, tenant)| Some((id.parse().ok()?, tenant.as_deref().and_then(|t| t.parse().ok()))))
+        .collect())
 }
 
 /// Deletes the machine only if it is on `node`: what a node says can only remove its own.

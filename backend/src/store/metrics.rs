@@ -13,6 +13,10 @@ use crate::metrics::rollup::{self, Row as TierRow, TIERS};
 pub enum TargetKind {
     Node,
     Machine,
+    /// The sum of a tenant's machines (`metrics::sums`).
+    Tenant,
+    /// The sum of every machine; its one target is keyed `fleet`.
+    Fleet,
 }
 
 impl TargetKind {
@@ -20,6 +24,8 @@ impl TargetKind {
         match self {
             TargetKind::Node => "node",
             TargetKind::Machine => "machine",
+            TargetKind::Tenant => "tenant",
+            TargetKind::Fleet => "fleet",
         }
     }
 }
@@ -174,11 +180,13 @@ pub async fn cursor_get(db: &Db, node: NodeId) -> Result<u64, sqlx::Error> {
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
 }
 
-/// Forgets the history of machines that no longer exist; returns the targets that went.
+/// Forgets the history of machines and tenants that no longer exist; returns the targets
+/// that went.
 pub async fn prune_gone(db: &Db) -> Result<Vec<i64>, sqlx::Error> {
     let gone: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM metric_targets t WHERE t.kind = 'machine' \
-         AND NOT EXISTS (SELECT 1 FROM machines m WHERE m.id = t.target)",
+        "SELECT id FROM metric_targets t WHERE (t.kind = 'machine' \
+         AND NOT EXISTS (SELECT 1 FROM machines m WHERE m.id = t.target)) \
+         OR (t.kind = 'tenant' AND NOT EXISTS (SELECT 1 FROM tenants n WHERE n.id = t.target))",
     )
     .fetch_all(db)
     .await?;

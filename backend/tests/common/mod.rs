@@ -62,6 +62,7 @@ pub fn fast_tuning() -> Tuning {
         silence_timeout: Duration::from_secs(15),
         backoff_min: Duration::from_millis(50),
         backoff_max: Duration::from_millis(300),
+        metrics_sum_wait: Duration::from_secs(5),
     }
 }
 

@@ -1,9 +1,11 @@
 //! What a sim machine pretends to use: counters that grow at a rate which swells and ebbs over
 //! minutes (so charts have a shape), from when it started running, and a steady memory use;
-//! network counters only for a NIC on a host bridge, as QEMU has them.
+//! per-vCPU time for a VM and network counters only for a NIC on a host bridge, as QEMU has
+//! them.
 //! The same machine at the same moment always gives the same figures.
 
 use corral_api::bridge::BridgeMachine;
+use corral_api::machine::MachineKind;
 use corral_api::metrics::{Metric, MetricPoint};
 
 use crate::metrics::procfs::{counter, gauge};
@@ -32,6 +34,12 @@ pub fn usage(m: &BridgeMachine, since_ms: i64, now_ms: i64) -> Vec<MetricPoint> 
         counter(Metric::DiskReadOps, disk, w * 16.0, since_ms),
         counter(Metric::DiskWriteOps, disk, w * 8.0, since_ms),
     ];
+    // As with QEMU: a VM's time per vCPU thread beside its whole (the vCPUs share it here).
+    if m.kind == MachineKind::Vm {
+        for i in 0..m.vcpus {
+            points.push(counter(Metric::CpuSeconds, Some(&format!("vcpu{i}")), w * 0.2, since_ms));
+        }
+    }
     // As with QEMU: only a NIC on a host bridge has counters to read.
     if m.host_bridge.is_some() {
         points.extend([
