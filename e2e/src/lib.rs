@@ -325,6 +325,10 @@ impl BackendProc {
         if !extra.contains(&"--resync-secs") {
             args.extend(["--resync-secs", "2"].map(String::from));
         }
+        // Sums of metrics a second after each 10 s, so pages show them within a test's patience.
+        if !extra.contains(&"--metrics-sum-wait-secs") {
+            args.extend(["--metrics-sum-wait-secs", "1"].map(String::from));
+        }
         for b in bridges {
             args.extend(["--node".into(), format!("{}={}", b.name, b.address())]);
         }

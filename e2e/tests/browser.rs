@@ -237,13 +237,19 @@ async fn a_machines_charts_fill_in_zoom_and_download() {
     b.wait_gone(sel::RANGE_OUT).await;
 
     // The SVG download is the chart, drawn by plotters' SVG backend.
-    let href = b.find(&sel::chart_download("cpu", "svg")).await.attr("href").await.unwrap().unwrap();
-    let svg = b
-        .client
-        .execute("return decodeURIComponent(arguments[0].split(',').slice(1).join(','));", vec![json!(href)])
-        .await
-        .unwrap();
-    let svg = svg.as_str().unwrap();
+    let svg_of = async |chart: String| {
+        let href = b.find(&chart).await.attr("href").await.unwrap().unwrap();
+        let svg = b
+            .client
+            .execute(
+                "return decodeURIComponent(arguments[0].split(',').slice(1).join(','));",
+                vec![json!(href)],
+            )
+            .await
+            .unwrap();
+        svg.as_str().unwrap().to_string()
+    };
+    let svg = svg_of(sel::chart_download("cpu", "svg")).await;
     assert!(
         svg.starts_with("<svg") && svg.contains("cores") && svg.contains("<polyline"),
         "{}",
@@ -259,6 +265,24 @@ async fn a_machines_charts_fill_in_zoom_and_download() {
         .await
         .unwrap();
     b.screenshot("32-node-charts").await;
+
+    // The dashboard: every machine's usage summed, for admins (each 10 s once its samples
+    // are in: a second later here).
+    b.open(base, "/").await;
+    b.find(&format!("{} {}", sel::SUM_USAGE, sel::chart_download("cpu", "svg"))).await;
+    // The tenant's page: its machines' sum, drawn beside its quota.
+    let tenant = made.body["tenant_id"].as_str().unwrap().to_string();
+    let quota =
+        admin.send("PUT", &format!("/api/v1/tenants/{tenant}/quota"), Some(json!({"vcpus": 8}))).await;
+    assert_eq!(quota.status, 200, "{:?}", quota.body);
+    b.open(base, &format!("/admin/tenants/{tenant}")).await;
+    let svg = svg_of(format!("{} {}", sel::SUM_USAGE, sel::chart_download("cpu", "svg"))).await;
+    assert!(svg.contains("vCPU quota") && svg.contains("<polyline"), "{}", &svg[..svg.len().min(300)]);
+    b.client
+        .execute("document.querySelector('[data-test=sum-usage]').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    b.screenshot("33-tenant-usage").await;
     b.close().await;
 }
 

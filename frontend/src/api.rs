@@ -264,14 +264,17 @@ pub async fn audit_list(query: &str) -> Result<Vec<AuditEntry>> {
     get(&format!("/api/v1/audit?{query}")).await
 }
 
-/// What a chart shows: a machine's or a node's metric.
+/// What a chart shows: a machine's or a node's metric, or the sum of a tenant's machines or
+/// of every machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChartTarget {
     Machine(MachineId),
     Node(NodeId),
+    Tenant(corral_api::TenantId),
+    Fleet,
 }
 
-/// One metric of a machine or node from `from` to `to` (Unix seconds), about `points` points.
+/// One metric of a chart's target from `from` to `to` (Unix seconds), about `points` points.
 pub async fn metrics(
     target: ChartTarget,
     metric: corral_api::metrics::Metric,
@@ -279,9 +282,11 @@ pub async fn metrics(
     to: i64,
     points: u32,
 ) -> Result<corral_api::metrics::MetricSeries> {
-    let base = match target {
-        ChartTarget::Machine(id) => paths::machine(id),
-        ChartTarget::Node(id) => paths::node(id),
+    let path = match target {
+        ChartTarget::Machine(id) => paths::machine_metrics(id),
+        ChartTarget::Node(id) => paths::node_metrics(id),
+        ChartTarget::Tenant(id) => paths::tenant_metrics(id),
+        ChartTarget::Fleet => paths::FLEET_METRICS.to_string(),
     };
-    get(&format!("{base}/metrics?metric={}&from={from}&to={to}&points={points}", metric.as_str())).await
+    get(&format!("{path}?metric={}&from={from}&to={to}&points={points}", metric.as_str())).await
 }

@@ -250,6 +250,8 @@ pub struct ChartSpec<'a> {
     /// Device pixels per CSS pixel.
     pub scale: f64,
     pub theme: Theme,
+    /// A level drawn across the chart as a dashed line, with its name (a tenant's quota).
+    pub limit: Option<(f64, &'a str)>,
 }
 
 /// Where the plotting area lies in the drawing, in device pixels: for mapping the pointer to
@@ -279,8 +281,14 @@ pub fn draw<DB: DrawingBackend>(
     let px = |v: f64| (v * s).round() as u32;
     let theme = spec.theme;
     area.fill(&theme.background)?;
-    let top =
-        spec.lines.iter().flat_map(|l| l.runs.iter().flatten()).map(|(_, v)| *v).fold(0.0_f64, f64::max);
+    let limit = spec.limit.filter(|(v, _)| v.is_finite() && *v > 0.0);
+    let top = spec
+        .lines
+        .iter()
+        .flat_map(|l| l.runs.iter().flatten())
+        .map(|(_, v)| *v)
+        .chain(limit.map(|(v, _)| v))
+        .fold(0.0_f64, f64::max);
     let y_max = if top <= 0.0 { 1.0 } else { top * 1.1 };
     let font = ("sans-serif", 11.0 * s).into_font().color(&theme.text);
     let span = spec.to - spec.from;
@@ -317,7 +325,15 @@ pub fn draw<DB: DrawingBackend>(
             }
         }
     }
-    if spec.lines.len() > 1 {
+    if let Some((level, name)) = limit {
+        let style = ShapeStyle::from(theme.text.mix(0.7)).stroke_width(px(1.0).max(1));
+        let dashed = DashedLineSeries::new([(spec.from, level), (spec.to, level)], px(6.0), px(4.0), style);
+        chart
+            .draw_series(dashed)?
+            .label(name.to_string())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], style));
+    }
+    if spec.lines.len() + usize::from(limit.is_some()) > 1 {
         chart
             .configure_series_labels()
             .label_font(font)
@@ -409,24 +425,28 @@ mod tests {
         );
     }
 
-    fn svg_of(lines: &[Line]) -> String {
-        let spec = ChartSpec {
+    /// A light chart of cores from 0 to 100 s, at scale 1, with no limit.
+    fn spec_of(lines: &[Line]) -> ChartSpec<'_> {
+        ChartSpec {
             unit: MetricUnit::Cores,
             from: 0,
             to: 100,
             lines,
             scale: 1.0,
             theme: Theme::of(false),
-        };
-        svg(&spec, 400, 200)
+            limit: None,
+        }
+    }
+
+    fn svg_of(lines: &[Line]) -> String {
+        svg(&spec_of(lines), 400, 200)
     }
 
     #[test]
     fn the_svg_has_its_lines_labels_and_theme() {
         let s = cpu(vec![0, 10, 20, 60, 70], vec![1.0, 2.0, 3.0, 4.0, 5.0]);
         let lines = lines_of(&s, Stat::Avg, "CPU");
-        let spec =
-            ChartSpec { unit: s.unit, from: 0, to: 100, lines: &lines, scale: 2.0, theme: Theme::of(true) };
+        let spec = ChartSpec { scale: 2.0, theme: Theme::of(true), ..spec_of(&lines) };
         let svg = svg(&spec, 800, 400);
         assert!(svg.starts_with("<svg") && svg.contains("width=\"800\""), "{}", &svg[..100]);
         let line = svg
@@ -442,5 +462,15 @@ mod tests {
         let area = draw(&SVGBackend::with_string(&mut String::new(), (800, 400)).into_drawing_area(), &spec)
             .unwrap();
         assert!(area.left > 100.0 && area.right <= 800.0 && area.left < area.right, "{area:?}");
+    }
+
+    #[test]
+    fn a_limit_is_a_dashed_line_the_axis_reaches() {
+        let s = cpu(vec![0, 10], vec![0.5, 0.25]);
+        let lines = lines_of(&s, Stat::Avg, "in use");
+        let svg = svg(&ChartSpec { limit: Some((8.0, "vCPU quota")), ..spec_of(&lines) }, 400, 200);
+        assert!(svg.contains("vCPU quota"), "named in the legend");
+        assert!(svg.contains("8.00 cores") || svg.contains("8 cores"), "the axis reaches it\n{svg}");
+        assert!(svg.contains("<line") || svg.matches("<polyline").count() >= 2, "{svg}");
     }
 }

@@ -248,6 +248,9 @@ pub fn chart_empty(name: &str) -> String {
     format!("{} [data-test=chart-empty]", chart(name))
 }
 
+/// The charts of a sum over machines (a tenant's, the fleet's).
+pub const SUM_USAGE: &str = "[data-test=sum-usage]";
+
 /// The chart's download link of `kind` (`svg`, `csv`): there once it has lines.
 pub fn chart_download(name: &str, kind: &str) -> String {
     format!("{} [data-test=chart-{kind}]", chart(name))

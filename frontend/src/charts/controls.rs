@@ -1,6 +1,6 @@
 //! What a page's charts share: the range (a preset, or a zoom from a drag), average or
 //! maximum, and the moment a range that ends now is measured from, moved on as new samples
-//! of the page's node are stored (at most every few seconds).
+//! of the page's node (any node, for sums) are stored (at most every few seconds).
 
 use corral_api::NodeId;
 use corral_ui::charts::{Range, Stat};
@@ -26,6 +26,15 @@ pub struct ChartSettings {
 impl ChartSettings {
     /// Settings for a page whose charts are of `node` (or of its machines).
     pub fn new(node: Signal<Option<NodeId>>) -> Self {
+        Self::live_on(Some(node))
+    }
+
+    /// Settings for charts of sums over machines on any node.
+    pub fn any_node() -> Self {
+        Self::live_on(None)
+    }
+
+    fn live_on(node: Option<Signal<Option<NodeId>>>) -> Self {
         let settings = Self {
             range: RwSignal::new(Range::Hour),
             stat: RwSignal::new(Stat::Avg),
@@ -34,7 +43,11 @@ impl ChartSettings {
         let live = use_live();
         Effect::new(move || {
             let sampled = live.sampled.get();
-            if sampled.is_none() || sampled != node.get() || !settings.range.get_untracked().is_live() {
+            let ours = match node {
+                Some(node) => sampled == node.get(),
+                None => true,
+            };
+            if sampled.is_none() || !ours || !settings.range.get_untracked().is_live() {
                 return;
             }
             let now = now_s();

@@ -1,12 +1,15 @@
-//! Charts of a machine's or node's metrics: drawn with plotters on a canvas (by
+//! Charts of a machine's, node's, tenant's or the fleet's metrics: drawn with plotters on a
+//! canvas (by
 //! `corral_ui::charts`, at the screen's pixel ratio, redrawn on resize and theme change),
 //! over a range chosen from presets or by dragging across a chart, average or maximum, with
 //! a crosshair giving the values under the pointer; downloadable as SVG and CSV. A chart of a
 //! range that ends now fetches again whenever its node's samples are stored.
 
 mod controls;
+mod sums;
 
 pub use controls::{ChartControls, ChartSettings};
+pub use sums::SumCharts;
 
 use corral_api::metrics::{Metric, MetricSeries};
 use corral_ui::charts::{self, ChartSpec, Line, PlotArea, Range, Theme};
@@ -43,6 +46,9 @@ pub fn MetricChart(
     /// Said when there is nothing to draw (why a machine has no such counters).
     #[prop(optional, into)]
     empty: MaybeProp<String>,
+    /// A level drawn across as a dashed line, and its name (a tenant's quota).
+    #[prop(optional, into)]
+    limit: MaybeProp<(f64, &'static str)>,
 ) -> impl IntoView {
     let boxed = NodeRef::<html::Div>::new();
     let canvas = NodeRef::<html::Canvas>::new();
@@ -101,7 +107,7 @@ pub fn MetricChart(
     // Draw whenever the lines, the size or the theme change.
     Effect::new(move || {
         let dark = crate::theme::is_dark();
-        let (w, lines) = (width.get(), lines.get());
+        let (w, lines, limit) = (width.get(), lines.get(), limit.get());
         let (Some(c), Some(unit), Some((from, to, _))) = (canvas.get(), unit(), span()) else { return };
         if w < 10.0 {
             return;
@@ -113,7 +119,7 @@ pub fn MetricChart(
         let _ = css.set_property("width", &format!("{w}px"));
         let _ = css.set_property("height", &format!("{HEIGHT}px"));
         let Some(backend) = CanvasBackend::with_canvas_object(c) else { return };
-        let spec = ChartSpec { unit, from, to, lines: &lines, scale: ratio, theme: Theme::of(dark) };
+        let spec = ChartSpec { unit, from, to, lines: &lines, scale: ratio, theme: Theme::of(dark), limit };
         match charts::draw(&backend.into_drawing_area(), &spec) {
             Ok(a) => area.set(PlotArea {
                 left: a.left / ratio,
@@ -175,8 +181,8 @@ pub fn MetricChart(
     // Downloads: the chart as SVG (plotters' SVG backend) and its data as CSV.
     let svg_href = move || {
         let (unit, (from, to, _)) = (unit()?, span()?);
-        let lines = lines.get();
-        let spec = ChartSpec { unit, from, to, lines: &lines, scale: 1.0, theme: Theme::of(false) };
+        let (lines, limit) = (lines.get(), limit.get());
+        let spec = ChartSpec { unit, from, to, lines: &lines, scale: 1.0, theme: Theme::of(false), limit };
         let svg = charts::svg(&spec, (width.get() as u32).max(400), HEIGHT as u32);
         Some(format!("data:image/svg+xml;charset=utf-8,{}", js_sys::encode_uri_component(&svg)))
     };

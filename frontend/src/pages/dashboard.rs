@@ -1,10 +1,13 @@
-//! The dashboard: the fleet's nodes with their health and capacity, and machines by state.
+//! The dashboard: machines by state, their usage over time (the fleet's for admins, the
+//! tenant's for its members), and the nodes with their health and capacity.
 
 use corral_api::machine::MachineState;
 use corral_api::node::{Node, NodeStatus};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::api::ChartTarget;
+use crate::charts::SumCharts;
 use crate::components::{ErrorBanner, Field, ServerSaid, UsageBar, focus_field};
 use crate::live::use_live;
 
@@ -33,6 +36,7 @@ pub fn Dashboard() -> impl IntoView {
             <div class="stat card"><span class="num">{move || counts().2}</span>" stopped"</div>
             <div class="stat card"><span class="num bad">{move || counts().3}</span>" need attention"</div>
         </section>
+        <Usage/>
         <div class="page-head">
             <h2>"Nodes"</h2>
             <Show when=is_admin>
@@ -48,6 +52,36 @@ pub fn Dashboard() -> impl IntoView {
                 <section class="nodes">{nodes.into_iter().map(|n| view! { <NodeCard node=n/> }).collect_view()}</section>
             }.into_any(),
         }}
+    }
+}
+
+/// The usage of every machine (admins), or of the tenant the user works in beside its quota
+/// (their only one, when they have not chosen).
+#[component]
+fn Usage() -> impl IntoView {
+    let live = use_live();
+    let target = Memo::new(move |_| {
+        let me = live.me.get()?;
+        if me.is_admin {
+            return Some(ChartTarget::Fleet);
+        }
+        let only = match me.memberships.as_slice() {
+            [one] => Some(one.tenant_id),
+            _ => None,
+        };
+        live.tenant.get().or(only).map(ChartTarget::Tenant)
+    });
+    move || match target.get() {
+        None => view! {
+            <p class="muted" data-test="usage-choose">"Choose a tenant above to see its machines' usage."</p>
+        }
+        .into_any(),
+        Some(ChartTarget::Tenant(id)) => {
+            let quota = LocalResource::new(move || crate::api::quota_get(id));
+            let limits = Signal::derive(move || quota.get().and_then(Result::ok).map(|q| q.limits));
+            view! { <SumCharts target=ChartTarget::Tenant(id) quota=limits/> }.into_any()
+        }
+        Some(target) => view! { <SumCharts target=target/> }.into_any(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! One tenant: its members (owners add people, change roles, remove them after a question), its quota
-//! (admins set it), new users made straight into it, and (admins) its name and deletion.
+//! (admins set it), its machines' usage over time beside that quota, new users made straight
+//! into it, and (admins) its name and deletion.
 
 use corral_api::TenantId;
 use corral_api::people::{MemberSet, QuotaLimits, UserCreate};
@@ -10,7 +11,8 @@ use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
 
 use super::AdminNav;
-use crate::api;
+use crate::api::{self, ChartTarget};
+use crate::charts::SumCharts;
 use crate::components::{Confirm, ConfirmDialog, ErrorBanner, Field};
 use crate::live::use_live;
 
@@ -154,6 +156,7 @@ fn Tenant(id: TenantId) -> impl IntoView {
         title().map(|n| format!("Tenant {n}")).unwrap_or_else(|| "Tenant".into())
     });
     let pending = RwSignal::new(None::<Confirm<corral_api::UserId>>);
+    let quota_limits = Signal::derive(move || quota.get().and_then(Result::ok).map(|q| q.limits));
     view! {
         <ConfirmDialog pending=pending on_confirm=remove/>
         <h1 data-test="tenant-title">{move || title().map(|n| format!("Tenant {n}")).unwrap_or_else(|| "Tenant".into())}</h1>
@@ -245,6 +248,7 @@ fn Tenant(id: TenantId) -> impl IntoView {
                 </form>
             </Show>
         </section>
+        <SumCharts target=ChartTarget::Tenant(id) quota=quota_limits/>
         <Show when=is_admin>
             {move || {
                 let found = tenants.get().and_then(Result::ok).and_then(|ts| ts.into_iter().find(|t| t.id == id));
