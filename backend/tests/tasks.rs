@@ -102,6 +102,12 @@ async fn each_task_names_who_asked_for_it() {
     let by = |tasks: &serde_json::Value, kind: &str| {
         tasks.as_array().unwrap().iter().find(|t| t["kind"] == kind).map(|t| t["started_by"].clone())
     };
+    // The node's report of each task reaches the list on its own time.
+    app.wait_for(|| async {
+        let tasks = listed().await;
+        by(&tasks, "machine_create").is_some() && by(&tasks, "snapshot_create").is_some()
+    })
+    .await;
     let tasks = listed().await;
     assert_eq!(by(&tasks, "machine_create"), Some(serde_json::json!("admin")));
     assert_eq!(by(&tasks, "snapshot_create"), Some(serde_json::json!("olive")));
