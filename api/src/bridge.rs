@@ -130,6 +130,9 @@ pub struct BridgeMachine {
     /// Set for zones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<crate::spec::ZoneFacts>,
+    /// The instance id of the guest data the node wrote for it (`GuestInit`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_id: Option<String>,
     pub state: MachineState,
     /// RFC 3339.
     pub created_at: String,
@@ -162,6 +165,9 @@ pub struct BridgeMachineCreate {
     /// Attach the NIC to this host bridge instead of user-mode networking (no port forwards).
     #[serde(default)]
     pub host_bridge: Option<String>,
+    /// What the guest is given at first boot (cloud-init's NoCloud data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<crate::guest::GuestInit>,
 }
 
 /// `PATCH /v1/machines/{id}`: rename; change a stopped VM's vCPUs, memory or port forwards,
@@ -186,6 +192,9 @@ pub struct BridgeMachineUpdate {
     /// `"name.iso"` inserts that image, `null` ejects; absent leaves the drive alone.
     #[serde(default, deserialize_with = "crate::patch::present", skip_serializing_if = "Option::is_none")]
     pub cdrom: Option<Option<String>>,
+    /// New guest data, written for the next boot (a new instance id makes cloud-init take it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<crate::guest::GuestInit>,
 }
 
 impl BridgeMachineCreate {
@@ -200,6 +209,7 @@ impl BridgeMachineCreate {
             && m.port_forwards == self.port_forwards
             && m.boot_order == self.boot_order
             && m.host_bridge == self.host_bridge
+            && m.init_id.as_deref() == self.init.as_ref().map(|i| i.instance_id.as_str())
     }
 
     /// The machine this request makes, `creating` from `created_at` on.
@@ -217,6 +227,7 @@ impl BridgeMachineCreate {
             cdrom: self.cdrom,
             host_bridge: self.host_bridge,
             zone: None,
+            init_id: self.init.as_ref().map(|i| i.instance_id.clone()),
             state: MachineState::Creating,
             created_at,
         }
@@ -259,6 +270,9 @@ pub struct BridgeSnapshotCreate {
 pub struct BridgeSnapshotClone {
     pub id: MachineId,
     pub name: String,
+    /// The clone's guest data (a new instance id: cloud-init runs again in the clone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<crate::guest::GuestInit>,
 }
 
 /// One line of `GET /v1/events` (newline-delimited JSON, one object per line).

@@ -54,6 +54,10 @@ id_type!(
     UserId
 );
 id_type!(
+    /// An SSH public key a user keeps.
+    SshKeyId
+);
+id_type!(
     /// A long operation on a node (an image import, …), followed through its steps.
     TaskId
 );

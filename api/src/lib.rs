@@ -5,6 +5,7 @@ pub mod bridge;
 pub mod console;
 pub mod error;
 pub mod event;
+pub mod guest;
 pub mod ids;
 pub mod machine;
 pub mod metrics;
@@ -21,7 +22,7 @@ pub mod token;
 pub mod validate;
 
 pub use error::{ErrorBody, ErrorCode};
-pub use ids::{MachineId, NodeId, TaskId, TenantId, UserId};
+pub use ids::{MachineId, NodeId, SshKeyId, TaskId, TenantId, UserId};
 
 /// Version of the backend's REST API (`/api/v1`).
 pub const API_VERSION: &str = "v1";

@@ -42,7 +42,7 @@ pub struct Machine {
 }
 
 /// Input of `POST /api/v1/machines`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MachineCreate {
@@ -76,6 +76,21 @@ pub struct MachineCreate {
     /// nodes offering it are considered. Excludes port forwards.
     #[serde(default)]
     pub host_bridge: Option<String>,
+    /// SSH keys of the caller's (`GET /api/v1/ssh-keys`) the guest lets in: root's on a
+    /// zone; on a cloud image, its default user's (`debian` on Debian's).
+    #[serde(default)]
+    pub ssh_key_ids: Vec<crate::SshKeyId>,
+    /// cloud-init user data: a line `#cloud-config` then YAML, or a script (`#!…`); at most
+    /// 64 KiB. Shown back only to the machine's operators and owners.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub user_data: Option<crate::guest::UserDataText>,
+    /// The guest's hostname; the machine's name when absent.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// A static address for a NIC on a host bridge; without one the guest asks DHCP.
+    #[serde(default)]
+    pub network: Option<crate::guest::StaticNetwork>,
 }
 
 /// Input of `PATCH /api/v1/machines/{id}`: rename it; change a VM's vCPUs, memory and port

@@ -1,7 +1,7 @@
 //! URL builders for the backend's REST API and the bridge API, so no caller formats a route
 //! by hand.
 
-use crate::ids::{MachineId, NodeId, TenantId};
+use crate::ids::{MachineId, NodeId, SshKeyId, TenantId};
 
 pub const SESSION: &str = "/api/v1/session";
 pub const MACHINES: &str = "/api/v1/machines";
@@ -13,6 +13,7 @@ pub const TASKS: &str = "/api/v1/tasks";
 pub const SSH_KEY: &str = "/api/v1/ssh-key";
 pub const NODE_HOST_KEY_PROBE: &str = "/api/v1/nodes/host-key";
 pub const TENANTS: &str = "/api/v1/tenants";
+pub const SSH_KEYS: &str = "/api/v1/ssh-keys";
 /// The sum of every machine's metrics (admins).
 pub const FLEET_METRICS: &str = "/api/v1/metrics/fleet";
 
@@ -49,6 +50,20 @@ pub fn console_socket(id: MachineId, kind: &str) -> String {
 
 pub fn node(id: NodeId) -> String {
     format!("{NODES}/{id}")
+}
+
+pub fn ssh_key(id: SshKeyId) -> String {
+    format!("{SSH_KEYS}/{id}")
+}
+
+/// What the machine's guest was given (`GET`).
+pub fn machine_guest(id: MachineId) -> String {
+    format!("{MACHINES}/{id}/guest")
+}
+
+/// The machine's user data (`GET`, `PUT`).
+pub fn machine_user_data(id: MachineId) -> String {
+    format!("{MACHINES}/{id}/user-data")
 }
 
 pub fn machine_metrics(id: MachineId) -> String {

@@ -3,6 +3,9 @@
 
 use crate::machine::MachineCreate;
 
+mod guest;
+pub use guest::*;
+
 /// A field that breaks a rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
@@ -78,6 +81,15 @@ pub const FIELD_LIMITS: &[(&str, &str, Limit)] = &[
     ("MachineCreate", "host_bridge", text(1, HOST_BRIDGE_MAX_LEN, HOST_BRIDGE_PATTERN)),
     ("MachineCreate", "port_forwards", Limit::Items { max: PORT_FORWARDS_MAX, unique: true }),
     ("MachineCreate", "boot_order", Limit::Items { max: 3, unique: true }),
+    ("MachineCreate", "hostname", text(1, HOSTNAME_MAX_LEN, HOSTNAME_PATTERN)),
+    ("MachineCreate", "user_data", Limit::Text { min: 0, max: USER_DATA_MAX_BYTES, pattern: None }),
+    ("MachineCreate", "ssh_key_ids", Limit::Items { max: SSH_KEYS_PER_MACHINE_MAX, unique: true }),
+    ("StaticNetwork", "address", text(9, 18, "^[0-9./]+$")),
+    ("StaticNetwork", "gateway", text(7, 15, "^[0-9.]+$")),
+    ("StaticNetwork", "nameservers", Limit::Items { max: NAMESERVERS_MAX, unique: false }),
+    ("UserData", "user_data", Limit::Text { min: 0, max: USER_DATA_MAX_BYTES, pattern: None }),
+    ("SshKeyCreate", "name", text(1, SSH_KEY_NAME_MAX_LEN, PRINTABLE_PATTERN)),
+    ("SshKeyCreate", "public_key", Limit::Text { min: 1, max: SSH_PUBLIC_KEY_MAX_LEN, pattern: None }),
     ("PortForward", "protocol", text(3, 3, PROTOCOL_PATTERN)),
     ("PortForward", "host_port", int(1024, 65535)),
     ("PortForward", "guest_port", int(1, 65535)),
@@ -218,7 +230,24 @@ pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
         cdrom(iso)?;
     }
     zone_devices(req.kind, &req.boot_order, req.cdrom.as_deref())?;
-    network(req.host_bridge.as_deref(), &req.port_forwards)
+    network(req.host_bridge.as_deref(), &req.port_forwards)?;
+    ssh_key_ids(&req.ssh_key_ids)?;
+    if let Some(u) = &req.user_data {
+        user_data(u.as_str())?;
+    }
+    if let Some(h) = &req.hostname {
+        hostname(h)?;
+    }
+    if let Some(n) = &req.network {
+        if req.host_bridge.is_none() {
+            return Err(FieldError::new(
+                "network",
+                "a static address is for a NIC on a host bridge; user-mode networking gives its own",
+            ));
+        }
+        static_network(n)?;
+    }
+    Ok(())
 }
 
 /// Every rule of an update, each field only when present, in the order of the fields. The
@@ -243,6 +272,9 @@ pub fn machine_update(req: &crate::bridge::BridgeMachineUpdate) -> Result<(), Fi
     }
     if let Some(order) = &req.boot_order {
         boot_order(order)?;
+    }
+    if let Some(init) = &req.init {
+        guest_init(init)?;
     }
     if let Some(Some(iso)) = &req.cdrom {
         cdrom(iso)?;
@@ -877,6 +909,7 @@ mod tests {
             boot_order: vec![],
             cdrom: None,
             host_bridge: None,
+            ..Default::default()
         };
         assert_eq!(machine_create(&req).unwrap_err().field, "vcpus");
     }
@@ -1076,6 +1109,8 @@ mod tests {
             ("UserCreate", "password", Box::new(|s| password(s).is_ok())),
             ("ApiTokenCreate", "name", Box::new(|s| token_name(s).is_ok())),
             ("HostKey", "host_key", Box::new(|s| host_key(s).is_ok())),
+            ("MachineCreate", "hostname", Box::new(|s| hostname(s).is_ok())),
+            ("SshKeyCreate", "name", Box::new(|s| ssh_key_name(s).is_ok())),
             ("HostKeyProbe", "host", Box::new(|s| host(s).is_ok())),
             ("NodeEnroll", "user", Box::new(node(|r, s| r.user = s.into()))),
             ("NodeEnroll", "socket", Box::new(node(|r, s| r.socket = s.into()))),

@@ -104,6 +104,7 @@ pub fn tiny_machine(name: &str) -> corral_api::bridge::BridgeMachineCreate {
         boot_order: vec![],
         cdrom: None,
         host_bridge: None,
+        init: None,
     }
 }
 

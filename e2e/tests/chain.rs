@@ -99,6 +99,7 @@ async fn two_bridges_a_life_cycle_and_a_bridge_that_dies_and_returns() {
             boot_order: vec![],
             cdrom: None,
             host_bridge: None,
+            init: None,
         })
         .await
         .unwrap();

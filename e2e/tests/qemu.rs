@@ -293,7 +293,7 @@ async fn snapshots_of_a_running_guest_roll_back_clone_and_re_parent() {
         .snapshot_clone(
             id,
             "s1",
-            &corral_api::bridge::BridgeSnapshotClone { id: clone_id, name: "tiny-clone".into() },
+            &corral_api::bridge::BridgeSnapshotClone { id: clone_id, name: "tiny-clone".into(), init: None },
         )
         .await
         .unwrap();
@@ -922,7 +922,11 @@ async fn snapshots_bring_back_what_the_guest_wrote_on_its_disk() {
         .snapshot_clone(
             id,
             "cold",
-            &corral_api::bridge::BridgeSnapshotClone { id: MachineId::new_random(), name: "copy".into() },
+            &corral_api::bridge::BridgeSnapshotClone {
+                id: MachineId::new_random(),
+                name: "copy".into(),
+                init: None,
+            },
         )
         .await
         .unwrap();
@@ -986,4 +990,51 @@ async fn a_guests_counters_move_when_it_writes_and_spins() {
     })
     .await;
     assert!(cpu(&after) - cpu(&before) >= 2.0, "CPU moved by {} s", cpu(&after) - cpu(&before));
+}
+
+/// The seed a VM is given is what cloud-init's NoCloud datasource looks for, as xorriso
+/// itself reads it back: an ISO 9660 volume labelled `cidata` holding `meta-data`,
+/// `user-data` (the user's, byte for byte), `vendor-data` and `network-config`.
+#[tokio::test]
+async fn a_seed_volume_is_labelled_cidata_and_holds_the_files() {
+    use corral_api::guest::{GuestInit, UserDataText};
+    let dir = tempfile::tempdir().unwrap();
+    let user_data = "#cloud-config\nruncmd: [touch /made-by-user-data]\n";
+    let init = GuestInit {
+        instance_id: "0123-r3".into(),
+        hostname: "web".into(),
+        ssh_keys: vec![
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEDP++AB6YIP5+uvo3/GxR5jU8eMI4ChHm/l8zJPXNDq a@b".into(),
+        ],
+        user_data: Some(UserDataText(user_data.into())),
+        network: None,
+    };
+    let exec = corral_bridge::host::RealExec;
+    let seed =
+        corral_bridge::guest::iso::write_seed(&exec, "xorriso", dir.path(), &init, "52:54:00:01:02:03")
+            .await
+            .unwrap();
+    let xorriso = |args: &[&str]| {
+        let out = std::process::Command::new("xorriso").args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let seed_path = seed.display().to_string();
+    let pvd = xorriso(&["-indev", &seed_path, "-pvd_info"]);
+    assert!(pvd.lines().any(|l| l.starts_with("Volume Id") && l.trim_end().ends_with(": cidata")), "{pvd}");
+    let out = dir.path().join("out");
+    xorriso(&["-osirrox", "on", "-indev", &seed_path, "-extract", "/", &out.display().to_string()]);
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["meta-data", "network-config", "user-data", "vendor-data"]);
+    assert_eq!(std::fs::read_to_string(out.join("user-data")).unwrap(), user_data);
+    let meta = std::fs::read_to_string(out.join("meta-data")).unwrap();
+    assert!(meta.contains("instance-id: 0123-r3") && meta.contains("local-hostname: web"), "{meta}");
+    let net = std::fs::read_to_string(out.join("network-config")).unwrap();
+    assert!(net.contains("52:54:00:01:02:03"), "{net}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&seed).unwrap().permissions().mode() & 0o777, 0o600, "root's alone");
 }

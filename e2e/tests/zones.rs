@@ -361,8 +361,10 @@ async fn snapshot_journey(bridge: &BridgeProc) -> (MachineId, MachineId) {
     assert_eq!(attach(&zones, id, files).1, "before\nf\nno-profile\n");
 
     let copy = MachineId::new_random();
-    let cloned =
-        c.snapshot_clone(id, "s1", &BridgeSnapshotClone { id: copy, name: "copy".into() }).await.unwrap();
+    let cloned = c
+        .snapshot_clone(id, "s1", &BridgeSnapshotClone { id: copy, name: "copy".into(), init: None })
+        .await
+        .unwrap();
     assert_eq!((cloned.kind, cloned.state), (MachineKind::Zone, MachineState::Stopped));
     c.machine_power(copy, PowerAction::Start).await.unwrap();
     let files = "cat /root/f; hostname; test -e /etc/profile || echo no-profile";
@@ -567,4 +569,49 @@ async fn a_zones_counters_move_when_it_writes_and_spins() {
     .await;
     c.machine_power(id, PowerAction::ForceStop).await.unwrap();
     wait_state(&c, id, MachineState::Stopped, Duration::from_secs(20)).await;
+}
+
+/// A busybox zone has no cloud-init: its guest data arrive as root's `authorized_keys` and
+/// its hostname, read from inside the running zone; new data reach it at the next start,
+/// and a key its people added themselves stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zone_without_cloud_init_gets_its_keys_and_hostname() {
+    use corral_api::guest::{GuestInit, instance_id};
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = zone_bridge(dir.path());
+    let zones = bridge.data_dir.join("zones");
+    bridge.import_image("busybox.tar.gz", &zone_image()).await;
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEDP++AB6YIP5+uvo3/GxR5jU8eMI4ChHm/l8zJPXNDq olive@laptop";
+    let base = busybox_zone("keyed");
+    let init = |revision, hostname: &str| GuestInit {
+        instance_id: instance_id(base.id, revision),
+        hostname: hostname.into(),
+        ssh_keys: vec![key.into()],
+        user_data: None,
+        network: None,
+    };
+    let req = corral_api::bridge::BridgeMachineCreate { init: Some(init(1, "keyed.example.org")), ..base };
+    let c = bridge.client();
+    let id = c.machine_create(&req).await.unwrap().id;
+    c.machine_power(id, PowerAction::Start).await.unwrap();
+    wait_state(&c, id, MachineState::Running, Duration::from_secs(30)).await;
+    let (code, out) = attach(
+        &zones,
+        id,
+        "hostname; cat /etc/hostname; cat /root/.ssh/authorized_keys; stat -c %a /root/.ssh/authorized_keys",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, format!("keyed.example.org\nkeyed.example.org\n{key}\n600\n"));
+    assert_eq!(attach(&zones, id, "echo 'ssh-ed25519 AAAA theirs' >> /root/.ssh/authorized_keys").0, 0);
+
+    let update =
+        corral_api::bridge::BridgeMachineUpdate { init: Some(init(2, "renamed")), ..Default::default() };
+    c.machine_update(id, &update).await.unwrap();
+    c.machine_power(id, PowerAction::ForceStop).await.unwrap();
+    wait_state(&c, id, MachineState::Stopped, Duration::from_secs(30)).await;
+    c.machine_power(id, PowerAction::Start).await.unwrap();
+    wait_state(&c, id, MachineState::Running, Duration::from_secs(30)).await;
+    let (_, out) = attach(&zones, id, "hostname; cat /root/.ssh/authorized_keys");
+    assert_eq!(out, format!("renamed\n{key}\nssh-ed25519 AAAA theirs\n"), "theirs stays, ours once");
+    c.machine_power(id, PowerAction::ForceStop).await.unwrap();
 }

@@ -100,6 +100,10 @@ pub struct BridgeConfig {
     #[arg(long, default_value = "ip")]
     pub ip_binary: String,
 
+    /// Qemu: the xorriso binary that makes guests' cloud-init seed volumes.
+    #[arg(long, default_value = "xorriso")]
+    pub xorriso: String,
+
     /// Lxc: where zones' files live, `btrfs`, `overlay` or `dir`. Unset, the fastest this node
     /// can use: btrfs subvolumes when the zones directory is on btrfs with quotas, else an
     /// overlayfs layer over each zone's image, else plain directories. One asked for that

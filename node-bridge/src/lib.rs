@@ -4,6 +4,7 @@ pub mod config;
 pub mod console;
 pub mod driver;
 pub mod error;
+pub mod guest;
 pub mod host;
 pub mod images;
 pub mod metrics;

@@ -118,6 +118,7 @@ async fn open_drivers(
                         stop_timeout: Duration::from_secs(config.stop_timeout_secs),
                         host: facts.clone(),
                         ip_binary: config.ip_binary.clone(),
+                        xorriso: config.xorriso.clone(),
                     },
                     store.clone(),
                     images.clone(),

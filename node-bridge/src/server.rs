@@ -162,6 +162,9 @@ async fn machine_create(
     corral_api::validate::port_forwards(&req.port_forwards)?;
     corral_api::validate::boot_order(&req.boot_order)?;
     corral_api::validate::network(req.host_bridge.as_deref(), &req.port_forwards)?;
+    if let Some(init) = &req.init {
+        corral_api::validate::guest_init(init)?;
+    }
     if !s.driver.kinds().contains(&req.kind) {
         return Err(BridgeError::Validation {
             field: "kind",
@@ -332,6 +335,9 @@ async fn snapshot_clone(
 ) -> Result<Response, BridgeError> {
     corral_api::validate::snapshot_name(&name)?;
     corral_api::validate::machine_name(&req.name)?;
+    if let Some(init) = &req.init {
+        corral_api::validate::guest_init(init)?;
+    }
     s.driver.machine_get(id).await?;
     let driver = s.driver.clone();
     let target = req.name.clone();

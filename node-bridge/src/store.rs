@@ -103,6 +103,7 @@ mod tests {
             cdrom: None,
             host_bridge: None,
             zone: None,
+            init_id: None,
             state: MachineState::Stopped,
             created_at: "2026-01-01T00:00:00Z".into(),
         }

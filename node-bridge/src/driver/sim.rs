@@ -480,6 +480,9 @@ impl Driver for SimDriver {
         if let Some(order) = req.boot_order {
             record.boot_order = order;
         }
+        if let Some(init) = req.init {
+            record.init_id = Some(init.instance_id);
+        }
         if let Some(cdrom) = req.cdrom {
             record.cdrom = cdrom;
         }
@@ -637,6 +640,7 @@ impl Driver for SimDriver {
             boot_order: source.record.boot_order.clone(),
             cdrom: source.record.cdrom.clone(),
             host_bridge: source.record.host_bridge.clone(),
+            init: req.init,
         };
         // The clone's id makes a retry find what the first attempt made.
         if let Some(existing) = inner.machines.get(&req.id) {
@@ -686,6 +690,7 @@ mod tests {
             boot_order: vec![],
             cdrom: None,
             host_bridge: None,
+            init: None,
         }
     }
 
@@ -857,7 +862,11 @@ mod tests {
         d.snapshot_delete(id, "c").await.unwrap();
         assert_eq!(tree(d.snapshot_list(id).await.unwrap()), vec![("b".to_string(), None, false)]);
         let clone = d
-            .snapshot_clone(id, "b", BridgeSnapshotClone { id: MachineId::new_random(), name: "web2".into() })
+            .snapshot_clone(
+                id,
+                "b",
+                BridgeSnapshotClone { id: MachineId::new_random(), name: "web2".into(), init: None },
+            )
             .await
             .unwrap();
         assert_eq!(clone.state, MachineState::Stopped);

@@ -124,7 +124,7 @@ async fn main() {
         bare_create.push(t.elapsed());
         let t = Instant::now();
         let ok = std::process::Command::new("qemu-system-x86_64")
-            .args(qemu_args(m, &vm, "tcg", None, Nic::User))
+            .args(qemu_args(m, &vm, "tcg", None, None, Nic::User))
             .status()
             .unwrap()
             .success();
@@ -159,7 +159,7 @@ async fn main() {
     bare_overlay(&image, &vm);
     assert!(
         std::process::Command::new("qemu-system-x86_64")
-            .args(qemu_args(m, &vm, "tcg", None, Nic::User))
+            .args(qemu_args(m, &vm, "tcg", None, None, Nic::User))
             .status()
             .unwrap()
             .success()

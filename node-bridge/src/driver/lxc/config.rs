@@ -28,6 +28,8 @@ pub struct ZoneSetup<'a> {
     /// The zone's directory: `config`, `rootfs/` (and `base/` when layered), `console.log`,
     /// `spec.json`.
     pub dir: &'a Path,
+    /// The guest's hostname when it was given one (`GuestInit`); else the zone's name.
+    pub hostname: Option<&'a str>,
     pub init: ZoneInit,
     /// On overlayfs: the image in `base/`, the zone's changes in `rootfs/`.
     pub layered: bool,
@@ -95,7 +97,7 @@ pub fn render(m: &BridgeMachine, z: &ZoneSetup) -> String {
     if let Some(common) = z.common_conf {
         line("lxc.include", &common.display());
     }
-    line("lxc.uts.name", &m.name);
+    line("lxc.uts.name", &z.hostname.unwrap_or(&m.name));
     if z.layered {
         // LXC mounts them as one, its work directory in `<dir>/olwork`, beside the upper.
         line("lxc.rootfs.path", &format!("overlay:{dir}/{}:{dir}/rootfs", super::storage::BASE));
@@ -182,6 +184,7 @@ mod tests {
             cdrom: None,
             host_bridge: None,
             zone: None,
+            init_id: None,
             state: MachineState::Stopped,
             created_at: "2026-12-06T00:00:00Z".into(),
         }
@@ -212,6 +215,7 @@ mod tests {
     fn the_config_holds_the_limits_signals_and_paths() {
         let m = BridgeMachine { vcpus: 2, memory_mib: 256, image: Some("busybox.tar.gz".into()), ..web() };
         let z = ZoneSetup {
+            hostname: None,
             dir: Path::new("/d/zones/z1"),
             init: ZoneInit::Busybox,
             layered: false,
@@ -260,6 +264,7 @@ lxc.cgroup.pids.max = 512
         let id: MachineId = "0123abcd-ef01-4567-89ab-cdef01234567".parse().unwrap();
         let m = BridgeMachine { id, host_bridge: Some("br0".into()), ..web() };
         let z = ZoneSetup {
+            hostname: None,
             dir: Path::new("/d/zones/z1"),
             init: ZoneInit::Busybox,
             layered: false,

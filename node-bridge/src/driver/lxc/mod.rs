@@ -18,6 +18,7 @@ pub mod cgroups;
 pub mod config;
 pub mod console;
 pub mod forwards;
+mod guest;
 pub mod snapshots;
 pub mod storage;
 mod usage;
@@ -368,8 +369,10 @@ impl LxcDriver {
     fn write_config(&self, record: &BridgeMachine) -> Result<(), BridgeError> {
         let dir = self.dir(record.id);
         let init = record.zone.as_ref().map(|z| z.init).unwrap_or_default();
+        let guest = guest::kept(&dir);
         let setup = config::ZoneSetup {
             dir: &dir,
+            hostname: guest.as_ref().map(|g| g.hostname.as_str()),
             init,
             layered: record.zone.as_ref().is_some_and(|z| z.storage == ZoneStorage::Overlay),
             pids_max: self.config.pids_max,
@@ -409,6 +412,10 @@ impl LxcDriver {
         let record = self.set_state(id, MachineState::Starting)?;
         let started = async {
             self.write_config(&record)?;
+            let dir = self.dir(id);
+            let layered = record.zone.as_ref().is_some_and(|z| z.storage == ZoneStorage::Overlay);
+            let lower = dir.join("base");
+            guest::seed_before_start(&dir, &dir.join("rootfs"), layered.then_some(lower.as_path()))?;
             // A disk size changed since the last start takes effect now.
             self.storage.limit(&*self.exec, &self.dir(id).join("rootfs"), record.disk_gib).await?;
             let secs = self.config.stop_timeout.as_secs().max(1).to_string();
@@ -727,6 +734,7 @@ impl Driver for LxcDriver {
             )));
         }
         let image_path = self.images.path(&name)?;
+        let init = req.init.clone();
         let mut record = req.into_machine(now_rfc3339());
         record.zone = Some(ZoneFacts {
             os: facts.os,
@@ -738,6 +746,14 @@ impl Driver for LxcDriver {
         self.lock().insert(record.id, Zone::new(record.clone()));
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });
         drop(admission);
+        if let Some(init) = &init
+            && let Err(e) = guest::keep(&self.dir(record.id), init)
+        {
+            self.lock().remove(&record.id);
+            self.destroy(record.id).await;
+            let _ = self.events.send(BridgeEvent::MachineRemoved { id: record.id });
+            return Err(e);
+        }
         let made = self.make_rootfs(record.id, image_path).await?;
         Ok((made, Created::New))
     }
@@ -908,8 +924,9 @@ impl Driver for LxcDriver {
         }
         let record = BridgeMachine {
             id: req.id,
-            name: req.name,
+            name: req.name.clone(),
             port_forwards: Vec::new(),
+            init_id: req.init.as_ref().map(|i| i.instance_id.clone()),
             state: MachineState::Creating,
             created_at: now_rfc3339(),
             ..source
@@ -920,6 +937,9 @@ impl Driver for LxcDriver {
         drop(admission);
         let from = snapshots::dir(&self.dir(id)).join(name).join("rootfs");
         let made = async {
+            if let Some(init) = &req.init {
+                guest::keep(&self.dir(record.id), init)?;
+            }
             if record.zone.as_ref().is_some_and(|z| z.storage == ZoneStorage::Overlay) {
                 storage::link_base(&*self.exec, &self.dir(id), &self.dir(record.id)).await?;
             }
@@ -995,9 +1015,17 @@ impl Driver for LxcDriver {
             }
             _ => {}
         }
+        // New guest data reaches the zone's root at its next start.
+        if let Some(init) = &req.init {
+            guest::keep(&self.dir(id), init)?;
+        }
+        let init_id = req.init.map(|i| i.instance_id);
         let updated = self.commit(id, |r| {
             if let Some(name) = req.name {
                 r.name = name;
+            }
+            if let Some(init_id) = init_id {
+                r.init_id = Some(init_id);
             }
             if let Some(disk) = req.disk_gib {
                 r.disk_gib = disk;

@@ -102,6 +102,7 @@ fn zone(name: &str) -> BridgeMachineCreate {
         boot_order: vec![],
         cdrom: None,
         host_bridge: None,
+        init: None,
     }
 }
 
@@ -339,7 +340,7 @@ async fn snapshots_copy_the_files_freeze_a_running_zone_and_bring_them_back() {
     let clone_id = MachineId::new_random();
     let c = f
         .driver
-        .snapshot_clone(id, "s2", BridgeSnapshotClone { id: clone_id, name: "copy".into() })
+        .snapshot_clone(id, "s2", BridgeSnapshotClone { id: clone_id, name: "copy".into(), init: None })
         .await
         .unwrap();
     assert_eq!((c.state, c.kind, c.zone.is_some()), (MachineState::Stopped, MachineKind::Zone, true));
@@ -402,7 +403,7 @@ async fn overlay_zones_copy_only_their_changes() {
     assert_eq!(names(dir.join("snapshots/s1/rootfs")), ["root"]);
 
     let clone_id = MachineId::new_random();
-    let req = BridgeSnapshotClone { id: clone_id, name: "copy".into() };
+    let req = BridgeSnapshotClone { id: clone_id, name: "copy".into(), init: None };
     let c = f.driver.snapshot_clone(m.id, "s1", req).await.unwrap();
     assert_eq!((c.state, c.zone.unwrap().storage), (MachineState::Stopped, ZoneStorage::Overlay));
     let cdir = f.zones().join(clone_id.to_string());

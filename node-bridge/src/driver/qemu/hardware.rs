@@ -1,5 +1,6 @@
 //! A VM's hardware: the disk made at create (blank, over an image, or beside an installer
-//! ISO), the CD drive, and changes of vCPUs, memory, forwards, disk size and boot order.
+//! ISO) with the guest's seed, the CD drive, and changes of vCPUs, memory, forwards, disk
+//! size, boot order and guest data.
 
 use corral_api::MachineId;
 use corral_api::bridge::{BridgeMachine, BridgeMachineCreate, BridgeMachineUpdate};
@@ -95,6 +96,7 @@ impl QemuDriver {
             None => None,
         };
 
+        let init = req.init.clone();
         let mut record = req.into_machine(now_rfc3339());
         // A machine made from an ISO starts with it in the CD drive.
         if record.cdrom.is_none() && image.as_ref().is_some_and(|(_, f)| f == "iso") {
@@ -103,6 +105,7 @@ impl QemuDriver {
         let record = self.register_creating(record)?;
         // Counted from here on: the next create may check.
         drop(admission);
+        self.seed_new(record.id, init.as_ref()).await?;
         // An installer ISO is attached at start, not used as the disk's backing.
         let backing = image.as_ref().filter(|(_, f)| f != "iso").map(|(p, f)| (p.as_path(), f.as_str()));
         let args = disk_create_args(&paths.disk(), record.disk_gib, backing);
@@ -177,6 +180,12 @@ impl QemuDriver {
             self.change_cdrom(id, cdrom.as_deref()).await?;
             record.cdrom = cdrom;
         }
+        // New guest data: a new seed for the next start (a running QEMU keeps the one it
+        // opened, through a reboot too).
+        if let Some(init) = req.init {
+            self.write_seed(id, &init).await?;
+            record.init_id = Some(init.instance_id);
+        }
         // Only the fields asked for: the state may have moved meanwhile (QEMU exiting).
         self.commit(id, |current| {
             current.vcpus = record.vcpus;
@@ -186,6 +195,7 @@ impl QemuDriver {
             current.name = record.name;
             current.boot_order = record.boot_order;
             current.cdrom = record.cdrom;
+            current.init_id = record.init_id;
             Ok(())
         })
     }

@@ -1,7 +1,7 @@
 //! The files of one VM and the QEMU command line that runs it.
 //!
-//! Everything a VM needs lives in its directory: `spec.json`, `disk.qcow2`, `qemu.pid` and
-//! the QMP, VNC and serial sockets. QEMU is started with `-daemonize`: the launching process
+//! Everything a VM needs lives in its directory: `spec.json`, `disk.qcow2`, the guest's seed
+//! (`seed.iso`, when it was given data), `qemu.pid` and the QMP, VNC and serial sockets. QEMU is started with `-daemonize`: the launching process
 //! exits once the VM is set up (its stderr then says why if it failed), and the VM itself is
 //! reparented away from the bridge, so a bridge that dies never takes a guest with it.
 
@@ -23,6 +23,9 @@ impl VmPaths {
     }
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk.qcow2")
+    }
+    pub fn seed(&self) -> PathBuf {
+        self.dir.join(crate::guest::iso::SEED_ISO)
     }
     pub fn pidfile(&self) -> PathBuf {
         self.dir.join("qemu.pid")
@@ -58,6 +61,9 @@ impl VmPaths {
 /// The QEMU device id of the CD drive, for QMP `eject` and `blockdev-change-medium`.
 pub const CDROM_DEVICE: &str = "cdrom0";
 
+/// The block node of the guest's seed: not the user's, so left out of its disks' figures.
+pub const SEED_NODE: &str = "seed0";
+
 /// How a VM's NIC reaches the world.
 pub enum Nic<'a> {
     /// QEMU's user-mode stack, with the machine's port forwards on the node's loopback.
@@ -71,16 +77,23 @@ pub enum Nic<'a> {
 /// Every VM has a CD drive, empty unless `cdrom` is given, so an ISO can be inserted while
 /// it runs. Without a boot order the CD boots first and the disk after it (SeaBIOS moves on
 /// from an empty or unbootable CD); with one, only the listed devices boot, in that order.
+///
+/// The guest's `seed` (cloud-init's data), when it has one, is a read-only disk of its own:
+/// not the CD drive (so never ejected nor shown as the user's CD), and with no boot index
+/// under a strict boot order, so firmware never tries it.
 pub fn qemu_args(
     m: &BridgeMachine,
     paths: &VmPaths,
     accel: &str,
     cdrom: Option<&Path>,
+    seed: Option<&Path>,
     nic: Nic<'_>,
 ) -> Vec<String> {
     let p = |path: PathBuf| path.display().to_string();
-    let strict = !m.boot_order.is_empty();
-    let order: &[BootDevice] = if strict { &m.boot_order } else { &[BootDevice::Cdrom, BootDevice::Disk] };
+    let chosen = !m.boot_order.is_empty();
+    let order: &[BootDevice] = if chosen { &m.boot_order } else { &[BootDevice::Cdrom, BootDevice::Disk] };
+    // With a seed, only the numbered devices boot: never the seed, nor what comes after.
+    let strict = chosen || seed.is_some();
     let bootindex = |d: BootDevice| match order.iter().position(|o| *o == d) {
         Some(i) => format!(",bootindex={i}"),
         None => String::new(),
@@ -141,6 +154,17 @@ pub fn qemu_args(
         p(paths.pidfile()),
         "-daemonize".into(),
     ];
+    if let Some(seed) = seed {
+        args.extend([
+            "-blockdev".into(),
+            format!(
+                "driver=raw,node-name={SEED_NODE},read-only=on,file.driver=file,file.filename={}",
+                p(seed.to_path_buf())
+            ),
+            "-device".into(),
+            format!("virtio-blk-pci,drive={SEED_NODE},id=seed"),
+        ]);
+    }
     if strict {
         args.extend(["-boot".into(), "strict=on".into()]);
     }
@@ -196,16 +220,39 @@ mod tests {
             cdrom: None,
             host_bridge: None,
             zone: None,
+            init_id: None,
             state: MachineState::Stopped,
             created_at: String::new(),
         }
     }
 
     #[test]
+    fn a_seed_is_a_disk_of_its_own_that_never_boots() {
+        let line = qemu_args(
+            &machine(),
+            &VmPaths::new("/d".into()),
+            "tcg",
+            None,
+            Some(Path::new("/d/seed.iso")),
+            Nic::User,
+        )
+        .join(" ");
+        assert!(
+            line.contains(
+                "-blockdev driver=raw,node-name=seed0,read-only=on,file.driver=file,file.filename=/d/seed.iso \
+                 -device virtio-blk-pci,drive=seed0,id=seed "
+            ),
+            "{line}"
+        );
+        assert!(line.contains("drive=disk0,bootindex=1") && line.contains("bus=ide.0,bootindex=0"), "{line}");
+        assert!(line.ends_with("-boot strict=on"), "only the numbered devices boot: {line}");
+    }
+
+    #[test]
     fn command_line_names_every_socket_and_the_accelerator() {
         let m = machine();
         let paths = VmPaths::new("/d".into());
-        let line = qemu_args(&m, &paths, "tcg", None, Nic::User).join(" ");
+        let line = qemu_args(&m, &paths, "tcg", None, None, Nic::User).join(" ");
         for want in [
             "-accel tcg",
             "-smp 2",
@@ -225,9 +272,12 @@ mod tests {
         }
         assert!(!line.contains("strict"), "the default order lets SeaBIOS try the rest");
         assert!(
-            qemu_args(&m, &paths, "kvm", None, Nic::User).join(" ").contains("-cpu host,-arch-capabilities")
+            qemu_args(&m, &paths, "kvm", None, None, Nic::User)
+                .join(" ")
+                .contains("-cpu host,-arch-capabilities")
         );
-        let with_cd = qemu_args(&m, &paths, "tcg", Some(Path::new("/i/install.iso")), Nic::User).join(" ");
+        let with_cd =
+            qemu_args(&m, &paths, "tcg", Some(Path::new("/i/install.iso")), None, Nic::User).join(" ");
         assert!(with_cd.contains("readonly=on,format=raw,file=/i/install.iso"), "{with_cd}");
     }
 
@@ -235,7 +285,7 @@ mod tests {
     fn a_boot_order_numbers_only_its_devices() {
         let mut m = machine();
         m.boot_order = vec![BootDevice::Network, BootDevice::Disk];
-        let line = qemu_args(&m, &VmPaths::new("/d".into()), "tcg", None, Nic::User).join(" ");
+        let line = qemu_args(&m, &VmPaths::new("/d".into()), "tcg", None, None, Nic::User).join(" ");
         assert!(line.contains("mac=52:54:00:01:23:ab,bootindex=0"), "{line}");
         assert!(line.contains("drive=disk0,bootindex=1"), "{line}");
         assert!(line.contains("id=cdrom0,bus=ide.0 "), "the CD is not bootable: {line}");
@@ -244,8 +294,8 @@ mod tests {
 
     #[test]
     fn a_tap_nic_replaces_user_networking() {
-        let line =
-            qemu_args(&machine(), &VmPaths::new("/d".into()), "tcg", None, Nic::Tap("ctap0123")).join(" ");
+        let line = qemu_args(&machine(), &VmPaths::new("/d".into()), "tcg", None, None, Nic::Tap("ctap0123"))
+            .join(" ");
         assert!(line.contains("-netdev tap,id=net0,ifname=ctap0123,script=no,downscript=no"), "{line}");
         assert!(!line.contains("hostfwd"), "{line}");
     }

@@ -98,7 +98,8 @@ impl QemuDriver {
             Some(tap) => Nic::Tap(tap),
             None => Nic::User,
         };
-        let args = qemu_args(&record, &paths, self.config.accel.name, cdrom.as_deref(), nic);
+        let seed = record.init_id.as_ref().map(|_| paths.seed()).filter(|s| s.exists());
+        let args = qemu_args(&record, &paths, self.config.accel.name, cdrom.as_deref(), seed.as_deref(), nic);
         let failure = match self.exec.run(&self.config.qemu_binary, &args).await {
             Ok(out) if out.success => None,
             Ok(out) => Some(format!("QEMU did not start: {}", out.stderr_tail())),

@@ -56,6 +56,8 @@ pub struct QemuConfig {
     pub host: HostFacts,
     /// iproute2, for the tap devices of NICs on host bridges.
     pub ip_binary: String,
+    /// Makes the guests' seed volumes (cloud-init's NoCloud data).
+    pub xorriso: String,
 }
 
 struct Vm {
@@ -240,12 +242,39 @@ impl QemuDriver {
             Err(e) => Some(format!("cannot run {}: {e}", self.config.qemu_img)),
         };
         if let Some(why) = failure {
-            self.lock().remove(&id);
-            let _ = self.store.remove(id);
-            let _ = self.events.send(BridgeEvent::MachineRemoved { id });
+            self.undo_create(id);
             return Err(BridgeError::Host(why));
         }
         self.set_state(id, MachineState::Stopped)
+    }
+
+    /// Takes a machine whose making failed out again, with every file.
+    fn undo_create(&self, id: MachineId) {
+        self.lock().remove(&id);
+        let _ = self.store.remove(id);
+        let _ = self.events.send(BridgeEvent::MachineRemoved { id });
+    }
+
+    /// Writes the guest's seed (cloud-init's data) beside the VM's disk, for its next start.
+    async fn write_seed(
+        &self,
+        id: MachineId,
+        init: &corral_api::guest::GuestInit,
+    ) -> Result<(), BridgeError> {
+        let dir = self.paths(id).dir;
+        crate::guest::iso::write_seed(&*self.exec, &self.config.xorriso, &dir, init, &net::mac_address(id))
+            .await
+            .map(|_| ())
+    }
+
+    /// A new machine's seed, if it was given data; if that fails, the machine goes again.
+    async fn seed_new(
+        &self,
+        id: MachineId,
+        init: Option<&corral_api::guest::GuestInit>,
+    ) -> Result<(), BridgeError> {
+        let Some(init) = init else { return Ok(()) };
+        self.write_seed(id, init).await.inspect_err(|_| self.undo_create(id))
     }
 }
 

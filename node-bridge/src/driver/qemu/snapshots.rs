@@ -227,12 +227,15 @@ impl super::QemuDriver {
             name: req.name,
             // A host port belongs to one guest: the clone gets none of the source's.
             port_forwards: Vec::new(),
+            // A new instance to cloud-init, with its own seed.
+            init_id: req.init.as_ref().map(|i| i.instance_id.clone()),
             state: MachineState::Creating,
             created_at: now_rfc3339(),
             ..source.clone()
         };
         let record = self.register_creating(record)?;
         drop(admission);
+        self.seed_new(record.id, req.init.as_ref()).await?;
 
         // The clone's disk: the snapshot's contents, as an overlay of the same image when
         // there is one (only what differs from the image is copied).

@@ -15,6 +15,7 @@ async fn driver(dir: &std::path::Path, exec: Arc<FakeExec>) -> QemuDriver {
         stop_timeout: Duration::from_secs(1),
         host: HostFacts { hostname: "h".into(), cpus: 2, memory_mib: 1024, disk_gib: 10 },
         ip_binary: "ip".into(),
+        xorriso: "xorriso".into(),
     };
     QemuDriver::open(config, store, images, exec, broadcast::channel(1024).0).await.unwrap()
 }
@@ -32,6 +33,7 @@ fn req() -> BridgeMachineCreate {
         boot_order: vec![],
         cdrom: None,
         host_bridge: None,
+        init: None,
     }
 }
 
@@ -254,6 +256,7 @@ async fn a_restart_undoes_a_half_made_create() {
         cdrom: None,
         host_bridge: None,
         zone: None,
+        init_id: None,
         state: MachineState::Creating,
         created_at: now_rfc3339(),
     };
@@ -261,4 +264,63 @@ async fn a_restart_undoes_a_half_made_create() {
     let d = driver(tmp.path(), Arc::new(FakeExec::default())).await;
     assert!(d.machine_list().await.is_empty());
     assert!(!store.machine_dir(half.id).exists());
+}
+
+fn init(id: MachineId, revision: u32) -> corral_api::guest::GuestInit {
+    corral_api::guest::GuestInit {
+        instance_id: corral_api::guest::instance_id(id, revision),
+        hostname: "web".into(),
+        ssh_keys: vec![],
+        user_data: Some(corral_api::guest::UserDataText("#!/bin/sh\necho secret\n".into())),
+        network: None,
+    }
+}
+
+#[tokio::test]
+async fn guest_data_becomes_a_seed_that_boots_beside_the_disk_and_a_failed_seed_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exec = Arc::new(FakeExec::default());
+    let d = driver(tmp.path(), exec.clone()).await;
+    let mut r = req();
+    r.init = Some(init(r.id, 1));
+    let (m, _) = d.machine_create(r.clone()).await.unwrap();
+    assert_eq!(m.init_id, Some(format!("{}-r1", r.id)));
+    let dir = d.paths(r.id).dir.display().to_string();
+    assert_eq!(
+        commands_of(&exec, "xorriso"),
+        vec![format!(
+            "-as mkisofs -quiet -output {dir}/seed.iso.tmp -volid cidata -joliet -rock {dir}/seed.d"
+        )]
+    );
+    assert!(
+        !d.paths(r.id).dir.join("seed.d").exists(),
+        "the staged files (they hold the user data) are gone"
+    );
+
+    // New data: a new seed, a new instance id.
+    let update = BridgeMachineUpdate { init: Some(init(r.id, 2)), ..Default::default() };
+    assert_eq!(d.machine_update(r.id, update).await.unwrap().init_id, Some(format!("{}-r2", r.id)));
+    assert_eq!(commands_of(&exec, "xorriso").len(), 2);
+
+    // At start the seed is a drive of its own (QEMU fails here, after being asked).
+    std::fs::write(d.paths(r.id).seed(), b"an iso").unwrap();
+    exec.answer("qemu-system-x86_64", CmdOutput::failed("qemu-system-x86_64: no"));
+    assert!(d.machine_power(r.id, PowerAction::Start).await.is_err());
+    let line = commands_of(&exec, "qemu-system-x86_64").pop().unwrap();
+    assert!(
+        line.contains(&format!("file.filename={dir}/seed.iso")) && line.ends_with("-boot strict=on"),
+        "{line}"
+    );
+
+    // xorriso failing takes the new machine out again, disk never made.
+    exec.answer("xorriso", CmdOutput::failed("xorriso : FAILURE : Cannot write"));
+    let mut bad = req();
+    bad.init = Some(init(bad.id, 1));
+    match d.machine_create(bad.clone()).await {
+        Err(BridgeError::Host(why)) => assert!(why.contains("FAILURE"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(d.machine_get(bad.id).await.is_err());
+    assert!(!d.store.machine_dir(bad.id).exists(), "no directory left behind");
+    assert_eq!(commands_of(&exec, "qemu-img").len(), 1, "no disk was made for it");
 }

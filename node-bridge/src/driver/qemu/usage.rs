@@ -93,7 +93,8 @@ fn drives(answer: &Value) -> Vec<Drive> {
                 .flatten()
                 .filter_map(Value::as_str)
                 .find(|n| !n.is_empty())?;
-            if !device_ok(name) {
+            // The guest's seed is Corral's, not one of the user's disks.
+            if !device_ok(name) || name == super::launch::SEED_NODE {
                 return None;
             }
             let s = d.get("stats")?;
