@@ -81,6 +81,17 @@ fn none(_: usize) -> Option<Value> {
     None
 }
 
+/// An ed25519 public key of its own for each `i`: the key type named inside, 32 bytes.
+fn ed25519(i: usize) -> String {
+    use base64::Engine;
+    let mut blob = Vec::new();
+    blob.extend_from_slice(&11u32.to_be_bytes());
+    blob.extend_from_slice(b"ssh-ed25519");
+    blob.extend_from_slice(&32u32.to_be_bytes());
+    blob.extend_from_slice(&[i as u8; 32]);
+    format!("ssh-ed25519 {} caller{i}", base64::engine::general_purpose::STANDARD.encode(blob))
+}
+
 //                         Nobody Strngr Viewer Oper  Owner Admin RdTok Demoted
 const READ_ALL: [u16; 8] = [401, 200, 200, 200, 200, 200, 200, 200];
 const VIEW: [u16; 8] = [401, 404, 200, 200, 200, 200, 200, 200];
@@ -124,6 +135,22 @@ fn rows() -> Vec<Row> {
         ),
         row("GET", "/api/v1/machines/{id}", Stopped, none, VIEW),
         row("GET", "/api/v1/machines/{id}/metrics?metric=cpu_seconds", Stopped, none, VIEW),
+        row("GET", "/api/v1/machines/{id}/guest", Stopped, none, VIEW),
+        // A read-only token reads what its user may: the user data of an owner's machine.
+        row(
+            "GET",
+            "/api/v1/machines/{id}/user-data",
+            Stopped,
+            none,
+            [401, 404, 403, 200, 200, 200, 200, 403],
+        ),
+        row(
+            "PUT",
+            "/api/v1/machines/{id}/user-data",
+            Stopped,
+            |_| Some(json!({"user_data": "#!/bin/sh\necho hi\n"})),
+            own(200),
+        ),
         row(
             "PATCH",
             "/api/v1/machines/{id}",
@@ -280,6 +307,22 @@ fn rows() -> Vec<Row> {
             [401, 403, 403, 403, 403, 200, 403, 403],
         ),
         row("DELETE", "/api/v1/users/{user}", User, none, [401, 403, 403, 403, 403, 204, 403, 403]),
+        row("GET", "/api/v1/ssh-keys", Nothing, none, READ_ALL),
+        // Each caller a key of its own (a user keeps a key once).
+        row(
+            "POST",
+            "/api/v1/ssh-keys",
+            Nothing,
+            |i| Some(json!({"name": "laptop", "public_key": ed25519(i)})),
+            [401, 201, 201, 201, 201, 201, 403, 201],
+        ),
+        row(
+            "DELETE",
+            "/api/v1/ssh-keys/0a1b2c3d-0000-4000-8000-00000000000f",
+            Nothing,
+            none,
+            [401, 404, 404, 404, 404, 404, 403, 404],
+        ),
         row("GET", "/api/v1/tokens", Nothing, none, READ_ALL),
         // Tokens do not make tokens.
         row(
@@ -351,7 +394,9 @@ impl World {
     }
 
     async fn machine(&self, n: usize, state: &str) -> String {
-        let body = json!({"name": format!("m{n}"), "vcpus": 1, "memory_mib": 64, "disk_gib": 1, "tenant_id": self.tenant});
+        // A hostname: the machine's guest has data, for the routes that read them.
+        let body = json!({"name": format!("m{n}"), "vcpus": 1, "memory_mib": 64, "disk_gib": 1,
+            "tenant_id": self.tenant, "hostname": format!("m{n}")});
         let id =
             self.setup("POST", "/api/v1/machines", Some(body)).await.body["id"].as_str().unwrap().to_string();
         self.app.wait_state(&self.owner, &id, "stopped").await;
@@ -402,7 +447,8 @@ async fn every_route_answers_each_caller_exactly_as_the_table_says() {
         let p = p.replace("/console/serial", "/console/{kind}").replace("/snapshots/s1", "/snapshots/{name}");
         let p = p
             .replace("/tasks/0a1b2c3d-0000-4000-8000-000000000000", "/tasks/{id}")
-            .replace("/tokens/0a1b2c3d4e5f", "/tokens/{id}");
+            .replace("/tokens/0a1b2c3d4e5f", "/tokens/{id}")
+            .replace("/ssh-keys/0a1b2c3d-0000-4000-8000-00000000000f", "/ssh-keys/{id}");
         if p.starts_with("/api/v1/users/") { "/api/v1/users/{id}".to_string() } else { p }
     };
     let mut tabled: Vec<String> = rows.iter().map(|r| format!("{} {}", r.method, template(r.path))).collect();

@@ -187,6 +187,7 @@ async fn a_machine_made_behind_our_back_shows_as_unmanaged_to_admins_only() {
             boot_order: vec![],
             cdrom: None,
             host_bridge: None,
+            init: None,
         })
         .await
         .unwrap();

@@ -135,6 +135,7 @@ async fn a_node_cannot_move_delete_or_retask_another_nodes_machine() {
         cdrom: None,
         host_bridge: None,
         zone: None,
+        init_id: None,
         state: MachineState::Running,
         created_at: victim.created_at.clone(),
     };

@@ -59,6 +59,7 @@ pub async fn machine_update(
         port_forwards: req.port_forwards.clone(),
         boot_order: req.boot_order.clone(),
         cdrom: req.cdrom.clone(),
+        init: None,
     };
     corral_api::validate::machine_update(&update)?;
     if let Some(name) = &req.name {

@@ -19,6 +19,7 @@ use crate::auth::Actor;
 use crate::error::ApiError;
 use crate::nodes::NodeError;
 use crate::state::AppState;
+use crate::store::guests::{self, Guest};
 use crate::store::machines::{self, NewMachine};
 use crate::store::nodes;
 
@@ -103,7 +104,8 @@ pub async fn machine_create(
                         let node = nodes::node_get(&state.db, prior.node_id)
                             .await?
                             .ok_or_else(|| ApiError::NotFound(format!("node {}", prior.node_id)))?;
-                        let call = NodeCall::Create(bridge_create(id, req));
+                        let guest = guests::guest_get(&state.db, id).await?;
+                        let call = NodeCall::Create(bridge_create(id, req, guest.as_ref()));
                         return node_make(state, actor, &node, id, call).await.map(Created::Replayed);
                     }
                     return Ok(Created::Replayed(prior));
@@ -161,8 +163,9 @@ pub async fn machine_create(
         (None, Some(node)) => Place::On(pick(candidates, node)?),
         (None, None) => Place::Best(candidates),
     };
-    let call = NodeCall::Create(bridge_create(id, req));
-    let p = Provision { tenant_id, machine, place, call, take_back: take_back.is_some() };
+    let guest = super::guests::guest_for_create(state, actor, &req).await?;
+    let call = NodeCall::Create(bridge_create(id, req, guest.as_ref()));
+    let p = Provision { tenant_id, machine, place, call, take_back: take_back.is_some(), guest };
     provision(state, actor, p).await.map(Created::New)
 }
 
@@ -207,8 +210,8 @@ fn pick(candidates: Vec<Node>, id: corral_api::NodeId) -> Result<Node, ApiError>
     candidates.into_iter().find(|n| n.id == id).ok_or_else(|| ApiError::NotFound(format!("node {id}")))
 }
 
-/// What the node is asked to make for `req`, as machine `id`.
-fn bridge_create(id: MachineId, req: MachineCreate) -> BridgeMachineCreate {
+/// What the node is asked to make for `req`, as machine `id`, its guest given `guest`.
+fn bridge_create(id: MachineId, req: MachineCreate, guest: Option<&Guest>) -> BridgeMachineCreate {
     BridgeMachineCreate {
         id,
         name: req.name,
@@ -221,6 +224,7 @@ fn bridge_create(id: MachineId, req: MachineCreate) -> BridgeMachineCreate {
         boot_order: req.boot_order,
         cdrom: req.cdrom,
         host_bridge: req.host_bridge,
+        init: guest.map(|g| super::guests::init_of(id, g)),
     }
 }
 

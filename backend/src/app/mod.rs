@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod bootstrap;
+pub mod guests;
 pub mod images;
 pub mod machine_update;
 pub mod machines;

@@ -2,7 +2,8 @@
 //! snapshot: admitted against its tenant's quotas, placed on a node, written `creating`, made
 //! by the node, then synced from the node's answer, or taken out again.
 //!
-//! The row is written before the node is asked, so a crash in between leaves a row the
+//! The row (with what its guest is given) is written before the node is asked, so a crash
+//! in between leaves a row the
 //! reconciler can explain rather than a machine nobody knows. If the node refuses or cannot be
 //! reached, the row goes again: a failed provision leaves nothing behind. The quota admission
 //! is held until the row is written, so a racing request counts this one.
@@ -21,6 +22,7 @@ use crate::error::ApiError;
 use crate::nodes::NodeError;
 use crate::nodes::reconciler::take_machine_report;
 use crate::state::AppState;
+use crate::store::guests::{self, Guest};
 use crate::store::machines::{self, NewMachine};
 
 /// How often a create is sent again when the link fails before the node answers.
@@ -36,6 +38,8 @@ pub struct Provision {
     /// The row of an unmanaged machine with this id (made by the node after an earlier
     /// request with the same idempotency key gave up) is replaced by this one.
     pub take_back: bool,
+    /// What its guest is given, kept beside its row (and going with it).
+    pub guest: Option<Guest>,
 }
 
 /// Where a machine goes.
@@ -111,6 +115,12 @@ pub async fn provision(state: &AppState, actor: &Actor, p: Provision) -> Result<
             }
             None => ApiError::AlreadyExists(format!("this tenant already has a machine named {:?}", m.name)),
         });
+    }
+    if let Some(g) = &p.guest
+        && let Err(e) = guests::guest_put(&state.db, m.id, g).await
+    {
+        machines::machine_delete_if_creating(&state.db, m.id).await?;
+        return Err(e.into());
     }
     node_make(state, actor, &node, m.id, p.call).await
 }

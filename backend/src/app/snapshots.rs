@@ -114,11 +114,15 @@ pub async fn snapshot_clone(
         },
         request_fingerprint: None,
     };
+    let guest = crate::store::guests::guest_get(&state.db, m.id)
+        .await?
+        .map(|g| super::guests::guest_for_clone(&m, &g, &req.name));
+    let init = guest.as_ref().map(|g| super::guests::init_of(id, g));
     let call = NodeCall::Clone {
         source: m.id,
         snapshot: name.to_string(),
-        req: BridgeSnapshotClone { id, name: req.name },
+        req: BridgeSnapshotClone { id, name: req.name, init },
     };
-    let p = Provision { tenant_id, machine, place: Place::Fixed(node), call, take_back: false };
+    let p = Provision { tenant_id, machine, place: Place::Fixed(node), call, take_back: false, guest };
     provision(state, actor, p).await
 }

@@ -6,6 +6,7 @@ mod consoles;
 pub mod document;
 mod events;
 pub mod extract;
+mod guests;
 mod images;
 mod machines;
 mod metrics;
@@ -49,15 +50,18 @@ use crate::store::sessions::DbSessionStore;
         (name = "consoles", description = "VNC and serial consoles through one-time tickets"),
         (name = "people", description = "Tenants, their members, and users"),
         (name = "tokens", description = "API tokens for scripts"),
+        (name = "guests", description = "What guests are given at boot: SSH keys, user data, hostname, address"),
         (name = "audit", description = "Who did what, when, from where"),
         (name = "metrics", description = "Usage history of machines and nodes, and the Prometheus exposition")
     )
 )]
 struct ApiDoc;
 
-/// The largest request body any API route reads. Every body is a small JSON document; a
-/// larger one is refused with 413 before it is read whole, whoever sends it.
-pub const BODY_MAX_BYTES: usize = 64 * 1024;
+/// The largest request body any API route reads. Every body is a small JSON document but a
+/// create or change with user data: 64 KiB of it, escaped as JSON strings are (a newline is
+/// two bytes), still fits. A larger body is refused with 413 before it is read whole,
+/// whoever sends it.
+pub const BODY_MAX_BYTES: usize = 256 * 1024;
 
 /// The API routes and their OpenAPI document, built together so neither can drift.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -74,6 +78,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(consoles::router())
         .merge(people::router())
         .merge(tokens::router())
+        .merge(guests::router())
         .merge(audit::router())
         .split_for_parts()
 }

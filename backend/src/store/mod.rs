@@ -2,6 +2,7 @@
 //! `api` views. Ids are stored as UUID text, times as RFC 3339 text.
 
 pub mod audit;
+pub mod guests;
 pub mod machines;
 pub mod metrics;
 pub mod nodes;
