@@ -290,3 +290,36 @@ pub async fn metrics(
     };
     get(&format!("{path}?metric={}&from={from}&to={to}&points={points}", metric.as_str())).await
 }
+
+/// The caller's SSH public keys.
+pub async fn ssh_key_list() -> Result<Vec<corral_api::guest::SshKey>> {
+    get(paths::SSH_KEYS).await
+}
+
+pub async fn ssh_key_create(req: &corral_api::guest::SshKeyCreate) -> Result<corral_api::guest::SshKey> {
+    post(paths::SSH_KEYS, req).await
+}
+
+pub async fn ssh_key_delete(id: corral_api::SshKeyId) -> Result<()> {
+    read_empty(Request::delete(&paths::ssh_key(id)).send().await.map_err(net)?).await
+}
+
+/// What a machine's guest was given; `None` when it was given nothing.
+pub async fn guest_get(id: MachineId) -> Result<Option<corral_api::guest::GuestInitView>> {
+    match get(&paths::machine_guest(id)).await {
+        Ok(v) => Ok(Some(v)),
+        Err(ClientError::Api { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn user_data_get(id: MachineId) -> Result<corral_api::guest::UserData> {
+    get(&paths::machine_user_data(id)).await
+}
+
+pub async fn user_data_set(
+    id: MachineId,
+    req: &corral_api::guest::UserData,
+) -> Result<corral_api::guest::GuestInitView> {
+    send_json(Request::put(&paths::machine_user_data(id)), req).await
+}

@@ -52,6 +52,35 @@ pub fn Field(
     }
 }
 
+/// A labelled text box of several lines (a key, user data), with its error and help under it
+/// as [`Field`] has them.
+#[component]
+pub fn TextBox(
+    label: &'static str,
+    /// The box's `data-test`, and the stem of its error's and help's ids.
+    test: &'static str,
+    value: RwSignal<String>,
+    #[prop(into)] error: Signal<Option<String>>,
+    #[prop(optional, into)] help: MaybeProp<String>,
+    #[prop(optional)] placeholder: &'static str,
+    /// Lines shown.
+    #[prop(default = 4)]
+    rows: u32,
+) -> impl IntoView {
+    let error_id = format!("{test}-error");
+    let help_id = format!("{test}-help");
+    let described = format!("{error_id} {help_id}");
+    view! {
+        <label class="textbox">{label}
+            <textarea data-test=test placeholder=placeholder rows=rows spellcheck="false" class="mono"
+                aria-invalid=move || error.with(Option::is_some).to_string() aria-describedby=described
+                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))></textarea>
+            <span class="field-error" id=error_id aria-live="polite">{move || error.get()}</span>
+            <span class="help" id=help_id>{move || help.get()}</span>
+        </label>
+    }
+}
+
 /// Moves the focus to a field a submit found wrong (if it is on the page).
 pub fn focus_field(field: NodeRef<html::Input>) {
     if let Some(input) = field.get_untracked() {

@@ -12,7 +12,7 @@ mod usage_bar;
 
 pub use confirm::{Confirm, ConfirmDialog};
 pub use error_banner::ErrorBanner;
-pub use field::{Field, ServerSaid, focus_field};
+pub use field::{Field, ServerSaid, TextBox, focus_field};
 pub use headroom::Headroom;
 pub use palette::CommandPalette;
 pub use state_badge::StateBadge;

@@ -1,5 +1,5 @@
-//! The user's own account: change the password, and API tokens for scripts (created with the
-//! secret shown once, listed, revoked). Errors stand under the field they are about, the
+//! The user's own account: change the password, SSH keys for new machines (`ssh_keys`), and
+//! API tokens for scripts (created with the secret shown once, listed, revoked). Errors stand under the field they are about, the
 //! server's too.
 
 use corral_api::people::PasswordChange;
@@ -125,6 +125,7 @@ pub fn AccountPage() -> impl IntoView {
             <Show when=move || pw_done.get()><span class="muted" data-test="pw-changed">"Changed."</span></Show>
             <ErrorBanner error=pw_error/>
         </form>
+        <super::ssh_keys::SshKeys/>
         <section class="card settings">
             <h2>"API tokens"</h2>
             <p class="help">"For scripts and the CLI: send " <code>"Authorization: Bearer <token>"</code> ". A token acts as you; a read-only one may only read."</p>

@@ -8,4 +8,5 @@ pub mod login;
 pub mod machines;
 pub mod node;
 pub mod nodes;
+pub mod ssh_keys;
 pub mod tasks;

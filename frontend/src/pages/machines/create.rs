@@ -1,4 +1,5 @@
-//! The create form. Fields are checked with the same validators the server uses, as you type,
+//! The create form (what the guest gets at first boot is in `guest_form`). Fields are checked
+//! with the same validators the server uses, as you type,
 //! against the room the tenant's quota leaves (and, for admins, the chosen node's), and the
 //! server's answer (a taken name, no room on any node) is shown beside the form. Admins and
 //! owners of several tenants say which tenant the machine belongs to.
@@ -170,6 +171,7 @@ fn CreateForm() -> impl IntoView {
     // under that field until the form is edited.
     let server_err = RwSignal::new(None::<(String, String)>);
     let busy = RwSignal::new(false);
+    let guest = super::guest_form::GuestForm::new();
     let tenant_ref = NodeRef::<html::Select>::new();
     let (name_ref, vcpus_ref, memory_ref, disk_ref, forwards_ref) = (
         NodeRef::<html::Input>::new(),
@@ -190,6 +192,7 @@ fn CreateForm() -> impl IntoView {
     let focus = crate::components::focus_field;
     // An error about `field`: under its input, focused; or in the banner, in words.
     let route = move |field: &str, message: String| match input_of(field) {
+        None if super::guest_form::FIELDS.contains(&field) => guest.say(field, message),
         None if field == "tenant_id" && asks_tenant() => {
             server_err.set(Some((field.to_string(), message)));
             if let Some(el) = tenant_ref.get_untracked() {
@@ -254,9 +257,12 @@ fn CreateForm() -> impl IntoView {
         if let Some((_, r)) = checks.into_iter().find(|(e, _)| e.is_some()) {
             return focus(r);
         }
+        if guest.check().is_err() {
+            return guest.touch();
+        }
         let vm = kind.get_untracked() == MachineKind::Vm;
         let req = (|| -> Result<MachineCreate, String> {
-            let req = MachineCreate {
+            let mut req = MachineCreate {
                 name: name.get_untracked(),
                 kind: kind.get_untracked(),
                 tenant_id: tenant_id().or(live.tenant.get_untracked()),
@@ -270,7 +276,9 @@ fn CreateForm() -> impl IntoView {
                 boot_order: if vm { super::devices::boot_order(&boot.get_untracked()) } else { Vec::new() },
                 cdrom: None,
                 host_bridge: Some(host_bridge.get_untracked()).filter(|b| vm && !b.is_empty()),
+                ..Default::default()
             };
+            guest.fill(&mut req);
             Ok(req)
         })();
         let req = match req {
@@ -421,6 +429,7 @@ fn CreateForm() -> impl IntoView {
                 </label>
             </div>
             </Show>
+            <super::guest_form::GuestFields form=guest/>
             <label>"Node"
                 <select data-test="create-node" on:change=move |ev| node.set(event_target_value(&ev))>
                     <option value="">"Any node with room"</option>

@@ -4,6 +4,8 @@ mod console;
 mod create;
 mod detail;
 mod devices;
+mod guest;
+mod guest_form;
 mod hardware;
 mod history;
 mod list;

@@ -92,6 +92,7 @@ pub fn SummaryTab(ctx: MachineCtx) -> impl IntoView {
                 <dt>"Id"</dt><dd class="mono">{ctx.id.to_string()}</dd>
             </dl>
         </section>
+        <super::guest::GuestCard ctx=ctx/>
         <Usage ctx=ctx/>
         <Show when=move || ctx.may_own.get()>
             <Rename ctx=ctx/>
