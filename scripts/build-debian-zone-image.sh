@@ -21,19 +21,7 @@ fi
 [ "$(id -u)" -eq 0 ] || { echo "build-debian-zone-image: run as root (debootstrap needs it)" >&2; exit 1; }
 ensure_apt debootstrap
 
-# The mirror: the first bookworm source apt has, deb822 (`URIs:`) or one-line (`deb URL …`).
-mirror() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    awk '/^URIs:/ { uri = $2 } /^Suites:/ && / bookworm( |$)/ && uri { print uri; exit }
-         /^$/ { uri = "" }' "$f"
-  done
-  { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } |
-    awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
-                       if ($(i + 1) == "bookworm") { print $i; exit } }'
-}
-MIRROR="$(mirror | awk 'NR == 1')"
+MIRROR="$(debian_mirror)"
 [ -n "$MIRROR" ] || { echo "build-debian-zone-image: apt has no bookworm source to build from" >&2; exit 1; }
 say "debootstrap bookworm (minbase) from $MIRROR"
 

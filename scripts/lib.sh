@@ -32,8 +32,9 @@ ensure_qemu() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --allow-downgrades \
       qemu-system-x86 "qemu-utils=$v" >/dev/null
   fi
-  # What scripts/build-tiny-image.sh builds the guest from.
-  ensure_apt busybox-static syslinux syslinux-common mtools dosfstools
+  # What scripts/build-tiny-image.sh builds the guest from; xorriso makes guests' cloud-init
+  # seed volumes (the bridge runs it).
+  ensure_apt busybox-static syslinux syslinux-common mtools dosfstools xorriso
 }
 
 # LXC for zones (research/zones.md): lxc itself, rsync (dir-backed snapshots copy with it;
@@ -181,4 +182,20 @@ ensure_schemathesis() {
     python3 -m venv "$FUZZ_VENV"
     "$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   fi
+}
+
+# The Debian mirror this machine's apt builds bookworm from: the first bookworm source,
+# deb822 (`URIs:`) or one-line (`deb URL …`). Read from the system, never written down.
+debian_mirror() {
+  local f
+  {
+    for f in /etc/apt/sources.list.d/*.sources; do
+      [ -f "$f" ] || continue
+      awk '/^URIs:/ { uri = $2 } /^Suites:/ && / bookworm( |$)/ && uri { print uri; exit }
+           /^$/ { uri = "" }' "$f"
+    done
+    { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } |
+      awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
+                         if ($(i + 1) == "bookworm") { print $i; exit } }'
+  } | awk 'NR == 1'
 }
