@@ -1044,3 +1044,57 @@ async fn a_user_creates_a_zone_opens_its_console_and_snapshots_it() {
     b.wait_text(&format!("{} {}", sel::machine_row("web-zone"), sel::MACHINE_KIND), |t| t == "zone").await;
     b.close().await;
 }
+
+/// A user keeps an SSH key on the account page and gives it to a new machine with user data
+/// from the template; the machine's page says what its guest was given, and its owner
+/// changes the user data for the next boot. Bad input is said under its field.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_gives_a_new_machine_their_key_and_user_data() {
+    let console = SimConsole::start();
+    let base = console.backend.url.as_str();
+    let b = Browser::start().await;
+    b.login(base, "admin", &console.backend.admin_password).await;
+
+    b.open(base, "/account").await;
+    b.fill(sel::SSH_KEY_NAME, "laptop").await;
+    b.fill(sel::SSH_KEY_TEXT, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEDP").await;
+    b.click(sel::SSH_KEY_ADD).await;
+    b.wait_text(sel::SSH_KEY_TEXT_ERROR, |t| t.contains("cut short")).await;
+    b.fill(sel::SSH_KEY_TEXT, KEY).await;
+    b.click(sel::SSH_KEY_ADD).await;
+    b.wait_text(sel::SSH_KEY_FINGERPRINT, |t| t == FINGERPRINT).await;
+    b.screenshot("40-ssh-keys").await;
+
+    b.open(base, "/machines/new").await;
+    b.fill(sel::CREATE_NAME, "keyed").await;
+    b.click(&sel::create_key("laptop")).await;
+    b.fill(sel::CREATE_USER_DATA, "echo hi").await;
+    b.click(sel::CREATE_SUBMIT).await;
+    b.wait_text(sel::CREATE_USER_DATA_ERROR, |t| t.contains("#cloud-config")).await;
+    b.click(sel::CREATE_USER_DATA_TEMPLATE).await;
+    b.wait_text(sel::CREATE_USER_DATA_ERROR, str::is_empty).await;
+    b.screenshot("41-create-first-boot").await;
+    b.click(sel::CREATE_SUBMIT).await;
+
+    b.wait_text(sel::MACHINE_NAME, |t| t == "keyed").await;
+    b.wait_text(sel::GUEST_KEYS, |t| t.contains("laptop") && t.contains(FINGERPRINT)).await;
+    b.wait_text(sel::GUEST_USER_DATA, |t| t.starts_with("#cloud-config,") && t.ends_with("bytes")).await;
+    b.wait_text(sel::GUEST_REVISION, |t| t.starts_with('1')).await;
+
+    // The owner changes it for the next boot: YAML that is not is refused under the box.
+    b.click(sel::GUEST_USER_DATA_OPEN).await;
+    b.wait_value(sel::GUEST_USER_DATA_TEXT, |t| t.contains("packages:")).await;
+    b.fill(sel::GUEST_USER_DATA_TEXT, "#cloud-config\npackages: [htop\n").await;
+    b.click(sel::GUEST_USER_DATA_SAVE).await;
+    b.wait_text(sel::GUEST_USER_DATA_TEXT_ERROR, |t| t.contains("not YAML")).await;
+    b.fill(sel::GUEST_USER_DATA_TEXT, "#!/bin/sh\necho two\n").await;
+    b.click(sel::GUEST_USER_DATA_SAVE).await;
+    b.wait_text(sel::GUEST_REVISION, |t| t.starts_with('2')).await;
+    b.wait_text(sel::GUEST_USER_DATA, |t| t.starts_with("script,")).await;
+    b.screenshot("42-machine-first-boot").await;
+    b.close().await;
+}
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEDP++AB6YIP5+uvo3/GxR5jU8eMI4ChHm/l8zJPXNDq olive@laptop";
+const FINGERPRINT: &str = "SHA256:0NoZMkog07CDEvQUAsX8g6zJJqxgLPyGSFd0IuRhWj8";

@@ -115,6 +115,22 @@ impl Browser {
         }
     }
 
+    /// Waits until a field's value (what it holds, not its text) satisfies `ok`, up to
+    /// [`PATIENCE`].
+    pub async fn wait_value(&self, sel: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            if let Ok(el) = self.client.find(Locator::Css(sel)).await
+                && let Ok(Some(value)) = el.prop("value").await
+                && ok(&value)
+            {
+                return value;
+            }
+            assert!(start.elapsed() < PATIENCE, "the value of {sel} never matched");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Whether no element matches `sel` now (once the page has shown what it waits for).
     pub async fn absent(&self, sel: &str) -> bool {
         self.client.find_all(Locator::Css(sel)).await.unwrap_or_default().is_empty()

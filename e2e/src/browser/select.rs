@@ -262,3 +262,27 @@ pub fn range(preset: &str) -> String {
 }
 
 pub const RANGE_OUT: &str = "[data-test=range-out]";
+
+/// SSH keys on the account page.
+pub const SSH_KEY_NAME: &str = "[data-test=ssh-key-name]";
+pub const SSH_KEY_TEXT: &str = "[data-test=ssh-key-text]";
+pub const SSH_KEY_TEXT_ERROR: &str = "#ssh-key-text-error";
+pub const SSH_KEY_ADD: &str = "[data-test=ssh-key-add]";
+pub const SSH_KEY_FINGERPRINT: &str = "[data-test=ssh-key-row] [data-test=ssh-key-fingerprint]";
+
+/// The create form's first-boot part.
+pub fn create_key(name: &str) -> String {
+    format!("[data-test=create-key][data-name='{name}'] input")
+}
+pub const CREATE_USER_DATA: &str = "[data-test=create-user-data]";
+pub const CREATE_USER_DATA_ERROR: &str = "#create-user-data-error";
+pub const CREATE_USER_DATA_TEMPLATE: &str = "[data-test=create-user-data-template]";
+
+/// What a machine's guest was given, on its summary.
+pub const GUEST_KEYS: &str = "[data-test=guest-keys]";
+pub const GUEST_USER_DATA: &str = "[data-test=guest-user-data]";
+pub const GUEST_REVISION: &str = "[data-test=guest-revision]";
+pub const GUEST_USER_DATA_OPEN: &str = "[data-test=guest-user-data-open]";
+pub const GUEST_USER_DATA_TEXT: &str = "[data-test=guest-user-data-text]";
+pub const GUEST_USER_DATA_TEXT_ERROR: &str = "#guest-user-data-text-error";
+pub const GUEST_USER_DATA_SAVE: &str = "[data-test=guest-user-data-save]";
