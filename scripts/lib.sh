@@ -83,6 +83,13 @@ build_tiny_image() {
   bash "$ROOT/scripts/build-tiny-image.sh" "$TINY_IMAGE"
 }
 
+# Builds the Debian cloud guest, once per machine (the script caches it outside the clone,
+# keyed by its own content) and copies it here.
+DEBIAN_IMAGE="$ROOT/.corral/images/debian-12.qcow2"
+build_debian_image() {
+  bash "$ROOT/scripts/build-debian-image.sh" "$DEBIAN_IMAGE" >/dev/null
+}
+
 ensure_rust() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then

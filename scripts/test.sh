@@ -20,6 +20,8 @@ build_tiny_image
 export CORRAL_TINY_IMAGE="$TINY_IMAGE"
 build_zone_image
 export CORRAL_ZONE_IMAGE="$ZONE_IMAGE"
+build_debian_image
+export CORRAL_DEBIAN_IMAGE="$DEBIAN_IMAGE"
 
 say "checking formatting"
 cargo fmt --all --check

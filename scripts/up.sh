@@ -8,6 +8,8 @@
 #
 #   CORRAL_PORT=8080 (default)   the port to listen on
 #   CORRAL_ACCEL=auto (default)  the local node's accelerator: auto, kvm or tcg
+#   CORRAL_DEBIAN=1              also build (once per machine) and import the Debian 12 cloud
+#                                guest, debian-12.qcow2, to log into over SSH with your key
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -39,6 +41,11 @@ if [ "$(id -u)" -eq 0 ]; then
 else
   say "not root: the local node runs VMs only (zones need root)"
 fi
+# CORRAL_DEBIAN=1: the Debian cloud guest too (built once per machine, a few minutes), for
+# machines a user logs into over SSH with their key.
+if [ "${CORRAL_DEBIAN:-0}" = 1 ]; then
+  build_debian_image
+fi
 build_frontend
 build_native
 
@@ -67,13 +74,16 @@ import_image() { # import_image <name> <path>: into the local node, once.
   say "importing $1 into the local node"
   bridge /v1/images -X POST -H 'content-type: application/json' \
     -d "{\"name\":\"$1\",\"source\":\"$2\"}" >/dev/null
-  # The import runs as a task; a few MB take a moment.
-  for _ in $(seq 300); do bridge "/v1/images/$1" >/dev/null 2>&1 && break; sleep 0.1; done
+  # The import runs as a task; a few MB take a moment, the Debian guest's hundreds longer.
+  for _ in $(seq 1200); do bridge "/v1/images/$1" >/dev/null 2>&1 && break; sleep 0.1; done
   bridge "/v1/images/$1" >/dev/null || { echo "importing $1 failed; see $LOGS/bridge.log" >&2; exit 1; }
 }
 import_image tiny.qcow2 "$TINY_IMAGE"
 if [ "$DRIVERS" = qemu,lxc ]; then
   import_image busybox.tar.gz "$ZONE_IMAGE"
+fi
+if [ "${CORRAL_DEBIAN:-0}" = 1 ]; then
+  import_image debian-12.qcow2 "$DEBIAN_IMAGE"
 fi
 
 first_login="$("$ROOT/target/debug/corral" init --data-dir "$STATE/data" 2>>"$LOGS/backend.log")"
