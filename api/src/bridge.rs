@@ -13,7 +13,8 @@ pub use crate::spec::{BootDevice, MachineKind, MachineState, PortForward, PowerA
 /// 2: image import answers with a task; tasks and snapshots exist.
 /// 3: machine create and delete answer with a task; boot order, CD-ROM and host bridges.
 /// 4: machines have a kind (`vm`, `zone`); a bridge says which kinds it runs.
-pub const BRIDGE_API_VERSION: u32 = 4;
+/// 5: guest data (`init`) on create, update and clone; `init_id` on machines.
+pub const BRIDGE_API_VERSION: u32 = 5;
 
 /// Hardware facts of a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
