@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod btrfs;
+pub mod cloud;
 pub mod guest;
 pub mod netns;
 pub mod sshd;
@@ -80,6 +81,12 @@ pub fn busybox_zone(name: &str) -> corral_api::bridge::BridgeMachineCreate {
         image: Some("busybox.tar.gz".into()),
         ..tiny_machine(name)
     }
+}
+
+/// Where the Debian cloud image is, if `CORRAL_DEBIAN_IMAGE` names one elsewhere.
+fn debian_image_dir() -> Option<PathBuf> {
+    let path = PathBuf::from(std::env::var_os("CORRAL_DEBIAN_IMAGE")?);
+    path.parent().filter(|d| d.exists()).map(Path::to_path_buf)
 }
 
 /// Where the tiny image is, if it is anywhere (bridges are allowed to import from there).
@@ -210,6 +217,9 @@ impl BridgeProc {
             .args(["--import-dir", &self.data_dir.parent().unwrap_or(&self.data_dir).display().to_string()])
             .args(tiny_image_dir().iter().flat_map(|d| ["--import-dir".to_string(), d.display().to_string()]))
             .args(zone_image_dir().iter().flat_map(|d| ["--import-dir".to_string(), d.display().to_string()]))
+            .args(
+                debian_image_dir().iter().flat_map(|d| ["--import-dir".to_string(), d.display().to_string()]),
+            )
             .args(["--import-allow-host", "127.0.0.1"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.data_dir.with_extension("log")).expect("bridge log"))

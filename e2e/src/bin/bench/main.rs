@@ -17,6 +17,7 @@ use corral_bridge::driver::qemu::launch::{Nic, VmPaths, qemu_args};
 use corral_e2e::{BridgeProc, root};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+mod cloud;
 mod console;
 mod metrics;
 mod ssh;
@@ -82,6 +83,12 @@ async fn main() {
     if only.as_deref() == Some("metrics") {
         let dir = tempfile::tempdir().unwrap();
         print_figures(&metrics::rows(dir.path()).await);
+        return;
+    }
+    // `--only cloud`: the Debian cloud guest's login rows alone (minutes under TCG).
+    if only.as_deref() == Some("cloud") {
+        let dir = tempfile::tempdir().unwrap();
+        print_figures(&cloud::rows(dir.path()).await);
         return;
     }
     let image = std::env::var_os("CORRAL_TINY_IMAGE")
@@ -237,7 +244,9 @@ async fn main() {
         );
     }
     println!();
-    print_figures(&metrics::rows(dir.path()).await);
+    let figures: Vec<metrics::FigureRow> =
+        metrics::rows(dir.path()).await.into_iter().chain(cloud::rows(dir.path()).await).collect();
+    print_figures(&figures);
 }
 
 fn print_figures(rows: &[metrics::FigureRow]) {
