@@ -257,7 +257,8 @@ fn CreateForm() -> impl IntoView {
         if let Some((_, r)) = checks.into_iter().find(|(e, _)| e.is_some()) {
             return focus(r);
         }
-        if guest.check().is_err() {
+        let on_bridge = kind.get_untracked() == MachineKind::Vm && !host_bridge.get_untracked().is_empty();
+        if guest.check(on_bridge).is_err() {
             return guest.touch();
         }
         let vm = kind.get_untracked() == MachineKind::Vm;
@@ -429,7 +430,8 @@ fn CreateForm() -> impl IntoView {
                 </label>
             </div>
             </Show>
-            <super::guest_form::GuestFields form=guest/>
+            <super::guest_form::GuestFields form=guest
+                on_bridge=Signal::derive(move || is_vm() && !host_bridge.get().is_empty())/>
             <label>"Node"
                 <select data-test="create-node" on:change=move |ev| node.set(event_target_value(&ev))>
                     <option value="">"Any node with room"</option>

@@ -3,7 +3,7 @@
 //! as it is typed; the server's word on these fields stands under them too.
 
 use corral_api::SshKeyId;
-use corral_api::guest::UserDataText;
+use corral_api::guest::{StaticNetwork, UserDataText};
 use corral_api::machine::MachineCreate;
 use corral_api::validate;
 use leptos::prelude::*;
@@ -28,6 +28,11 @@ pub struct GuestForm {
     keys: RwSignal<Vec<SshKeyId>>,
     hostname: RwSignal<String>,
     user_data: RwSignal<String>,
+    /// A static address (with prefix), its gateway and name servers, for a NIC on a host
+    /// bridge; empty: DHCP.
+    address: RwSignal<String>,
+    gateway: RwSignal<String>,
+    nameservers: RwSignal<String>,
     /// What the server said of one of these fields.
     server: RwSignal<Option<(String, String)>>,
     touched: RwSignal<bool>,
@@ -39,13 +44,38 @@ impl GuestForm {
             keys: RwSignal::new(Vec::new()),
             hostname: RwSignal::new(String::new()),
             user_data: RwSignal::new(String::new()),
+            address: RwSignal::new(String::new()),
+            gateway: RwSignal::new(String::new()),
+            nameservers: RwSignal::new(String::new()),
             server: RwSignal::new(None),
             touched: RwSignal::new(false),
         }
     }
 
-    /// The first of its fields in error, as the shared rules see it (tracked).
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    /// The static address as typed, if one was (tracked).
+    fn network(&self) -> Option<StaticNetwork> {
+        let address = self.address.get().trim().to_string();
+        if address.is_empty() {
+            return None;
+        }
+        let gateway = Some(self.gateway.get().trim().to_string()).filter(|g| !g.is_empty());
+        let nameservers = self
+            .nameservers
+            .get()
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect();
+        Some(StaticNetwork { address, gateway, nameservers })
+    }
+
+    /// The first of its fields in error, as the shared rules see it (tracked). The address is
+    /// checked only where the form shows it (a NIC on a host bridge).
+    pub fn check(&self, on_bridge: bool) -> Result<(), (&'static str, String)> {
+        if on_bridge && let Some(n) = self.network() {
+            validate::static_network(&n).map_err(|e| (e.field, e.message))?;
+        }
         let host = self.hostname.get();
         if !host.trim().is_empty() {
             validate::hostname(host.trim()).map_err(|e| (e.field, e.message))?;
@@ -57,8 +87,9 @@ impl GuestForm {
         validate::ssh_key_ids(&self.keys.get()).map_err(|e| (e.field, e.message))
     }
 
-    /// Puts its fields in the request.
+    /// Puts its fields in the request (the address only for a NIC on a host bridge).
     pub fn fill(&self, req: &mut MachineCreate) {
+        req.network = req.host_bridge.as_ref().and_then(|_| self.network());
         req.ssh_key_ids = self.keys.get_untracked();
         let host = self.hostname.get_untracked();
         req.hostname = Some(host.trim().to_string()).filter(|h| !h.is_empty());
@@ -77,12 +108,12 @@ impl GuestForm {
         self.touched.set(true);
     }
 
-    fn error(self, field: &'static str) -> Signal<Option<String>> {
+    fn error(self, field: &'static str, on_bridge: Signal<bool>) -> Signal<Option<String>> {
         Signal::derive(move || {
             if !self.touched.get() {
                 return None;
             }
-            let local = self.check().err().filter(|(f, _)| *f == field).map(|(_, m)| m);
+            let local = self.check(on_bridge.get()).err().filter(|(f, _)| *f == field).map(|(_, m)| m);
             local.or_else(|| {
                 self.server.with(|s| s.as_ref().filter(|(f, _)| f == field).map(|(_, m)| m.clone()))
             })
@@ -91,7 +122,12 @@ impl GuestForm {
 }
 
 #[component]
-pub fn GuestFields(form: GuestForm) -> impl IntoView {
+pub fn GuestFields(
+    form: GuestForm,
+    /// Whether the NIC goes on a host bridge (then a static address may be given).
+    #[prop(into)]
+    on_bridge: Signal<bool>,
+) -> impl IntoView {
     let keys = LocalResource::new(api::ssh_key_list);
     let toggle = move |id: SshKeyId, on: bool| {
         form.keys.update(|k| {
@@ -102,8 +138,9 @@ pub fn GuestFields(form: GuestForm) -> impl IntoView {
         });
         form.server.set(None);
     };
-    let host_error = form.error("hostname");
-    let keys_error = form.error("ssh_key_ids");
+    let host_error = form.error("hostname", on_bridge);
+    let keys_error = form.error("ssh_key_ids", on_bridge);
+    let net_error = form.error("network", on_bridge);
     view! {
         <fieldset class="guest" data-test="create-guest" on:input=move |_| form.server.set(None)>
             <legend>"First boot (cloud-init)"</legend>
@@ -140,7 +177,25 @@ pub fn GuestFields(form: GuestForm) -> impl IntoView {
                     prop:value=move || form.hostname.get() on:input=move |ev| form.hostname.set(event_target_value(&ev))/>
                 <span class="field-error" id="create-hostname-error" aria-live="polite">{move || host_error.get()}</span>
             </label>
-            <TextBox label="User data" test="create-user-data" value=form.user_data error=form.error("user_data") rows=8
+            <Show when=move || on_bridge.get()>
+                <div class="row">
+                    <label>"Static address"
+                        <input data-test="create-address" placeholder="192.0.2.10/24 (empty: DHCP)"
+                            aria-invalid=move || net_error.with(Option::is_some).to_string() aria-describedby="create-network-error"
+                            prop:value=move || form.address.get() on:input=move |ev| form.address.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Gateway"
+                        <input data-test="create-gateway" placeholder="192.0.2.1"
+                            prop:value=move || form.gateway.get() on:input=move |ev| form.gateway.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Name servers"
+                        <input data-test="create-nameservers" placeholder="192.0.2.53"
+                            prop:value=move || form.nameservers.get() on:input=move |ev| form.nameservers.set(event_target_value(&ev))/>
+                    </label>
+                </div>
+                <span class="field-error" id="create-network-error" aria-live="polite">{move || net_error.get()}</span>
+            </Show>
+            <TextBox label="User data" test="create-user-data" value=form.user_data error=form.error("user_data", on_bridge) rows=8
                 placeholder="#cloud-config"
                 help="A #cloud-config document (YAML) or a script (#!/bin/sh …), at most 64 KiB, run once at first boot. It may hold secrets: viewers of the machine never see it."/>
             <button type="button" class="btn small" data-test="create-user-data-template"
