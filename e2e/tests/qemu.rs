@@ -1032,7 +1032,10 @@ async fn a_seed_volume_is_labelled_cidata_and_holds_the_files() {
     assert_eq!(names, ["meta-data", "network-config", "user-data", "vendor-data"]);
     assert_eq!(std::fs::read_to_string(out.join("user-data")).unwrap(), user_data);
     let meta = std::fs::read_to_string(out.join("meta-data")).unwrap();
-    assert!(meta.contains("instance-id: 0123-r3") && meta.contains("local-hostname: web"), "{meta}");
+    assert!(
+        meta.contains("\"instance-id\": \"0123-r3\"") && meta.contains("\"local-hostname\": \"web\""),
+        "{meta}"
+    );
     let net = std::fs::read_to_string(out.join("network-config")).unwrap();
     assert!(net.contains("52:54:00:01:02:03"), "{net}");
     use std::os::unix::fs::PermissionsExt;

@@ -60,14 +60,22 @@ impl HostExec for RealExec {
 }
 
 /// Records every command and answers from a script: the first queued answer whose program
-/// matches, else success with empty output.
+/// matches, else success with empty output. A program told to [`FakeExec::make_output`]
+/// leaves an empty file where its output flag points when it succeeds, as the real tool
+/// would leave its output.
 #[derive(Debug, Default)]
 pub struct FakeExec {
     pub log: Mutex<Vec<Vec<String>>>,
     answers: Mutex<VecDeque<(String, CmdOutput)>>,
+    outputs: Mutex<Vec<(String, String)>>,
 }
 
 impl FakeExec {
+    /// When `program` succeeds, an empty file appears at the argument after `flag`.
+    pub fn make_output(&self, program: &str, flag: &str) {
+        self.outputs.lock().unwrap_or_else(|p| p.into_inner()).push((program.into(), flag.into()));
+    }
+
     pub fn answer(&self, program: &str, out: CmdOutput) {
         self.answers.lock().unwrap_or_else(|p| p.into_inner()).push_back((program.to_string(), out));
     }
@@ -83,11 +91,22 @@ impl HostExec for FakeExec {
         let mut cmd = vec![program.to_string()];
         cmd.extend(args.iter().cloned());
         self.log.lock().unwrap_or_else(|p| p.into_inner()).push(cmd);
-        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
-        match answers.iter().position(|(p, _)| p == program) {
-            Some(i) => Ok(answers.remove(i).map(|(_, o)| o).unwrap_or_default()),
-            None => Ok(CmdOutput::ok("")),
+        let out = {
+            let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+            match answers.iter().position(|(p, _)| p == program) {
+                Some(i) => answers.remove(i).map(|(_, o)| o).unwrap_or_default(),
+                None => CmdOutput::ok(""),
+            }
+        };
+        if out.success {
+            let outputs = self.outputs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            for (_, flag) in outputs.iter().filter(|(p, _)| p == program) {
+                if let Some(path) = args.iter().skip_while(|a| *a != flag).nth(1) {
+                    std::fs::write(path, b"")?;
+                }
+            }
         }
+        Ok(out)
     }
 }
 

@@ -3,8 +3,10 @@
 //! NIC this node names by its MAC, `network-config`. A VM gets them on an ISO 9660 volume
 //! labelled `cidata` (`iso`); a zone in its root (`zone`).
 //!
-//! The files are YAML written by `serde_norway` from typed values, never by hand, so no
-//! hostname or key can break out of its field (both are checked by the shared rules too).
+//! `meta-data` and `network-config` are written as JSON from typed values (JSON is YAML, and
+//! every string in it is quoted): never by hand, so no hostname or key can break out of its
+//! field, and no value is read back as YAML 1.1 would read a bare `no` or `1:2:3` (cloud-init
+//! parses with PyYAML).
 
 pub mod iso;
 pub mod zone;
@@ -58,8 +60,11 @@ const VENDOR_DATA: &str =
 /// User data when none was given: an empty cloud-config, which changes nothing.
 const NO_USER_DATA: &str = "#cloud-config\n{}\n";
 
-fn yaml<T: Serialize>(value: &T, what: &str) -> Result<String, BridgeError> {
-    serde_norway::to_string(value).map_err(|e| BridgeError::Host(format!("writing the guest's {what}: {e}")))
+fn json<T: Serialize>(value: &T, what: &str) -> Result<String, BridgeError> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| BridgeError::Host(format!("writing the guest's {what}: {e}")))?;
+    text.push('\n');
+    Ok(text)
 }
 
 fn network_config(mac: &str, static_net: Option<&StaticNetwork>) -> Result<String, BridgeError> {
@@ -87,7 +92,7 @@ fn network_config(mac: &str, static_net: Option<&StaticNetwork>) -> Result<Strin
                 .then(|| BTreeMap::from([("addresses", n.nameservers.clone())])),
         },
     };
-    yaml(&NetworkConfig { version: 2, ethernets: BTreeMap::from([("eth0", nic)]) }, "network config")
+    json(&NetworkConfig { version: 2, ethernets: BTreeMap::from([("eth0", nic)]) }, "network config")
 }
 
 /// The NoCloud files for `init`: name and contents. `mac` names the guest's NIC when the node
@@ -102,7 +107,7 @@ pub fn nocloud_files(
         public_keys: init.ssh_keys.iter().map(String::as_str).collect(),
     };
     let mut files = vec![
-        ("meta-data", yaml(&meta, "meta-data")?),
+        ("meta-data", json(&meta, "meta-data")?),
         ("user-data", init.user_data.as_ref().map(|u| u.0.clone()).unwrap_or_else(|| NO_USER_DATA.into())),
         ("vendor-data", VENDOR_DATA.to_string()),
     ];
@@ -163,6 +168,14 @@ mod tests {
         assert_eq!(parsed(&files, "network-config")["ethernets"]["eth0"]["dhcp4"], true);
         assert!(files[1].1.starts_with("#cloud-config"), "an empty cloud-config");
         assert_eq!(nocloud_files(&i, None).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn words_yaml_1_1_reads_as_booleans_stay_strings() {
+        let mut i = init();
+        i.hostname = "no".into();
+        let files = nocloud_files(&i, None).unwrap();
+        assert!(files[0].1.contains("\"local-hostname\": \"no\""), "{}", files[0].1);
     }
 
     #[test]

@@ -3,115 +3,177 @@
 //! where it is not, the SSH keys added to root's `authorized_keys` and the hostname put in
 //! `/etc/hostname` (LXC sets the running hostname from the zone's config).
 //!
-//! A zone's root is the tenant's to shape, links included: nothing here follows a symbolic
-//! link, so a link planted inside (`/root/.ssh` → the node's `/etc`) is refused rather than
-//! written through. The zone is stopped, so no process of its own can swap a path meanwhile.
+//! A zone's root is its tenant's to shape: links, device nodes, FIFOs, huge sparse files.
+//! The bridge runs as root on the node, so every step here goes through directory file
+//! descriptors opened one component at a time with `O_NOFOLLOW | O_DIRECTORY` (a link in
+//! the path is refused, never followed); an existing entry is never opened for writing (a
+//! new file is made beside it, `O_EXCL`, and renamed over it, so a device node or FIFO in
+//! its place is replaced, not written into); a file is read only if it is a regular one of
+//! at most [`READ_MAX`] bytes, opened without blocking. On overlay storage a whiteout (a
+//! character device 0:0) in the zone's layer means the file was deleted: the image beneath
+//! is not read for it.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path};
 
 use corral_api::guest::GuestInit;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::error::BridgeError;
 
 /// Where cloud-init's NoCloud datasource reads its seed, inside the root.
 pub const NOCLOUD_DIR: &str = "var/lib/cloud/seed/nocloud";
 
-/// Whether the root (or the image beneath it) has cloud-init installed.
-pub fn has_cloud_init(rootfs: &Path, lower: Option<&Path>) -> bool {
-    [Some(rootfs), lower].into_iter().flatten().any(|root| {
-        ["usr/bin/cloud-init", "bin/cloud-init"]
-            .iter()
-            .any(|p| std::fs::symlink_metadata(root.join(p)).is_ok_and(|m| m.is_file()))
-    })
+/// The largest file of the zone's that is read (an `authorized_keys`).
+pub const READ_MAX: u64 = 1 << 20;
+
+fn refused(what: &str, e: impl std::fmt::Display) -> BridgeError {
+    BridgeError::Conflict(format!("{what} in the zone: {e}; links, devices and such are not followed"))
 }
 
-/// The folder `rel` under `root`, made (with `mode`) where missing; refused if any part of it
-/// is a link or not a folder.
-fn dir_under(root: &Path, rel: &str, mode: u32) -> Result<PathBuf, BridgeError> {
-    let mut at = root.to_path_buf();
+fn open_root(root: &Path) -> Result<OwnedFd, BridgeError> {
+    rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| BridgeError::Host(format!("opening the zone's root {}: {e}", root.display())))
+}
+
+/// The folder `rel` under the directory `dir`, each part opened without following links;
+/// with `make`, missing parts are made (mode 0755).
+fn dir_at(dir: &OwnedFd, rel: &str, make: bool) -> Result<Option<OwnedFd>, BridgeError> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut at = rustix::io::dup(dir).map_err(|e| BridgeError::Host(e.to_string()))?;
     for part in Path::new(rel).components() {
         let Component::Normal(part) = part else {
             return Err(BridgeError::Host(format!("{rel} is not a plain path")));
         };
-        at.push(part);
-        match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(BridgeError::Conflict(format!(
-                    "/{} in the zone is a link or a file, not a folder: not followed",
-                    at.strip_prefix(root).unwrap_or(&at).display()
-                )));
+        let next = match rustix::fs::openat(&at, part, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) if make => {
+                rustix::fs::mkdirat(&at, part, Mode::from_bits_truncate(0o755))
+                    .map_err(|e| refused(&format!("/{rel}"), e))?;
+                rustix::fs::openat(&at, part, flags, Mode::empty())
+                    .map_err(|e| refused(&format!("/{rel}"), e))?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&at)?;
-                std::fs::set_permissions(&at, std::fs::Permissions::from_mode(mode))?;
-            }
-            Err(e) => return Err(e.into()),
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(refused(&format!("/{rel}"), e)),
+        };
+        at = next;
+    }
+    Ok(Some(at))
+}
+
+/// What the entry `name` in `dir` is, without following it: `None` when there is none or it
+/// is a whiteout.
+fn kind_of(dir: &OwnedFd, name: &str) -> Option<FileType> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    let whiteout = kind == FileType::CharacterDevice && st.st_rdev == 0;
+    (!whiteout).then_some(kind)
+}
+
+/// Reads the regular file `name` in `dir`: `Ok(None)` when there is none.
+fn read_file(dir: &OwnedFd, name: &str) -> Result<Option<String>, BridgeError> {
+    match kind_of(dir, name) {
+        None => return Ok(None),
+        Some(FileType::RegularFile) => {}
+        Some(_) => return Err(refused(name, "not a regular file")),
+    }
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, name, flags, Mode::empty()).map_err(|e| refused(name, e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| refused(name, e))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(refused(name, "not a regular file"));
+    }
+    if st.st_size as u64 > READ_MAX {
+        return Err(refused(name, format!("larger than {READ_MAX} bytes")));
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd).take(READ_MAX).read_to_string(&mut text).map_err(|e| refused(name, e))?;
+    Ok(Some(text))
+}
+
+/// Writes `name` in `dir` as a new file renamed over whatever was there.
+fn write_file(dir: &OwnedFd, name: &str, text: &str, mode: u32) -> Result<(), BridgeError> {
+    let tmp = format!(".{name}.corral-{}", std::process::id());
+    let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd =
+        rustix::fs::openat(dir, &tmp, flags, Mode::from_bits_truncate(mode)).map_err(|e| refused(name, e))?;
+    let mut f = std::fs::File::from(fd);
+    let written = f.write_all(text.as_bytes()).and_then(|()| {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))
+    });
+    if let Err(e) = written {
+        let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
+        return Err(refused(name, e));
+    }
+    rustix::fs::renameat(dir, &tmp, dir, name).map_err(|e| {
+        let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
+        refused(name, e)
+    })
+}
+
+/// Whether the root (or, where the zone's layer does not say otherwise, the image beneath it)
+/// has cloud-init installed.
+pub fn has_cloud_init(rootfs: &Path, lower: Option<&Path>) -> bool {
+    let found = |root: &Path| -> Option<Option<FileType>> {
+        let root = open_root(root).ok()?;
+        let bin = dir_at(&root, "usr/bin", false).ok()??;
+        Some(kind_of(&bin, "cloud-init"))
+    };
+    match found(rootfs) {
+        Some(Some(kind)) => kind == FileType::RegularFile,
+        // Deleted in the zone's layer (a whiteout), or never there: the image decides only
+        // when the zone's layer has no word on it.
+        _ => {
+            lower.and_then(found).flatten() == Some(FileType::RegularFile)
+                && !whited_out(rootfs, "usr/bin", "cloud-init")
         }
     }
-    Ok(at)
 }
 
-/// Opens `name` in `dir` without following a link there (a link is refused by the kernel).
-fn open_no_follow(path: &Path, write: bool, mode: u32) -> std::io::Result<std::fs::File> {
-    let mut o = std::fs::OpenOptions::new();
-    if write {
-        o.write(true).create(true).truncate(true).mode(mode);
-    } else {
-        o.read(true);
-    }
-    o.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(path)
-}
-
-fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), BridgeError> {
-    let mut f = open_no_follow(path, true, mode).map_err(|e| {
-        BridgeError::Conflict(format!(
-            "cannot write {} in the zone ({e}): a link there is not followed",
-            path.display()
-        ))
-    })?;
-    f.write_all(text.as_bytes())?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    Ok(())
+/// Whether the zone's layer holds a whiteout for `dir/name`.
+fn whited_out(rootfs: &Path, dir: &str, name: &str) -> bool {
+    let Ok(root) = open_root(rootfs) else { return false };
+    let Ok(Some(d)) = dir_at(&root, dir, false) else { return false };
+    rustix::fs::statat(&d, name, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0)
 }
 
 /// Writes `init` into the zone's root: into `rootfs`, where writes go; `lower` is the image
 /// beneath it on layered storage, read for what the zone already has.
 pub fn seed(rootfs: &Path, lower: Option<&Path>, init: &GuestInit) -> Result<(), BridgeError> {
+    let root = open_root(rootfs)?;
     if has_cloud_init(rootfs, lower) {
-        let dir = dir_under(rootfs, NOCLOUD_DIR, 0o755)?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        let dir = dir_at(&root, NOCLOUD_DIR, true)?.ok_or_else(|| refused(NOCLOUD_DIR, "missing"))?;
+        rustix::fs::fchmod(&dir, Mode::from_bits_truncate(0o700)).map_err(|e| refused(NOCLOUD_DIR, e))?;
         for (name, text) in super::nocloud_files(init, None)? {
-            write_file(&dir.join(name), &text, 0o600)?;
+            write_file(&dir, name, &text, 0o600)?;
         }
         return Ok(());
     }
-    let etc = dir_under(rootfs, "etc", 0o755)?;
-    write_file(&etc.join("hostname"), &format!("{}\n", init.hostname), 0o644)?;
+    let etc = dir_at(&root, "etc", true)?.ok_or_else(|| refused("/etc", "missing"))?;
+    write_file(&etc, "hostname", &format!("{}\n", init.hostname), 0o644)?;
     if init.ssh_keys.is_empty() {
         return Ok(());
     }
-    let ssh = dir_under(rootfs, "root/.ssh", 0o700)?;
-    let path = ssh.join("authorized_keys");
-    // Keys already there (the zone's own) stay; those given are added once.
-    let mut had = String::new();
-    let beneath = lower.map(|l| l.join("root/.ssh/authorized_keys"));
-    for candidate in [Some(path.clone()), beneath].into_iter().flatten() {
-        match open_no_follow(&candidate, false, 0) {
-            Ok(mut f) => {
-                f.read_to_string(&mut had)?;
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(BridgeError::Conflict(format!(
-                    "cannot read /root/.ssh/authorized_keys in the zone: {e}"
-                )));
+    let ssh = dir_at(&root, "root/.ssh", true)?.ok_or_else(|| refused("/root/.ssh", "missing"))?;
+    // sshd refuses keys in a folder others may write to.
+    rustix::fs::fchmod(&ssh, Mode::from_bits_truncate(0o700)).map_err(|e| refused("/root/.ssh", e))?;
+    // Keys already there (the zone's own) stay; those given are added once. On layered
+    // storage a file the zone never changed is the image's, beneath.
+    let had = match (read_file(&ssh, "authorized_keys")?, kind_of(&ssh, "authorized_keys"), lower) {
+        (Some(text), _, _) => text,
+        (None, None, Some(lower)) if !whited_out(rootfs, "root/.ssh", "authorized_keys") => {
+            let below = open_root(lower).ok().and_then(|l| dir_at(&l, "root/.ssh", false).ok().flatten());
+            match below {
+                Some(d) => read_file(&d, "authorized_keys")?.unwrap_or_default(),
+                None => String::new(),
             }
         }
-    }
+        _ => String::new(),
+    };
     let mut text = had.clone();
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
@@ -122,7 +184,7 @@ pub fn seed(rootfs: &Path, lower: Option<&Path>, init: &GuestInit) -> Result<(),
             text.push('\n');
         }
     }
-    write_file(&path, &text, 0o600)
+    write_file(&ssh, "authorized_keys", &text, 0o600)
 }
 
 #[cfg(test)]
@@ -161,9 +223,11 @@ mod tests {
         std::fs::write(root.path().join("usr/bin/cloud-init"), "#!/usr/bin/python3").unwrap();
         seed(root.path(), None, &init()).unwrap();
         let meta = std::fs::read_to_string(root.path().join(NOCLOUD_DIR).join("meta-data")).unwrap();
-        assert!(meta.contains("instance-id: m-r1"), "{meta}");
+        assert!(meta.contains("\"instance-id\": \"m-r1\""), "{meta}");
         assert!(!root.path().join("root/.ssh").exists(), "cloud-init puts the keys in place itself");
     }
+
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_link_planted_in_the_zone_is_not_followed() {
@@ -173,11 +237,52 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.path().join("root/.ssh")).unwrap();
         assert!(seed(root.path(), None, &init()).is_err());
         assert!(!outside.path().join("authorized_keys").exists(), "nothing written outside the zone");
-        // A link in place of the file itself is refused by the kernel.
+        // A link in place of the file itself is replaced by the file.
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("etc")).unwrap();
         std::os::unix::fs::symlink(outside.path().join("passwd"), root.path().join("etc/hostname")).unwrap();
-        assert!(seed(root.path(), None, &init()).is_err());
-        assert!(!outside.path().join("passwd").exists());
+        seed(root.path(), None, &init()).unwrap();
+        assert!(!outside.path().join("passwd").exists(), "the link is replaced, not written through");
+        assert_eq!(std::fs::read_to_string(root.path().join("etc/hostname")).unwrap(), "web\n");
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_node_in_place_is_replaced_never_opened() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::fs::create_dir_all(root.path().join("root/.ssh")).unwrap();
+        // A FIFO would block an open for writing (or reading) forever.
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            root.path().join("etc/hostname"),
+            FileType::Fifo,
+            Mode::from_bits_truncate(0o644),
+            0,
+        )
+        .unwrap();
+        seed(root.path(), None, &init()).unwrap();
+        assert_eq!(std::fs::read_to_string(root.path().join("etc/hostname")).unwrap(), "web\n");
+        // As authorized_keys, something not a regular file is refused, said, and left alone.
+        std::fs::remove_file(root.path().join("root/.ssh/authorized_keys")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            root.path().join("root/.ssh/authorized_keys"),
+            FileType::Fifo,
+            Mode::from_bits_truncate(0o600),
+            0,
+        )
+        .unwrap();
+        let e = seed(root.path(), None, &init()).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn a_huge_authorized_keys_is_not_read() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("root/.ssh")).unwrap();
+        let f = std::fs::File::create(root.path().join("root/.ssh/authorized_keys")).unwrap();
+        f.set_len(200 << 30).unwrap(); // sparse: 200 GiB of nothing
+        let e = seed(root.path(), None, &init()).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
     }
 }

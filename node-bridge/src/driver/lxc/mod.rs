@@ -415,7 +415,7 @@ impl LxcDriver {
             let dir = self.dir(id);
             let layered = record.zone.as_ref().is_some_and(|z| z.storage == ZoneStorage::Overlay);
             let lower = dir.join("base");
-            guest::seed_before_start(&dir, &dir.join("rootfs"), layered.then_some(lower.as_path()))?;
+            guest::seed_before_start(&dir, &dir.join("rootfs"), layered.then_some(lower.as_path()));
             // A disk size changed since the last start takes effect now.
             self.storage.limit(&*self.exec, &self.dir(id).join("rootfs"), record.disk_gib).await?;
             let secs = self.config.stop_timeout.as_secs().max(1).to_string();
@@ -790,6 +790,10 @@ impl Driver for LxcDriver {
             (PowerAction::Start, S::Stopping) => {
                 Err(BridgeError::Conflict(format!("zone {id} is stopping; start it once it has stopped")))
             }
+            // Its root is still being unpacked, or removed.
+            (PowerAction::Start, S::Creating | S::Deleting) => {
+                Err(BridgeError::Conflict(format!("zone {id} is {}; start it once it is made", record.state)))
+            }
             (PowerAction::Start, _) => self.start(id).await,
             (PowerAction::Stop | PowerAction::ForceStop, S::Stopped) => Ok(record),
             (PowerAction::Stop, S::Stopping) => Ok(record),
@@ -884,6 +888,8 @@ impl Driver for LxcDriver {
         self.storage.copy(&*self.exec, &from, &new, record.disk_gib).await?;
         std::fs::rename(dir.join("rootfs"), dir.join(snapshots::OLD_ROOTFS))?;
         std::fs::rename(dir.join(snapshots::NEW_ROOTFS), dir.join("rootfs"))?;
+        // The root from before may lack the guest data: written again at the next start.
+        guest::forget_seeded(&dir);
         self.storage.remove(&*self.exec, &dir.join(snapshots::OLD_ROOTFS)).await;
         meta.current = Some(name.to_string());
         meta.save(&self.snapshot_meta_path(id))?;

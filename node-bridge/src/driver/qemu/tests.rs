@@ -280,22 +280,25 @@ fn init(id: MachineId, revision: u32) -> corral_api::guest::GuestInit {
 async fn guest_data_becomes_a_seed_that_boots_beside_the_disk_and_a_failed_seed_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let exec = Arc::new(FakeExec::default());
+    exec.make_output("xorriso", "-output");
     let d = driver(tmp.path(), exec.clone()).await;
     let mut r = req();
     r.init = Some(init(r.id, 1));
     let (m, _) = d.machine_create(r.clone()).await.unwrap();
     assert_eq!(m.init_id, Some(format!("{}-r1", r.id)));
     let dir = d.paths(r.id).dir.display().to_string();
-    assert_eq!(
-        commands_of(&exec, "xorriso"),
-        vec![format!(
-            "-as mkisofs -quiet -output {dir}/seed.iso.tmp -volid cidata -joliet -rock {dir}/seed.d"
-        )]
-    );
-    assert!(
-        !d.paths(r.id).dir.join("seed.d").exists(),
-        "the staged files (they hold the user data) are gone"
-    );
+    let made = commands_of(&exec, "xorriso");
+    let words: Vec<&str> = made[0].split(' ').collect();
+    assert_eq!(words[..4], ["-as", "mkisofs", "-quiet", "-output"]);
+    assert!(words[4].starts_with(&format!("{dir}/seed.out.")) && words[4].ends_with("/seed.iso"), "{made:?}");
+    assert_eq!(words[5..9], ["-volid", "cidata", "-joliet", "-rock"]);
+    assert!(words[9].starts_with(&format!("{dir}/seed.d.")), "{made:?}");
+    let left: Vec<String> = std::fs::read_dir(&d.paths(r.id).dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("seed"))
+        .collect();
+    assert_eq!(left, ["seed.iso"], "the staged files (they hold the user data) are gone");
 
     // New data: a new seed, a new instance id.
     let update = BridgeMachineUpdate { init: Some(init(r.id, 2)), ..Default::default() };
@@ -303,7 +306,6 @@ async fn guest_data_becomes_a_seed_that_boots_beside_the_disk_and_a_failed_seed_
     assert_eq!(commands_of(&exec, "xorriso").len(), 2);
 
     // At start the seed is a drive of its own (QEMU fails here, after being asked).
-    std::fs::write(d.paths(r.id).seed(), b"an iso").unwrap();
     exec.answer("qemu-system-x86_64", CmdOutput::failed("qemu-system-x86_64: no"));
     assert!(d.machine_power(r.id, PowerAction::Start).await.is_err());
     let line = commands_of(&exec, "qemu-system-x86_64").pop().unwrap();
