@@ -120,8 +120,8 @@ pub struct GivenKey {
     pub fingerprint: String,
 }
 
-/// What a machine's guest was given (`Machine.guest`). The user data itself is not here:
-/// `GET /api/v1/machines/{id}/user-data`, for operators and owners.
+/// What a machine's guest was given (`GET /api/v1/machines/{id}/guest`). The user data
+/// itself is not here: `GET /api/v1/machines/{id}/user-data`, for operators and owners.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GuestInitView {

@@ -239,6 +239,12 @@ pub fn machine_create(req: &MachineCreate) -> Result<(), FieldError> {
         hostname(h)?;
     }
     if let Some(n) = &req.network {
+        if req.kind == crate::spec::MachineKind::Zone {
+            return Err(FieldError::new(
+                "network",
+                "a zone takes its address from its own network config; static addresses are for VMs",
+            ));
+        }
         if req.host_bridge.is_none() {
             return Err(FieldError::new(
                 "network",

@@ -19,9 +19,11 @@ pub const SSH_KEYS_PER_USER_MAX: usize = 32;
 pub const SSH_KEYS_PER_MACHINE_MAX: usize = 16;
 /// cloud-init reads more, but user data is for configuration, not for payloads.
 pub const USER_DATA_MAX_BYTES: usize = 64 * 1024;
-pub const HOSTNAME_MAX_LEN: usize = 253;
-pub const HOSTNAME_PATTERN: &str =
-    "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$";
+/// The kernel keeps 64 bytes of a hostname (and LXC refuses a longer one).
+pub const HOSTNAME_MAX_LEN: usize = 63;
+/// Dot-separated labels; the last has a letter or a `-` (63 characters in all bound each).
+pub const HOSTNAME_PATTERN: &str = "^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?[.])*\
+     (([A-Za-z0-9][A-Za-z0-9-]*)?[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?|[0-9]+(-+[0-9]+)+)$";
 pub const NAMESERVERS_MAX: usize = 3;
 
 /// The key types OpenSSH offers for users.
@@ -91,15 +93,16 @@ pub fn ssh_public_key(line: &str) -> Result<&str, FieldError> {
     Ok(line)
 }
 
-/// A hostname: dot-separated labels of letters, digits and `-`, each 1–63 long and not
-/// starting or ending with `-`; 253 characters in all.
+/// A hostname: dot-separated labels of letters, digits and `-`, each not starting or ending
+/// with `-`, 63 characters in all (what the kernel keeps); the last label not all digits (a
+/// name, not an address).
 pub fn hostname(h: &str) -> Result<(), FieldError> {
     let err = |m: &str| Err(FieldError::new("hostname", m));
     if h.is_empty() {
         return err("a hostname is required (or leave it out: the machine's name)");
     }
     if h.len() > HOSTNAME_MAX_LEN {
-        return err("at most 253 characters");
+        return err("at most 63 characters");
     }
     for label in h.split('.') {
         if label.is_empty() {
@@ -114,6 +117,9 @@ pub fn hostname(h: &str) -> Result<(), FieldError> {
         if label.starts_with('-') || label.ends_with('-') {
             return err("no part starts or ends with '-'");
         }
+    }
+    if h.rsplit('.').next().is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit())) {
+        return err("a name, not an address: its last part is not all digits");
     }
     Ok(())
 }
@@ -149,7 +155,8 @@ pub fn static_network(n: &StaticNetwork) -> Result<(), FieldError> {
     let Some((addr, prefix)) = n.address.split_once('/') else {
         return err(format!("{:?} needs its prefix length: 192.0.2.10/24", n.address));
     };
-    let (Ok(addr), Ok(prefix)) = (addr.parse::<Ipv4Addr>(), prefix.parse::<u8>()) else {
+    let digits = !prefix.is_empty() && prefix.len() <= 2 && prefix.bytes().all(|b| b.is_ascii_digit());
+    let (Ok(addr), Ok(prefix), true) = (addr.parse::<Ipv4Addr>(), prefix.parse::<u8>(), digits) else {
         return err(format!(
             "{:?} is not an IPv4 address with a prefix length, such as 192.0.2.10/24",
             n.address
@@ -162,6 +169,10 @@ pub fn static_network(n: &StaticNetwork) -> Result<(), FieldError> {
         return err(format!("{addr} cannot be a machine's address"));
     }
     let mask = u32::MAX.checked_shl(u32::from(32 - prefix)).unwrap_or(0);
+    let host = u32::from(addr) & !mask;
+    if prefix <= 30 && (host == 0 || host == !mask) {
+        return err(format!("{addr} is the network's own address or its broadcast, not a machine's"));
+    }
     if let Some(gw) = &n.gateway {
         let Ok(gw) = gw.parse::<Ipv4Addr>() else {
             return err(format!("the gateway {gw:?} is not an IPv4 address"));
@@ -262,7 +273,17 @@ mod tests {
         for ok in ["web", "web-1", "db.example.org", "A1"] {
             assert!(hostname(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-web", "web-", "a..b", "we_b", "é", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "-web",
+            "web-",
+            "a..b",
+            "we_b",
+            "é",
+            &"a".repeat(64),
+            "10.0.0.1",
+            &format!("{}.example.org", "a".repeat(60)),
+        ] {
             assert!(hostname(bad).is_err(), "{bad}");
         }
     }
@@ -294,6 +315,10 @@ mod tests {
                 .contains("outside")
         );
         assert!(static_network(&net("192.0.2.10/33", None)).is_err());
+        assert!(static_network(&net("192.0.2.10/+24", None)).is_err(), "digits only");
+        assert!(static_network(&net("192.0.2.0/24", None)).unwrap_err().message.contains("network's own"));
+        assert!(static_network(&net("192.0.2.255/24", None)).is_err());
+        assert!(static_network(&net("192.0.2.0/31", None)).is_ok(), "a point-to-point pair has no broadcast");
         assert!(static_network(&net("127.0.0.2/8", None)).is_err());
         let mut many = net("192.0.2.10/24", None);
         many.nameservers = vec!["192.0.2.53".into(); 4];

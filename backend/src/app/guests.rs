@@ -7,7 +7,7 @@ use corral_api::bridge::BridgeMachineUpdate;
 use corral_api::guest::{
     GuestInit, GuestInitView, SshKey, SshKeyCreate, UserData, UserDataKind, UserDataSummary, instance_id,
 };
-use corral_api::machine::{Machine, MachineCreate, MachineKind};
+use corral_api::machine::{Machine, MachineCreate, MachineKind, MachineState};
 use corral_api::session::Role;
 use corral_api::{MachineId, SshKeyId, validate};
 use russh::keys::{HashAlg, PublicKey};
@@ -122,10 +122,11 @@ pub fn init_of(machine: MachineId, g: &Guest) -> GuestInit {
 }
 
 /// A clone's guest data: the source's, as a new instance; a hostname that was the source's
-/// name becomes the clone's.
+/// name becomes the clone's, and a static address is not copied (two machines on one
+/// network would hold it): the clone asks DHCP.
 pub fn guest_for_clone(source: &Machine, g: &Guest, clone_name: &str) -> Guest {
     let hostname = if g.hostname == source.name { clone_name.to_string() } else { g.hostname.clone() };
-    Guest { hostname, revision: 1, ..g.clone() }
+    Guest { hostname, revision: 1, network: None, ..g.clone() }
 }
 
 fn view(g: &Guest) -> GuestInitView {
@@ -160,8 +161,9 @@ pub async fn user_data_get(state: &AppState, actor: &Actor, m: &Machine) -> Resu
 }
 
 /// New user data for the next boot (owners): a new revision, so a new instance id, which
-/// cloud-init takes as a new instance and applies. The node writes it first; if it cannot,
-/// nothing changes.
+/// cloud-init takes as a new instance and applies. The revision is taken in the database
+/// first (two changes at once cannot share one); if the node then cannot write the data,
+/// the old data go back under the new revision, never reused for other data.
 pub async fn user_data_set(
     state: &AppState,
     actor: &Actor,
@@ -169,24 +171,44 @@ pub async fn user_data_set(
     req: UserData,
 ) -> Result<GuestInitView, ApiError> {
     actor.require_machine(m, Role::Owner)?;
+    if matches!(m.state, MachineState::Creating | MachineState::Deleting) {
+        return Err(ApiError::Conflict(format!(
+            "machine {} is {}; change its user data once it is made",
+            m.name, m.state
+        )));
+    }
     if let Some(u) = &req.user_data {
         checked_user_data(u.as_str())?;
     }
-    let before = guests::guest_get(&state.db, m.id).await?;
-    let next = match before {
-        Some(g) => Guest { user_data: req.user_data, revision: g.revision.saturating_add(1), ..g },
-        None => Guest {
-            hostname: m.name.clone(),
-            ssh_keys: vec![],
-            user_data: req.user_data,
-            network: None,
-            revision: 1,
-        },
+    let before = match guests::guest_get(&state.db, m.id).await? {
+        Some(g) => g,
+        None => {
+            let first = Guest {
+                hostname: m.name.clone(),
+                ssh_keys: vec![],
+                user_data: None,
+                network: None,
+                revision: 0,
+            };
+            guests::guest_put(&state.db, m.id, &first).await?;
+            first
+        }
     };
+    if !guests::user_data_bump(&state.db, m.id, before.revision, req.user_data.as_ref()).await? {
+        return Err(ApiError::Conflict("the user data changed meanwhile: look again, then change it".into()));
+    }
+    let next = Guest { user_data: req.user_data, revision: before.revision + 1, ..before.clone() };
     let update = BridgeMachineUpdate { init: Some(init_of(m.id, &next)), ..Default::default() };
-    let client = client_for(state, actor, m.node_id, &m.node_name)?;
-    client.machine_update(m.id, &update).await.map_err(|e| ApiError::from_node(&m.node_name, e))?;
-    guests::guest_put(&state.db, m.id, &next).await?;
+    let sent = match client_for(state, actor, m.node_id, &m.node_name) {
+        Ok(client) => {
+            client.machine_update(m.id, &update).await.map_err(|e| ApiError::from_node(&m.node_name, e))
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        guests::user_data_restore(&state.db, m.id, next.revision, before.user_data.as_ref()).await?;
+        return Err(e);
+    }
     tracing::info!(machine = %m.id, revision = next.revision, by = %actor.username, "guest user data changed");
     Ok(view(&next))
 }

@@ -80,8 +80,10 @@ async fn user_data_get(
     State(state): State<AppState>,
     actor: Actor,
     TargetMachine(m): TargetMachine,
-) -> ApiResult<Json<UserData>> {
-    Ok(Json(app::user_data_get(&state, &actor, &m).await?))
+) -> ApiResult<Response> {
+    let data = app::user_data_get(&state, &actor, &m).await?;
+    // It may hold secrets: no cache along the way keeps a copy.
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(data)).into_response())
 }
 
 /// New user data for the guest's next boot (owners): a new instance id, so cloud-init applies

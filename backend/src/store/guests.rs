@@ -115,6 +115,43 @@ pub async fn guest_put(db: &Db, machine: MachineId, g: &Guest) -> Result<(), sql
     Ok(())
 }
 
+/// Changes a machine's user data from revision `was` to `was + 1`; false when another
+/// change came first (the revision is no longer `was`), so no instance id is ever given to
+/// two different sets of data.
+pub async fn user_data_bump(
+    db: &Db,
+    machine: MachineId,
+    was: u32,
+    user_data: Option<&UserDataText>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE machine_guests SET user_data = $3, revision = revision + 1 WHERE machine_id = $1 AND revision = $2",
+    )
+    .bind(machine.to_string())
+    .bind(i64::from(was))
+    .bind(user_data.map(|u| u.0.clone()))
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Puts back the user data of revision `at` (after the node refused it): the revision stays,
+/// so its instance id is never reused for other data.
+pub async fn user_data_restore(
+    db: &Db,
+    machine: MachineId,
+    at: u32,
+    user_data: Option<&UserDataText>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE machine_guests SET user_data = $3 WHERE machine_id = $1 AND revision = $2")
+        .bind(machine.to_string())
+        .bind(i64::from(at))
+        .bind(user_data.map(|u| u.0.clone()))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn guest_get(db: &Db, machine: MachineId) -> Result<Option<Guest>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT hostname, ssh_keys, user_data, network, revision FROM machine_guests WHERE machine_id = $1",
