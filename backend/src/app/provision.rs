@@ -102,7 +102,17 @@ pub async fn provision(state: &AppState, actor: &Actor, p: Provision) -> Result<
     if p.take_back {
         machines::machine_delete(&state.db, m.id).await?;
     }
-    let inserted = machines::machine_insert(&state.db, node.id, p.tenant_id, m).await;
+    // The row and what its guest is given, together: a crash between two inserts would leave
+    // a machine that a replayed create makes without its keys and user data.
+    let inserted = async {
+        let mut tx = state.db.begin().await?;
+        machines::machine_insert(&mut *tx, node.id, p.tenant_id, m).await?;
+        if let Some(g) = &p.guest {
+            guests::guest_put(&mut *tx, m.id, g).await?;
+        }
+        tx.commit().await
+    }
+    .await;
     drop(admission);
     if let Err(e) = inserted {
         if !is_unique_violation(&e) {
@@ -115,12 +125,6 @@ pub async fn provision(state: &AppState, actor: &Actor, p: Provision) -> Result<
             }
             None => ApiError::AlreadyExists(format!("this tenant already has a machine named {:?}", m.name)),
         });
-    }
-    if let Some(g) = &p.guest
-        && let Err(e) = guests::guest_put(&state.db, m.id, g).await
-    {
-        machines::machine_delete_if_creating(&state.db, m.id).await?;
-        return Err(e.into());
     }
     node_make(state, actor, &node, m.id, p.call).await
 }

@@ -95,7 +95,11 @@ pub struct Guest {
 }
 
 /// Writes a machine's guest data (a new row or a new revision of it).
-pub async fn guest_put(db: &Db, machine: MachineId, g: &Guest) -> Result<(), sqlx::Error> {
+pub async fn guest_put<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    machine: MachineId,
+    g: &Guest,
+) -> Result<(), sqlx::Error> {
     let keys = serde_json::to_string(&g.ssh_keys).unwrap_or_else(|_| "[]".into());
     let network = g.network.as_ref().and_then(|n| serde_json::to_string(n).ok());
     sqlx::query(

@@ -135,8 +135,8 @@ pub struct NewMachine {
 }
 
 /// Fails with a unique violation when the tenant already has a machine of this name.
-pub async fn machine_insert(
-    db: &Db,
+pub async fn machine_insert<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
     node: NodeId,
     tenant: TenantId,
     m: &NewMachine,
