@@ -144,6 +144,13 @@ impl QemuDriver {
         record.vcpus = vcpus;
         record.memory_mib = memory_mib;
         record.port_forwards = forwards;
+        // New guest data: a new seed for the next start (a running QEMU keeps the one it
+        // opened, through a reboot too). Written before the disk or the CD change, so a seed
+        // that fails leaves the machine as it was.
+        if let Some(init) = req.init {
+            self.write_seed(id, &init).await?;
+            record.init_id = Some(init.instance_id);
+        }
         if let Some(disk) = req.disk_gib
             && disk != record.disk_gib
         {
@@ -179,12 +186,6 @@ impl QemuDriver {
         {
             self.change_cdrom(id, cdrom.as_deref()).await?;
             record.cdrom = cdrom;
-        }
-        // New guest data: a new seed for the next start (a running QEMU keeps the one it
-        // opened, through a reboot too).
-        if let Some(init) = req.init {
-            self.write_seed(id, &init).await?;
-            record.init_id = Some(init.instance_id);
         }
         // Only the fields asked for: the state may have moved meanwhile (QEMU exiting).
         self.commit(id, |current| {
