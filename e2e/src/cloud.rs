@@ -83,6 +83,7 @@ async fn ssh(key: &Path, port: u16, command: &str) -> Result<String, String> {
 /// The journey, on a qemu bridge (`accel`: `tcg` or `kvm`) and backend of its own in `dir`;
 /// waits up to `patience` for the login.
 pub async fn debian_login(dir: &Path, accel: &str, patience: Duration) -> Login {
+    std::fs::create_dir_all(dir).expect("the journey's folder");
     let bridge = BridgeProc::start_with(dir, "deb", &["--driver", "qemu", "--accel", accel]);
     bridge.import_image("debian-12.qcow2", &debian_image()).await;
     let backend = BackendProc::start(&dir.join("backend"), &[&bridge], None);
