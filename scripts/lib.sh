@@ -84,10 +84,10 @@ build_tiny_image() {
 }
 
 # Builds the Debian cloud guest, once per machine (the script caches it outside the clone,
-# keyed by its own content) and copies it here.
+# keyed by its own content, and says when it builds: minutes) and copies it here.
 DEBIAN_IMAGE="$ROOT/.corral/images/debian-12.qcow2"
 build_debian_image() {
-  bash "$ROOT/scripts/build-debian-image.sh" "$DEBIAN_IMAGE" >/dev/null
+  bash "$ROOT/scripts/build-debian-image.sh" "$DEBIAN_IMAGE"
 }
 
 ensure_rust() {
