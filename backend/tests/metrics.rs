@@ -12,7 +12,7 @@ use common::{Resp, send};
 use corral::routes::{RouterOptions, build_router};
 use corral::state::AppState;
 use corral_api::bridge::HostFacts;
-use corral_api::metrics::{MetricPage, MetricSeries, MetricTarget};
+use corral_api::metrics::{METRIC_PAGE_MAX, MetricPage, MetricSeries, MetricTarget};
 use corral_api::node::NodeStatus;
 use corral_api::spec::MachineKind;
 use corral_bridge::driver::sim::{SimConfig, SimDriver};
@@ -225,22 +225,31 @@ async fn a_catch_up_after_a_link_cut_leaves_no_gap() {
     h.link.mend();
     h.wait("the node online again", async || h.node_status().await == NodeStatus::Online).await;
 
-    // Everything the bridge took up to a point is stored, each sample once.
-    let taken = |page: MetricPage, upto: u64| {
-        page.samples.iter().filter(|s| s.target == MetricTarget::Node && s.seq <= upto).count() as u64
-    };
+    // The catch-up has passed the cut once the cursor is past a sample taken after the mend.
     let node = corral::store::nodes::node_list(&h.state.db).await.unwrap()[0].id;
-    h.wait("the backend caught up", async || {
-        // The puller keeps storing while the test reads: a count is only comparable with a
-        // cursor that did not move while it was taken (on a busy machine it seldom rests).
-        let before = corral::store::metrics::cursor_get(&h.state.db, node).await.unwrap();
-        let stored = node_samples_stored(&h.state).await;
-        let after = corral::store::metrics::cursor_get(&h.state.db, node).await.unwrap();
-        let all = h.metrics.after(0, 2000);
-        // The ring grows past the cursor meanwhile: compare up to it.
-        before == after && stored == taken(all, before) && stored > 15
-    })
-    .await;
+    let cursor = async || corral::store::metrics::cursor_get(&h.state.db, node).await.unwrap();
+    let mended_at = h.metrics.after(0, METRIC_PAGE_MAX).samples.last().map_or(0, |s| s.seq);
+    h.wait("the backend past the cut", async || cursor().await > mended_at).await;
+
+    // The puller stores a page every 50 ms, so its cursor never rests for a comparison: cut
+    // the link again and let the page in flight land.
+    h.link.cut();
+    let mut rested = cursor().await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = cursor().await;
+        if now == rested {
+            break;
+        }
+        rested = now;
+    }
+    // Every sample up to the cursor is stored, each once.
+    let ring = h.metrics.after(0, METRIC_PAGE_MAX);
+    let taken = ring.samples.iter().filter(|s| s.target == MetricTarget::Node && s.seq <= rested).count();
+    let stored = node_samples_stored(&h.state).await;
+    assert!(!ring.more, "the ring holds more than a page: the test sees only its first");
+    assert_eq!(stored, taken as u64, "samples stored against samples the bridge took up to {rested}");
+    assert!(stored > 15, "only {stored} samples: the cut and the catch-up were not both seen");
 }
 
 /// A sample naming a machine of another node is not taken, and counts against its sender.

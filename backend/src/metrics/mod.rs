@@ -12,7 +12,7 @@ pub mod prometheus;
 pub mod rollup;
 pub mod sums;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use corral_api::metrics::{
@@ -137,7 +137,27 @@ pub fn spawn_puller(state: AppState, node: NodeId, client: BridgeClient) {
 /// Takes one page of a node's samples: checks each, rolls it up, counts each machine's in the
 /// sums, and writes the rows (with those of every sum now due) and the cursor together.
 /// Answers the last sample's number, or `None` for an empty page.
+///
+/// If anything fails, the page's rows and cursor are not written, so the page comes again;
+/// the rollups it already took are dropped (they refill from the stored rows) so its samples
+/// are counted then. The tenant and fleet sums are not undone: a retried page may count a
+/// machine twice in one of their buckets, which the averages they feed can bear.
 pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<Option<u64>, sqlx::Error> {
+    let mut touched = HashSet::new();
+    let result = ingest_page(state, node, page, &mut touched).await;
+    if result.is_err() {
+        state.metrics.lock().rollups.retain(|target, _| !touched.contains(target));
+    }
+    result
+}
+
+/// [`ingest`]'s work; notes in `touched` each target whose rollup it took samples into.
+async fn ingest_page(
+    state: &AppState,
+    node: NodeId,
+    page: MetricPage,
+    touched: &mut HashSet<i64>,
+) -> Result<Option<u64>, sqlx::Error> {
     let Some(last) = page.samples.last().map(|s| s.seq) else { return Ok(None) };
     let own: HashMap<MachineId, Option<TenantId>> =
         crate::store::machines::tenants_on(&state.db, node).await?.into_iter().collect();
@@ -162,6 +182,7 @@ pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<
         let points = checked(&sample);
         let (values, series) = values_of(state, &target, &points).await?;
         state.metrics.lock().latest.insert((kind, key), (sample.at_ms, points));
+        touched.insert(target.id);
         let (taken, stored) = roll(state, target.id, sample.at_ms, &values).await?;
         if let (Some((machine, tenant)), Some(stored)) = (tenant, stored) {
             let totals = sums::totals(&series, &stored);
@@ -189,6 +210,7 @@ pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<
             .map(|(metric, value)| MetricPoint { metric, device: None, value, start_ms: None })
             .collect();
         let (values, _) = values_of(state, &target, &points).await?;
+        touched.insert(target.id);
         let (taken, _) = roll(state, target.id, bucket * 1000, &values).await?;
         rows.extend(taken.into_iter().map(|r| (target.id, r)));
     }

@@ -189,9 +189,10 @@ impl Rollup {
     }
 
     /// Picks up after a restart: the open buckets are refilled from the stored 10 s rows
-    /// (`rows`, oldest first, of the current hour), and samples in the last stored 10 s
-    /// bucket are taken as already counted. Counters start afresh: the first sample after a
-    /// restart gives no rate.
+    /// (`rows`, oldest first, of the current hour), and samples older than the last stored
+    /// 10 s bucket are taken as already counted. Samples inside that bucket are taken: the
+    /// node's cursor, written with the rows, keeps the counted ones from coming again.
+    /// Counters start afresh: the first sample after a restart gives no rate.
     pub fn seed(&mut self, rows: &[Row]) {
         for row in rows.iter().filter(|r| r.tier == 0) {
             for (tier, t) in TIERS.iter().enumerate() {
@@ -209,7 +210,7 @@ impl Rollup {
                     acc.max = acc.max.max(f64::from(e.max));
                 }
             }
-            self.last_ms = Some((row.at + TIERS[0].res) * 1000 - 1);
+            self.last_ms = Some(row.at * 1000 - 1);
         }
     }
 }
@@ -332,10 +333,13 @@ mod tests {
         }
         let mut after = Rollup::default();
         after.seed(&stored);
-        assert!(after.take(25_000, &[gauge(0, 99.0)]).is_empty(), "inside the last stored bucket: counted");
+        assert!(after.take(15_000, &[gauge(0, 99.0)]).is_empty(), "before the last stored bucket: counted");
+        let rows = after.take(25_000, &[gauge(0, 5.0)]);
+        let open = entry(&rows, 0, 0).unwrap();
+        assert_eq!((open.n, open.avg, open.max), (2, 4.0, 5.0), "the rest of the open bucket is taken");
         let rows = after.take(60_000, &[gauge(0, 4.0)]);
         let minute = entry(&rows, 1, 0).unwrap();
-        assert_eq!((minute.n, minute.avg, minute.max), (3, 2.0, 3.0), "as if no restart happened");
+        assert_eq!((minute.n, minute.avg, minute.max), (4, 2.75, 5.0), "as if no restart happened");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Metrics history: targets with their series lists, the tiers' ring rows, and each node's
 //! cursor (the last sample taken). The layout is in migration 0018.
 
+use std::collections::HashSet;
+
 use corral_api::NodeId;
 use corral_api::metrics::Metric;
 use sqlx::Row;
@@ -92,14 +94,24 @@ pub async fn series_set(db: &Db, id: i64, series: &[SeriesKey]) -> Result<(), sq
 /// Rows to write per statement.
 const ROWS_PER_INSERT: usize = 100;
 
-/// Writes one tick's rows (of many targets) and the node's cursor in one transaction.
+/// Writes one tick's rows (of many targets) and the node's cursor in one transaction. A page
+/// of several samples gives the same open bucket's row once per sample, each fuller than the
+/// last; only the last of each is written, since PostgreSQL refuses a statement that updates
+/// one row twice.
 pub async fn rows_put(
     db: &Db,
     rows: &[(i64, TierRow)],
     cursor: Option<(NodeId, u64)>,
 ) -> Result<(), sqlx::Error> {
+    let mut seen = HashSet::new();
+    let mut last: Vec<&(i64, TierRow)> = rows
+        .iter()
+        .rev()
+        .filter(|(target, row)| seen.insert((*target, row.tier, TIERS[row.tier].slot(row.at))))
+        .collect();
+    last.reverse();
     let mut tx = db.begin().await?;
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    for chunk in last.chunks(ROWS_PER_INSERT) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let b = i * 5;
