@@ -3,7 +3,7 @@
 //! it). Operators may read the user data; owners change it for the next boot. Viewers learn
 //! only that there is some: it may hold secrets.
 
-use corral_api::guest::{GuestInitView, UserData, UserDataText};
+use corral_api::guest::{GuestInitView, StaticNetwork, UserData, UserDataText};
 use corral_api::validate;
 use leptos::prelude::*;
 
@@ -15,6 +15,14 @@ fn keys_said(g: &GuestInitView) -> String {
     match g.ssh_keys.as_slice() {
         [] => "none".into(),
         keys => keys.iter().map(|k| format!("{} ({})", k.name, k.fingerprint)).collect::<Vec<_>>().join(", "),
+    }
+}
+
+fn address_said(n: &StaticNetwork) -> String {
+    let via = n.gateway.as_deref().map_or("no gateway".into(), |g| format!("via {g}"));
+    match n.nameservers.as_slice() {
+        [] => format!("{} {via}", n.address),
+        dns => format!("{} {via}, name servers {}", n.address, dns.join(", ")),
     }
 }
 
@@ -49,7 +57,7 @@ pub fn GuestCard(ctx: MachineCtx) -> impl IntoView {
                                 <dt>"SSH keys"</dt><dd data-test="guest-keys">{keys_said(&g)}</dd>
                                 <dt>"User data"</dt><dd data-test="guest-user-data">{user_data_said(&g)}</dd>
                                 {g.network.clone().map(|n| view! {
-                                    <dt>"Address"</dt><dd class="mono">{format!("{} via {}", n.address, n.gateway.unwrap_or_else(|| "no gateway".into()))}</dd>
+                                    <dt>"Address"</dt><dd class="mono" data-test="guest-address">{address_said(&n)}</dd>
                                 })}
                                 <dt>"Revision"</dt><dd data-test="guest-revision">{g.revision}
                                     <span class="muted small">" (cloud-init applies a new one at the next start)"</span></dd>

@@ -142,7 +142,11 @@ pub fn GuestFields(
     let keys_error = form.error("ssh_key_ids", on_bridge);
     let net_error = form.error("network", on_bridge);
     view! {
-        <fieldset class="guest" data-test="create-guest" on:input=move |_| form.server.set(None)>
+        <fieldset class="guest" data-test="create-guest" on:input=move |_| {
+            // Like the rest of the form: its checks show from the first keystroke.
+            form.touched.set(true);
+            form.server.set(None);
+        }>
             <legend>"First boot (cloud-init)"</legend>
             <div class="keys" role="group" aria-label="SSH keys">
                 <span class="label">"SSH keys"</span>
