@@ -37,7 +37,7 @@ pub struct Login {
 pub const WRITTEN: (&str, &str) = ("/etc/corral-e2e", "made-by-user-data");
 
 /// Makes a key pair in `dir` with ssh-keygen; the private key's path and the public line.
-fn keypair(dir: &Path) -> (PathBuf, String) {
+pub fn keypair(dir: &Path) -> (PathBuf, String) {
     let key = dir.join("id_ed25519");
     let out = std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "e2e@corral", "-f"])
@@ -50,7 +50,7 @@ fn keypair(dir: &Path) -> (PathBuf, String) {
 }
 
 /// Runs `command` on the guest over SSH as `debian` (the image's default user).
-async fn ssh(key: &Path, port: u16, command: &str) -> Result<String, String> {
+pub async fn ssh(key: &Path, port: u16, command: &str) -> Result<String, String> {
     let out = tokio::process::Command::new("ssh")
         .args(["-i"])
         .arg(key)
@@ -98,8 +98,7 @@ pub async fn debian_login(dir: &Path, accel: &str, patience: Duration) -> Login 
         .await;
     assert_eq!(made.status, 201, "{:?}", made.body);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (path, content) = WRITTEN;
-    let user_data = format!("#cloud-config\nwrite_files:\n  - path: {path}\n    content: {content}\n");
+    let user_data = user_data();
     let body = serde_json::json!({
         "name": "deb", "vcpus": 2, "memory_mib": 1024, "disk_gib": 4, "image": "debian-12.qcow2",
         "port_forwards": [{"protocol": "tcp", "host_port": port, "guest_port": 22}],
@@ -111,8 +110,18 @@ pub async fn debian_login(dir: &Path, accel: &str, patience: Duration) -> Login 
     let id = r.body["id"].as_str().unwrap().to_string();
     let r = api.send("POST", &format!("/api/v1/machines/{id}/start"), None).await;
     assert_eq!(r.status, 202, "{:?}", r.body);
+    let seen = wait_for_login(&key, port, started, patience).await;
+    let _ = api.send("POST", &format!("/api/v1/machines/{id}/force-stop"), None).await;
+    Login { accel: accel.to_string(), ..seen }
+}
+
+/// Tries to log in to the guest behind `port` with `key` until it lets us in (or `patience`
+/// after `started` runs out), then reads what cloud-init left: the hostname, the file the
+/// user data wrote, and cloud-init's own account of its time. `accel` is left empty.
+pub async fn wait_for_login(key: &Path, port: u16, started: Instant, patience: Duration) -> Login {
+    let path = WRITTEN.0;
     let answer = loop {
-        let said = match ssh(&key, port, &format!("hostname; cat {path}")).await {
+        let said = match ssh(key, port, &format!("hostname; cat {path}")).await {
             Ok(out) => break out,
             Err(e) => e,
         };
@@ -123,12 +132,17 @@ pub async fn debian_login(dir: &Path, accel: &str, patience: Duration) -> Login 
     let mut lines = answer.lines();
     let hostname = lines.next().unwrap_or_default().to_string();
     let written = lines.next().unwrap_or_default().to_string();
-    let analyzed = ssh(&key, port, "cloud-init status --wait >/dev/null; cloud-init analyze show").await;
+    let analyzed = ssh(key, port, "cloud-init status --wait >/dev/null; cloud-init analyze show").await;
     let cloud_init_secs = analyzed.ok().and_then(|text| {
         text.lines()
             .rev()
             .find_map(|l| l.trim().strip_prefix("Total Time: ")?.split_whitespace().next()?.parse().ok())
     });
-    let _ = api.send("POST", &format!("/api/v1/machines/{id}/force-stop"), None).await;
-    Login { create_to_login, cloud_init_secs, hostname, written, accel: accel.to_string() }
+    Login { create_to_login, cloud_init_secs, hostname, written, accel: String::new() }
+}
+
+/// User data that writes [`WRITTEN`].
+pub fn user_data() -> String {
+    let (path, content) = WRITTEN;
+    format!("#cloud-config\nwrite_files:\n  - path: {path}\n    content: {content}\n")
 }

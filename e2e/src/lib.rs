@@ -45,6 +45,13 @@ pub fn bin(name: &str) -> PathBuf {
 
 pub use corral_testkit::{wait_for, wait_until};
 
+/// The frontend's build, which `scripts/test.sh` makes before the browser tests.
+pub fn frontend_dist() -> PathBuf {
+    let dist = root().join("frontend/dist");
+    assert!(dist.join("index.html").exists(), "build the frontend first (scripts/test.sh does)");
+    dist
+}
+
 /// The tiny guest image (`scripts/build-tiny-image.sh` builds it; `CORRAL_TINY_IMAGE` may
 /// point elsewhere).
 pub fn tiny_image() -> PathBuf {

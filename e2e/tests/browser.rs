@@ -7,14 +7,7 @@ use std::time::Duration;
 use corral_e2e::browser::act::SnapshotAct;
 use corral_e2e::browser::{Browser, select as sel};
 use corral_e2e::guest::READY;
-use corral_e2e::{Api, BackendProc, BridgeProc, TinyGuest, root, wait_until, zone_image};
-
-/// The frontend's build, which `scripts/test.sh` makes before the browser tests.
-fn frontend() -> std::path::PathBuf {
-    let dist = root().join("frontend/dist");
-    assert!(dist.join("index.html").exists(), "build the frontend first (scripts/test.sh does)");
-    dist
-}
+use corral_e2e::{Api, BackendProc, BridgeProc, TinyGuest, frontend_dist, wait_until, zone_image};
 
 /// A console on loopback over one sim node, serving the built frontend.
 struct SimConsole {
@@ -26,9 +19,15 @@ struct SimConsole {
 
 impl SimConsole {
     fn start() -> SimConsole {
-        let frontend = frontend();
+        Self::start_with(&[])
+    }
+
+    /// With more arguments to the sim bridge.
+    fn start_with(bridge_args: &[&str]) -> SimConsole {
+        let frontend = frontend_dist();
         let dir = tempfile::tempdir().unwrap();
-        let bridge = BridgeProc::start(dir.path(), "local");
+        let args = [&["--driver", "sim", "--sim-delay-ms", "150"], bridge_args].concat();
+        let bridge = BridgeProc::start_with(dir.path(), "local", &args);
         let backend = BackendProc::start(&dir.path().join("backend"), &[&bridge], Some(&frontend));
         SimConsole { backend, bridge, _dir: dir }
     }
@@ -602,7 +601,7 @@ async fn every_page_fits_a_phone() {
 /// rollback and in the clone.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
-    let frontend = frontend();
+    let frontend = frontend_dist();
     let image = corral_e2e::tiny_image();
     let dir = tempfile::tempdir().unwrap();
     let bridge = BridgeProc::start_with(dir.path(), "q", &["--driver", "qemu", "--accel", "tcg"]);
@@ -721,7 +720,7 @@ async fn a_user_snapshots_a_real_vm_from_the_machine_page() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_adds_a_node_over_ssh_and_trusts_its_changed_key() {
     use corral_e2e::sshd::{SshdProc, ssh_user};
-    let frontend = frontend();
+    let frontend = frontend_dist();
     let dir = tempfile::tempdir().unwrap();
     let backend = BackendProc::start(&dir.path().join("backend"), &[], Some(&frontend));
     let api = Api::login(&backend.url, "admin", &backend.admin_password).await;
@@ -790,7 +789,7 @@ async fn an_admin_adds_a_node_over_ssh_and_trusts_its_changed_key() {
 /// after a reload the history is replayed).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_watches_the_screen_and_types_on_the_serial_line_of_a_real_vm() {
-    let frontend = frontend();
+    let frontend = frontend_dist();
     let guest = TinyGuest::start("screen", Some(&frontend)).await;
     let (backend, id) = (&guest.backend, guest.machine);
     let b = Browser::start().await;
@@ -982,7 +981,7 @@ async fn an_admin_runs_tenants_users_quotas_tokens_and_audit_from_the_panel() {
 /// one's own opened at the page's size, and a snapshot taken of its files, all from its page.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_creates_a_zone_opens_its_console_and_snapshots_it() {
-    let frontend = frontend();
+    let frontend = frontend_dist();
     let dir = tempfile::tempdir().unwrap();
     let bridge = BridgeProc::start_with(dir.path(), "mixed", &["--driver", "qemu,lxc", "--accel", "tcg"]);
     let task = bridge.import_image("busybox.tar.gz", &zone_image()).await;
@@ -1047,10 +1046,12 @@ async fn a_user_creates_a_zone_opens_its_console_and_snapshots_it() {
 
 /// A user keeps an SSH key on the account page and gives it to a new machine with user data
 /// from the template; the machine's page says what its guest was given, and its owner
-/// changes the user data for the next boot. Bad input is said under its field.
+/// changes the user data for the next boot. A machine on a host bridge is given a static
+/// address. Bad input is said under its field.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_gives_a_new_machine_their_key_and_user_data() {
-    let console = SimConsole::start();
+    // The sim takes the bridge's name on trust: nothing is sent on any network.
+    let console = SimConsole::start_with(&["--host-bridges", "br-lab"]);
     let base = console.backend.url.as_str();
     let b = Browser::start().await;
     b.login(base, "admin", &console.backend.admin_password).await;
@@ -1092,6 +1093,28 @@ async fn a_user_gives_a_new_machine_their_key_and_user_data() {
     b.wait_text(sel::GUEST_REVISION, |t| t.starts_with('2')).await;
     b.wait_text(sel::GUEST_USER_DATA, |t| t.starts_with("script,")).await;
     b.screenshot("42-machine-first-boot").await;
+
+    // On a user-mode NIC there is no address to give; on a host bridge there is.
+    b.open(base, "/machines/new").await;
+    b.fill(sel::CREATE_NAME, "fixed").await;
+    assert!(b.absent(sel::CREATE_ADDRESS).await, "an address offered for a user-mode NIC");
+    b.find(sel::CREATE_NETWORK).await.select_by_label("Host bridge br-lab").await.unwrap();
+    b.fill(sel::CREATE_HOSTNAME, "fixed.lab.example").await;
+    b.fill(sel::CREATE_ADDRESS, "192.0.2.10").await;
+    b.wait_text(sel::CREATE_NETWORK_ERROR, |t| t.contains("prefix")).await;
+    b.fill(sel::CREATE_ADDRESS, "192.0.2.10/24").await;
+    b.fill(sel::CREATE_GATEWAY, "198.51.100.1").await;
+    b.wait_text(sel::CREATE_NETWORK_ERROR, |t| t.contains("gateway")).await;
+    b.fill(sel::CREATE_GATEWAY, "192.0.2.1").await;
+    b.fill(sel::CREATE_NAMESERVERS, "192.0.2.53, 192.0.2.54").await;
+    b.wait_text(sel::CREATE_NETWORK_ERROR, str::is_empty).await;
+    b.click(sel::CREATE_SUBMIT).await;
+    b.wait_text(sel::MACHINE_NAME, |t| t == "fixed").await;
+    b.wait_text(sel::GUEST_HOSTNAME, |t| t == "fixed.lab.example").await;
+    b.wait_text(sel::GUEST_ADDRESS, |t| {
+        t == "192.0.2.10/24 via 192.0.2.1, name servers 192.0.2.53, 192.0.2.54"
+    })
+    .await;
     b.close().await;
 }
 

@@ -277,11 +277,19 @@ pub fn create_key(name: &str) -> String {
 pub const CREATE_USER_DATA: &str = "[data-test=create-user-data]";
 pub const CREATE_USER_DATA_ERROR: &str = "#create-user-data-error";
 pub const CREATE_USER_DATA_TEMPLATE: &str = "[data-test=create-user-data-template]";
+pub const CREATE_HOSTNAME: &str = "[data-test=create-hostname]";
+pub const CREATE_NETWORK: &str = "[data-test=create-network]";
+pub const CREATE_ADDRESS: &str = "[data-test=create-address]";
+pub const CREATE_GATEWAY: &str = "[data-test=create-gateway]";
+pub const CREATE_NAMESERVERS: &str = "[data-test=create-nameservers]";
+pub const CREATE_NETWORK_ERROR: &str = "#create-network-error";
 
 /// What a machine's guest was given, on its summary.
 pub const GUEST_KEYS: &str = "[data-test=guest-keys]";
 pub const GUEST_USER_DATA: &str = "[data-test=guest-user-data]";
 pub const GUEST_REVISION: &str = "[data-test=guest-revision]";
+pub const GUEST_HOSTNAME: &str = "[data-test=guest-hostname]";
+pub const GUEST_ADDRESS: &str = "[data-test=guest-address]";
 pub const GUEST_USER_DATA_OPEN: &str = "[data-test=guest-user-data-open]";
 pub const GUEST_USER_DATA_TEXT: &str = "[data-test=guest-user-data-text]";
 pub const GUEST_USER_DATA_TEXT_ERROR: &str = "#guest-user-data-text-error";
