@@ -140,8 +140,10 @@ pub fn spawn_puller(state: AppState, node: NodeId, client: BridgeClient) {
 ///
 /// If anything fails, the page's rows and cursor are not written, so the page comes again;
 /// the rollups it already took are dropped (they refill from the stored rows) so its samples
-/// are counted then. The tenant and fleet sums are not undone: a retried page may count a
-/// machine twice in one of their buckets, which the averages they feed can bear.
+/// are counted then. The tenant and fleet sums are not undone: a retried page's samples
+/// count twice in their machine's average for a bucket (weighting it, not doubling it), and
+/// a sum that came due in the failed page is not written again (a gap in the sum, as for a
+/// sample that comes too late).
 pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<Option<u64>, sqlx::Error> {
     let mut touched = HashSet::new();
     let result = ingest_page(state, node, page, &mut touched).await;
