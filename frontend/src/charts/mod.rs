@@ -72,17 +72,12 @@ pub fn MetricChart(
     let labels = StoredValue::new(metrics.iter().map(|(_, l)| *l).collect::<Vec<&'static str>>());
     let wanted = metrics.clone();
     let data = LocalResource::new(move || {
-        let metrics = wanted.clone();
         let (from, to) = settings.range.get().bounds(settings.now.get());
         // About one point per pixel; the server picks the tier and the step.
         let points = (width.get() as u32).clamp(60, 2000);
-        async move {
-            let mut all = Vec::with_capacity(metrics.len());
-            for (metric, _) in &metrics {
-                all.push(api::metrics(target, *metric, from, to, points).await?);
-            }
-            Ok::<_, api::ClientError>(all)
-        }
+        // The series are asked for together: a chart waits for its slowest, not their sum.
+        let asked = wanted.iter().map(move |(metric, _)| api::metrics(target, *metric, from, to, points));
+        futures::future::try_join_all(asked)
     });
     // The lines drawn, per the average/maximum switch, with the label of each metric.
     let lines = Memo::new(move |_| {
