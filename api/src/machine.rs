@@ -39,6 +39,10 @@ pub struct Machine {
     pub created_at: String,
     /// RFC 3339; the last time its state or spec changed.
     pub updated_at: String,
+    /// RFC 3339; when it entered its current state, as the backend saw it (for a running
+    /// machine, how long it has been up).
+    #[serde(default)]
+    pub state_since: String,
 }
 
 /// Input of `POST /api/v1/machines`.

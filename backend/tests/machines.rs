@@ -12,6 +12,36 @@ fn create(name: &str, vcpus: i64, memory: i64, disk: i64) -> String {
     serde_json::json!({ "name": name, "vcpus": vcpus, "memory_mib": memory, "disk_gib": disk }).to_string()
 }
 
+/// A machine says since when it is in its state: a change of name or size leaves that time,
+/// a start moves it (the machine page's "Running since", its uptime).
+#[tokio::test]
+async fn a_machine_says_since_when_it_is_in_its_state() {
+    let app = TestApp::start().await;
+    let admin = app.login_admin().await;
+    let r = app.call("POST", "/api/v1/machines", Some(&admin), Some(&create("up", 1, 128, 2))).await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    app.wait_state(&admin, &id, "stopped").await;
+    let path = format!("/api/v1/machines/{id}");
+    let stopped = app.call("GET", &path, Some(&admin), None).await.body;
+    let stopped_since = stopped["state_since"].as_str().unwrap().to_string();
+    assert!(stopped_since.as_str() >= stopped["created_at"].as_str().unwrap(), "{stopped:?}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let r = app.call("PATCH", &path, Some(&admin), Some(r#"{"name":"up-2","disk_gib":3}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let renamed = app.call("GET", &path, Some(&admin), None).await.body;
+    assert_eq!(renamed["state_since"].as_str(), Some(stopped_since.as_str()), "a rename is not a new state");
+    assert_ne!(renamed["updated_at"], stopped["updated_at"], "but it is a change");
+
+    let r = app.call("POST", &format!("{path}/start"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    app.wait_state(&admin, &id, "running").await;
+    let running = app.call("GET", &path, Some(&admin), None).await.body;
+    let running_since = running["state_since"].as_str().unwrap();
+    assert!(running_since > stopped_since.as_str(), "{running_since} after {stopped_since}");
+    assert!(running_since <= running["updated_at"].as_str().unwrap(), "{running:?}");
+}
+
 #[tokio::test]
 async fn create_start_stop_delete() {
     let app = TestApp::start().await;

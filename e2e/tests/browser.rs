@@ -373,10 +373,15 @@ async fn an_owner_changes_a_stopped_machines_memory_within_the_quota() {
     b.machine_tab("summary").await;
     b.wait_text(sel::MACHINE_SIZE, |t| t.contains("768 MiB memory")).await;
     b.wait_text(sel::MACHINE_TENANT, |t| t == "acme").await;
+    b.wait_text(sel::STATE_SINCE_LABEL, |t| t == "Stopped since").await;
 
-    // Running, a VM keeps its hardware: the tab says why and offers no change.
+    // Started, the summary says since when it runs (its uptime); the age is fresh.
     b.click(sel::START).await;
     b.state_is("running").await;
+    b.wait_text(sel::STATE_SINCE_LABEL, |t| t == "Running since").await;
+    b.wait_text(sel::STATE_SINCE, |t| t == "just now").await;
+
+    // Running, a VM keeps its hardware: the tab says why and offers no change.
     b.machine_tab("hardware").await;
     b.wait_text(sel::HARDWARE_RULE, |t| t.starts_with("Stop the machine")).await;
     assert!(!b.find(&sel::hardware_field("memory")).await.is_enabled().await.unwrap(), "memory is editable");

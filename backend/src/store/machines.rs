@@ -10,7 +10,7 @@ use super::{bool_col, opt_parse_col, parse_col, to_i64, u32_col, u64_col};
 use crate::db::{Db, now};
 
 const SELECT: &str = "SELECT m.id, m.name, m.kind, m.tenant_id, m.node_id, n.name AS node_name, \
-    m.vcpus, m.memory_mib, m.disk_gib, m.image, m.port_forwards, m.devices, m.state, m.managed, m.created_at, m.updated_at \
+    m.vcpus, m.memory_mib, m.disk_gib, m.image, m.port_forwards, m.devices, m.state, m.managed, m.created_at, m.updated_at, m.state_since \
     FROM machines m JOIN nodes n ON n.id = m.node_id";
 
 fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
@@ -42,6 +42,10 @@ fn from_row(r: &AnyRow) -> Result<Machine, sqlx::Error> {
         state: MachineState::parse(&state).unwrap_or(MachineState::Unknown),
         managed: bool_col(r, "managed")?,
         created_at: r.try_get("created_at")?,
+        state_since: match r.try_get::<Option<String>, _>("state_since")? {
+            Some(since) => since,
+            None => r.try_get("updated_at")?,
+        },
         updated_at: r.try_get("updated_at")?,
     })
 }
@@ -144,8 +148,8 @@ pub async fn machine_insert<'e>(
     let t = now();
     sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, image, \
-         devices, state, managed, created_at, updated_at, request_fingerprint, kind) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, 'creating', 1, $8, $8, $11, $12)",
+         devices, state, managed, created_at, updated_at, request_fingerprint, kind, state_since) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, 'creating', 1, $8, $8, $11, $12, $8)",
     )
     .bind(m.id.to_string())
     .bind(&m.name)
@@ -227,12 +231,14 @@ pub async fn machine_set_state(
     id: MachineId,
     state: MachineState,
 ) -> Result<Option<Machine>, sqlx::Error> {
-    let done = sqlx::query("UPDATE machines SET state = $1, updated_at = $2 WHERE id = $3 AND state <> $1")
-        .bind(state.as_str())
-        .bind(now())
-        .bind(id.to_string())
-        .execute(db)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE machines SET state = $1, updated_at = $2, state_since = $2 WHERE id = $3 AND state <> $1",
+    )
+    .bind(state.as_str())
+    .bind(now())
+    .bind(id.to_string())
+    .execute(db)
+    .await?;
     if done.rows_affected() == 0 {
         return Ok(None);
     }
@@ -259,6 +265,7 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Sy
     let t = now();
     let updated = sqlx::query(
         "UPDATE machines SET vcpus = $2, memory_mib = $3, disk_gib = $4, \
+         state_since = CASE WHEN state <> $5 THEN $6 ELSE state_since END, \
          state = $5, updated_at = $6, port_forwards = $8, devices = $9 WHERE id = $7 AND node_id = $1 \
          AND (state <> 'deleting' OR $5 = 'deleting') AND ( \
          vcpus <> $2 OR memory_mib <> $3 OR disk_gib <> $4 OR state <> $5 OR port_forwards <> $8 \
@@ -280,8 +287,8 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Sy
     }
     let inserted = sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, state, \
-         managed, created_at, updated_at, image, port_forwards, devices, kind) \
-         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING",
+         managed, created_at, updated_at, image, port_forwards, devices, kind, state_since) \
+         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13, $9) ON CONFLICT (id) DO NOTHING",
     )
     .bind(b.id.to_string())
     .bind(&b.name)
@@ -316,7 +323,8 @@ pub async fn machine_delete_failed(
     id: MachineId,
 ) -> Result<Option<Machine>, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE machines SET state = 'unknown', updated_at = $1 WHERE id = $2 AND node_id = $3 AND state = 'deleting'",
+        "UPDATE machines SET state = 'unknown', updated_at = $1, state_since = $1 \
+         WHERE id = $2 AND node_id = $3 AND state = 'deleting'",
     )
     .bind(now())
     .bind(id.to_string())

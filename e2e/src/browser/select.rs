@@ -74,6 +74,9 @@ pub const HARDWARE_RULE: &str = "[data-test=hardware-rule]";
 pub const HEADROOM: &str = "[data-test=headroom]";
 pub const MACHINE_SIZE: &str = "[data-test=machine-size]";
 pub const MACHINE_TENANT: &str = "[data-test=machine-tenant]";
+/// "Running since" (the machine's state) and the age beside it.
+pub const STATE_SINCE_LABEL: &str = "[data-test=state-since-label]";
+pub const STATE_SINCE: &str = "[data-test=state-since]";
 /// What the machine is, its tenant and node, under its name.
 pub const MACHINE_SUBTITLE: &str = "[data-test=machine-subtitle]";
 pub const POPOUT_TITLE: &str = "[data-test=popout-title]";

@@ -56,6 +56,21 @@ pub fn SummaryTab(ctx: MachineCtx) -> impl IntoView {
     let changed = Signal::derive(move || {
         machine.with(|m| m.as_ref().map(|m| m.updated_at.clone()).unwrap_or_default())
     });
+    // "Running since 3 hours ago": a running machine's uptime, else how long it has been as
+    // it is.
+    let since = Signal::derive(move || {
+        machine.with(|m| m.as_ref().map(|m| m.state_since.clone()).unwrap_or_default())
+    });
+    let since_label = move || {
+        machine.with(|m| {
+            let state = m.as_ref().map_or("", |m| m.state.as_str());
+            let mut word = state.replace('_', " ");
+            if let Some(first) = word.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            format!("{word} since")
+        })
+    };
     view! {
         <section class="card" data-test="summary">
             <dl class="summary">
@@ -88,6 +103,7 @@ pub fn SummaryTab(ctx: MachineCtx) -> impl IntoView {
                 <dt>"Ports"</dt><dd data-test="ports">{field(ports)}</dd>
                 <dt>"Image"</dt><dd>{field(|m| m.image.clone().unwrap_or_else(|| "none (blank disk)".into()))}</dd>
                 <dt>"Created"</dt><dd data-test="created"><Ago at=created/></dd>
+                <dt data-test="state-since-label">{since_label}</dt><dd data-test="state-since"><Ago at=since/></dd>
                 <dt>"Last change"</dt><dd data-test="changed"><Ago at=changed/></dd>
                 <dt>"Id"</dt><dd class="mono">{ctx.id.to_string()}</dd>
             </dl>
