@@ -985,8 +985,12 @@ async fn a_guests_counters_move_when_it_writes_and_spins() {
         .send_line("end=$(($(date +%s)+3)); while [ $(date +%s) -lt $end ]; do :; done; echo spun-$((2+2))")
         .await;
     g.serial.expect("spun-4", Duration::from_secs(60)).await;
+    // A sample taken after the spin ended: the newest one when it ends may be up to a
+    // sampling period older and miss the last second of it.
+    let spun_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let after = wait_for_sample(&c, g.id, Duration::from_secs(15), |a| {
-        written(a) - written(&before) >= 8.0 * 1_048_576.0
+        a.at_ms >= spun_ms && written(a) - written(&before) >= 8.0 * 1_048_576.0
     })
     .await;
     assert!(cpu(&after) - cpu(&before) >= 2.0, "CPU moved by {} s", cpu(&after) - cpu(&before));
