@@ -175,6 +175,57 @@ pub fn check_growth(m: &BridgeMachine, disk_gib: u64) -> Result<(), BridgeError>
     Ok(())
 }
 
+/// The least free space a node keeps for the guests already on it: below it, no new thin
+/// disk is made and none grows.
+pub const DISK_RESERVE_BYTES: u64 = 1 << 30;
+
+/// Whether a thin disk (a qcow2 overlay) of `disk_gib` may be made, or a disk grown to it,
+/// on the file system at `root`. Such a disk takes space only as its guest writes, so its
+/// full size is a promise, and how far a node promises is the backend's disk allocation
+/// ratio. The node refuses only what cannot work: a disk bigger than its whole file
+/// system, or any new one once it is nearly full.
+pub fn thin_disk_room(root: &std::path::Path, disk_gib: u64) -> Result<(), BridgeError> {
+    let (free, total) = crate::host::disk_space(root)?;
+    thin_disk_fits(free, total, disk_gib)
+}
+
+fn thin_disk_fits(free: u64, total: u64, disk_gib: u64) -> Result<(), BridgeError> {
+    if disk_gib.saturating_mul(1 << 30) > total {
+        return Err(BridgeError::InsufficientCapacity(format!(
+            "a {disk_gib} GiB disk does not fit the node's whole {} GiB file system",
+            total >> 30
+        )));
+    }
+    if free < DISK_RESERVE_BYTES {
+        return Err(BridgeError::InsufficientCapacity(format!(
+            "the node's disk is nearly full: {} MiB free, and it keeps {} MiB for the guests on it",
+            free >> 20,
+            DISK_RESERVE_BYTES >> 20
+        )));
+    }
+    Ok(())
+}
+
 fn no_snapshots(id: MachineId) -> BridgeError {
     BridgeError::Conflict(format!("machine {id} is on a driver without snapshots"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn a_thin_disk_is_refused_only_when_it_cannot_work() {
+        // Bigger than free space but within the file system: thin, so it is made.
+        assert!(thin_disk_fits(2 * GIB, 100 * GIB, 4).is_ok());
+        assert!(thin_disk_fits(DISK_RESERVE_BYTES, 100 * GIB, 100).is_ok());
+        let whole = thin_disk_fits(50 * GIB, 100 * GIB, 101).unwrap_err();
+        assert!(whole.to_string().contains("whole 100 GiB"), "{whole}");
+        let full = thin_disk_fits(DISK_RESERVE_BYTES - 1, 100 * GIB, 1).unwrap_err();
+        assert!(matches!(full, BridgeError::InsufficientCapacity(_)), "{full:?}");
+        assert!(full.to_string().contains("nearly full"), "{full}");
+        assert!(thin_disk_fits(50 * GIB, 100 * GIB, u64::MAX).is_err(), "no overflow");
+    }
 }

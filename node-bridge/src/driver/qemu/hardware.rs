@@ -63,15 +63,7 @@ impl QemuDriver {
                 paths.qmp().display()
             )));
         }
-        let (free, _) = crate::host::disk_space(self.store.root())?;
-        // The overlay is thin, but it may grow to its full size: refuse what cannot fit.
-        if req.disk_gib << 30 > free {
-            return Err(BridgeError::InsufficientCapacity(format!(
-                "a {} GiB disk does not fit the {} GiB free on the node",
-                req.disk_gib,
-                free >> 30
-            )));
-        }
+        crate::driver::thin_disk_room(self.store.root(), req.disk_gib)?;
         if let Some(iso) = &req.cdrom {
             self.iso(iso)?;
         }
@@ -155,14 +147,7 @@ impl QemuDriver {
             && disk != record.disk_gib
         {
             crate::driver::check_growth(&record, disk)?;
-            let (free, _) = crate::host::disk_space(self.store.root())?;
-            if (disk - record.disk_gib) << 30 > free {
-                return Err(BridgeError::InsufficientCapacity(format!(
-                    "growing by {} GiB does not fit the {} GiB free on the node",
-                    disk - record.disk_gib,
-                    free >> 30
-                )));
-            }
+            crate::driver::thin_disk_room(self.store.root(), disk)?;
             let args = vec![
                 "resize".into(),
                 "-q".into(),
