@@ -149,6 +149,21 @@ pub fn create_again(
     }
 }
 
+/// The record of a machine cloned from a snapshot of `source`, `creating` from now: the
+/// source's hardware and image, but none of its host ports (a port belongs to one guest),
+/// and a new instance id for cloud-init, so the clone's guest runs its first boot again.
+pub fn clone_record(source: &BridgeMachine, req: &BridgeSnapshotClone) -> BridgeMachine {
+    BridgeMachine {
+        id: req.id,
+        name: req.name.clone(),
+        port_forwards: Vec::new(),
+        init_id: req.init.as_ref().map(|i| i.instance_id.clone()),
+        state: MachineState::Creating,
+        created_at: crate::time_fmt::now_rfc3339(),
+        ..source.clone()
+    }
+}
+
 /// What a running machine cannot change (a VM's vCPUs, memory, forwards): refused unless it
 /// is stopped, saying what to do.
 pub fn check_stopped(m: &BridgeMachine, to: &str) -> Result<(), BridgeError> {

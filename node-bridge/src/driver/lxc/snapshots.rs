@@ -226,15 +226,7 @@ impl LxcDriver {
         if self.snapshot_meta(id)?.get(name).is_none() {
             return Err(BridgeError::SnapshotNotFound(name.to_string()));
         }
-        let record = BridgeMachine {
-            id: req.id,
-            name: req.name.clone(),
-            port_forwards: Vec::new(),
-            init_id: req.init.as_ref().map(|i| i.instance_id.clone()),
-            state: MachineState::Creating,
-            created_at: now_rfc3339(),
-            ..source
-        };
+        let record = crate::driver::clone_record(&source, &req);
         self.store.save(&record)?;
         self.lock().insert(record.id, Zone::new(record.clone()));
         let _ = self.events.send(BridgeEvent::MachineChanged { machine: record.clone() });

@@ -12,7 +12,6 @@ use std::path::Path;
 
 use corral_api::MachineId;
 use corral_api::bridge::{BridgeMachine, BridgeSnapshot, BridgeSnapshotClone, BridgeSnapshotCreate};
-use corral_api::machine::MachineState;
 use serde_json::{Value, json};
 
 use crate::error::BridgeError;
@@ -222,18 +221,7 @@ impl super::QemuDriver {
         }
         let admission = self.admission.clone().lock_owned().await;
         self.memory_room(source.memory_mib)?;
-        let record = BridgeMachine {
-            id: req.id,
-            name: req.name,
-            // A host port belongs to one guest: the clone gets none of the source's.
-            port_forwards: Vec::new(),
-            // A new instance to cloud-init, with its own seed.
-            init_id: req.init.as_ref().map(|i| i.instance_id.clone()),
-            state: MachineState::Creating,
-            created_at: now_rfc3339(),
-            ..source.clone()
-        };
-        let record = self.register_creating(record)?;
+        let record = self.register_creating(crate::driver::clone_record(&source, &req))?;
         drop(admission);
         self.seed_new(record.id, req.init.as_ref()).await?;
 
