@@ -164,6 +164,28 @@ pub fn clone_record(source: &BridgeMachine, req: &BridgeSnapshotClone) -> Bridge
     }
 }
 
+/// Refuses a host port that another of the node's machines (`others`, `except` aside)
+/// forwards already for the same protocol, running or not: two would fight over it at
+/// start. The other machine is not named: it may be another tenant's.
+pub fn forwards_free<'a>(
+    forwards: &[corral_api::spec::PortForward],
+    others: impl IntoIterator<Item = &'a BridgeMachine>,
+    except: MachineId,
+) -> Result<(), BridgeError> {
+    let taken: Vec<(&str, u16)> = others
+        .into_iter()
+        .filter(|m| m.id != except)
+        .flat_map(|m| m.port_forwards.iter().map(|f| (f.protocol.as_str(), f.host_port)))
+        .collect();
+    match forwards.iter().find(|f| taken.contains(&(f.protocol.as_str(), f.host_port))) {
+        Some(f) => Err(BridgeError::Conflict(format!(
+            "host port {}/{} of the node is forwarded to another machine",
+            f.host_port, f.protocol
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// What a running machine cannot change (a VM's vCPUs, memory, forwards): refused unless it
 /// is stopped, saying what to do.
 pub fn check_stopped(m: &BridgeMachine, to: &str) -> Result<(), BridgeError> {
@@ -230,6 +252,49 @@ mod tests {
     use super::*;
 
     const GIB: u64 = 1 << 30;
+
+    fn forwarding(name: &str, forwards: &[(&str, u16)]) -> BridgeMachine {
+        let port_forwards = forwards
+            .iter()
+            .map(|(protocol, host_port)| corral_api::spec::PortForward {
+                protocol: protocol.to_string(),
+                host_port: *host_port,
+                guest_port: 22,
+            })
+            .collect();
+        let req = BridgeMachineCreate {
+            id: MachineId::new_random(),
+            name: name.into(),
+            kind: corral_api::spec::MachineKind::Vm,
+            vcpus: 1,
+            memory_mib: 64,
+            disk_gib: 1,
+            image: None,
+            port_forwards,
+            boot_order: vec![],
+            cdrom: None,
+            host_bridge: None,
+            init: None,
+        };
+        req.into_machine("2026-01-01T00:00:00Z".into())
+    }
+
+    #[test]
+    fn a_host_port_goes_to_one_machine_per_protocol() {
+        let web = forwarding("secret-name", &[("tcp", 2222), ("udp", 5353)]);
+        let me = forwarding("me", &[("tcp", 2223)]);
+        let all = [web.clone(), me.clone()];
+        let ask = forwarding("ask", &[("udp", 2222), ("tcp", 5353), ("tcp", 2223)]);
+        // Another protocol on the port, and my own forward, are free.
+        assert!(forwards_free(&ask.port_forwards, &all, me.id).is_ok());
+        let taken = forwarding("ask", &[("tcp", 2222)]);
+        let refused = forwards_free(&taken.port_forwards, &all, me.id).unwrap_err();
+        assert!(matches!(refused, BridgeError::Conflict(_)), "{refused:?}");
+        let said = refused.to_string();
+        assert!(said.contains("2222/tcp") && !said.contains("secret-name"), "{said}");
+        // Asked by the machine that holds it: its own port.
+        assert!(forwards_free(&taken.port_forwards, &all, web.id).is_ok());
+    }
 
     #[test]
     fn a_thin_disk_is_refused_only_when_it_cannot_work() {

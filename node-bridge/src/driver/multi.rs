@@ -48,24 +48,11 @@ impl Drivers {
         forwards: &[corral_api::spec::PortForward],
         except: MachineId,
     ) -> Result<(), BridgeError> {
-        let mut taken = Vec::new();
+        let mut all = Vec::new();
         for d in &self.all {
-            taken.extend(
-                d.machine_list()
-                    .await
-                    .into_iter()
-                    .filter(|m| m.id != except)
-                    .flat_map(|m| m.port_forwards)
-                    .map(|f| f.host_port),
-            );
+            all.extend(d.machine_list().await);
         }
-        match forwards.iter().find(|f| taken.contains(&f.host_port)) {
-            Some(f) => Err(BridgeError::Conflict(format!(
-                "port {} of the node is forwarded to another machine",
-                f.host_port
-            ))),
-            None => Ok(()),
-        }
+        crate::driver::forwards_free(forwards, &all, except)
     }
 }
 

@@ -20,8 +20,7 @@ impl LxcDriver {
         self.config.cgroup_root.join("memory/memory.memsw.limit_in_bytes").exists()
     }
 
-    /// Host ports of `forwards` that another zone of this node forwards already, running or
-    /// not: two would fight over it at start.
+    /// Refuses a forward that is not TCP, or a host port another zone forwards already.
     pub(super) fn forwards_free(
         &self,
         forwards: &[corral_api::spec::PortForward],
@@ -33,19 +32,8 @@ impl LxcDriver {
                 message: "a zone's forwards are TCP".into(),
             });
         }
-        let taken: Vec<u16> = self
-            .lock()
-            .values()
-            .filter(|z| z.record.id != except)
-            .flat_map(|z| z.record.port_forwards.iter().map(|f| f.host_port))
-            .collect();
-        match forwards.iter().find(|f| taken.contains(&f.host_port)) {
-            Some(f) => Err(BridgeError::Conflict(format!(
-                "port {} of the node is forwarded to another machine",
-                f.host_port
-            ))),
-            None => Ok(()),
-        }
+        let zones = self.lock();
+        crate::driver::forwards_free(forwards, zones.values().map(|z| &z.record), except)
     }
 
     /// Writes the zone's config from its record, as it must be for the next start.

@@ -179,29 +179,14 @@ impl QemuDriver {
         Ok(record)
     }
 
-    /// Refuses a host port another machine forwards already: a port can be forwarded to one
-    /// guest only, running or not, or the two would fight over it at start.
+    /// Refuses a host port another VM of this driver forwards already.
     fn forwards_free(
         &self,
         forwards: &[corral_api::spec::PortForward],
         except: MachineId,
     ) -> Result<(), BridgeError> {
-        for f in forwards {
-            let taken = self.lock().values().filter(|v| v.record.id != except).find_map(|v| {
-                v.record
-                    .port_forwards
-                    .iter()
-                    .any(|o| o.protocol == f.protocol && o.host_port == f.host_port)
-                    .then(|| v.record.name.clone())
-            });
-            if let Some(other) = taken {
-                return Err(BridgeError::Conflict(format!(
-                    "host port {}/{} is already forwarded to {other}",
-                    f.host_port, f.protocol
-                )));
-            }
-        }
-        Ok(())
+        let vms = self.lock();
+        crate::driver::forwards_free(forwards, vms.values().map(|v| &v.record), except)
     }
 
     /// Refuses memory that, added to every machine's on the node, would exceed the node's.
