@@ -345,22 +345,43 @@ async fn every_limit_the_document_states_is_enforced() {
 }
 
 #[tokio::test]
-async fn a_listing_taken_before_a_delete_does_not_bring_the_machine_back() {
+async fn a_word_taken_before_a_delete_does_not_bring_the_machine_back() {
+    use corral::nodes::reconciler::take_machine_report;
+    use corral::store::machines::{IfUnknown, machine_get, machine_set_state};
+    use corral_api::machine::MachineState;
     let app = TestApp::start().await;
     let (olive, _) = app.user_in_new_tenant("olive", Role::Owner).await;
-    let id = app.machine(&olive, "web").await;
-    let before = app.state.nodes.get(app.node_id).unwrap().machine_get(id.parse().unwrap()).await.unwrap();
-    let r = app.call("DELETE", &format!("/api/v1/machines/{id}"), Some(&olive), None).await;
+    let node = app.state.nodes.get(app.node_id).unwrap();
+
+    // A listing that says `stopped`, applied while the row is deleting: the row stays so.
+    let web = app.machine(&olive, "web").await;
+    let before = node.machine_get(web.parse().unwrap()).await.unwrap();
+    machine_set_state(&app.state.db, before.id, MachineState::Deleting).await.unwrap();
+    take_machine_report(&app.state, app.node_id, &before, IfUnknown::Adopt).await.unwrap();
+    let row = machine_get(&app.state.db, before.id).await.unwrap().unwrap();
+    assert_eq!(row.state, MachineState::Deleting);
+    let r = app.call("DELETE", &format!("/api/v1/machines/{web}"), Some(&olive), None).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
-    // The node's earlier word (stopped) arrives late: the row stays deleting, then goes.
-    corral::store::machines::machine_sync(&app.state.db, app.node_id, &before).await.unwrap();
-    let row = corral::store::machines::machine_get(&app.state.db, before.id).await.unwrap();
-    assert!(row.as_ref().is_none_or(|m| m.state == corral_api::machine::MachineState::Deleting), "{row:?}");
+    gone(&app, &olive, &web).await;
+
+    // An answer to a request sent before the delete, arriving after the removal: the row
+    // does not come back (not even as an unmanaged machine).
+    let db = app.machine(&olive, "db").await;
+    let before = node.machine_get(db.parse().unwrap()).await.unwrap();
+    let r = app.call("DELETE", &format!("/api/v1/machines/{db}"), Some(&olive), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    gone(&app, &olive, &db).await;
+    take_machine_report(&app.state, app.node_id, &before, IfUnknown::Skip).await.unwrap();
+    assert_eq!(machine_get(&app.state.db, before.id).await.unwrap(), None);
+}
+
+/// Waits until `who` no longer finds machine `id`.
+async fn gone(app: &TestApp, who: &str, id: &str) {
     app.wait_for(|| async {
-        app.call("GET", &format!("/api/v1/machines/{id}"), Some(&olive), None).await.status
+        app.call("GET", &format!("/api/v1/machines/{id}"), Some(who), None).await.status
             == StatusCode::NOT_FOUND
     })
-    .await;
+    .await
 }
 
 #[tokio::test]

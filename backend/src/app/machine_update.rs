@@ -18,6 +18,7 @@ use crate::db::is_unique_violation;
 use crate::error::ApiError;
 use crate::nodes::reconciler::take_machine_report;
 use crate::state::AppState;
+use crate::store::machines::IfUnknown;
 use crate::store::{machines, nodes};
 
 /// What an update adds to the machine's allocation: only increases count.
@@ -116,7 +117,7 @@ pub async fn machine_update(
             }
         })?;
     }
-    take_machine_report(state, m.node_id, &b).await?;
+    take_machine_report(state, m.node_id, &b, IfUnknown::Skip).await?;
     // The answer is the node's, not a read of the row: an older report of the node (sent
     // before this change, applied by the reconciler just after it) may briefly be there.
     let mut updated = with_report(machine_get(state, actor, id).await?, &b);

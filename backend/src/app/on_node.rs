@@ -15,6 +15,7 @@ use crate::nodes::BridgeClient;
 use crate::nodes::client::TaskStarted;
 use crate::nodes::reconciler::take_machine_report;
 use crate::state::AppState;
+use crate::store::machines::IfUnknown;
 use crate::store::tasks;
 
 /// The link to a node, or 503 if there is none.
@@ -58,7 +59,7 @@ impl TaskStarted for RecordStarter {
 /// Takes a node's answer about `m` as its report: the row is updated and announced.
 pub async fn apply_bridge(state: &AppState, m: &Machine, b: &BridgeMachine) -> Result<Machine, ApiError> {
     answered_for(&m.node_name, m.id, b)?;
-    match take_machine_report(state, m.node_id, b).await? {
+    match take_machine_report(state, m.node_id, b, IfUnknown::Skip).await? {
         Some(changed) => Ok(changed),
         None => Ok(with_report(m.clone(), b)),
     }

@@ -23,7 +23,7 @@ use crate::nodes::NodeError;
 use crate::nodes::reconciler::take_machine_report;
 use crate::state::AppState;
 use crate::store::guests::{self, Guest};
-use crate::store::machines::{self, NewMachine};
+use crate::store::machines::{self, IfUnknown, NewMachine};
 
 /// How often a create is sent again when the link fails before the node answers.
 const CREATE_ATTEMPTS: u32 = 3;
@@ -151,7 +151,7 @@ pub async fn node_make(
                 machines::machine_delete_if_creating(&state.db, id).await?;
                 return Err(e);
             }
-            take_machine_report(state, node.id, &b).await?;
+            take_machine_report(state, node.id, &b, IfUnknown::Adopt).await?;
             machines::machine_get(&state.db, id)
                 .await?
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("machine {id} vanished")))

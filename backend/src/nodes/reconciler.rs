@@ -25,7 +25,7 @@ use rand::Rng;
 
 use super::client::{BridgeClient, NodeError};
 use crate::state::AppState;
-use crate::store::machines::Synced;
+use crate::store::machines::{IfUnknown, Synced};
 use crate::store::{machines, nodes, tasks};
 
 /// How long a `creating` row may wait for its node to list the machine.
@@ -156,7 +156,7 @@ async fn apply(state: &AppState, node: NodeId, ev: BridgeEvent) -> Result<(), sq
         BridgeEvent::Hello { .. } => state.metrics.wake(node, 0),
         BridgeEvent::Sampled { seq } => state.metrics.wake(node, seq),
         BridgeEvent::MachineChanged { machine } => {
-            take_machine_report(state, node, &machine).await?;
+            take_machine_report(state, node, &machine, IfUnknown::Adopt).await?;
         }
         BridgeEvent::TaskChanged { task } => {
             sync_task(state, node, &task).await?;
@@ -228,17 +228,20 @@ async fn reconcile_tasks(
 
 /// Takes a node's word for one of its machines, if the report passes the rules and the
 /// machine is the node's; returns the machine if its row changed (browsers are told).
+/// `unknown` says whether a machine without a row is adopted (a listing or an event) or
+/// passed over (an answer about a row deleted since).
 pub async fn take_machine_report(
     state: &AppState,
     node: NodeId,
     m: &BridgeMachine,
+    unknown: IfUnknown,
 ) -> Result<Option<Machine>, sqlx::Error> {
     if let Err(e) = corral_api::validate::bridge_machine(m) {
         let what = format!("machine {}: {}: {}", m.id, e.field, e.message);
         rule_break(state, node, &what).await?;
         return Ok(None);
     }
-    match machines::machine_sync(&state.db, node, m).await? {
+    match machines::machine_sync(&state.db, node, m, unknown).await? {
         Synced::Changed(changed) => {
             state.publish(Event::MachineUpdated { machine: (*changed).clone() });
             publish_node(state, node).await;
@@ -252,15 +255,15 @@ pub async fn take_machine_report(
     }
 }
 
-/// A report that broke the rules: logged and counted on the node, never applied. A node
-/// that breaks them in a stream is recorded at most once a second (the others are only
-/// counted in the log), so it cannot turn the database and every browser's event socket
-/// into its megaphone.
 /// Records that a node broke the rules (rate-limited per node), for other ingest paths.
 pub async fn note_rule_break(state: &AppState, node: NodeId, what: &str) -> Result<(), sqlx::Error> {
     rule_break(state, node, what).await
 }
 
+/// A report that broke the rules: logged and counted on the node, never applied. A node
+/// that breaks them in a stream is recorded at most once a second (the others are only
+/// counted in the log), so it cannot turn the database and every browser's event socket
+/// into its megaphone.
 async fn rule_break(state: &AppState, node: NodeId, what: &str) -> Result<(), sqlx::Error> {
     let Some(suppressed) = state.rule_breaks.admit(node) else { return Ok(()) };
     tracing::warn!(%node, what, suppressed, "a node's report broke the rules and was not applied");
@@ -303,7 +306,7 @@ pub async fn reconcile(state: &AppState, node: NodeId, client: &BridgeClient) ->
     let listed = client.machine_list().await?;
     let seen: HashSet<_> = listed.iter().map(|m| m.id).collect();
     for m in &listed {
-        take_machine_report(state, node, m).await?;
+        take_machine_report(state, node, m, IfUnknown::Adopt).await?;
     }
     for known in machines::machines_of_node(&state.db, node).await? {
         if seen.contains(&known.id) {

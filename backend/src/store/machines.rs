@@ -255,13 +255,30 @@ pub enum Synced {
     Foreign,
 }
 
-/// Takes the node's word for a machine: updates the row, or adds an *unmanaged* one if the
-/// backend has never heard of it. Only rows on `node` are touched: a node that names another
-/// node's machine moves nothing. A row being deleted stays so: a listing taken before the
-/// delete must not bring the machine back to life (if the backend then died before the
-/// removal arrived, the machine would look lost instead of deleted); a delete that fails
-/// says so through its task (`machine_delete_failed`).
-pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Synced, sqlx::Error> {
+/// What a report of a machine the database has no row for means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfUnknown {
+    /// The node's listing or event stream: a machine the backend did not make (or lost
+    /// track of), shown as *unmanaged* so nothing on a node goes unseen.
+    Adopt,
+    /// The node's answer to a request about a row the backend had: the row has gone since
+    /// (the machine was deleted), and the answer, taken before, must not bring it back. If
+    /// the node still has the machine, its next listing says so.
+    Skip,
+}
+
+/// Takes the node's word for a machine: updates the row, or, as `unknown` says, adds an
+/// *unmanaged* one if the backend has never heard of it. Only rows on `node` are touched: a
+/// node that names another node's machine moves nothing. A row being deleted stays so: a
+/// listing taken before the delete must not bring the machine back to life (if the backend
+/// then died before the removal arrived, the machine would look lost instead of deleted); a
+/// delete that fails says so through its task (`machine_delete_failed`).
+pub async fn machine_sync(
+    db: &Db,
+    node: NodeId,
+    b: &BridgeMachine,
+    unknown: IfUnknown,
+) -> Result<Synced, sqlx::Error> {
     let t = now();
     let updated = sqlx::query(
         "UPDATE machines SET vcpus = $2, memory_mib = $3, disk_gib = $4, \
@@ -284,6 +301,12 @@ pub async fn machine_sync(db: &Db, node: NodeId, b: &BridgeMachine) -> Result<Sy
     .await?;
     if updated.rows_affected() > 0 {
         return Ok(machine_get(db, b.id).await?.map_or(Synced::Unchanged, |m| Synced::Changed(Box::new(m))));
+    }
+    if unknown == IfUnknown::Skip {
+        return Ok(match machine_get(db, b.id).await? {
+            Some(m) if m.node_id != node => Synced::Foreign,
+            _ => Synced::Unchanged,
+        });
     }
     let inserted = sqlx::query(
         "INSERT INTO machines (id, name, tenant_id, node_id, vcpus, memory_mib, disk_gib, state, \
