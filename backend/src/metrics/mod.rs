@@ -22,7 +22,7 @@ use corral_api::{MachineId, NodeId, TenantId};
 use tokio::sync::watch;
 
 use self::rollup::{Rollup, Row, TIERS, Value};
-use self::sums::{SumOf, Sums};
+use self::sums::{PageSums, SumOf, Sums};
 use crate::nodes::BridgeClient;
 use crate::state::AppState;
 use crate::store::metrics::{self as store, SeriesKey, Target, TargetKind};
@@ -139,26 +139,34 @@ pub fn spawn_puller(state: AppState, node: NodeId, client: BridgeClient) {
 /// Answers the last sample's number, or `None` for an empty page.
 ///
 /// If anything fails, the page's rows and cursor are not written, so the page comes again;
-/// the rollups it already took are dropped (they refill from the stored rows) so its samples
-/// are counted then. The tenant and fleet sums are not undone: a retried page's samples
-/// count twice in their machine's average for a bucket (weighting it, not doubling it), and
-/// a sum that came due in the failed page is not written again (a gap in the sum, as for a
-/// sample that comes too late).
+/// the rollups it already took are dropped (they refill from the stored rows) and its
+/// samples are taken back out of the tenant and fleet sums, so they are counted once then.
+/// Sums that came due in the failed page are written by the next page that succeeds.
 pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<Option<u64>, sqlx::Error> {
-    let mut touched = HashSet::new();
-    let result = ingest_page(state, node, page, &mut touched).await;
+    let mut undo = Undo::default();
+    let result = ingest_page(state, node, page, &mut undo).await;
     if result.is_err() {
-        state.metrics.lock().rollups.retain(|target, _| !touched.contains(target));
+        let mut inner = state.metrics.lock();
+        inner.rollups.retain(|target, _| !undo.touched.contains(target));
+        inner.sums.take_back(undo.sums);
     }
     result
 }
 
-/// [`ingest`]'s work; notes in `touched` each target whose rollup it took samples into.
+/// What a page did to the hub, to be undone if its write fails.
+#[derive(Default)]
+struct Undo {
+    /// The targets whose rollups took samples.
+    touched: HashSet<i64>,
+    sums: PageSums,
+}
+
+/// [`ingest`]'s work; notes in `undo` what it did to the hub.
 async fn ingest_page(
     state: &AppState,
     node: NodeId,
     page: MetricPage,
-    touched: &mut HashSet<i64>,
+    undo: &mut Undo,
 ) -> Result<Option<u64>, sqlx::Error> {
     let Some(last) = page.samples.last().map(|s| s.seq) else { return Ok(None) };
     let own: HashMap<MachineId, Option<TenantId>> =
@@ -184,11 +192,11 @@ async fn ingest_page(
         let points = checked(&sample);
         let (values, series) = values_of(state, &target, &points).await?;
         state.metrics.lock().latest.insert((kind, key), (sample.at_ms, points));
-        touched.insert(target.id);
+        undo.touched.insert(target.id);
         let (taken, stored) = roll(state, target.id, sample.at_ms, &values).await?;
         if let (Some((machine, tenant)), Some(stored)) = (tenant, stored) {
             let totals = sums::totals(&series, &stored);
-            state.metrics.lock().sums.add(machine, tenant, sample.at_ms, now_ms, &totals);
+            state.metrics.lock().sums.add(&mut undo.sums, machine, tenant, sample.at_ms, now_ms, &totals);
         }
         rows.extend(taken.into_iter().map(|r| (target.id, r)));
     }
@@ -200,7 +208,7 @@ async fn ingest_page(
         )
         .await?;
     }
-    let due = state.metrics.lock().sums.close(now_ms);
+    let due = state.metrics.lock().sums.close(&mut undo.sums, now_ms);
     for sums::Summed { bucket, of, values: totals } in due {
         let (kind, key) = match of {
             SumOf::Tenant(t) => (TargetKind::Tenant, t.to_string()),
@@ -212,7 +220,7 @@ async fn ingest_page(
             .map(|(metric, value)| MetricPoint { metric, device: None, value, start_ms: None })
             .collect();
         let (values, _) = values_of(state, &target, &points).await?;
-        touched.insert(target.id);
+        undo.touched.insert(target.id);
         let (taken, _) = roll(state, target.id, bucket * 1000, &values).await?;
         rows.extend(taken.into_iter().map(|r| (target.id, r)));
     }

@@ -52,7 +52,24 @@ pub struct Sums {
     /// sample, when everything already due counts as summed.
     closed_through: Option<i64>,
     open: BTreeMap<i64, HashMap<MachineId, MachineBucket>>,
+    /// Sums made by a page whose write failed: the next [`Sums::close`] answers them again.
+    unwritten: Vec<Summed>,
 }
+
+/// The most sums kept for a write that failed; past it the oldest go (a gap in the sums, as
+/// for a sample that comes too late), so a long database outage cannot grow them unbounded.
+pub const UNWRITTEN_MAX: usize = 10_000;
+
+/// What one page did to the sums, so that a page whose write failed can be taken back out
+/// ([`Sums::take_back`]) and counted once when it comes again.
+#[derive(Debug, Default)]
+pub struct PageSums {
+    added: Vec<Added>,
+    closed: Vec<Summed>,
+}
+
+/// One sample counted: its bucket, its machine and the values it added.
+type Added = (i64, MachineId, Vec<(Metric, f64)>);
 
 fn bucket_of(at_ms: i64) -> i64 {
     TIERS[0].bucket(at_ms.div_euclid(1000))
@@ -67,7 +84,7 @@ impl Default for Sums {
 impl Sums {
     /// Sums whose buckets wait `late_ms` after their end for their samples.
     pub fn new(late_ms: i64) -> Self {
-        Self { late_ms: late_ms.max(0), closed_through: None, open: BTreeMap::new() }
+        Self { late_ms: late_ms.max(0), closed_through: None, open: BTreeMap::new(), unwritten: Vec::new() }
     }
 
     /// The last bucket that is due to be summed at `now_ms`.
@@ -76,9 +93,11 @@ impl Sums {
     }
 
     /// Counts a machine's sample taken at `at_ms` (its stored values by metric, from
-    /// [`totals`]). Answers false for a sample that came too late to be counted.
+    /// [`totals`]), noting it in `page`. Answers false for a sample that came too late to be
+    /// counted.
     pub fn add(
         &mut self,
+        page: &mut PageSums,
         machine: MachineId,
         tenant: Option<TenantId>,
         at_ms: i64,
@@ -98,18 +117,50 @@ impl Sums {
             *sum += value;
             *n += 1;
         }
+        page.added.push((bucket, machine, totals.to_vec()));
         true
     }
 
-    /// Sums every bucket that is due at `now_ms`: the fleet's and that of each tenant that had
-    /// machines in it.
-    pub fn close(&mut self, now_ms: i64) -> Vec<Summed> {
+    /// Takes a page whose write failed back out: its samples leave the buckets still open
+    /// (a bucket summed meanwhile by another node's page keeps them, and the page's retry
+    /// finds it closed, so they count once either way), and the sums it made are answered
+    /// by the next [`Sums::close`].
+    pub fn take_back(&mut self, page: PageSums) {
+        for (bucket, machine, totals) in page.added {
+            let Some(machines) = self.open.get_mut(&bucket) else { continue };
+            let Some(m) = machines.get_mut(&machine) else { continue };
+            for (metric, value) in totals {
+                if let Some((sum, n)) = m.metrics.get_mut(&metric) {
+                    *sum -= value;
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        m.metrics.remove(&metric);
+                    }
+                }
+            }
+            if m.metrics.is_empty() {
+                machines.remove(&machine);
+            }
+            if machines.is_empty() {
+                self.open.remove(&bucket);
+            }
+        }
+        let mut closed = page.closed;
+        closed.append(&mut self.unwritten);
+        closed.sort_by_key(|s| s.bucket);
+        let over = closed.len().saturating_sub(UNWRITTEN_MAX);
+        self.unwritten = closed.split_off(over);
+    }
+
+    /// Sums every bucket that is due at `now_ms` (the fleet's and that of each tenant that
+    /// had machines in it), with any a failed page took back, noting them in `page`.
+    pub fn close(&mut self, page: &mut PageSums, now_ms: i64) -> Vec<Summed> {
         let due = self.due_through(now_ms);
         let closed = self.closed_through.get_or_insert(due);
         *closed = (*closed).max(due);
         let later = self.open.split_off(&(due + 1));
         let done = std::mem::replace(&mut self.open, later);
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.unwritten);
         for (bucket, machines) in done {
             let mut sums: BTreeMap<SumOf, BTreeMap<Metric, f64>> = BTreeMap::new();
             for m in machines.values() {
@@ -127,6 +178,7 @@ impl Sums {
                 values: values.into_iter().collect(),
             }));
         }
+        page.closed.clone_from(&out);
         out
     }
 }
@@ -173,28 +225,37 @@ mod tests {
     fn machines_add_up_per_tenant_and_for_the_fleet() {
         let (a, b, c, t1, t2) = ids();
         let mut sums = Sums::default();
+        let mut p = PageSums::default();
         let at = NOW - 5_000;
-        assert!(sums.add(a, Some(t1), at, NOW, &[(Metric::CpuSeconds, 1.0), (Metric::MemoryBytes, 100.0)]));
-        assert!(sums.add(b, Some(t1), at + 1_000, NOW, &[(Metric::CpuSeconds, 0.5)]));
-        assert!(sums.add(c, Some(t2), at, NOW, &[(Metric::CpuSeconds, 2.0)]));
-        assert!(sums.close(NOW).is_empty(), "the bucket waits for late samples");
-        let closed = sums.close(NOW + 10_000 + LATE_MS);
+        assert!(sums.add(
+            &mut p,
+            a,
+            Some(t1),
+            at,
+            NOW,
+            &[(Metric::CpuSeconds, 1.0), (Metric::MemoryBytes, 100.0)]
+        ));
+        assert!(sums.add(&mut p, b, Some(t1), at + 1_000, NOW, &[(Metric::CpuSeconds, 0.5)]));
+        assert!(sums.add(&mut p, c, Some(t2), at, NOW, &[(Metric::CpuSeconds, 2.0)]));
+        assert!(sums.close(&mut p, NOW).is_empty(), "the bucket waits for late samples");
+        let closed = sums.close(&mut p, NOW + 10_000 + LATE_MS);
         assert!(closed.iter().all(|s| s.bucket == bucket_of(at)));
         assert_eq!(value(&closed, SumOf::Tenant(t1), Metric::CpuSeconds), Some(1.5));
         assert_eq!(value(&closed, SumOf::Tenant(t1), Metric::MemoryBytes), Some(100.0));
         assert_eq!(value(&closed, SumOf::Tenant(t2), Metric::CpuSeconds), Some(2.0));
         assert_eq!(value(&closed, SumOf::Fleet, Metric::CpuSeconds), Some(3.5));
-        assert!(sums.close(NOW + 60_000).is_empty(), "a bucket is summed once");
+        assert!(sums.close(&mut p, NOW + 60_000).is_empty(), "a bucket is summed once");
     }
 
     #[test]
     fn two_samples_of_a_machine_in_a_bucket_count_as_their_average() {
         let (a, _, _, t1, _) = ids();
         let mut sums = Sums::default();
+        let mut p = PageSums::default();
         let bucket = bucket_of(NOW) * 1000;
-        sums.add(a, Some(t1), bucket + 1_000, NOW, &[(Metric::CpuSeconds, 1.0)]);
-        sums.add(a, Some(t1), bucket + 6_000, NOW, &[(Metric::CpuSeconds, 3.0)]);
-        let closed = sums.close(NOW + 60_000);
+        sums.add(&mut p, a, Some(t1), bucket + 1_000, NOW, &[(Metric::CpuSeconds, 1.0)]);
+        sums.add(&mut p, a, Some(t1), bucket + 6_000, NOW, &[(Metric::CpuSeconds, 3.0)]);
+        let closed = sums.close(&mut p, NOW + 60_000);
         assert_eq!(value(&closed, SumOf::Tenant(t1), Metric::CpuSeconds), Some(2.0));
     }
 
@@ -202,17 +263,57 @@ mod tests {
     fn a_late_sample_is_left_out_and_an_unmanaged_machine_counts_for_the_fleet_only() {
         let (a, b, _, t1, _) = ids();
         let mut sums = Sums::default();
-        sums.add(a, Some(t1), NOW, NOW, &[(Metric::CpuSeconds, 1.0)]);
-        let closed = sums.close(NOW + 60_000);
+        let mut p = PageSums::default();
+        sums.add(&mut p, a, Some(t1), NOW, NOW, &[(Metric::CpuSeconds, 1.0)]);
+        let closed = sums.close(&mut p, NOW + 60_000);
         assert_eq!(closed.len(), 2);
-        assert!(!sums.add(b, None, NOW, NOW + 60_000, &[(Metric::CpuSeconds, 1.0)]), "its bucket is summed");
+        assert!(
+            !sums.add(&mut p, b, None, NOW, NOW + 60_000, &[(Metric::CpuSeconds, 1.0)]),
+            "its bucket is summed"
+        );
         // Before the backend started: already due, so never summed (a partial sum would lie).
         let mut fresh = Sums::default();
-        assert!(!fresh.add(a, Some(t1), NOW - 120_000, NOW, &[(Metric::CpuSeconds, 1.0)]));
-        assert!(fresh.add(b, None, NOW, NOW, &[(Metric::CpuSeconds, 4.0)]));
-        let closed = fresh.close(NOW + 60_000);
+        assert!(!fresh.add(&mut p, a, Some(t1), NOW - 120_000, NOW, &[(Metric::CpuSeconds, 1.0)]));
+        assert!(fresh.add(&mut p, b, None, NOW, NOW, &[(Metric::CpuSeconds, 4.0)]));
+        let closed = fresh.close(&mut p, NOW + 60_000);
         assert_eq!(value(&closed, SumOf::Fleet, Metric::CpuSeconds), Some(4.0));
         assert!(closed.iter().all(|s| s.of == SumOf::Fleet));
+    }
+
+    #[test]
+    fn a_page_taken_back_counts_once_when_it_comes_again() {
+        let (a, b, _, t1, _) = ids();
+        let mut sums = Sums::default();
+        let bucket = bucket_of(NOW) * 1000;
+        let mut kept = PageSums::default();
+        sums.add(&mut kept, a, Some(t1), bucket + 1_000, NOW, &[(Metric::CpuSeconds, 1.0)]);
+        // A page of two samples whose write fails, one of them of a machine new to the bucket.
+        let mut failed = PageSums::default();
+        sums.add(&mut failed, a, Some(t1), bucket + 6_000, NOW, &[(Metric::CpuSeconds, 5.0)]);
+        sums.add(&mut failed, b, Some(t1), bucket + 6_000, NOW, &[(Metric::CpuSeconds, 2.0)]);
+        sums.take_back(failed);
+        // Its retry: counted once, not weighting `a`'s average toward 5.
+        let mut retry = PageSums::default();
+        sums.add(&mut retry, a, Some(t1), bucket + 6_000, NOW, &[(Metric::CpuSeconds, 5.0)]);
+        sums.add(&mut retry, b, Some(t1), bucket + 6_000, NOW, &[(Metric::CpuSeconds, 2.0)]);
+        let mut p = PageSums::default();
+        let closed = sums.close(&mut p, NOW + 60_000);
+        assert_eq!(value(&closed, SumOf::Tenant(t1), Metric::CpuSeconds), Some(3.0 + 2.0));
+
+        // A page whose sums were due and not written: the next close answers them again.
+        sums.take_back(p);
+        let mut next = PageSums::default();
+        let again = sums.close(&mut next, NOW + 70_000);
+        assert_eq!(again, closed);
+        assert!(sums.close(&mut PageSums::default(), NOW + 80_000).is_empty(), "then they are done");
+        // And never more than the cap of them.
+        let many = (0..UNWRITTEN_MAX as i64 + 5)
+            .map(|bucket| Summed { bucket, of: SumOf::Fleet, values: Vec::new() })
+            .collect();
+        sums.take_back(PageSums { added: Vec::new(), closed: many });
+        let kept = sums.close(&mut PageSums::default(), NOW + 90_000);
+        assert_eq!(kept.len(), UNWRITTEN_MAX);
+        assert_eq!(kept.first().map(|s| s.bucket), Some(5), "the oldest went");
     }
 
     #[test]
