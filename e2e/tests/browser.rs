@@ -433,6 +433,21 @@ async fn an_admin_says_which_tenant_a_machine_belongs_to() {
     b.wait_text(sel::MACHINE_NAME, |t| t == "web").await;
     b.palette("tasks").await;
     b.wait_text("main h1", |t| t == "Tasks").await;
+    // And starts a stopped machine, closing once the node has said yes.
+    b.palette("start web").await;
+    b.find("[data-test=palette]:not([open])").await;
+    let web_state = || async {
+        let m = admin.send("GET", &format!("/api/v1/machines/{}", web["id"].as_str().unwrap()), None).await;
+        m.body["state"].as_str().unwrap_or_default().to_string()
+    };
+    wait_until("web to run, started from the palette", Duration::from_secs(10), || async {
+        web_state().await == "running"
+    })
+    .await;
+    let stop = format!("/api/v1/machines/{}/force-stop", web["id"].as_str().unwrap());
+    assert_eq!(admin.send("POST", &stop, None).await.status, 202);
+    wait_until("web stopped again", Duration::from_secs(10), || async { web_state().await == "stopped" })
+        .await;
 
     // The list names each machine's tenant, sorts by it, and a click again reverses it.
     b.open(base, "/machines").await;

@@ -2,13 +2,26 @@
 //! found by typing part of their name. Matching and ranking live here, so they are tested
 //! natively; the palette itself (components/palette.rs) only draws and runs.
 
+use corral_api::machine::MachineState;
+use corral_api::spec::PowerAction;
+
 /// What an entry does when chosen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Act {
     /// Go to this path of the app.
     Go(String),
-    /// Start the machine with this id.
-    Start(String),
+    /// Ask for this power action on the machine with this id.
+    Power(String, PowerAction),
+}
+
+/// The power actions the palette offers on a machine in `state`, with their verbs: only
+/// those that lose nothing (a shutdown or a reset asks first, on the machine's page).
+pub fn power_actions(state: MachineState) -> &'static [(PowerAction, &'static str)] {
+    match state {
+        MachineState::Stopped | MachineState::Failed => &[(PowerAction::Start, "Start")],
+        MachineState::Paused => &[(PowerAction::Resume, "Resume")],
+        _ => &[],
+    }
 }
 
 /// One thing the palette can find.
@@ -80,7 +93,7 @@ mod tests {
             Entry::new("Dashboard", "page", Act::Go("/".into())),
             Entry::new("Machines", "page", Act::Go("/machines".into())),
             Entry::new("web-1", "machine", Act::Go("/machines/a".into())),
-            Entry::new("Start web-1", "action", Act::Start("a".into())),
+            Entry::new("Start web-1", "action", Act::Power("a".into(), PowerAction::Start)),
             Entry::new("db-web", "machine", Act::Go("/machines/b".into())),
             Entry::new("web", "machine", Act::Go("/machines/c".into())),
         ]
@@ -99,6 +112,19 @@ mod tests {
         assert!(search(&all, "zzz", 10).is_empty());
         assert_eq!(labels(&search(&all, "", 2)), ["Dashboard", "Machines"], "nothing typed: the pages");
         assert_eq!(search(&all, "web", 1).len(), 1);
+    }
+
+    #[test]
+    fn only_actions_that_lose_nothing_are_offered() {
+        let verbs = |s| power_actions(s).iter().map(|(_, v)| *v).collect::<Vec<_>>();
+        assert_eq!(verbs(MachineState::Stopped), ["Start"]);
+        assert_eq!(verbs(MachineState::Failed), ["Start"]);
+        assert_eq!(verbs(MachineState::Paused), ["Resume"]);
+        for busy in
+            [MachineState::Running, MachineState::Creating, MachineState::Deleting, MachineState::Lost]
+        {
+            assert!(power_actions(busy).is_empty(), "{busy:?}");
+        }
     }
 
     #[test]

@@ -1,12 +1,11 @@
 //! The command palette: Ctrl-K (⌘K on a Mac), or the top bar's Search button, opens it;
-//! typing finds pages, machines, nodes and tenants, and starts a stopped machine; the arrows
-//! choose, Enter goes, Escape closes. A modal `<dialog>` whose input is a combobox over a
-//! listbox. What matches and in which order is `corral_ui::palette`'s.
+//! typing finds pages, machines, nodes and tenants, and starts a stopped machine or resumes
+//! a paused one (a refusal is said in the palette); the arrows choose, Enter goes, Escape
+//! closes. A modal `<dialog>` whose input is a combobox over a listbox. What matches, in
+//! which order, and which actions are offered is `corral_ui::palette`'s.
 
-use corral_api::machine::MachineState;
 use corral_api::session::Role;
-use corral_api::spec::PowerAction;
-use corral_ui::palette::{Act, Entry, search, step};
+use corral_ui::palette::{Act, Entry, power_actions, search, step};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -52,10 +51,11 @@ fn entries() -> Vec<Entry> {
     live.machines.with(|ms| {
         for m in ms.iter().flatten() {
             out.push(Entry::new(m.name.clone(), "machine", Act::Go(format!("/machines/{}", m.id))));
-            if matches!(m.state, MachineState::Stopped | MachineState::Failed)
-                && live.may(m.tenant_id, Role::Operator)
-            {
-                out.push(Entry::new(format!("Start {}", m.name), "action", Act::Start(m.id.to_string())));
+            if live.may(m.tenant_id, Role::Operator) {
+                for (action, verb) in power_actions(m.state) {
+                    let act = Act::Power(m.id.to_string(), *action);
+                    out.push(Entry::new(format!("{verb} {}", m.name), "action", act));
+                }
             }
         }
     });
@@ -84,9 +84,12 @@ pub fn CommandPalette() -> impl IntoView {
     let query = RwSignal::new(String::new());
     let active = RwSignal::new(0usize);
     let results = Memo::new(move |_| search(&entries(), &query.get(), SHOWN));
+    let busy = RwSignal::new(false);
+    let refused = RwSignal::new(None::<String>);
     let open = move || {
         query.set(String::new());
         active.set(0);
+        refused.set(None);
         if let Some(d) = dialog.get_untracked()
             && !d.open()
         {
@@ -109,18 +112,30 @@ pub fn CommandPalette() -> impl IntoView {
         }
     });
     on_cleanup(move || handle.remove());
-    let run = move |e: Entry| {
-        close();
-        match e.act {
-            Act::Go(path) => navigate.with_value(|go| go(&path, Default::default())),
-            Act::Start(id) => {
-                let Ok(id) = id.parse() else { return };
-                spawn_local(async move {
-                    if let Ok(m) = api::machine_power(id, PowerAction::Start).await {
-                        live.upsert_machine(m);
-                    }
-                });
+    // An action keeps the palette open until the node answers: a refusal is said here, by
+    // the entry the user chose, not lost with a closed dialog.
+    let run = move |e: Entry| match e.act {
+        Act::Go(path) => {
+            close();
+            navigate.with_value(|go| go(&path, Default::default()));
+        }
+        Act::Power(id, action) => {
+            let Ok(id) = id.parse() else { return };
+            if busy.get_untracked() {
+                return;
             }
+            busy.set(true);
+            refused.set(None);
+            spawn_local(async move {
+                match api::machine_power(id, action).await {
+                    Ok(m) => {
+                        live.upsert_machine(m);
+                        close();
+                    }
+                    Err(err) => refused.set(Some(format!("{}: {err}", e.label))),
+                }
+                busy.set(false);
+            });
         }
     };
     let run_active = move || {
@@ -155,6 +170,7 @@ pub fn CommandPalette() -> impl IntoView {
                 on:input=move |ev| {
                     query.set(event_target_value(&ev));
                     active.set(0);
+                    refused.set(None);
                 }
                 on:keydown=keys/>
             <ul id="palette-list" role="listbox" aria-label="Results">
@@ -172,7 +188,12 @@ pub fn CommandPalette() -> impl IntoView {
                     }
                 }).collect_view()}
             </ul>
-            <p class="help small">"↑ ↓ to choose, Enter to go, Esc to close."</p>
+            {move || refused.get().map(|why| view! {
+                <p class="banner error small" role="alert" data-test="palette-error">{why}</p>
+            })}
+            <p class="help small" aria-live="polite">
+                {move || if busy.get() { "Asking the node…" } else { "↑ ↓ to choose, Enter to go, Esc to close." }}
+            </p>
         </dialog>
     }
 }
