@@ -123,6 +123,15 @@ async fn a_session_ends_after_twelve_idle_hours_and_each_request_moves_the_end()
     let end = session_end(&app).await;
     assert!((end - (now() + twelve_hours)).abs() < 60, "ends {}s from now", end - now());
 
+    // A request whose only change is an end moved less than the slack writes nothing: the
+    // row keeps the end it had (reads are not database writes).
+    let within = now() + twelve_hours - corral::store::sessions::EXPIRY_SLACK_SECS / 2;
+    set_session_end(&app, within).await;
+    for _ in 0..3 {
+        assert_eq!(app.call("GET", "/api/v1/session", Some(&cookie), None).await.status, StatusCode::OK);
+    }
+    assert_eq!(session_end(&app).await, within, "rewritten for an end a few seconds on");
+
     // Past its end it is worth nothing, and the sweep removes it.
     set_session_end(&app, now() - 1).await;
     let r = app.call("GET", "/api/v1/session", Some(&cookie), None).await;

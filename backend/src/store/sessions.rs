@@ -4,6 +4,14 @@
 //! A session's id is the cookie's secret, so the table keeps only its SHA-256: whoever reads
 //! the database (a backup, a stolen file) holds no usable session. Each row also says whose
 //! session it is, so a password change can end that user's other sessions.
+//!
+//! Every request saves its session (its idle expiry moves), but a save that would change
+//! nothing but an expiry moved by less than [`EXPIRY_SLACK_SECS`] is not written: otherwise
+//! every read of every browser would be a database write, each waiting for SQLite's one
+//! writer. Idle expiry is then exact to that slack.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use corral_api::UserId;
@@ -20,14 +28,46 @@ pub fn id_hash(id: &Id) -> String {
     sha2::Sha256::digest(id.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How far a session's stored expiry may fall behind before a request writes it again.
+pub const EXPIRY_SLACK_SECS: i64 = 60;
+
+/// Sessions remembered at most; past it the memory starts again (costing a write each).
+const SEEN_MAX: usize = 10_000;
+
+/// A session as this process last read or wrote it: its data (canonical JSON) and expiry.
+#[derive(Clone, Debug, PartialEq)]
+struct Seen {
+    data: String,
+    expiry: i64,
+}
+
+/// Whether saving `data` with `expiry` must write, given what the row was last seen to hold.
+fn write_needed(seen: Option<&Seen>, data: &str, expiry: i64) -> bool {
+    seen.is_none_or(|s| s.data != data || expiry < s.expiry || expiry - s.expiry >= EXPIRY_SLACK_SECS)
+}
+
 #[derive(Clone, Debug)]
 pub struct DbSessionStore {
     db: Db,
+    /// By hashed id. Every load refreshes it, so another replica's write is seen.
+    seen: Arc<Mutex<HashMap<String, Seen>>>,
 }
 
 impl DbSessionStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, seen: Arc::default() }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, hash: String, data: String, expiry: i64) {
+        let mut seen = self.seen();
+        if seen.len() >= SEEN_MAX && !seen.contains_key(&hash) {
+            seen.clear();
+        }
+        seen.insert(hash, Seen { data, expiry });
     }
 
     /// Removes expired sessions; run now and then.
@@ -66,9 +106,10 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
+/// The record's data as JSON with its keys in order (equal data, equal text), and its user.
 fn encode(record: &Record) -> session_store::Result<(String, Option<String>)> {
-    let data =
-        serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    let ordered: BTreeMap<_, _> = record.data.iter().collect();
+    let data = serde_json::to_string(&ordered).map_err(|e| session_store::Error::Encode(e.to_string()))?;
     let user = record.data.get(SESSION_USER_KEY).and_then(|v| v.as_str()).map(str::to_string);
     Ok((data, user))
 }
@@ -84,13 +125,14 @@ impl SessionStore for DbSessionStore {
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(id_hash(&record.id))
-            .bind(data)
+            .bind(&data)
             .bind(record.expiry_date.unix_timestamp())
             .bind(user)
             .execute(&self.db)
             .await
             .map_err(backend)?;
             if done.rows_affected() == 1 {
+                self.remember(id_hash(&record.id), data, record.expiry_date.unix_timestamp());
                 return Ok(());
             }
             record.id = Id::default();
@@ -102,14 +144,22 @@ impl SessionStore for DbSessionStore {
     /// New sessions come through `create`.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (data, user) = encode(record)?;
-        sqlx::query("UPDATE sessions SET data = $2, expiry_date = $3, user_id = $4 WHERE id = $1")
-            .bind(id_hash(&record.id))
-            .bind(data)
-            .bind(record.expiry_date.unix_timestamp())
+        let hash = id_hash(&record.id);
+        let expiry = record.expiry_date.unix_timestamp();
+        if !write_needed(self.seen().get(&hash), &data, expiry) {
+            return Ok(());
+        }
+        let done = sqlx::query("UPDATE sessions SET data = $2, expiry_date = $3, user_id = $4 WHERE id = $1")
+            .bind(&hash)
+            .bind(&data)
+            .bind(expiry)
             .bind(user)
             .execute(&self.db)
             .await
             .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            self.remember(hash, data, expiry);
+        }
         Ok(())
     }
 
@@ -121,23 +171,60 @@ impl SessionStore for DbSessionStore {
             .fetch_optional(&self.db)
             .await
             .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
+        let hash = id_hash(id);
+        let Some(row) = row else {
+            self.seen().remove(&hash);
+            return Ok(None);
+        };
         let data: String = row.try_get("data").map_err(backend)?;
         let expiry: i64 = row.try_get("expiry_date").map_err(backend)?;
-        Ok(Some(Record {
+        let record = Record {
             id: *id,
             data: serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?,
             expiry_date: time::OffsetDateTime::from_unix_timestamp(expiry)
                 .map_err(|e| session_store::Error::Decode(e.to_string()))?,
-        }))
+        };
+        // As stored, in the form a save compares: a row written by another replica counts.
+        self.remember(hash, encode(&record)?.0, expiry);
+        Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.seen().remove(&id_hash(id));
         sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id_hash(id))
             .execute(&self.db)
             .await
             .map_err(backend)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_save_writes_when_data_changes_or_the_expiry_moves_a_minute() {
+        let seen = Seen { data: r#"{"user":"a"}"#.into(), expiry: 1_000 };
+        assert!(write_needed(None, &seen.data, 1_000), "never seen: write");
+        assert!(!write_needed(Some(&seen), &seen.data, 1_000 + EXPIRY_SLACK_SECS - 1));
+        assert!(write_needed(Some(&seen), &seen.data, 1_000 + EXPIRY_SLACK_SECS));
+        assert!(write_needed(Some(&seen), r#"{"user":"b"}"#, 1_000), "new data");
+        assert!(write_needed(Some(&seen), &seen.data, 999), "an expiry brought forward");
+    }
+
+    #[test]
+    fn equal_data_encodes_to_equal_text() {
+        let mut a =
+            Record { id: Id::default(), data: HashMap::new(), expiry_date: time::OffsetDateTime::now_utc() };
+        let mut b = a.clone();
+        for (k, v) in [("z", 1), ("a", 2), ("m", 3), ("q", 4)] {
+            a.data.insert(k.into(), v.into());
+        }
+        for (k, v) in [("q", 4), ("m", 3), ("a", 2), ("z", 1)] {
+            b.data.insert(k.into(), v.into());
+        }
+        assert_eq!(encode(&a).unwrap().0, encode(&b).unwrap().0);
     }
 }
