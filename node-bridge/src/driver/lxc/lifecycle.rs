@@ -272,7 +272,7 @@ impl LxcDriver {
             (PowerAction::Stop, _) => self.stop_gently(id, op.clone()),
             (PowerAction::Pause, S::Paused) | (PowerAction::Resume, S::Running) => Ok(record),
             (PowerAction::Pause, S::Running) => {
-                self.lxc_ok("lxc-freeze", id, &[], "freezing the zone").await?;
+                self.freeze(id, "freezing the zone").await?;
                 self.set_state(id, S::Paused)
             }
             (PowerAction::Resume, S::Paused) => {

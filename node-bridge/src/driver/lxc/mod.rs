@@ -273,7 +273,34 @@ impl LxcDriver {
             Err(BridgeError::Host(format!("{what} failed: {}", out.stderr_tail())))
         }
     }
+
+    /// Freezes a running zone (`what` says why, for the error). `lxc-freeze` now and then
+    /// fails on a busy host ("Failed to serve state clients", the freezer not settling),
+    /// and may leave the cgroup frozen all the same: each failure is thawed, and the freeze
+    /// tried again after a pause, [`FREEZE_TRIES`] times in all. A zone that cannot be frozen
+    /// is left running, and the last failure said.
+    async fn freeze(&self, id: MachineId, what: &str) -> Result<(), BridgeError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let failed = match self.lxc_ok("lxc-freeze", id, &[], what).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if let Err(e) = self.lxc_ok("lxc-unfreeze", id, &[], "thawing the zone").await {
+                tracing::warn!(zone = %id, error = %e, "thawing after a failed freeze");
+            }
+            if tries == FREEZE_TRIES {
+                return Err(failed);
+            }
+            tracing::warn!(zone = %id, error = %failed, tries, "freezing the zone failed; trying again");
+            tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+        }
+    }
 }
+
+/// How often [`LxcDriver::freeze`] tries.
+const FREEZE_TRIES: u64 = 3;
 
 #[async_trait]
 impl Driver for LxcDriver {

@@ -145,7 +145,7 @@ impl LxcDriver {
         }
         let frozen = record.state == MachineState::Running;
         if frozen {
-            self.lxc_ok("lxc-freeze", id, &[], "freezing the zone for its snapshot").await?;
+            self.freeze(id, "freezing the zone for its snapshot").await?;
         }
         let zone = self.dir(id);
         let target = dir(&zone).join(&req.name).join("rootfs");

@@ -290,6 +290,34 @@ async fn open_again(f: &Fixture) -> LxcDriver {
 }
 
 #[tokio::test]
+async fn a_freeze_that_fails_is_thawed_and_tried_again_and_at_last_leaves_the_zone_running() {
+    let f = fixture().await;
+    let id = f.driver.machine_create(zone("web")).await.unwrap().0.id;
+    f.driver.machine_power(id, PowerAction::Start).await.unwrap();
+    f.commands();
+    let busy = "lxc_cmd_serve_state_clients: 1579 Connection refused - Failed to serve state clients";
+    f.exec.answer("lxc-freeze", CmdOutput::failed(busy));
+    let snap = BridgeSnapshotCreate { name: "s1".into(), ram: false };
+    f.driver.snapshot_create(id, snap).await.unwrap();
+    let cmds = f.commands();
+    let (freeze, thaw) = (format!("lxc-freeze -n {id}"), format!("lxc-unfreeze -n {id}"));
+    assert_eq!([&cmds[0], &cmds[1], &cmds[2]], [&freeze, &thaw, &freeze], "{cmds:?}");
+    assert!(cmds[3].starts_with("cp -a"), "{cmds:?}");
+    assert_eq!(cmds[4], thaw);
+
+    // Never freezes: refused, thawed after each try, and still running.
+    for _ in 0..FREEZE_TRIES {
+        f.exec.answer("lxc-freeze", CmdOutput::failed(busy));
+    }
+    let refused = f.driver.machine_power(id, PowerAction::Pause).await.unwrap_err();
+    assert!(refused.to_string().contains("Failed to serve state clients"), "{refused}");
+    let cmds = f.commands();
+    assert_eq!(cmds.iter().filter(|c| **c == freeze).count(), FREEZE_TRIES as usize, "{cmds:?}");
+    assert_eq!(cmds.last(), Some(&thaw));
+    assert_eq!(f.driver.machine_get(id).await.unwrap().state, MachineState::Running);
+}
+
+#[tokio::test]
 async fn snapshots_copy_the_files_freeze_a_running_zone_and_bring_them_back() {
     let f = fixture().await;
     let id = f.driver.machine_create(zone("web")).await.unwrap().0.id;
