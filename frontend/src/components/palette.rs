@@ -86,21 +86,29 @@ pub fn CommandPalette() -> impl IntoView {
     let results = Memo::new(move |_| search(&entries(), &query.get(), SHOWN));
     let busy = RwSignal::new(false);
     let refused = RwSignal::new(None::<String>);
-    let open = move || {
-        query.set(String::new());
-        active.set(0);
-        refused.set(None);
-        if let Some(d) = dialog.get_untracked()
+    // Counts openings, so an answer that comes after the palette was opened again does not
+    // close what the user is now typing in.
+    let openings = StoredValue::new(0u64);
+    // `try_`: an answer may come after the palette is gone (a logout), with nothing to show.
+    let show = move || {
+        if let Some(d) = dialog.try_get_untracked().flatten()
             && !d.open()
         {
             let _ = d.show_modal();
         }
-        if let Some(i) = input.get_untracked() {
+        if let Some(i) = input.try_get_untracked().flatten() {
             let _ = i.focus();
         }
     };
+    let open = move || {
+        query.set(String::new());
+        active.set(0);
+        refused.set(None);
+        openings.update_value(|n| *n += 1);
+        show();
+    };
     let close = move || {
-        if let Some(d) = dialog.get_untracked() {
+        if let Some(d) = dialog.try_get_untracked().flatten() {
             d.close();
         }
     };
@@ -112,8 +120,8 @@ pub fn CommandPalette() -> impl IntoView {
         }
     });
     on_cleanup(move || handle.remove());
-    // An action keeps the palette open until the node answers: a refusal is said here, by
-    // the entry the user chose, not lost with a closed dialog.
+    // An action keeps the palette open until the node answers. A refusal is said here, by
+    // the entry the user chose; if the palette was closed meanwhile, it opens again to say it.
     let run = move |e: Entry| match e.act {
         Act::Go(path) => {
             close();
@@ -126,13 +134,19 @@ pub fn CommandPalette() -> impl IntoView {
             }
             busy.set(true);
             refused.set(None);
+            let asked_in = openings.get_value();
             spawn_local(async move {
                 match api::machine_power(id, action).await {
                     Ok(m) => {
                         live.upsert_machine(m);
-                        close();
+                        if openings.try_get_value() == Some(asked_in) {
+                            close();
+                        }
                     }
-                    Err(err) => refused.set(Some(format!("{}: {err}", e.label))),
+                    Err(err) => {
+                        refused.set(Some(format!("{}: {err}", e.label)));
+                        show();
+                    }
                 }
                 busy.set(false);
             });
