@@ -15,7 +15,7 @@ use corral_api::MachineId;
 use corral_api::bridge::BridgeSnapshotCreate;
 use corral_api::machine::MachineState;
 use corral_api::spec::PowerAction;
-use corral_e2e::{BackendProc, BridgeProc, tiny_image, tiny_machine, wait_for, wait_until};
+use corral_e2e::{BackendProc, BridgeProc, tiny_image, tiny_machine, wait_until};
 use corral_testkit::people::{PASSWORD, person};
 use serde_json::{Value, json};
 
@@ -198,18 +198,27 @@ async fn the_backend_killed_at_random_loses_duplicates_and_orphans_nothing() {
 
     // Let the reconcilers settle: nothing still on its way.
     let admin = corral_e2e::Api::login(&backend.url, "admin", &backend.admin_password).await;
-    // A wait that runs out names each row still on its way and what its node says of it.
-    wait_for("no machine creating or deleting", Duration::from_secs(60), || async {
+    // A wait that runs out names each row still on its way, what its node says of it, and
+    // what the backend logged of it (worked out once, at the deadline).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
         let list = admin.send("GET", "/api/v1/machines", None).await.body;
-        let stuck: Vec<&Value> = list
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|m| m["state"] == "creating" || m["state"] == "deleting")
-            .collect();
+        let Some(rows) = list.as_array() else {
+            assert!(Instant::now() < deadline, "listing machines failed: {list}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        };
+        let stuck: Vec<&Value> =
+            rows.iter().filter(|m| m["state"] == "creating" || m["state"] == "deleting").collect();
         if stuck.is_empty() {
-            return Ok(());
+            break;
         }
+        if Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        // Every run of the backend wrote to one log.
+        let log = std::fs::read_to_string(dir.path().join("data").with_extension("log")).unwrap_or_default();
         let mut seen = Vec::new();
         for m in stuck {
             let id: Option<MachineId> = m["id"].as_str().and_then(|s| s.parse().ok());
@@ -219,15 +228,12 @@ async fn the_backend_killed_at_random_loses_duplicates_and_orphans_nothing() {
                 _ => "nothing: no such node".into(),
             };
             seen.push(format!("{} {} on {}: the node says {there}", m["id"], m["state"], m["node_name"]));
-            // What the backends (every run of it writes to one log) said of it.
-            let log =
-                std::fs::read_to_string(dir.path().join("data").with_extension("log")).unwrap_or_default();
             let said = m["id"].as_str().unwrap_or("?");
-            seen.extend(log.lines().filter(|l| l.contains(said)).take(20).map(|l| format!("  log: {l}")));
+            let lines: Vec<&str> = log.lines().filter(|l| l.contains(said)).collect();
+            seen.extend(lines[lines.len().saturating_sub(20)..].iter().map(|l| format!("  log: {l}")));
         }
-        Err(seen)
-    })
-    .await;
+        panic!("machines still creating or deleting after 60 s:\n{}", seen.join("\n"));
+    }
     let backend_list = admin.send("GET", "/api/v1/machines", None).await.body;
     let backend_list = backend_list.as_array().unwrap();
     let managed: HashMap<MachineId, &Value> = backend_list
