@@ -141,7 +141,9 @@ pub fn spawn_puller(state: AppState, node: NodeId, client: BridgeClient) {
 /// If anything fails, the page's rows and cursor are not written, so the page comes again;
 /// the rollups it already took are dropped (they refill from the stored rows) and its
 /// samples are taken back out of the tenant and fleet sums, so they are counted once then.
-/// Sums that came due in the failed page are written by the next page that succeeds.
+/// Sums that came due in the failed page are written by the next page that succeeds (unless
+/// another node's page wrote a later bucket of the same sum in between: then that older
+/// bucket is taken for a repeat, a gap as for a late sample).
 pub async fn ingest(state: &AppState, node: NodeId, page: MetricPage) -> Result<Option<u64>, sqlx::Error> {
     let mut undo = Undo::default();
     let result = ingest_page(state, node, page, &mut undo).await;
