@@ -35,6 +35,14 @@ impl Fixture {
         self.dir.path().join("cgroup")
     }
 
+    /// A zone made and started, with the commands that took cleared.
+    async fn running_zone(&self, name: &str) -> MachineId {
+        let id = self.driver.machine_create(zone(name)).await.unwrap().0.id;
+        self.driver.machine_power(id, PowerAction::Start).await.unwrap();
+        self.commands();
+        id
+    }
+
     /// `lxc-*` commands run since the last call, as `tool args…` with the path and name cut.
     fn commands(&self) -> Vec<String> {
         let prefix = format!("-P {} ", self.zones().display());
@@ -239,9 +247,7 @@ async fn a_start_that_fails_says_why_and_leaves_the_zone_stopped_and_swept() {
 #[tokio::test]
 async fn delete_stops_a_running_zone_only_when_forced_and_removes_everything() {
     let f = fixture().await;
-    let id = f.driver.machine_create(zone("web")).await.unwrap().0.id;
-    f.driver.machine_power(id, PowerAction::Start).await.unwrap();
-    f.commands();
+    let id = f.running_zone("web").await;
     f.exec.answer("lxc-ls", running(id));
     assert!(matches!(f.driver.machine_delete(id, false).await, Err(BridgeError::Conflict(_))));
     f.exec.answer("lxc-ls", running(id));
@@ -292,9 +298,7 @@ async fn open_again(f: &Fixture) -> LxcDriver {
 #[tokio::test]
 async fn a_freeze_that_fails_is_thawed_and_tried_again_and_at_last_leaves_the_zone_running() {
     let f = fixture().await;
-    let id = f.driver.machine_create(zone("web")).await.unwrap().0.id;
-    f.driver.machine_power(id, PowerAction::Start).await.unwrap();
-    f.commands();
+    let id = f.running_zone("web").await;
     let busy = "lxc_cmd_serve_state_clients: 1579 Connection refused - Failed to serve state clients";
     f.exec.answer("lxc-freeze", CmdOutput::failed(busy));
     let snap = BridgeSnapshotCreate { name: "s1".into(), ram: false };
